@@ -1,0 +1,66 @@
+/**
+ * The live configuration. Code reads `config()` at the moment of use, so a reload reaches every
+ * path on its next read; the snapshot is frozen and swapped in one assignment, so a reader never
+ * sees half of an old and half of a new config.
+ */
+import { EventEmitter } from 'node:events';
+import { defaultConfigPaths, diffSettings, loadSettings, type ConfigChange, type ConfigPaths } from './load.js';
+import { ConfigError } from '../errors.js';
+import { globalSchema, resourceSchema, type ResourceSettings, type Settings } from './schema.js';
+
+export * from './schema.js';
+export { buildSettings, diffSettings, loadSettings, defaultConfigPaths, type ConfigChange, type ConfigPaths } from './load.js';
+
+let current: Settings | undefined;
+let paths: ConfigPaths = defaultConfigPaths();
+
+/** Emits 'reload' (settings, changes) after a successful swap. */
+export const configEvents = new EventEmitter<{ reload: [Settings, ConfigChange[]] }>();
+
+export function config(): Settings {
+  if (!current) throw new Error('config used before it was loaded');
+  return current;
+}
+
+export function resourceConfig(rid: string): ResourceSettings {
+  const r = config().resources[rid];
+  if (!r) throw new Error(`no config for resource ${rid}`);
+  return r;
+}
+
+/** Loads config at start-up (throws ConfigError) and makes it current. */
+export function initConfig(p: ConfigPaths = defaultConfigPaths()): Settings {
+  paths = p;
+  current = loadSettings(paths);
+  return current;
+}
+
+/** Makes given settings current (start-up from an already built object, and tests). */
+export function setConfig(settings: Settings): void {
+  current = settings;
+}
+
+/**
+ * Re-reads both files; on success swaps and returns the changes, on failure throws ConfigError
+ * and leaves the running config exactly as it was.
+ */
+export function reloadConfig(): ConfigChange[] {
+  const before = config();
+  const after = loadSettings(paths);
+  const changes = diffSettings(before, after);
+  const needRestart = changes.filter((c) => !isReloadable(c.key)).map((c) => c.key);
+  if (JSON.stringify(before.secure) !== JSON.stringify(after.secure)) needRestart.push('secure');
+  if (needRestart.length > 0) {
+    throw new ConfigError(`keys changed that only a restart can apply: ${needRestart.join(', ')}`, { file: paths.main, keys: needRestart });
+  }
+  current = after;
+  configEvents.emit('reload', after, changes);
+  return changes;
+}
+
+/** Whether a dotted key (`log_level`, `resources.<rid>.<key>`) may change at run time. */
+export function isReloadable(key: string): boolean {
+  const parts = key.split('.');
+  if (parts[0] === 'resources') return resourceSchema[parts[2] as keyof typeof resourceSchema]?.reloadable ?? false;
+  return globalSchema[parts[0] as keyof typeof globalSchema]?.reloadable ?? false;
+}

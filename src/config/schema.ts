@@ -1,0 +1,269 @@
+/**
+ * Config schemas (convict). Every key has a doc, a default, a format and `reloadable`: whether a
+ * SIGUSR1 reload may change it. Keys keep the original WatchTower's names.
+ *
+ * Three schemas because resource ids are user-chosen map keys, which convict cannot express:
+ * the global schema, one per-resource schema applied to each `resources.<rid>` section, and one
+ * per-resource secure schema applied to each `secure.<rid>` section.
+ */
+import convict from 'convict';
+
+export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARNING', 'WARN', 'ERROR', 'CRITICAL'] as const;
+export const QUERY_LOG_TYPES = ['none', 'stats', 'stats_with_query', 'stats_with_results', 'all'] as const;
+export const DB_TYPES = ['sqlite', 'postgres', 'mysql', 'odbc'] as const;
+
+export type LogLevelName = (typeof LOG_LEVELS)[number];
+export type QueryLogType = (typeof QUERY_LOG_TYPES)[number];
+export type DbType = (typeof DB_TYPES)[number];
+
+/** Schema node with our extra `reloadable` flag (convict keeps unknown properties). */
+type Node<T> = convict.SchemaObj<T> & { reloadable: boolean };
+
+function positiveNumber(name: string) {
+  return (v: unknown) => {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number of seconds`);
+  };
+}
+function nonNegativeInt(v: unknown): void {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new Error('must be a whole number >= 0');
+}
+function positiveInt(v: unknown): void {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new Error('must be a whole number >= 1');
+}
+/** Accepts a YAML list, or the original's space-separated string. */
+function stringList(v: unknown): void {
+  if (!Array.isArray(v) || !v.every((s) => typeof s === 'string' && s.length > 0)) {
+    throw new Error('must be a list of non-empty strings');
+  }
+}
+const RESOURCE_ID = /^[a-z][a-z0-9_]{0,62}$/;
+
+export interface GlobalSettings {
+  host: string;
+  port: number;
+  workers: number;
+  max_requests: number;
+  max_requests_jitter: number;
+  shutdown_timeout: number;
+  log_level: LogLevelName;
+  cid_len: number;
+  queries_log_type: QueryLogType;
+  special_queries_log_type: QueryLogType;
+  special_queries_routes_patterns: string[];
+  query_results_log_max_len: number;
+  log_request_slot_durations: boolean;
+  log_db_conn_durations: boolean;
+  resource_ids: string[];
+  pool_check_interval: number;
+  process_metrics_interval: number;
+  metrics_allow: string[];
+  docs_enabled: boolean;
+}
+
+export const globalSchema: { [K in keyof GlobalSettings]: Node<GlobalSettings[K]> } = {
+  host: { doc: 'Address to listen on.', format: String, default: '0.0.0.0', env: 'HOST', reloadable: false },
+  port: { doc: 'TCP port to listen on.', format: 'port', default: 8000, env: 'PORT', reloadable: false },
+  workers: {
+    doc: 'Worker processes: 1 runs a single process; N > 1 runs a cluster primary with N workers sharing the port.',
+    format: positiveInt,
+    default: 1,
+    env: 'WT_WORKERS',
+    reloadable: false,
+  },
+  max_requests: {
+    doc: 'In cluster mode, recycle a worker after this many requests (0 = never).',
+    format: nonNegativeInt,
+    default: 0,
+    reloadable: false,
+  },
+  max_requests_jitter: {
+    doc: 'Random 0..N added to max_requests per worker so workers do not recycle together.',
+    format: nonNegativeInt,
+    default: 0,
+    reloadable: false,
+  },
+  shutdown_timeout: {
+    doc: 'Seconds in-flight requests get to finish on SIGTERM/SIGINT before the rest are answered 503.',
+    format: positiveNumber('shutdown_timeout'),
+    default: 30,
+    reloadable: true,
+  },
+  log_level: { doc: 'Least severe level written.', format: [...LOG_LEVELS], default: 'INFO', env: 'LOG_LEVEL', reloadable: true },
+  cid_len: {
+    doc: 'Length of generated correlation ids (trailing hex characters of a UUIDv4).',
+    format: (v: unknown) => {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 4 || v > 32) throw new Error('must be a whole number from 4 to 32');
+    },
+    default: 12,
+    reloadable: true,
+  },
+  queries_log_type: {
+    doc: 'What the query-stats record holds: none | stats | stats_with_query | stats_with_results | all.',
+    format: [...QUERY_LOG_TYPES],
+    default: 'stats',
+    reloadable: true,
+  },
+  special_queries_log_type: {
+    doc: 'queries_log_type for routes whose path contains one of special_queries_routes_patterns.',
+    format: [...QUERY_LOG_TYPES],
+    default: 'stats_with_query',
+    reloadable: true,
+  },
+  special_queries_routes_patterns: {
+    doc: 'Substrings of route paths that use special_queries_log_type (a list, or a space-separated string).',
+    format: stringList,
+    default: [],
+    reloadable: true,
+  },
+  query_results_log_max_len: {
+    doc: 'Results logged with stats_with_results/all are cut to this many characters.',
+    format: positiveInt,
+    default: 500,
+    reloadable: true,
+  },
+  log_request_slot_durations: {
+    doc: 'Write <rid>_request_slot_duration in the acquisition-stats record.',
+    format: Boolean,
+    default: false,
+    reloadable: true,
+  },
+  log_db_conn_durations: {
+    doc: 'Write <rid>_db_connection_duration in the acquisition-stats record.',
+    format: Boolean,
+    default: false,
+    reloadable: true,
+  },
+  resource_ids: {
+    doc: 'Enabled database resources; each needs a secure.<rid> section. Routes of other resources answer 404.',
+    format: (v: unknown) => {
+      stringList(v);
+      for (const rid of v as string[]) if (!RESOURCE_ID.test(rid)) throw new Error(`resource id "${rid}" must match ${RESOURCE_ID}`);
+    },
+    default: ['sqlite_traffic'],
+    reloadable: false,
+  },
+  pool_check_interval: {
+    doc: 'Seconds between pool checks (top up to the minimum, retire old connections, ping idle ones).',
+    format: positiveNumber('pool_check_interval'),
+    default: 5,
+    reloadable: true,
+  },
+  process_metrics_interval: {
+    doc: 'Seconds between refreshes of the process metrics (CPU, memory, fds, I/O).',
+    format: positiveNumber('process_metrics_interval'),
+    default: 15,
+    reloadable: true,
+  },
+  metrics_allow: {
+    doc: 'Client addresses allowed to read /metrics (exact IPs; empty = everyone). Basic auth: env WT_METRICS_USER / WT_METRICS_PASSWORD.',
+    format: (v: unknown) => {
+      if (!Array.isArray(v) || !v.every((s) => typeof s === 'string')) throw new Error('must be a list of IP addresses');
+    },
+    default: [],
+    reloadable: true,
+  },
+  docs_enabled: { doc: 'Serve Swagger UI at /docs and the OpenAPI document at /docs/json.', format: Boolean, default: true, reloadable: false },
+};
+
+export interface ResourceSettings {
+  db_min_conn_pool_size: number;
+  db_max_conn_pool_size: number;
+  max_pending_requests: number;
+  /** null = same as db_max_conn_pool_size. */
+  max_active_requests: number | null;
+  request_slot_timeout: number;
+  db_conn_max_uses: number;
+  db_conn_max_age: number;
+  db_conn_timeout: number;
+  db_conn_retry_wait_period: number;
+  db_conn_pool_acquire_timeout: number;
+  db_default_query_timeout: number;
+  db_conn_idle_check_after: number;
+}
+
+export const resourceSchema: { [K in keyof ResourceSettings]: Node<ResourceSettings[K]> } = {
+  db_min_conn_pool_size: { doc: 'Connections kept open even when idle.', format: nonNegativeInt, default: 2, reloadable: true },
+  db_max_conn_pool_size: { doc: 'Most connections open at once.', format: positiveInt, default: 10, reloadable: true },
+  max_pending_requests: {
+    doc: 'Requests that may wait for a slot; one more gets 429 at once.',
+    format: nonNegativeInt,
+    default: 100,
+    reloadable: true,
+  },
+  max_active_requests: {
+    doc: 'Requests that may hold a slot at once (<= db_max_conn_pool_size; empty = equal to it).',
+    format: positiveInt,
+    default: null,
+    nullable: true,
+    reloadable: true,
+  },
+  request_slot_timeout: { doc: 'Seconds a request waits for a slot before 504.', format: positiveNumber('request_slot_timeout'), default: 20, reloadable: true },
+  db_conn_max_uses: { doc: 'Queries a connection runs before it is retired.', format: positiveInt, default: 100, reloadable: true },
+  db_conn_max_age: { doc: 'Seconds a connection lives before it is retired.', format: positiveNumber('db_conn_max_age'), default: 1800, reloadable: true },
+  db_conn_timeout: { doc: 'Seconds allowed to open one connection.', format: positiveNumber('db_conn_timeout'), default: 10, reloadable: true },
+  db_conn_retry_wait_period: {
+    doc: 'Seconds to wait after a failed connection attempt before the next.',
+    format: positiveNumber('db_conn_retry_wait_period'),
+    default: 5,
+    reloadable: true,
+  },
+  db_conn_pool_acquire_timeout: {
+    doc: 'Seconds a request with a slot waits for a pooled connection before 504.',
+    format: positiveNumber('db_conn_pool_acquire_timeout'),
+    default: 10,
+    reloadable: true,
+  },
+  db_default_query_timeout: {
+    doc: 'Seconds a query (including fetching its rows) may run before it is cancelled and 504 is returned.',
+    format: positiveNumber('db_default_query_timeout'),
+    default: 10,
+    reloadable: true,
+  },
+  db_conn_idle_check_after: {
+    doc: 'Idle connections unused for this many seconds are pinged by the pool check before reuse.',
+    format: positiveNumber('db_conn_idle_check_after'),
+    default: 30,
+    reloadable: true,
+  },
+};
+
+export interface SecureResourceSettings {
+  db_type: DbType;
+  /** SQLite file. */
+  db_path: string;
+  db_host: string;
+  db_port: number;
+  db_name: string;
+  db_user: string;
+  /** ODBC driver name as registered in odbcinst.ini (e.g. "MariaDB Unicode"). */
+  db_driver: string;
+  /** Filled from env <rid>__db_password or <rid>__db_password_FILE, never from a file in the repo. */
+  db_password: string;
+}
+
+export const secureResourceSchema: { [K in keyof SecureResourceSettings]: Node<SecureResourceSettings[K]> } = {
+  db_type: { doc: 'sqlite | postgres | mysql | odbc.', format: [...DB_TYPES], default: 'sqlite', reloadable: false },
+  db_path: { doc: 'SQLite database file (relative paths from the working directory).', format: String, default: '', reloadable: false },
+  db_host: { doc: 'Database host (ODBC: server).', format: String, default: '127.0.0.1', reloadable: false },
+  db_port: { doc: 'Database port (0 = the driver default).', format: 'port', default: 0, reloadable: false },
+  db_name: { doc: 'Database name.', format: String, default: '', reloadable: false },
+  db_user: { doc: 'Database user.', format: String, default: '', reloadable: false },
+  db_driver: { doc: 'ODBC driver name from odbcinst.ini.', format: String, default: 'MariaDB Unicode', reloadable: false },
+  db_password: {
+    doc: 'Never set in a file: taken from env <rid>__db_password, or the file named by <rid>__db_password_FILE.',
+    format: String,
+    default: '',
+    sensitive: true,
+    reloadable: false,
+  },
+};
+
+export type Settings = GlobalSettings & {
+  resources: Record<string, ResourceSettings>;
+  secure: Record<string, SecureResourceSettings>;
+};
+
+/** Effective max_active_requests: its own value or the pool maximum. */
+export function maxActiveRequests(r: ResourceSettings): number {
+  return r.max_active_requests ?? r.db_max_conn_pool_size;
+}

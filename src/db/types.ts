@@ -1,0 +1,105 @@
+/**
+ * The contract every database driver implements. Drivers know nothing of requests, metrics or
+ * logs: they run statements, bound every wait by a timeout, and report failures as DbDriverError
+ * with a classification the pool and the Query layer act on.
+ */
+import type { DbType, SecureResourceSettings } from '../config/schema.js';
+
+export type Row = Record<string, unknown>;
+export type SqlParam = string | number | boolean | null | bigint | Date;
+
+export interface QueryOptions {
+  /** Seconds the database may take; past it the statement is really stopped on the server. */
+  timeoutSeconds: number;
+}
+
+export interface QueryResult {
+  rows: Row[];
+  /** Rows returned, or rows affected for a statement without a result set. */
+  rowCount: number;
+}
+
+export interface Statement {
+  sql: string;
+  params: SqlParam[];
+}
+
+/**
+ * A row stream. Iterate it with `for await`; each wait for the database (first row, next batch)
+ * is bounded by the query timeout, but a slow reader is not. Breaking out of the loop or calling
+ * `cancel()` stops the statement and leaves the connection clean (or marks it unusable).
+ */
+export interface RowStream extends AsyncIterable<Row> {
+  cancel(): Promise<void>;
+}
+
+export interface DbConnection {
+  readonly resourceId: string;
+  readonly connId: number;
+  readonly dbType: DbType;
+  /** Date.now() when opened. */
+  readonly createdAt: number;
+  /** False once an error left the connection in an unknown state: it must be closed, never reused. */
+  readonly usable: boolean;
+
+  /**
+   * Runs one statement. SQL uses `?` positional placeholders for every driver (the postgres driver
+   * rewrites them to $1..$n outside quoted text); values are always bound, never spliced.
+   */
+  query(sql: string, params: SqlParam[], opts: QueryOptions): Promise<QueryResult>;
+
+  /** Runs one SELECT and yields its rows without holding them all in memory. */
+  stream(sql: string, params: SqlParam[], opts: QueryOptions): RowStream;
+
+  /**
+   * Runs statements in one transaction: all commit or none do (rolled back on any error, including
+   * a timeout). Returns the rows affected by each statement.
+   */
+  transaction(statements: Statement[], opts: QueryOptions): Promise<number[]>;
+
+  /** Proves the connection works (a trivial round trip) within the timeout. */
+  ping(timeoutSeconds: number): Promise<void>;
+
+  /** Closes the connection; safe to call more than once. */
+  close(): Promise<void>;
+}
+
+export interface DbConnector {
+  readonly dbType: DbType;
+  /** Opens a connection within `timeoutSeconds`, or throws DbDriverError (kind 'unreachable' or 'timeout'). */
+  connect(connId: number, timeoutSeconds: number): Promise<DbConnection>;
+}
+
+export type ConnectorFactory = (resourceId: string, target: SecureResourceSettings) => DbConnector;
+
+/**
+ * How a driver failure is classified (one table per driver, in ./classify.ts):
+ * - timeout:     the statement ran past its limit and was stopped
+ * - unreachable: no connection could be opened / the server went away (client sees 503)
+ * - query:       the statement was wrong (syntax, unknown table/column); connection still usable
+ * - constraint:  a constraint was violated; `duplicate` when it is a unique/primary key; usable
+ * - broken:      anything else; the connection must not be reused
+ */
+export type DbErrorKind = 'timeout' | 'unreachable' | 'query' | 'constraint' | 'broken';
+
+export class DbDriverError extends Error {
+  readonly kind: DbErrorKind;
+  /** Whether the connection that raised it may go back to the pool. */
+  readonly connectionUsable: boolean;
+  /** True for a unique/primary-key violation (client sees 409). */
+  readonly duplicate: boolean;
+  /** The driver's own error code, for logs (e.g. '42P01', 'ER_NO_SUCH_TABLE'). */
+  readonly driverCode?: string;
+
+  constructor(
+    message: string,
+    opts: { kind: DbErrorKind; connectionUsable: boolean; duplicate?: boolean; driverCode?: string; cause?: unknown },
+  ) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'DbDriverError';
+    this.kind = opts.kind;
+    this.connectionUsable = opts.connectionUsable;
+    this.duplicate = opts.duplicate ?? false;
+    this.driverCode = opts.driverCode;
+  }
+}

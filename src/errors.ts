@@ -1,0 +1,113 @@
+/**
+ * The one error hierarchy of the gateway. Every error a client can see is an AppError; the HTTP
+ * error handler (src/http/errors.ts) maps it to a status code in one place.
+ */
+
+export abstract class AppError extends Error {
+  /** HTTP status this error maps to. */
+  abstract readonly statusCode: number;
+  /** Short stable code for logs and metrics. */
+  abstract readonly code: string;
+  /** The resource the error concerns, when one does. */
+  readonly resourceId?: string;
+
+  constructor(message: string, opts: { resourceId?: string; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = new.target.name;
+    this.resourceId = opts.resourceId;
+  }
+}
+
+/** Too many requests queued for a resource: the client should come back later (429). */
+export class ResourceError extends AppError {
+  readonly statusCode = 429;
+  readonly code = 'overload';
+  /** Seconds the client should wait before retrying (Retry-After header). */
+  readonly retryAfterSeconds: number;
+
+  constructor(message: string, opts: { resourceId?: string; retryAfterSeconds?: number } = {}) {
+    super(message, opts);
+    this.retryAfterSeconds = Math.max(1, Math.ceil(opts.retryAfterSeconds ?? 1));
+  }
+}
+
+/** What kind of wait timed out; used for logs and metrics labels. */
+export type TimeoutKind = 'slot' | 'pool' | 'connect' | 'query';
+
+/** A wait ran past its limit (504). */
+export class AppTimeoutError extends AppError {
+  readonly statusCode = 504;
+  readonly code = 'timeout';
+  readonly kind: TimeoutKind;
+  readonly timeoutSeconds: number;
+
+  constructor(message: string, opts: { resourceId?: string; kind: TimeoutKind; timeoutSeconds: number; cause?: unknown }) {
+    super(message, opts);
+    this.kind = opts.kind;
+    this.timeoutSeconds = opts.timeoutSeconds;
+  }
+}
+
+/**
+ * A database failed. `unreachable` (503) when no connection could be had; otherwise the query
+ * failed on a working database (500).
+ */
+export class DatabaseError extends AppError {
+  readonly code = 'database';
+  readonly unreachable: boolean;
+
+  constructor(message: string, opts: { resourceId?: string; unreachable?: boolean; cause?: unknown } = {}) {
+    super(message, opts);
+    this.unreachable = opts.unreachable ?? false;
+  }
+
+  get statusCode(): number {
+    return this.unreachable ? 503 : 500;
+  }
+}
+
+/** The client's input is wrong in a way only the handler can tell (400, or 409 for a conflict). */
+export class BadRequestError extends AppError {
+  readonly code = 'bad-request';
+  readonly statusCode: number;
+
+  constructor(message: string, opts: { statusCode?: 400 | 404 | 409; resourceId?: string; cause?: unknown } = {}) {
+    super(message, opts);
+    this.statusCode = opts.statusCode ?? 400;
+  }
+}
+
+/** An unexpected failure with details worth logging but not showing (500). */
+export class WithDetailsError extends AppError {
+  readonly statusCode = 500;
+  readonly code = 'internal';
+  readonly details: Record<string, unknown>;
+
+  constructor(message: string, details: Record<string, unknown> = {}, cause?: unknown) {
+    super(message, { cause });
+    this.details = details;
+  }
+}
+
+/** The process is shutting down and will not start new work (503). */
+export class ShuttingDownError extends AppError {
+  readonly statusCode = 503;
+  readonly code = 'shutting-down';
+
+  constructor(message = 'server is shutting down') {
+    super(message);
+  }
+}
+
+/** A configuration file or value is invalid. Never reaches a client. */
+export class ConfigError extends Error {
+  readonly file?: string;
+  readonly keys: string[];
+
+  constructor(message: string, opts: { file?: string; keys?: string[] } = {}) {
+    super(message);
+    this.name = 'ConfigError';
+    this.file = opts.file;
+    this.keys = opts.keys ?? [];
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * Logging: pino does level filtering and buffered, non-blocking output; we replace its JSON
+ * serializer with a logfmt one, so each record is formatted once, straight to its final line:
+ *   [<pid>] <LEVEL> <source> tag=<tag> msg="<text>" key=value ... cid=<cid>
+ */
+import pino, { type Logger } from 'pino';
+import { currentCid } from './context.js';
+import { logfmtValue } from './logfmt.js';
+
+export { oneLineTraceback } from './logfmt.js';
+
+export const LEVELS = { debug: 20, info: 30, warning: 40, error: 50, critical: 60 } as const;
+export type Level = keyof typeof LEVELS;
+type Fields = Record<string, unknown>;
+
+const LEVEL_LABEL: Record<number, string> = { 20: 'DEBUG', 30: 'INFO', 40: 'WARNING', 50: 'ERROR', 60: 'CRITICAL' };
+
+/** What a Log method hands to pino; read back by formatLine. */
+interface Record_ {
+  s: string;
+  t: string;
+  f?: Fields;
+}
+
+function formatLine(pidPrefix: string, rec: Record_, msg: string, num: number): string {
+  let line = `${pidPrefix}${LEVEL_LABEL[num]} ${rec.s} tag=${logfmtValue(rec.t)} msg=${logfmtValue(msg)}`;
+  const f = rec.f;
+  if (f !== undefined) {
+    for (const key in f) {
+      const v = f[key];
+      if (v !== undefined) line += ` ${key}=${logfmtValue(v)}`;
+    }
+  }
+  const cid = currentCid();
+  if (cid !== undefined && (f === undefined || f.cid === undefined)) line += ` cid=${cid}`;
+  return line + '\n';
+}
+
+function createRoot(destination: pino.DestinationStream): Logger<keyof typeof LEVELS> {
+  const root = pino(
+    { customLevels: LEVELS, useOnlyCustomLevels: true, level: 'info', timestamp: false, base: null },
+    destination,
+  ) as unknown as Logger<keyof typeof LEVELS>;
+  const pidPrefix = `[${process.pid}] `;
+  // pino's public symbol for its serializer: replacing it is how we emit logfmt without a JSON round trip.
+  (root as unknown as Record<symbol, unknown>)[pino.symbols.asJsonSym] = (obj: Record_, msg: string, num: number) =>
+    formatLine(pidPrefix, obj, msg, num);
+  return root;
+}
+
+let root = createRoot(pino.destination({ dest: 1, sync: false }));
+
+/** Points all loggers at another destination (benchmarks and tests). */
+export function setLogDestination(destination: pino.DestinationStream): void {
+  const level = root.level;
+  root = createRoot(destination);
+  root.level = level;
+}
+
+/** Accepts the config's level names (DEBUG, INFO, WARN/WARNING, ERROR, CRITICAL). */
+export function setLogLevel(name: string): void {
+  const lower = name.toLowerCase();
+  root.level = lower === 'warn' ? 'warning' : lower;
+}
+
+export function isLevelEnabled(level: Level): boolean {
+  return LEVELS[level] >= root.levelVal;
+}
+
+export function flushLogs(): void {
+  root.flush();
+}
+
+export interface Log {
+  debug(tag: string, msg: string, fields?: Fields): void;
+  info(tag: string, msg: string, fields?: Fields): void;
+  warning(tag: string, msg: string, fields?: Fields): void;
+  error(tag: string, msg: string, fields?: Fields): void;
+  critical(tag: string, msg: string, fields?: Fields): void;
+}
+
+/** A logger for one source file; `source` is what appears after the level, e.g. "hooks.ts". */
+export function getLogger(source: string): Log {
+  const at = (level: Level) => {
+    const val = LEVELS[level];
+    return (tag: string, msg: string, fields?: Fields) => {
+      // Checked here so a disabled level costs no allocation.
+      if (val < root.levelVal) return;
+      root[level]({ s: source, t: tag, f: fields } as unknown as object, msg);
+    };
+  };
+  return { debug: at('debug'), info: at('info'), warning: at('warning'), error: at('error'), critical: at('critical') };
+}

@@ -1,0 +1,45 @@
+/**
+ * Facts the resource layer reports. The ResourceManager emits them; the metrics module and the
+ * loggers listen. Live levels (pending, active, open, pooled) are not events: read them with
+ * ResourceManager.stats(rid) when they are needed (metrics gauges collect them on scrape).
+ */
+
+export type SlotErrorType = 'overload' | 'timeout';
+export type ConnCreateErrorType = 'timeout' | 'other';
+export type ConnCloseReason = 'max-uses' | 'max-age' | 'broken' | 'ping-failed' | 'shrink' | 'shutdown';
+
+export interface ResourceEventMap {
+  /** A request asked for a slot on a resource (counts wt_resource_requests_total, last request time). */
+  'slot-requested': [{ resourceId: string }];
+  /** A slot was granted after waiting `waitSeconds`. */
+  'slot-acquired': [{ resourceId: string; waitSeconds: number }];
+  /** No slot: queue full (overload) or waited too long (timeout). */
+  'slot-error': [{ resourceId: string; type: SlotErrorType; waitSeconds: number }];
+  /** A slot was given back (last response time). */
+  'slot-released': [{ resourceId: string }];
+  /** A connection was opened in `seconds`. */
+  'conn-created': [{ resourceId: string; connId: number; seconds: number }];
+  /** Opening a connection failed. */
+  'conn-create-error': [{ resourceId: string; type: ConnCreateErrorType; error: Error }];
+  /** A connection was closed. */
+  'conn-closed': [{ resourceId: string; connId: number; reason: ConnCloseReason }];
+  /** An acquire found no idle connection. */
+  'pool-empty': [{ resourceId: string }];
+  /** An acquire found every connection up to the maximum in use. */
+  'pool-exhausted': [{ resourceId: string }];
+  /** A request got a connection after waiting `waitSeconds`. */
+  'conn-acquired': [{ resourceId: string; connId: number; waitSeconds: number }];
+  /** A request could not get a connection. */
+  'conn-acquire-error': [{ resourceId: string; type: 'timeout' | 'unreachable' | 'shutdown' }];
+  /** A request gave its connection back after holding it `usageSeconds`. */
+  'conn-released': [{ resourceId: string; connId: number; usageSeconds: number }];
+}
+
+/** Reported by the Query layer after each statement. */
+export interface QueryEvent {
+  resourceId: string;
+  seconds: number;
+  /** Rows returned; undefined for streamed results. */
+  rows?: number;
+  error?: 'timeout' | 'other';
+}

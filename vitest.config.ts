@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    // Suites start real servers and child processes on fixed loopback resources; keep them from starving each other on small machines.
+    maxWorkers: 2,
+    minWorkers: 1,
+    pool: 'forks',
+  },
+});
