@@ -111,3 +111,13 @@ export class ConfigError extends Error {
     this.keys = opts.keys ?? [];
   }
 }
+
+/** The client went away before its request could be served (499, never actually delivered). */
+export class ClientClosedError extends AppError {
+  readonly statusCode = 499;
+  readonly code = 'client-closed';
+
+  constructor() {
+    super('client closed the connection before the request was served');
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * buildApp: the Fastify instance with its plugins and routes, nothing else. What it serves from
+ * (resources, metrics) is handed in, so tests can build apps side by side.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifySchemaValidationError } from 'fastify/types/schema.js';
+import { ShuttingDownError } from './errors.js';
+import { registerAcquire, type ResourceAcquirer } from './http/acquire.js';
+import { registerErrorReplies } from './http/error-reply.js';
+import { registerLifecycle, type RequestObserver } from './http/lifecycle.js';
+import { errorBodySchema } from './http/schemas.js';
+import { registerSwagger } from './http/swagger.js';
+import type { QueryListener } from './query/query.js';
+import { healthRoutes, type Readiness } from './routes/health.js';
+import { trafficRoutes } from './routes/traffic.js';
+
+export interface AppParts {
+  acquirer: ResourceAcquirer;
+  readiness: () => Readiness;
+  observer: RequestObserver;
+  onQuery: QueryListener;
+  /** Registers GET /metrics. */
+  metricsPlugin: (app: FastifyInstance) => Promise<void> | void;
+  isShuttingDown: () => boolean;
+  docs: boolean;
+  version: string;
+  /** Filled with the URL template of every route except the docs, for metric children. */
+  routeUrls?: string[];
+}
+
+/** "querystring/limit must be <= 10000"; names the extra property where ajv knows it. */
+function formatValidation(errors: FastifySchemaValidationError[], dataVar: string): Error {
+  const text = errors
+    .map((e) => {
+      const extra = (e.params as { additionalProperty?: string }).additionalProperty;
+      return `${dataVar}${e.instancePath} ${e.message ?? 'is invalid'}${extra ? `: ${extra}` : ''}`;
+    })
+    .join('; ');
+  return new Error(text);
+}
+
+export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: false,
+    // Answered by our own onRequest check, so the 503 body has the usual shape.
+    return503OnClosing: false,
+    ajv: { customOptions: { removeAdditional: false, allErrors: false } },
+    schemaErrorFormatter: formatValidation,
+    bodyLimit: 5 * 1024 * 1024,
+  });
+  app.addHook('onRoute', (route) => {
+    if (!route.url.startsWith('/docs') && route.method !== 'HEAD') parts.routeUrls?.push(route.url);
+  });
+  app.addSchema(errorBodySchema);
+  registerLifecycle(app, parts.observer);
+  registerErrorReplies(app);
+  app.addHook('onRequest', async () => {
+    if (parts.isShuttingDown()) throw new ShuttingDownError();
+  });
+  registerAcquire(app, parts.acquirer);
+  if (parts.docs) await registerSwagger(app, parts.version);
+  await parts.metricsPlugin(app);
+  healthRoutes(app, { readiness: parts.readiness, shuttingDown: parts.isShuttingDown });
+  trafficRoutes(app, { onQuery: parts.onQuery });
+  return app;
+}

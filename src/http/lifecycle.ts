@@ -1,0 +1,108 @@
+/**
+ * Request lifecycle hooks: correlation id and request context on arrival, response headers, and
+ * on completion the query-stats and request-stats records, metrics, and the release of every
+ * resource the request held (also when the client went away mid-response).
+ */
+import { performance } from 'node:perf_hooks';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { config } from '../config/index.js';
+import { requestContext } from '../log/context.js';
+import { getLogger } from '../log/index.js';
+import { queryLogTypeFor, queryStatsFields } from '../query/query-log.js';
+import { correlationId } from './cid.js';
+import type { RequestState } from './request-state.js';
+
+const log = getLogger('lifecycle.ts');
+
+/** Paths that write no request records: scrapes, docs and probes would drown the real traffic. */
+const QUIET_PREFIXES = ['/metrics', '/docs', '/health/'];
+export const UNMATCHED_ENDPOINT = 'unmatched';
+
+export interface RequestObserver {
+  /** Called once per finished request with the route template (or UNMATCHED_ENDPOINT). */
+  requestDone(endpoint: string, statusCode: number, seconds: number): void;
+}
+
+function isQuiet(url: string): boolean {
+  for (const prefix of QUIET_PREFIXES) if (url.startsWith(prefix)) return true;
+  return false;
+}
+
+function seconds(state: RequestState): number {
+  return (performance.now() - state.start) / 1000;
+}
+
+/** Releases what the request holds, after any in-flight stream cancellation; exactly once. */
+export async function releaseHeld(state: RequestState): Promise<void> {
+  const held = state.held;
+  if (!held) return;
+  if (state.cleanups.length > 0) await Promise.all(state.cleanups.map((cleanup) => cleanup()));
+  await held.release();
+}
+
+export function registerLifecycle(app: FastifyInstance, observer: RequestObserver): void {
+  app.decorateRequest('wt', null as unknown as RequestState);
+
+  app.addHook('onRequest', (req, reply, done) => {
+    const cfg = config();
+    const state: RequestState = {
+      start: performance.now(),
+      cid: correlationId(req.headers['x-correlation-id'], cfg.cid_len),
+      logged: !isQuiet(req.url),
+      queries: [],
+      cleanups: [],
+    };
+    req.wt = state;
+    reply.header('X-Correlation-ID', state.cid);
+    // onResponse does not run when the client goes away mid-response; 'close' always comes.
+    reply.raw.once('close', () => void finish(req, reply, observer));
+    // Everything after this hook (other hooks, handler, its awaits) runs inside the context.
+    requestContext.run({ cid: state.cid }, () => {
+      if (state.logged) log.info('request', `${req.method} ${req.url}`, { client: req.ip });
+      done();
+    });
+  });
+
+  app.addHook('onSend', (req, reply, payload, done) => {
+    // For a stream this is the time to the first byte: headers leave before the body.
+    reply.header('X-Process-Time', seconds(req.wt).toFixed(3));
+    done(null, payload);
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    await finish(req, reply, observer);
+  });
+}
+
+/** Runs once per request, from onResponse or from the socket closing, whichever is first. */
+async function finish(req: FastifyRequest, reply: FastifyReply, observer: RequestObserver): Promise<void> {
+  const state = req.wt;
+  if (state.finished) return;
+  state.finished = true;
+  await requestContext.run({ cid: state.cid }, () => finishInContext(req, reply, observer, state));
+}
+
+async function finishInContext(req: FastifyRequest, reply: FastifyReply, observer: RequestObserver, state: RequestState): Promise<void> {
+  try {
+    await releaseHeld(state);
+  } catch (err) {
+    log.error('release-err', 'releasing request resources failed', { error: err as Error });
+  }
+  const duration = seconds(state);
+  const endpoint = req.routeOptions.url ?? UNMATCHED_ENDPOINT;
+  observer.requestDone(req.is404 ? UNMATCHED_ENDPOINT : endpoint, reply.statusCode, duration);
+  if (!state.logged) return;
+  const cfg = config();
+  const aborted = req.raw.aborted || !reply.raw.writableFinished;
+  const queryFields = queryStatsFields(state.queries, queryLogTypeFor(req.url, cfg), cfg.query_results_log_max_len);
+  if (queryFields) log.info('query-stats', `${req.method} ${req.url} query stats`, { client: req.ip, ...queryFields });
+  const length = reply.getHeader('content-length');
+  log.info('request-stats', `${req.method} ${req.url} results`, {
+    client: req.ip,
+    queries: state.queries.length,
+    status_code: reply.statusCode,
+    content_length: length === undefined ? '-' : length,
+    duration: Number(duration.toFixed(4)),
+    aborted: aborted || undefined,
+  });
+}

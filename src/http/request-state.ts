@@ -1,0 +1,38 @@
+/**
+ * What the gateway keeps per request, on `request.wt`. Created in onRequest, so every later hook
+ * and handler can rely on it; never module state, so nothing leaks between requests.
+ */
+import type { QueryRecord } from '../query/query.js';
+
+/** What a route's acquired resources must offer (implemented by the resource layer). */
+export interface HeldResources {
+  connection(resourceId: string): import('../db/types.js').DbConnection;
+  slotWaitSeconds(resourceId: string): number;
+  connWaitSeconds(resourceId: string): number;
+  /** Gives everything back; exactly once however often it is called. */
+  release(): Promise<void>;
+}
+
+export interface RequestState {
+  /** performance.now() at arrival. */
+  start: number;
+  cid: string;
+  /** Whether this request writes request/request-stats records (not for /metrics, /docs, /health). */
+  logged: boolean;
+  held?: HeldResources;
+  queries: QueryRecord[];
+  /** Set when the end-of-request work has run (it runs once). */
+  finished?: boolean;
+  /** Work that must finish before resources go back, e.g. stopping a streamed statement. */
+  cleanups: (() => Promise<void>)[];
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    wt: RequestState;
+  }
+  interface FastifyContextConfig {
+    /** Database resources the route needs; acquired before the handler runs. */
+    resources?: string[];
+  }
+}

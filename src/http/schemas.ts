@@ -1,0 +1,27 @@
+/** Shared OpenAPI/JSON schemas: the error body and the error responses every data route can give. */
+
+export const errorBodySchema = {
+  $id: 'ErrorBody',
+  type: 'object',
+  required: ['detail', 'cid'],
+  properties: {
+    detail: { type: 'string', description: 'What went wrong' },
+    cid: { type: 'string', description: 'Correlation id of the request (also in X-Correlation-ID and in every log record)' },
+  },
+} as const;
+
+function errorResponse(description: string, detail: string) {
+  return { description, $ref: 'ErrorBody#', examples: [{ detail, cid: '3f9c1a7be2d4' }] } as const;
+}
+
+/** Error responses of a route that uses database resource `rid`. */
+export function dataRouteErrors(rid: string) {
+  return {
+    400: errorResponse('Invalid parameter or body', 'querystring/limit must be <= 10000'),
+    404: errorResponse('Resource not enabled on this server', `resource ${rid} is not enabled on this server`),
+    429: errorResponse('Too many requests waiting for the resource (see Retry-After)', `too many pending requests for resource ${rid}`),
+    500: errorResponse('The query failed', `DB query error for resource ${rid}`),
+    503: errorResponse('Database unreachable, or the server is shutting down', `could not open a DB connection to resource ${rid}`),
+    504: errorResponse('A wait ran past its timeout', `20-sec timeout waiting for a request slot for resource ${rid}`),
+  };
+}

@@ -1,0 +1,194 @@
+/**
+ * Runs statements on a request's acquired connections: applies the timeout, records what ran (for
+ * the query-stats record), reports each statement to metrics, and turns driver failures into the
+ * AppErrors clients see.
+ */
+import { performance } from 'node:perf_hooks';
+import { resourceConfig } from '../config/index.js';
+import { DbDriverError, type Row, type SqlParam, type Statement } from '../db/types.js';
+import { AppTimeoutError, BadRequestError, DatabaseError } from '../errors.js';
+import type { RequestState } from '../http/request-state.js';
+import { getLogger } from '../log/index.js';
+import type { QueryEvent } from '../resources/events.js';
+
+const log = getLogger('query.ts');
+
+export interface QueryRecord {
+  resourceId: string;
+  connId: number;
+  sql: string;
+  params: readonly SqlParam[];
+  seconds: number;
+  /** Rows returned or affected; 'streamed' when rows went straight to the client. */
+  rowCount: number | 'streamed';
+  /** Result rows, kept only for JSON results so they can be logged on demand. */
+  results?: readonly Row[];
+}
+
+export type QueryListener = (ev: QueryEvent) => void;
+
+export interface QueryOptions {
+  /** Overrides the resource's db_default_query_timeout for this statement. */
+  timeoutSeconds?: number;
+}
+
+function timeoutFor(resourceId: string, opts?: QueryOptions): number {
+  return opts?.timeoutSeconds ?? resourceConfig(resourceId).db_default_query_timeout;
+}
+
+/** Maps a driver failure to the client-facing error and writes the matching log record. */
+export function toAppError(err: unknown, resourceId: string, timeoutSeconds: number): Error {
+  if (!(err instanceof DbDriverError)) return err instanceof Error ? err : new Error(String(err));
+  const fields = { resource_id: resourceId, error: err.message, driver_code: err.driverCode, conn_usable: err.connectionUsable };
+  switch (err.kind) {
+    case 'timeout':
+      log.error('query-timeout', 'query ran past its timeout and was stopped', { ...fields, timeout: timeoutSeconds });
+      return new AppTimeoutError(`${timeoutSeconds}-sec timeout waiting for DB query or fetch from resource ${resourceId}`, {
+        resourceId,
+        kind: 'query',
+        timeoutSeconds,
+        cause: err,
+      });
+    case 'unreachable':
+      log.error('query-err', 'database went away during the query', fields);
+      return new DatabaseError(`could not open a DB connection to resource ${resourceId}`, { resourceId, unreachable: true, cause: err });
+    case 'constraint':
+      log.info('query-err', 'statement violated a constraint', fields);
+      return new BadRequestError(
+        err.duplicate ? `duplicate row for resource ${resourceId}: a row with the same key already exists` : `constraint violated for resource ${resourceId}: ${err.message}`,
+        { statusCode: err.duplicate ? 409 : 400, resourceId, cause: err },
+      );
+    default:
+      log.error('query-err', 'query failed', fields);
+      return new DatabaseError(`DB query error for resource ${resourceId}`, { resourceId, cause: err });
+  }
+}
+
+/** The queries of one request, run on the connections it holds. */
+export class RequestQueries {
+  constructor(
+    private readonly state: RequestState,
+    private readonly onQuery: QueryListener,
+  ) {}
+
+  private connection(resourceId: string) {
+    const held = this.state.held;
+    if (!held) throw new Error(`route ran a query on ${resourceId} without declaring it in config.resources`);
+    return held.connection(resourceId);
+  }
+
+  private report(resourceId: string, started: number, rows: number | undefined, err?: unknown): number {
+    const seconds = (performance.now() - started) / 1000;
+    const error = err === undefined ? undefined : err instanceof DbDriverError && err.kind === 'timeout' ? 'timeout' : 'other';
+    this.onQuery({ resourceId, seconds, rows, error });
+    return seconds;
+  }
+
+  /** Runs one statement and returns all its rows. */
+  async rows(resourceId: string, sql: string, params: SqlParam[], opts?: QueryOptions): Promise<Row[]> {
+    const conn = this.connection(resourceId);
+    const timeoutSeconds = timeoutFor(resourceId, opts);
+    const started = performance.now();
+    try {
+      const result = await conn.query(sql, params, { timeoutSeconds });
+      const seconds = this.report(resourceId, started, result.rowCount);
+      this.state.queries.push({ resourceId, connId: conn.connId, sql, params, seconds, rowCount: result.rowCount, results: result.rows });
+      return result.rows;
+    } catch (err) {
+      this.report(resourceId, started, undefined, err);
+      throw toAppError(err, resourceId, timeoutSeconds);
+    }
+  }
+
+  /**
+   * Starts a streamed SELECT and waits for its first row, so a failing query still gets a proper
+   * status code; later failures can only cut the stream short. Rows are yielded as they come.
+   */
+  async stream(resourceId: string, sql: string, params: SqlParam[], opts?: QueryOptions): Promise<AsyncGenerator<Row, void, void>> {
+    const conn = this.connection(resourceId);
+    const timeoutSeconds = timeoutFor(resourceId, opts);
+    const started = performance.now();
+    const rowStream = conn.stream(sql, params, { timeoutSeconds });
+    const iterator = rowStream[Symbol.asyncIterator]();
+    let first: IteratorResult<Row>;
+    try {
+      first = await iterator.next();
+    } catch (err) {
+      this.report(resourceId, started, undefined, err);
+      throw toAppError(err, resourceId, timeoutSeconds);
+    }
+    const record: QueryRecord = { resourceId, connId: conn.connId, sql, params, seconds: 0, rowCount: 'streamed' };
+    this.state.queries.push(record);
+    let reported = false;
+    const finish = (err?: unknown) => {
+      if (reported) return;
+      reported = true;
+      record.seconds = this.report(resourceId, started, undefined, err);
+    };
+    // Stops the statement once, from whichever side notices first: the consumer leaving the loop
+    // or the request ending (client gone) before the stream was drained.
+    let finished = false;
+    let iteratorDone = false;
+    let cancelling: Promise<void> | undefined;
+    const cancel = () => (cancelling ??= rowStream.cancel().catch(() => undefined));
+    this.state.cleanups.push(async () => {
+      if (!finished) {
+        finished = true;
+        finish();
+        await cancel();
+      } else if (cancelling) await cancelling;
+    });
+    return (async function* rows() {
+      try {
+        if (first.done) {
+          iteratorDone = true;
+          return;
+        }
+        yield first.value;
+        for (;;) {
+          const next = await iterator.next();
+          if (next.done) {
+            iteratorDone = true;
+            return;
+          }
+          yield next.value;
+        }
+      } catch (err) {
+        finished = true;
+        finish(err);
+        throw toAppError(err, resourceId, timeoutSeconds);
+      } finally {
+        if (!finished) {
+          finish();
+          finished = true;
+          // Reached without exhausting the rows means the consumer stopped early.
+          if (!iteratorDone) await cancel();
+        }
+      }
+    })();
+  }
+
+  /** Runs statements in one transaction: all or nothing. Returns the rows affected by each. */
+  async transaction(resourceId: string, statements: Statement[], opts?: QueryOptions): Promise<number[]> {
+    const conn = this.connection(resourceId);
+    const timeoutSeconds = timeoutFor(resourceId, opts);
+    const started = performance.now();
+    try {
+      const counts = await conn.transaction(statements, { timeoutSeconds });
+      const total = counts.reduce((a, b) => a + b, 0);
+      const seconds = this.report(resourceId, started, total);
+      this.state.queries.push({
+        resourceId,
+        connId: conn.connId,
+        sql: statements.length === 1 ? statements[0].sql : `${statements.length} statements: ${statements[0]?.sql ?? ''}`,
+        params: [],
+        seconds,
+        rowCount: total,
+      });
+      return counts;
+    } catch (err) {
+      this.report(resourceId, started, undefined, err);
+      throw toAppError(err, resourceId, timeoutSeconds);
+    }
+  }
+}

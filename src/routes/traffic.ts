@@ -1,0 +1,242 @@
+/**
+ * Sample data routes over tcp_hourly: JSON and streamed PSV for each database, a route that needs
+ * two resources at once, and transactional batch inserts.
+ */
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Row } from '../db/types.js';
+import { dataRouteErrors } from '../http/schemas.js';
+import { RequestQueries, type QueryListener } from '../query/query.js';
+import { STREAM_MAX_LIMIT, JSON_MAX_LIMIT, toFilter, trafficQuerySchema, type TrafficQuery } from './traffic-params.js';
+import { insertTraffic, selectTraffic, TRAFFIC_COLUMNS, type Dialect } from './traffic-sql.js';
+
+export interface TrafficSource {
+  /** Route prefix: /<prefix>-json, /<prefix>-psv. */
+  prefix: string;
+  resourceId: string;
+  dialect: Dialect;
+  label: string;
+}
+
+export const TRAFFIC_SOURCES: readonly TrafficSource[] = [
+  { prefix: 'sqlite', resourceId: 'sqlite_traffic', dialect: 'sqlite', label: 'SQLite (embedded)' },
+  { prefix: 'pg', resourceId: 'pg_traffic', dialect: 'postgres', label: 'PostgreSQL' },
+  { prefix: 'mysql', resourceId: 'mysql_traffic', dialect: 'mysql', label: 'MySQL/MariaDB (native driver)' },
+  { prefix: 'mysql-odbc', resourceId: 'mysql_odbc_traffic', dialect: 'mysql', label: 'MySQL/MariaDB through ODBC' },
+];
+
+function rowSchema(dialect: Dialect) {
+  return {
+    type: 'object',
+    properties: {
+      date_hour:
+        dialect === 'sqlite'
+          ? { type: 'integer', description: 'Start of the hour, epoch seconds' }
+          : { type: 'string', description: 'Start of the hour, UTC, YYYY-MM-DD HH:MM:SS' },
+      port: { type: 'integer' },
+      flows: { type: 'integer' },
+      pkts: { type: 'integer' },
+      bytes: { type: 'integer' },
+    },
+  } as const;
+}
+
+/** PSV: fields joined by '|', one row per line, no header; batched so a chunk is not a syscall per row. */
+async function* psvChunks(rows: AsyncIterable<Row>): AsyncGenerator<string> {
+  let chunk = '';
+  for await (const row of rows) {
+    let line = '';
+    for (let i = 0; i < TRAFFIC_COLUMNS.length; i++) {
+      const v = row[TRAFFIC_COLUMNS[i]];
+      line += (i > 0 ? '|' : '') + (v === null || v === undefined ? '' : String(v));
+    }
+    chunk += line + '\n';
+    if (chunk.length >= 16_384) {
+      yield chunk;
+      chunk = '';
+    }
+  }
+  if (chunk.length > 0) yield chunk;
+}
+
+const insertRowSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['date_hour', 'port', 'flows', 'pkts', 'bytes'],
+  properties: {
+    date_hour: { type: 'integer', minimum: 0, maximum: 253402300799, description: 'Start of the hour, epoch seconds (UTC)' },
+    port: { type: 'integer', minimum: 1, maximum: 65535 },
+    flows: { type: 'integer', minimum: 0 },
+    pkts: { type: 'integer', minimum: 0 },
+    bytes: { type: 'integer', minimum: 0 },
+  },
+} as const;
+
+interface InsertBody {
+  rows: { date_hour: number; port: number; flows: number; pkts: number; bytes: number }[];
+}
+
+export function trafficRoutes(app: FastifyInstance, opts: { onQuery: QueryListener }): void {
+  const queries = (req: FastifyRequest) => new RequestQueries(req.wt, opts.onQuery);
+
+  for (const source of TRAFFIC_SOURCES) {
+    const { resourceId, dialect } = source;
+    const tags = ['traffic'];
+
+    app.get<{ Querystring: TrafficQuery }>(
+      `/${source.prefix}-json`,
+      {
+        config: { resources: [resourceId] },
+        schema: {
+          summary: `Hourly TCP traffic from ${source.label}, as JSON`,
+          description: `Uses resource \`${resourceId}\`. Rows ordered by hour, then port.`,
+          tags,
+          querystring: trafficQuerySchema(JSON_MAX_LIMIT),
+          response: { 200: { description: 'Rows', type: 'array', items: rowSchema(dialect) }, ...dataRouteErrors(resourceId) },
+        },
+      },
+      async (req) => {
+        const { sql, params } = selectTraffic(dialect, toFilter(req.query));
+        return queries(req).rows(resourceId, sql, params);
+      },
+    );
+
+    app.get<{ Querystring: TrafficQuery }>(
+      `/${source.prefix}-psv`,
+      {
+        config: { resources: [resourceId] },
+        schema: {
+          summary: `Hourly TCP traffic from ${source.label}, streamed as pipe-separated values`,
+          description:
+            `Uses resource \`${resourceId}\`. One row per line: date_hour|port|flows|pkts|bytes, no header. ` +
+            'Rows are streamed from a server-side cursor, so large limits do not grow memory.',
+          tags,
+          querystring: trafficQuerySchema(STREAM_MAX_LIMIT),
+          produces: ['text/plain'],
+          response: {
+            200: { description: 'Rows, one per line', content: { 'text/plain': { schema: { type: 'string', example: '1736121600|22|31|412|50012\n' } } } },
+            ...dataRouteErrors(resourceId),
+          },
+        },
+      },
+      async (req, reply) => {
+        const { sql, params } = selectTraffic(dialect, toFilter(req.query));
+        const rows = await queries(req).stream(resourceId, sql, params);
+        reply.type('text/plain; charset=utf-8');
+        return reply.send(Readable.from(psvChunks(rows), { objectMode: false }));
+      },
+    );
+  }
+
+  app.get<{ Querystring: TrafficQuery }>(
+    '/traffic/compare',
+    {
+      config: { resources: ['sqlite_traffic', 'pg_traffic'] },
+      schema: {
+        summary: 'Compare hourly traffic between SQLite and PostgreSQL',
+        description:
+          'Holds both resources at once (acquired in resource-id order, so concurrent requests cannot deadlock) and ' +
+          'reports, per hour and port, the counters of each database and whether they match.',
+        tags: ['traffic'],
+        querystring: trafficQuerySchema(JSON_MAX_LIMIT),
+        response: {
+          200: {
+            description: 'Per hour and port',
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                date_hour: { type: 'integer', description: 'epoch seconds' },
+                port: { type: 'integer' },
+                sqlite: { type: ['object', 'null'], properties: { flows: { type: 'integer' }, pkts: { type: 'integer' }, bytes: { type: 'integer' } } },
+                pg: { type: ['object', 'null'], properties: { flows: { type: 'integer' }, pkts: { type: 'integer' }, bytes: { type: 'integer' } } },
+                match: { type: 'boolean' },
+              },
+            },
+          },
+          ...dataRouteErrors('pg_traffic'),
+        },
+      },
+    },
+    async (req) => {
+      const filter = toFilter(req.query);
+      const q = queries(req);
+      const sqliteStmt = selectTraffic('sqlite', filter);
+      const pgStmt = selectTraffic('postgres', filter);
+      // One connection per resource, so the two statements may run at the same time.
+      const [sqliteRows, pgRows] = await Promise.all([
+        q.rows('sqlite_traffic', sqliteStmt.sql, sqliteStmt.params),
+        q.rows('pg_traffic', pgStmt.sql, pgStmt.params),
+      ]);
+      return compareRows(sqliteRows, pgRows);
+    },
+  );
+
+  for (const source of TRAFFIC_SOURCES.filter((s) => s.prefix === 'pg' || s.prefix === 'mysql')) {
+    const { resourceId, dialect } = source;
+    app.post<{ Body: InsertBody }>(
+      `/${source.prefix}/traffic`,
+      {
+        config: { resources: [resourceId] },
+        schema: {
+          summary: `Insert hourly traffic rows into ${source.label}, all or nothing`,
+          description: 'The batch is inserted in one transaction: a duplicate (date_hour, port) answers 409 and nothing is written.',
+          tags: ['traffic'],
+          body: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['rows'],
+            properties: { rows: { type: 'array', minItems: 1, maxItems: 1000, items: insertRowSchema } },
+          },
+          response: {
+            201: { description: 'Inserted', type: 'object', properties: { inserted: { type: 'integer' } } },
+            409: { description: 'A row with the same (date_hour, port) exists', $ref: 'ErrorBody#' },
+            ...dataRouteErrors(resourceId),
+          },
+        },
+      },
+      async (req, reply) => {
+        const statements = req.body.rows.map((row) => insertTraffic(dialect, row));
+        const counts = await queries(req).transaction(resourceId, statements);
+        return reply.code(201).send({ inserted: counts.reduce((a, b) => a + b, 0) });
+      },
+    );
+  }
+}
+
+interface CompareRow {
+  date_hour: number;
+  port: number;
+  sqlite: { flows: number; pkts: number; bytes: number } | null;
+  pg: { flows: number; pkts: number; bytes: number } | null;
+  match: boolean;
+}
+
+/** Epoch seconds of a date_hour value from either database. */
+function epochOf(v: unknown): number {
+  if (typeof v === 'number') return v;
+  return Math.floor(Date.parse(`${String(v).replace(' ', 'T')}Z`) / 1000);
+}
+
+function counters(r: Row) {
+  return { flows: Number(r.flows), pkts: Number(r.pkts), bytes: Number(r.bytes) };
+}
+
+export function compareRows(sqliteRows: Row[], pgRows: Row[]): CompareRow[] {
+  const byKey = new Map<string, CompareRow>();
+  const entry = (r: Row) => {
+    const date_hour = epochOf(r.date_hour);
+    const port = Number(r.port);
+    const key = `${date_hour}/${port}`;
+    let e = byKey.get(key);
+    if (!e) byKey.set(key, (e = { date_hour, port, sqlite: null, pg: null, match: false }));
+    return e;
+  };
+  for (const r of sqliteRows) entry(r).sqlite = counters(r);
+  for (const r of pgRows) entry(r).pg = counters(r);
+  const out = [...byKey.values()].sort((a, b) => a.date_hour - b.date_hour || a.port - b.port);
+  for (const e of out) {
+    e.match = e.sqlite !== null && e.pg !== null && e.sqlite.flows === e.pg.flows && e.sqlite.pkts === e.pg.pkts && e.sqlite.bytes === e.pg.bytes;
+  }
+  return out;
+}

@@ -1,0 +1,64 @@
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { requestContext } from '../../src/log/context.js';
+import { getLogger, setLogDestination, setLogLevel } from '../../src/log/index.js';
+import { logfmtValue, oneLineTraceback } from '../../src/log/logfmt.js';
+import { parseLogLine } from '../helpers/logfmt-parse.js';
+
+function capture(): string[] {
+  const lines: string[] = [];
+  setLogDestination(
+    new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(...String(chunk).split('\n').filter(Boolean));
+        cb();
+      },
+    }),
+  );
+  return lines;
+}
+
+describe('logfmt values', () => {
+  it('leaves safe values bare and quotes the rest', () => {
+    expect(logfmtValue('abc')).toBe('abc');
+    expect(logfmtValue(0.25)).toBe('0.25');
+    expect(logfmtValue('GET /x')).toBe('"GET /x"');
+    expect(logfmtValue('a"b\\c')).toBe('"a\\"b\\\\c"');
+    expect(logfmtValue('')).toBe('""');
+    expect(logfmtValue('k=v')).toBe('"k=v"');
+  });
+  it('never lets a newline through', () => {
+    expect(logfmtValue('a\nb\r\tc')).toBe('"a\\nb\\r\\tc"');
+    const tb = oneLineTraceback(new Error('boom'));
+    expect(tb).not.toMatch(/\n/);
+    expect(tb).toMatch(/^Error: boom \| at /);
+  });
+});
+
+describe('logger', () => {
+  it('writes one parseable logfmt line per record with prefix, tag, msg and cid', () => {
+    const lines = capture();
+    setLogLevel('INFO');
+    const log = getLogger('test.ts');
+    requestContext.run({ cid: 'abc123' }, () => log.info('request', 'GET /sqlite-json', { client: '127.0.0.1', n: 3, note: 'two words' }));
+    log.warning('odd', 'with "quotes"\nand newline');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toBe(`[${process.pid}] INFO test.ts tag=request msg="GET /sqlite-json" client=127.0.0.1 n=3 note="two words" cid=abc123`);
+    const parsed = parseLogLine(lines[1]);
+    expect(parsed).toMatchObject({ pid: String(process.pid), level: 'WARNING', source: 'test.ts', fields: { tag: 'odd', msg: 'with "quotes"\nand newline' } });
+  });
+
+  it('filters by level and follows level changes', () => {
+    const lines = capture();
+    const log = getLogger('test.ts');
+    setLogLevel('WARN');
+    log.info('a', 'hidden');
+    log.error('b', 'shown');
+    setLogLevel('DEBUG');
+    log.debug('c', 'shown too');
+    setLogLevel('CRITICAL');
+    log.error('d', 'hidden');
+    log.critical('e', 'shown');
+    expect(lines.map((l) => parseLogLine(l).fields.tag)).toEqual(['b', 'c', 'e']);
+  });
+});
