@@ -1,0 +1,129 @@
+/**
+ * Feeds the catalogue: resource events → counters/histograms/last-time gauges, the live-stats
+ * source → live gauges (read on scrape), and the request/query/config recorders the hooks call.
+ */
+import type { EventEmitter } from 'node:events';
+import type { QueryEvent, ResourceEventMap } from '../resources/events.js';
+import type { LiveStats, Metrics } from './catalogue.js';
+
+/** The endpoint label of every request that matched no route, so 404 scans cannot grow the label set. */
+export const UNMATCHED_ENDPOINT = 'unmatched';
+
+export const STATUS_CLASSES = ['2xx', '4xx', '5xx'] as const;
+export type StatusClass = (typeof STATUS_CLASSES)[number];
+
+const SLOT_ERROR_TYPES = ['overload', 'timeout'] as const;
+const CONN_ERROR_TYPES = ['timeout', 'other'] as const;
+const QUERY_ERROR_TYPES = ['timeout', 'other'] as const;
+const RELOAD_RESULTS = ['ok', 'error'] as const;
+
+export type ResourceSource = EventEmitter<ResourceEventMap> & { stats(rid: string): LiveStats };
+
+const nowSeconds = (): number => Date.now() / 1000;
+
+/**
+ * Subscribes the metrics to a ResourceManager and makes the live gauges read its stats().
+ * Returns a function that unsubscribes.
+ */
+export function bindResourceMetrics(metrics: Metrics, source: ResourceSource, resourceIds: string[]): () => void {
+  const m = metrics;
+  metrics.live.stats = (rid) => source.stats(rid);
+  metrics.live.resourceIds = [...resourceIds];
+
+  const handlers: { [E in keyof ResourceEventMap]: (...args: ResourceEventMap[E]) => void } = {
+    'slot-requested': ({ resourceId }) => {
+      m.resourceRequestsTotal.inc({ resource_id: resourceId });
+      m.lastRequestTime.set({ resource_id: resourceId }, nowSeconds());
+    },
+    'slot-acquired': ({ resourceId, waitSeconds }) => m.requestSlotAcquireDuration.observe({ resource_id: resourceId }, waitSeconds),
+    'slot-error': ({ resourceId, type, waitSeconds }) => {
+      m.requestSlotErrorsTotal.inc({ resource_id: resourceId, error_type: type });
+      // Failed waits count too: a slow failure is still latency the client saw.
+      m.requestSlotAcquireDuration.observe({ resource_id: resourceId }, waitSeconds);
+    },
+    'slot-released': ({ resourceId }) => m.lastResponseTime.set({ resource_id: resourceId }, nowSeconds()),
+    'conn-created': ({ resourceId }) => {
+      m.createdConnectionsTotal.inc({ resource_id: resourceId });
+      m.lastConnCreatedTime.set({ resource_id: resourceId }, nowSeconds());
+    },
+    'conn-create-error': ({ resourceId, type }) => {
+      m.connCreationErrorsTotal.inc({ resource_id: resourceId, error_type: type });
+      m.lastConnCreatedErrorTime.set({ resource_id: resourceId }, nowSeconds());
+    },
+    'conn-closed': ({ resourceId }) => m.closedConnectionsTotal.inc({ resource_id: resourceId }),
+    'pool-empty': ({ resourceId }) => m.poolEmptyTotal.inc({ resource_id: resourceId }),
+    'pool-exhausted': ({ resourceId }) => m.poolExhaustedTotal.inc({ resource_id: resourceId }),
+    'conn-acquired': ({ resourceId, waitSeconds }) => m.acquireConnectionDuration.observe({ resource_id: resourceId }, waitSeconds),
+    'conn-acquire-error': ({ resourceId }) => m.connAcquireErrorsTotal.inc({ resource_id: resourceId }),
+    'conn-released': ({ resourceId, usageSeconds }) => m.connectionUsageDuration.observe({ resource_id: resourceId }, usageSeconds),
+  };
+
+  const events = Object.keys(handlers) as (keyof ResourceEventMap)[];
+  // The typed EventEmitter cannot relate a key to its handler inside a loop; each pair is correct by construction above.
+  const emitter = source as unknown as EventEmitter;
+  for (const e of events) emitter.on(e, handlers[e] as (...args: unknown[]) => void);
+  return () => {
+    for (const e of events) emitter.off(e, handlers[e] as (...args: unknown[]) => void);
+    metrics.live.stats = undefined;
+  };
+}
+
+/** Records one finished query (called by the Query layer). */
+export function recordQuery(metrics: Metrics, ev: QueryEvent): void {
+  const labels = { resource_id: ev.resourceId };
+  metrics.queriesTotal.inc(labels);
+  metrics.queryDuration.observe(labels, ev.seconds);
+  if (ev.error !== undefined) metrics.queryErrorsTotal.inc({ resource_id: ev.resourceId, error_type: ev.error });
+  else if (ev.rows !== undefined) metrics.queryRows.observe(labels, ev.rows);
+}
+
+/**
+ * The status_code label of the summary. Only three classes exist so that every child can be
+ * created at start-up: 5xx and 4xx as they are; everything else (1xx, 2xx, 3xx) is a non-error
+ * outcome and counts as 2xx.
+ */
+export function statusClass(statusCode: number): StatusClass {
+  if (statusCode >= 500) return '5xx';
+  if (statusCode >= 400) return '4xx';
+  return '2xx';
+}
+
+/** Records one finished request; `endpoint` is the route template or UNMATCHED_ENDPOINT. */
+export function recordRequest(metrics: Metrics, endpoint: string, statusCode: number, seconds: number): void {
+  const labels = { endpoint };
+  metrics.requestsTotal.inc(labels);
+  metrics.requestDuration.observe(labels, seconds);
+  metrics.requestDurationSummary.observe({ endpoint, status_code: statusClass(statusCode) }, seconds);
+}
+
+export function recordConfigReload(metrics: Metrics, ok: boolean): void {
+  metrics.configReloadsTotal.inc({ result: ok ? 'ok' : 'error' });
+}
+
+/**
+ * Creates every bounded series at zero, so rate() and alerts see them before the first event.
+ * UNMATCHED_ENDPOINT is always included.
+ */
+export function initChildren(metrics: Metrics, endpoints: string[], resourceIds: string[]): void {
+  const m = metrics;
+  for (const endpoint of new Set([...endpoints, UNMATCHED_ENDPOINT])) {
+    m.requestsTotal.inc({ endpoint }, 0);
+    m.requestDuration.zero({ endpoint });
+    for (const sc of STATUS_CLASSES) m.requestDurationSummary.zero({ endpoint, status_code: sc });
+  }
+  for (const rid of resourceIds) {
+    const r = { resource_id: rid };
+    for (const c of [m.resourceRequestsTotal, m.createdConnectionsTotal, m.closedConnectionsTotal, m.poolEmptyTotal, m.poolExhaustedTotal, m.connAcquireErrorsTotal, m.queriesTotal]) {
+      c.inc(r, 0);
+    }
+    for (const h of [m.requestSlotAcquireDuration, m.acquireConnectionDuration, m.connectionUsageDuration, m.queryDuration, m.queryRows]) h.zero(r);
+    // 0 = "never" for last-time gauges; live gauges are overwritten from stats() on each scrape.
+    for (const g of [m.lastRequestTime, m.lastResponseTime, m.lastConnCreatedTime, m.lastConnCreatedErrorTime, m.pendingRequests, m.inProgressRequests, m.openConnections, m.pooledConnections]) {
+      g.set(r, 0);
+    }
+    for (const t of SLOT_ERROR_TYPES) m.requestSlotErrorsTotal.inc({ resource_id: rid, error_type: t }, 0);
+    for (const t of CONN_ERROR_TYPES) m.connCreationErrorsTotal.inc({ resource_id: rid, error_type: t }, 0);
+    for (const t of QUERY_ERROR_TYPES) m.queryErrorsTotal.inc({ resource_id: rid, error_type: t }, 0);
+  }
+  for (const result of RELOAD_RESULTS) m.configReloadsTotal.inc({ result }, 0);
+}

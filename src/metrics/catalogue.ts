@@ -1,0 +1,164 @@
+/**
+ * The metric catalogue: every wt_* metric, defined here and nowhere else. Names, types, label
+ * names and buckets follow the original WatchTower, so its dashboards and alerts keep working.
+ *
+ * Instance-based (one Registry per createMetrics call, never prom-client's global one), so tests
+ * and benchmarks can build several apps in one process.
+ *
+ * `aggregator` says how cluster mode merges a metric over workers: counters, histograms and
+ * live levels sum; "last time" gauges take the most recent (max); pid-labelled gauges keep each
+ * pid's own series (pids never collide, so 'first' just passes each one through).
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { SumCountSummary } from './sum-count-summary.js';
+
+/** Live levels of one resource, read at scrape time (ResourceManager.stats). */
+export interface LiveStats {
+  active: number;
+  pending: number;
+  open: number;
+  pooled: number;
+  inUse: number;
+}
+
+/** Where the live gauges read from; set by bindResourceMetrics. */
+export interface LiveSource {
+  stats?: (rid: string) => LiveStats;
+  resourceIds: readonly string[];
+}
+
+type R = 'resource_id';
+type RE = 'resource_id' | 'error_type';
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly live: LiveSource;
+  // Requests
+  readonly requestsTotal: Counter<'endpoint'>;
+  readonly requestDuration: Histogram<'endpoint'>;
+  readonly requestDurationSummary: SumCountSummary<'endpoint' | 'status_code'>;
+  // Request slots
+  readonly pendingRequests: Gauge<R>;
+  readonly inProgressRequests: Gauge<R>;
+  readonly lastRequestTime: Gauge<R>;
+  readonly lastResponseTime: Gauge<R>;
+  readonly resourceRequestsTotal: Counter<R>;
+  readonly requestSlotErrorsTotal: Counter<RE>;
+  readonly requestSlotAcquireDuration: Histogram<R>;
+  // Pools and connections
+  readonly createdConnectionsTotal: Counter<R>;
+  readonly closedConnectionsTotal: Counter<R>;
+  readonly poolEmptyTotal: Counter<R>;
+  readonly poolExhaustedTotal: Counter<R>;
+  readonly connAcquireErrorsTotal: Counter<R>;
+  readonly connCreationErrorsTotal: Counter<RE>;
+  readonly openConnections: Gauge<R>;
+  readonly pooledConnections: Gauge<R>;
+  readonly lastConnCreatedTime: Gauge<R>;
+  readonly lastConnCreatedErrorTime: Gauge<R>;
+  readonly acquireConnectionDuration: Histogram<R>;
+  readonly connectionUsageDuration: Histogram<R>;
+  // Queries
+  readonly queriesTotal: Counter<R>;
+  readonly queryErrorsTotal: Counter<RE>;
+  readonly queryDuration: Histogram<R>;
+  readonly queryRows: Histogram<R>;
+  // Process (label pid)
+  readonly cpuUsage: Gauge<'pid'>;
+  readonly memRssBytes: Gauge<'pid'>;
+  readonly memVmsBytes: Gauge<'pid'>;
+  readonly memSharedBytes: Gauge<'pid'>;
+  readonly memPercent: Gauge<'pid'>;
+  readonly openFds: Gauge<'pid'>;
+  readonly ioReadBytesTotal: Counter<'pid'>;
+  readonly ioWriteBytesTotal: Counter<'pid'>;
+  // Operations
+  readonly configReloadsTotal: Counter<'result'>;
+}
+
+export const REQUEST_DURATION_BUCKETS = [0.001, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 20, 30, 60];
+export const SLOT_ACQUIRE_BUCKETS = [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 20];
+export const CONN_ACQUIRE_BUCKETS = [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 10];
+export const CONN_USAGE_BUCKETS = [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 20];
+export const QUERY_DURATION_BUCKETS = [0.001, 0.05, 0.1, 0.5, 1, 5, 10, 20];
+export const QUERY_ROWS_BUCKETS = [1, 10, 100, 500, 1000, 5000, 10000, 100000];
+
+const R_LABELS = ['resource_id'] as const;
+const RE_LABELS = ['resource_id', 'error_type'] as const;
+const PID = ['pid'] as const;
+
+export function createMetrics(registry: Registry = new Registry()): Metrics {
+  const registers = [registry];
+  const live: LiveSource = { resourceIds: [] };
+
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    new Counter<L>({ name, help, labelNames, registers, aggregator: 'sum' });
+  const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]) =>
+    new Histogram<L>({ name, help, labelNames, buckets, registers, aggregator: 'sum' });
+  const lastTime = (name: string, help: string) => new Gauge<R>({ name, help, labelNames: R_LABELS, registers, aggregator: 'max' });
+  const perPid = (name: string, help: string) => new Gauge<'pid'>({ name, help, labelNames: PID, registers, aggregator: 'first' });
+  /** A live level: set from the stats source on every scrape, summed over workers. */
+  const liveGauge = (name: string, help: string, pick: (s: LiveStats) => number) =>
+    new Gauge<R>({
+      name,
+      help,
+      labelNames: R_LABELS,
+      registers,
+      aggregator: 'sum',
+      collect() {
+        const stats = live.stats;
+        if (stats === undefined) return;
+        for (const rid of live.resourceIds) this.set({ resource_id: rid }, pick(stats(rid)));
+      },
+    });
+
+  return {
+    registry,
+    live,
+    requestsTotal: counter('wt_requests_total', 'Requests per endpoint (route template).', ['endpoint']),
+    requestDuration: histogram('wt_request_duration_seconds', 'Request durations per endpoint, failures included.', ['endpoint'], REQUEST_DURATION_BUCKETS),
+    requestDurationSummary: new SumCountSummary(
+      'wt_request_duration_summary_seconds',
+      'Request durations per endpoint and status class (2xx, 4xx, 5xx); sum and count only.',
+      ['endpoint', 'status_code'],
+      registry,
+    ),
+
+    pendingRequests: liveGauge('wt_pending_requests', 'Requests waiting for a request slot, per resource.', (s) => s.pending),
+    inProgressRequests: liveGauge('wt_in_progress_requests', 'Requests holding a request slot, per resource.', (s) => s.active),
+    lastRequestTime: lastTime('wt_last_request_time_seconds', 'Unix time of the last request for a resource.'),
+    lastResponseTime: lastTime('wt_last_response_time_seconds', 'Unix time of the last response of a resource (slot released).'),
+    resourceRequestsTotal: counter('wt_resource_requests_total', 'Requests that asked for a slot, per resource.', R_LABELS),
+    requestSlotErrorsTotal: counter('wt_request_slot_errors_total', 'Requests refused a slot, per resource and error type (overload, timeout).', RE_LABELS),
+    requestSlotAcquireDuration: histogram('wt_request_slot_acquire_duration_seconds', 'Time to get a request slot, failures included.', R_LABELS, SLOT_ACQUIRE_BUCKETS),
+
+    createdConnectionsTotal: counter('wt_created_connections_total', 'Database connections opened, per resource.', R_LABELS),
+    closedConnectionsTotal: counter('wt_closed_connections_total', 'Database connections closed, per resource.', R_LABELS),
+    poolEmptyTotal: counter('wt_pool_empty_total', 'Acquires that found no idle connection in the pool.', R_LABELS),
+    poolExhaustedTotal: counter('wt_pool_exhausted_total', 'Acquires that found every connection up to the maximum in use.', R_LABELS),
+    connAcquireErrorsTotal: counter('wt_conn_acquire_errors_total', 'Requests that could not get a pooled connection, per resource.', R_LABELS),
+    connCreationErrorsTotal: counter('wt_conn_creation_errors_total', 'Failed connection opens, per resource and error type (timeout, other).', RE_LABELS),
+    openConnections: liveGauge('wt_open_connections', 'Open database connections (pooled and in use), per resource.', (s) => s.open),
+    pooledConnections: liveGauge('wt_pooled_connections', 'Idle connections in the pool, per resource.', (s) => s.pooled),
+    lastConnCreatedTime: lastTime('wt_last_conn_created_time_seconds', 'Unix time a connection was last opened, per resource.'),
+    lastConnCreatedErrorTime: lastTime('wt_last_conn_created_error_time_seconds', 'Unix time a connection open last failed, per resource.'),
+    acquireConnectionDuration: histogram('wt_acquire_connection_duration_seconds', 'Time to get a pooled connection.', R_LABELS, CONN_ACQUIRE_BUCKETS),
+    connectionUsageDuration: histogram('wt_connection_usage_duration_seconds', 'Time a request held its connection.', R_LABELS, CONN_USAGE_BUCKETS),
+
+    queriesTotal: counter('wt_queries_total', 'Queries run, per resource.', R_LABELS),
+    queryErrorsTotal: counter('wt_query_errors_total', 'Failed queries, per resource and error type (timeout, other).', RE_LABELS),
+    queryDuration: histogram('wt_query_duration_seconds', 'Query durations, failures included.', R_LABELS, QUERY_DURATION_BUCKETS),
+    queryRows: histogram('wt_query_rows', 'Rows returned per query (streamed results not observed).', R_LABELS, QUERY_ROWS_BUCKETS),
+
+    cpuUsage: perPid('wt_cpu_usage', 'CPU usage of the process, percent of one core.'),
+    memRssBytes: perPid('wt_mem_rss_bytes', 'Resident set size of the process.'),
+    memVmsBytes: perPid('wt_mem_vms_bytes', 'Virtual memory size of the process.'),
+    memSharedBytes: perPid('wt_mem_shared_bytes', 'Shared memory (file-backed and shmem resident pages) of the process.'),
+    memPercent: perPid('wt_mem_percent', 'Resident set size as percent of total memory.'),
+    openFds: perPid('wt_open_fds', 'Open file descriptors of the process.'),
+    ioReadBytesTotal: counter('wt_io_read_bytes_total', 'Bytes the process read from storage.', PID),
+    ioWriteBytesTotal: counter('wt_io_write_bytes_total', 'Bytes the process wrote to storage.', PID),
+
+    configReloadsTotal: counter('wt_config_reloads_total', 'Config reloads by result (ok, error).', ['result']),
+  };
+}
