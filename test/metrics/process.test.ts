@@ -1,0 +1,59 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createMetrics } from '../../src/metrics/catalogue.js';
+import { parseProcFields, processSampler, startProcessMetrics } from '../../src/metrics/process.js';
+import { parseExposition } from './exposition.js';
+
+const PROCESS_GAUGES = ['wt_cpu_usage', 'wt_mem_rss_bytes', 'wt_mem_vms_bytes', 'wt_mem_shared_bytes', 'wt_mem_percent', 'wt_open_fds'];
+const linux = process.platform === 'linux';
+
+let stop: (() => void) | undefined;
+afterEach(() => stop?.());
+
+describe('process metrics', () => {
+  it('parses /proc "key: value" files', () => {
+    const f = parseProcFields('VmSize:\t  3896 kB\nRssFile:   1860 kB\nread_bytes: 42\nName:\tnode\n');
+    expect(f.get('VmSize')).toBe(3896);
+    expect(f.get('read_bytes')).toBe(42);
+    expect(f.has('Name')).toBe(false);
+  });
+
+  it.runIf(linux)('reports plausible values labelled with this pid', async () => {
+    const m = createMetrics();
+    const sampler = processSampler(m);
+    await sampler.sample();
+    await sampler.sample();
+    const e = parseExposition(await m.registry.metrics());
+    const pid = String(process.pid);
+    const value = (name: string) => {
+      const s = e.samples.filter((x) => x.name === name);
+      expect(s.map((x) => x.labels), name).toEqual([{ pid }]);
+      return s[0].value;
+    };
+    const rss = value('wt_mem_rss_bytes');
+    expect(rss).toBeGreaterThan(10e6);
+    expect(value('wt_mem_vms_bytes')).toBeGreaterThan(rss);
+    expect(value('wt_mem_shared_bytes')).toBeGreaterThan(0);
+    expect(value('wt_mem_shared_bytes')).toBeLessThanOrEqual(rss);
+    expect(value('wt_mem_percent')).toBeGreaterThan(0);
+    expect(value('wt_mem_percent')).toBeLessThan(100);
+    expect(value('wt_cpu_usage')).toBeGreaterThanOrEqual(0);
+    expect(value('wt_open_fds')).toBeGreaterThan(2);
+    expect(value('wt_io_read_bytes_total')).toBeGreaterThanOrEqual(0);
+    expect(value('wt_io_write_bytes_total')).toBeGreaterThanOrEqual(0);
+    for (const g of PROCESS_GAUGES) expect(e.types.get(g)).toBe('gauge');
+  });
+
+  it('starts with a sample and stops cleanly', async () => {
+    const m = createMetrics();
+    stop = startProcessMetrics(m);
+    const deadline = Date.now() + 5_000;
+    let text = '';
+    while (Date.now() < deadline && !text.includes('wt_mem_rss_bytes{')) {
+      await new Promise((r) => setTimeout(r, 20));
+      text = await m.registry.metrics();
+    }
+    expect(text).toContain(`wt_mem_rss_bytes{pid="${process.pid}"}`);
+    stop();
+    stop = undefined;
+  });
+});
