@@ -3,6 +3,10 @@
  * loggers listen. Live levels (pending, active, open, pooled) are not events: read them with
  * ResourceManager.stats(rid) when they are needed (metrics gauges collect them on scrape).
  */
+import type { EventEmitter } from 'node:events';
+import { getLogger } from '../log/index.js';
+
+const log = getLogger('events.ts');
 
 export type SlotErrorType = 'overload' | 'timeout';
 export type ConnCreateErrorType = 'timeout' | 'other';
@@ -42,4 +46,20 @@ export interface QueryEvent {
   /** Rows returned; undefined for streamed results. */
   rows?: number;
   error?: 'timeout' | 'other';
+}
+
+/** The emitter the resource layer reports through (ResourceManager is one). */
+export type ResourceEvents = EventEmitter<ResourceEventMap>;
+
+/**
+ * Emits without letting a listener's exception escape into pool or limiter bookkeeping: a failing
+ * metrics listener must never leak a slot or a connection.
+ */
+export function emitSafely<K extends keyof ResourceEventMap>(events: ResourceEvents, name: K, ...args: ResourceEventMap[K]): void {
+  try {
+    // The signature above checks the arguments; TS cannot match a generic rest tuple to the typed emit.
+    (events as EventEmitter).emit(name, ...args);
+  } catch (err) {
+    log.error('event-listener', `listener of ${name} threw: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }

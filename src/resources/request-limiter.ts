@@ -1,0 +1,141 @@
+/**
+ * RequestLimiter: how many requests may use one resource at once (active) and how many may wait
+ * for that (pending, FIFO). Both limits are read from the live config at the moment they matter,
+ * so a reload takes effect on the next arrival or release (and at once through admitWaiting()).
+ *
+ * Hand-written: the semaphore libraries we looked at fix their limit at construction and lack
+ * one of bounded queue / per-waiter timeout / AbortSignal; this is a FIFO queue with timers.
+ */
+import { AppTimeoutError, ResourceError } from '../errors.js';
+import { maxActiveRequests, resourceConfig } from '../config/index.js';
+import { getLogger } from '../log/index.js';
+import { emitSafely, type ResourceEvents } from './events.js';
+import { abortReason, nowMs, secondsSince, unrefTimeout } from './util.js';
+
+const log = getLogger('request-limiter.ts');
+
+export interface SlotGrant {
+  /** Seconds the request waited for its slot. */
+  readonly waitSeconds: number;
+  /** Gives the slot back. Exactly once: later calls are ignored (and logged as the bug they are). */
+  readonly release: () => void;
+}
+
+interface Waiter {
+  readonly enqueuedAt: number;
+  readonly resolve: (grant: SlotGrant) => void;
+  readonly reject: (err: Error) => void;
+  /** Clears the timer and the abort listener. */
+  readonly cleanup: () => void;
+}
+
+export class RequestLimiter {
+  private active = 0;
+  /** A Set iterates in insertion order (FIFO) and removes a timed-out or aborted waiter in O(1). */
+  private readonly waiters = new Set<Waiter>();
+  private closedWith: Error | undefined;
+  /** Releases called more than once: always a bug in the caller. */
+  private doubleReleases = 0;
+
+  constructor(
+    readonly resourceId: string,
+    private readonly events: ResourceEvents,
+  ) {}
+
+  stats(): { active: number; pending: number; doubleReleases: number } {
+    return { active: this.active, pending: this.waiters.size, doubleReleases: this.doubleReleases };
+  }
+
+  /**
+   * Resolves with a slot, at once or after waiting in line. Rejects with ResourceError when the
+   * line is full, AppTimeoutError after request_slot_timeout, the signal's reason when it aborts,
+   * or the close error once close() was called.
+   */
+  acquire(signal?: AbortSignal): Promise<SlotGrant> {
+    const rid = this.resourceId;
+    if (this.closedWith) return Promise.reject(this.closedWith);
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    emitSafely(this.events, 'slot-requested', { resourceId: rid });
+    const start = nowMs();
+    const rc = resourceConfig(rid);
+    if (this.waiters.size === 0 && this.active < maxActiveRequests(rc)) return Promise.resolve(this.grant(start));
+    if (this.waiters.size >= rc.max_pending_requests) {
+      emitSafely(this.events, 'slot-error', { resourceId: rid, type: 'overload', waitSeconds: 0 });
+      // The queue turns over within one slot timeout: a sensible moment to try again.
+      return Promise.reject(new ResourceError(`too many pending requests for resource ${rid}`, { resourceId: rid, retryAfterSeconds: rc.request_slot_timeout }));
+    }
+    const timeoutSeconds = rc.request_slot_timeout;
+    return new Promise<SlotGrant>((resolve, reject) => {
+      const onAbort = (): void => {
+        if (!this.waiters.delete(waiter)) return;
+        waiter.cleanup();
+        reject(abortReason(signal as AbortSignal));
+      };
+      const timer = unrefTimeout(() => {
+        if (!this.waiters.delete(waiter)) return;
+        waiter.cleanup();
+        emitSafely(this.events, 'slot-error', { resourceId: rid, type: 'timeout', waitSeconds: secondsSince(start) });
+        reject(
+          new AppTimeoutError(`${timeoutSeconds}-sec timeout waiting for a request slot for resource ${rid}`, {
+            resourceId: rid,
+            kind: 'slot',
+            timeoutSeconds,
+          }),
+        );
+      }, timeoutSeconds * 1000);
+      const waiter: Waiter = {
+        enqueuedAt: start,
+        resolve,
+        reject,
+        cleanup: () => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiters.add(waiter);
+    });
+  }
+
+  /** Admits waiters while the live limit allows. Runs on every release and after a reload. */
+  admitWaiting(): void {
+    if (this.waiters.size === 0 || this.closedWith) return;
+    const limit = maxActiveRequests(resourceConfig(this.resourceId));
+    for (const w of this.waiters) {
+      if (this.active >= limit) break;
+      this.waiters.delete(w);
+      w.cleanup();
+      w.resolve(this.grant(w.enqueuedAt));
+    }
+  }
+
+  /** Refuses new requests and rejects every waiter with `err` (shutdown). Slots held stay valid until released. */
+  close(err: Error): void {
+    this.closedWith ??= err;
+    for (const w of this.waiters) {
+      w.cleanup();
+      w.reject(err);
+    }
+    this.waiters.clear();
+  }
+
+  private grant(start: number): SlotGrant {
+    const rid = this.resourceId;
+    this.active++;
+    const waitSeconds = secondsSince(start);
+    emitSafely(this.events, 'slot-acquired', { resourceId: rid, waitSeconds });
+    let released = false;
+    const release = (): void => {
+      if (released) {
+        this.doubleReleases++;
+        log.warning('slot-release', 'request slot released twice; ignored', { resource_id: rid });
+        return;
+      }
+      released = true;
+      this.active--;
+      emitSafely(this.events, 'slot-released', { resourceId: rid });
+      this.admitWaiting();
+    };
+    return { waitSeconds, release };
+  }
+}
