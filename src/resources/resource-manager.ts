@@ -1,0 +1,205 @@
+/**
+ * ResourceManager: one RequestLimiter and one DbConnectionPool per enabled resource, and the
+ * acquisition a request goes through before its handler runs.
+ *
+ * Deadlock freedom by construction: a request takes its resources in one global (sorted) order,
+ * holds at most one connection per resource, max_active_requests <= db_max_conn_pool_size (the
+ * config refuses anything else), and every wait has a timeout. So a request holding a slot can
+ * always eventually get a connection: at most max_active requests hold slots, each needs at most
+ * one connection, and the pool may open that many.
+ *
+ * It emits the events of events.ts (limiters and pools emit through it) and, running in request
+ * context, writes the request-level error logs (slot-err, slot-timeout, dbconn-timeout, dbconn-err).
+ */
+import { EventEmitter } from 'node:events';
+import { config, configEvents, resourceConfig } from '../config/index.js';
+import type { DbConnector } from '../db/types.js';
+import { AppTimeoutError, BadRequestError, DatabaseError, ResourceError, ShuttingDownError } from '../errors.js';
+import { getLogger } from '../log/index.js';
+import { Holding, type AcquiredResources } from './acquired-resources.js';
+import { DbConnectionPool } from './connection-pool.js';
+import type { ResourceEventMap } from './events.js';
+import { RequestLimiter } from './request-limiter.js';
+import { unrefTimeout } from './util.js';
+
+export type { AcquiredResources } from './acquired-resources.js';
+
+const log = getLogger('resource-manager.ts');
+
+export interface ResourceManagerOptions {
+  /** The driver connector of a resource (built from its secure settings). */
+  connectorFor: (resourceId: string) => DbConnector;
+}
+
+export interface ResourceStats {
+  /** Requests holding a slot. */
+  active: number;
+  /** Requests waiting for a slot. */
+  pending: number;
+  /** Connections open (idle + in use). */
+  open: number;
+  /** Idle connections. */
+  pooled: number;
+  /** Connections lent to requests (or being checked). */
+  inUse: number;
+}
+
+export interface Readiness {
+  ready: boolean;
+  /** Resources with no open connection whose last attempt to open one failed. */
+  unavailable: string[];
+}
+
+interface Resource {
+  limiter: RequestLimiter;
+  pool: DbConnectionPool;
+}
+
+export class ResourceManager extends EventEmitter<ResourceEventMap> {
+  private readonly resources = new Map<string, Resource>();
+  /** Every AcquiredResources not yet released, for shutdown. */
+  private readonly held = new Set<Holding>();
+  private onHeldDrained: (() => void) | undefined;
+  private started = false;
+  private shuttingDown: Promise<void> | undefined;
+
+  constructor(private readonly opts: ResourceManagerOptions) {
+    super();
+  }
+
+  /**
+   * Creates a limiter and a pool for each of config().resource_ids and starts opening their minimum
+   * connections in the background: a database that is down does not fail start-up (its pool keeps
+   * retrying; readiness() reports it). Idempotent.
+   */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    for (const rid of config().resource_ids) {
+      const resource = { limiter: new RequestLimiter(rid, this), pool: new DbConnectionPool(rid, this.opts.connectorFor(rid), this) };
+      this.resources.set(rid, resource);
+      resource.pool.start();
+    }
+    configEvents.on('reload', this.onReload);
+  }
+
+  has(rid: string): boolean {
+    return this.resources.has(rid);
+  }
+
+  /**
+   * A slot, then a connection, for each resource, in sorted id order. On any failure everything
+   * already held is released and the error rethrown: ResourceError (429), AppTimeoutError (504,
+   * kind 'slot' or 'pool'), DatabaseError (503, unreachable), ShuttingDownError (503),
+   * BadRequestError (404, unknown resource), or the signal's reason when it aborts.
+   */
+  async acquire(rids: readonly string[], signal?: AbortSignal): Promise<AcquiredResources> {
+    if (this.shuttingDown) throw new ShuttingDownError();
+    const ids = [...new Set(rids)].sort();
+    for (const rid of ids) {
+      if (!this.resources.has(rid)) throw new BadRequestError(`unknown resource ${rid}`, { statusCode: 404, resourceId: rid });
+    }
+    const holding = new Holding((h) => this.onReleased(h));
+    this.held.add(holding);
+    try {
+      for (const rid of ids) {
+        const { limiter, pool } = this.get(rid);
+        holding.addSlot(rid, await limiter.acquire(signal));
+        holding.addLease(rid, await pool.acquire(signal));
+      }
+      if (this.shuttingDown) throw new ShuttingDownError();
+      return holding;
+    } catch (err) {
+      await holding.release();
+      logAcquireError(err);
+      throw err;
+    }
+  }
+
+  readiness(): Readiness {
+    const unavailable = [...this.resources].filter(([, r]) => !r.pool.available()).map(([rid]) => rid);
+    return { ready: this.started && !this.shuttingDown && unavailable.length === 0, unavailable };
+  }
+
+  stats(rid: string): ResourceStats {
+    const { limiter, pool } = this.get(rid);
+    const { active, pending } = limiter.stats();
+    const { open, pooled, inUse } = pool.stats();
+    return { active, pending, open, pooled, inUse };
+  }
+
+  /**
+   * Refuses new acquires and rejects queued ones with ShuttingDownError, waits up to
+   * `timeoutSeconds` for held resources to be released, then closes every connection (including
+   * any still held). Idempotent: every call returns the same promise.
+   */
+  shutdown(timeoutSeconds: number = config().shutdown_timeout): Promise<void> {
+    this.shuttingDown ??= this.shutdownNow(timeoutSeconds);
+    return this.shuttingDown;
+  }
+
+  private async shutdownNow(timeoutSeconds: number): Promise<void> {
+    configEvents.off('reload', this.onReload);
+    const err = new ShuttingDownError();
+    for (const { limiter, pool } of this.resources.values()) {
+      limiter.close(err);
+      pool.refuseNew(err);
+    }
+    if (this.held.size > 0) {
+      log.info('shutdown-wait', 'waiting for requests to release their resources', { requests: this.held.size, timeout: timeoutSeconds });
+      await this.heldDrained(timeoutSeconds * 1000);
+      if (this.held.size > 0) {
+        log.warning('shutdown-timeout', 'requests still hold resources; closing their connections', { requests: this.held.size, timeout: timeoutSeconds });
+      }
+    }
+    await Promise.all([...this.resources.values()].map((r) => r.pool.destroy()));
+  }
+
+  private heldDrained(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.onHeldDrained = undefined;
+        resolve();
+      };
+      const timer = unrefTimeout(done, ms);
+      this.onHeldDrained = done;
+    });
+  }
+
+  private onReleased(h: Holding): void {
+    this.held.delete(h);
+    if (this.held.size === 0) this.onHeldDrained?.();
+  }
+
+  /** After a config reload: a raised active limit admits waiters at once, a raised pool max serves them. */
+  private readonly onReload = (): void => {
+    for (const { limiter, pool } of this.resources.values()) {
+      pool.reloadConfig();
+      limiter.admitWaiting();
+    }
+  };
+
+  private get(rid: string): Resource {
+    const r = this.resources.get(rid);
+    if (!r) throw new BadRequestError(`unknown resource ${rid}`, { statusCode: 404, resourceId: rid });
+    return r;
+  }
+}
+
+/** The request-level record of a failed acquisition (the cid is added from the request context). */
+function logAcquireError(err: unknown): void {
+  if (err instanceof ResourceError && err.resourceId) {
+    const rid = err.resourceId;
+    log.error('slot-err', 'too many pending requests', { resource_id: rid, max_pending_requests: resourceConfig(rid).max_pending_requests });
+  } else if (err instanceof AppTimeoutError && err.kind === 'slot') {
+    log.error('slot-timeout', 'timeout waiting for a request slot', { resource_id: err.resourceId, request_slot_timeout: err.timeoutSeconds });
+  } else if (err instanceof AppTimeoutError && err.kind === 'pool') {
+    log.error('dbconn-timeout', 'timeout waiting for a pooled connection', { resource_id: err.resourceId, db_conn_pool_acquire_timeout: err.timeoutSeconds });
+  } else if (err instanceof DatabaseError) {
+    const cause = err.cause instanceof Error ? err.cause.message : undefined;
+    log.error('dbconn-err', err.message, { resource_id: err.resourceId, error: cause });
+  } else if (err instanceof ShuttingDownError) {
+    log.info('shutdown-cancel', 'request refused: shutting down');
+  }
+}
