@@ -1,0 +1,110 @@
+/**
+ * What every driver connection shares: identity, the usable flag, one operation at a time, error
+ * classification, and a close that runs once however often it is called.
+ */
+import type { DbType } from '../config/schema.js';
+import { classifyError } from './classify.js';
+import { createRowStream, type BatchSource } from './row-stream.js';
+import { DbDriverError, type DbConnection, type QueryOptions, type QueryResult, type RowStream, type SqlParam, type Statement } from './types.js';
+import { toMs } from './timeout.js';
+
+export abstract class BaseConnection implements DbConnection {
+  readonly createdAt = Date.now();
+  private healthy = true;
+  private busy = false;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    readonly resourceId: string,
+    readonly connId: number,
+    readonly dbType: DbType,
+  ) {}
+
+  get usable(): boolean {
+    return this.healthy && this.closing === undefined;
+  }
+
+  /** Once unusable, always unusable: the pool will close it. */
+  protected markUnusable(): void {
+    this.healthy = false;
+  }
+
+  /** Classifies a driver error and marks the connection unusable when the error says so. */
+  protected fail(err: unknown): DbDriverError {
+    const e = classifyError(this.dbType, err);
+    if (!e.connectionUsable) this.markUnusable();
+    return e;
+  }
+
+  /** Claims the connection for one operation; a second concurrent one is a caller bug. */
+  private enter(): void {
+    if (!this.usable) {
+      throw new DbDriverError(`connection ${this.connId} is ${this.closing ? 'closed' : 'unusable'}`, {
+        kind: 'broken',
+        connectionUsable: false,
+        driverCode: 'WT_CLOSED',
+      });
+    }
+    if (this.busy) throw new Error(`connection ${this.connId} is already running a statement`);
+    this.busy = true;
+  }
+
+  /** Runs one operation exclusively, classifying whatever it throws. */
+  protected async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    this.enter();
+    try {
+      return await fn();
+    } catch (err) {
+      throw this.fail(err);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  query(sql: string, params: SqlParam[], opts: QueryOptions): Promise<QueryResult> {
+    return this.exclusive(() => this.runQuery(sql, params, toMs(opts.timeoutSeconds)));
+  }
+
+  transaction(statements: Statement[], opts: QueryOptions): Promise<number[]> {
+    return this.exclusive(() => this.runTransaction(statements, toMs(opts.timeoutSeconds)));
+  }
+
+  ping(timeoutSeconds: number): Promise<void> {
+    return this.exclusive(async () => {
+      await this.runQuery('SELECT 1', [], toMs(timeoutSeconds));
+    });
+  }
+
+  stream(sql: string, params: SqlParam[], opts: QueryOptions): RowStream {
+    this.enter();
+    let source: BatchSource;
+    try {
+      source = this.openStream(sql, params, toMs(opts.timeoutSeconds));
+    } catch (err) {
+      this.busy = false;
+      throw this.fail(err);
+    }
+    return createRowStream(source, {
+      timeoutMs: toMs(opts.timeoutSeconds),
+      classify: (err) => this.fail(err),
+      onFinish: (usable) => {
+        if (!usable) this.markUnusable();
+        this.busy = false;
+      },
+    });
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.doClose().catch(() => undefined);
+    return this.closing;
+  }
+
+  /** Runs one statement within `ms`, really stopping it on the server past that. */
+  protected abstract runQuery(sql: string, params: SqlParam[], ms: number): Promise<QueryResult>;
+  /** Runs statements all-or-nothing within `ms` in total. */
+  protected abstract runTransaction(statements: Statement[], ms: number): Promise<number[]>;
+  /** Prepares a row source; nothing is sent before its first next(). */
+  protected abstract openStream(sql: string, params: SqlParam[], ms: number): BatchSource;
+  /** Releases the driver connection; bounded, called once. */
+  protected abstract doClose(): Promise<void>;
+}

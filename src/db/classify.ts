@@ -1,0 +1,204 @@
+/**
+ * Driver error → DbDriverError. One table per driver maps its own codes to what the pool and the
+ * Query layer need: the kind, whether the connection may be reused, and whether it is a duplicate
+ * key. Anything not in a table is 'broken': the connection is closed, never handed out again.
+ */
+import type { DbType } from '../config/schema.js';
+import { DbDriverError, type DbErrorKind } from './types.js';
+
+interface Rule {
+  kind: DbErrorKind;
+  usable: boolean;
+  duplicate?: boolean;
+}
+
+const QUERY: Rule = { kind: 'query', usable: true };
+const CONSTRAINT: Rule = { kind: 'constraint', usable: true };
+const DUPLICATE: Rule = { kind: 'constraint', usable: true, duplicate: true };
+const TIMEOUT: Rule = { kind: 'timeout', usable: true };
+const UNREACHABLE: Rule = { kind: 'unreachable', usable: false };
+const BROKEN: Rule = { kind: 'broken', usable: false };
+
+/** Socket-level errors, whichever driver surfaces them. */
+const NETWORK: Record<string, Rule> = {
+  ECONNREFUSED: UNREACHABLE,
+  ENOTFOUND: UNREACHABLE,
+  EAI_AGAIN: UNREACHABLE,
+  EHOSTUNREACH: UNREACHABLE,
+  ENETUNREACH: UNREACHABLE,
+  ETIMEDOUT: UNREACHABLE,
+  ECONNRESET: BROKEN,
+  EPIPE: BROKEN,
+};
+
+/** PostgreSQL SQLSTATE: exact codes first, then the two-character class. */
+const PG_CODES: Record<string, Rule> = {
+  '23505': DUPLICATE,
+  '57014': TIMEOUT, // query_canceled: our own cancel or statement_timeout
+  '57P01': UNREACHABLE, // admin_shutdown (also pg_terminate_backend): the server dropped us
+  '57P02': UNREACHABLE, // crash_shutdown
+  '57P03': UNREACHABLE, // cannot_connect_now
+  '53300': UNREACHABLE, // too_many_connections
+  '3D000': UNREACHABLE, // database does not exist
+  '40001': QUERY, // serialization_failure: retryable, the session is fine
+  '40P01': QUERY, // deadlock_detected
+};
+const PG_CLASSES: Record<string, Rule> = {
+  '08': UNREACHABLE, // connection exception
+  '22': QUERY, // data exception (bad input value)
+  '23': CONSTRAINT,
+  '28': UNREACHABLE, // invalid authorization
+  '42': QUERY, // syntax error or access rule violation (unknown table/column)
+  '44': CONSTRAINT, // with check option violation
+};
+
+/** MySQL / MariaDB: mysql2's symbolic code, or the server errno where MariaDB differs from MySQL. */
+const MYSQL_CODES: Record<string, Rule> = {
+  ER_DUP_ENTRY: DUPLICATE,
+  ER_DUP_ENTRY_WITH_KEY_NAME: DUPLICATE,
+  ER_DUP_KEY: DUPLICATE,
+  ER_NO_REFERENCED_ROW: CONSTRAINT,
+  ER_NO_REFERENCED_ROW_2: CONSTRAINT,
+  ER_ROW_IS_REFERENCED: CONSTRAINT,
+  ER_ROW_IS_REFERENCED_2: CONSTRAINT,
+  ER_BAD_NULL_ERROR: CONSTRAINT,
+  ER_CHECK_CONSTRAINT_VIOLATED: CONSTRAINT,
+  ER_PARSE_ERROR: QUERY,
+  ER_NO_SUCH_TABLE: QUERY,
+  ER_BAD_FIELD_ERROR: QUERY,
+  ER_BAD_TABLE_ERROR: QUERY,
+  ER_NON_UNIQ_ERROR: QUERY,
+  ER_WRONG_VALUE_COUNT_ON_ROW: QUERY,
+  ER_WRONG_ARGUMENTS: QUERY,
+  ER_TRUNCATED_WRONG_VALUE: QUERY,
+  ER_TRUNCATED_WRONG_VALUE_FOR_FIELD: QUERY,
+  ER_DATA_TOO_LONG: QUERY,
+  ER_WARN_DATA_OUT_OF_RANGE: QUERY,
+  ER_DIVISION_BY_ZERO: QUERY,
+  ER_TABLE_EXISTS_ERROR: QUERY,
+  ER_SP_DOES_NOT_EXIST: QUERY,
+  ER_TABLEACCESS_DENIED_ERROR: QUERY,
+  ER_LOCK_DEADLOCK: QUERY,
+  ER_LOCK_WAIT_TIMEOUT: QUERY,
+  ER_QUERY_INTERRUPTED: TIMEOUT, // KILL QUERY
+  ER_SERVER_SHUTDOWN: UNREACHABLE,
+  ER_CON_COUNT_ERROR: UNREACHABLE,
+  ER_ACCESS_DENIED_ERROR: UNREACHABLE,
+  ER_BAD_DB_ERROR: UNREACHABLE,
+  PROTOCOL_CONNECTION_LOST: BROKEN,
+  PROTOCOL_SEQUENCE_TIMEOUT: BROKEN,
+  '1927': BROKEN, // MariaDB ER_CONNECTION_KILLED
+  '1969': TIMEOUT, // MariaDB ER_STATEMENT_TIMEOUT (max_statement_time)
+  '4025': CONSTRAINT, // MariaDB ER_CONSTRAINT_FAILED (CHECK)
+  '3819': CONSTRAINT, // MySQL ER_CHECK_CONSTRAINT_VIOLATED
+};
+
+/** better-sqlite3 extended result codes (SqliteError.code), and its own argument errors. */
+const SQLITE_CODES: Record<string, Rule> = {
+  SQLITE_CONSTRAINT_UNIQUE: DUPLICATE,
+  SQLITE_CONSTRAINT_PRIMARYKEY: DUPLICATE,
+  SQLITE_CONSTRAINT: CONSTRAINT,
+  SQLITE_CONSTRAINT_NOTNULL: CONSTRAINT,
+  SQLITE_CONSTRAINT_CHECK: CONSTRAINT,
+  SQLITE_CONSTRAINT_FOREIGNKEY: CONSTRAINT,
+  SQLITE_ERROR: QUERY, // syntax error, no such table/column
+  SQLITE_MISMATCH: QUERY,
+  SQLITE_RANGE: QUERY,
+  SQLITE_TOOBIG: QUERY,
+  SQLITE_BUSY: QUERY, // busy_timeout expired: lock contention, the connection is fine
+  SQLITE_LOCKED: QUERY,
+  SQLITE_READONLY: QUERY,
+  SQLITE_INTERRUPT: TIMEOUT,
+  SQLITE_CANTOPEN: UNREACHABLE,
+  SQLITE_NOTADB: UNREACHABLE,
+  RangeError: QUERY, // better-sqlite3: wrong number of bound parameters
+  TypeError: QUERY, // better-sqlite3: unbindable value, or a non-reader run as a reader
+};
+
+/** ODBC SQLSTATE (exact, then class), refined by the native error number for MySQL/MariaDB. */
+const ODBC_CODES: Record<string, Rule> = {
+  '23505': DUPLICATE, // PostgreSQL through ODBC
+  HY008: TIMEOUT, // operation cancelled (our cancel)
+  HYT00: TIMEOUT, // query timeout expired
+  HYT01: UNREACHABLE, // connection timeout expired
+  '40001': QUERY,
+  '01000': QUERY,
+  'native:1062': DUPLICATE, // MySQL/MariaDB ER_DUP_ENTRY (reported as SQLSTATE 23000)
+  'native:1586': DUPLICATE,
+  'native:2627': DUPLICATE, // SQL Server unique constraint / unique index
+  'native:2601': DUPLICATE,
+  'native:1317': TIMEOUT, // MySQL/MariaDB ER_QUERY_INTERRUPTED
+  'native:1969': TIMEOUT, // MariaDB max_statement_time
+  'native:1064': QUERY, // MySQL/MariaDB parse error
+  'native:2006': BROKEN, // MySQL server has gone away
+  'native:2013': BROKEN, // lost connection during query
+  'native:1927': BROKEN, // MariaDB connection killed
+};
+const ODBC_CLASSES: Record<string, Rule> = {
+  '08': UNREACHABLE,
+  '22': QUERY,
+  '23': CONSTRAINT,
+  '28': UNREACHABLE,
+  '42': QUERY,
+  '07': QUERY, // dynamic SQL error: wrong parameter count
+};
+
+function prop(err: unknown, key: string): unknown {
+  return typeof err === 'object' && err !== null ? (err as Record<string, unknown>)[key] : undefined;
+}
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' || typeof v === 'number' ? String(v) : undefined;
+}
+function messageOf(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return typeof err === 'string' ? err : 'unknown database error';
+}
+
+/** Finds the rule for an error and the code to report, per driver. */
+function lookup(dbType: DbType, err: unknown): { rule?: Rule; code?: string } {
+  const code = str(prop(err, 'code'));
+  const net = code === undefined ? undefined : NETWORK[code];
+  if (net) return { rule: net, code };
+  switch (dbType) {
+    case 'postgres':
+      return { rule: code ? (PG_CODES[code] ?? PG_CLASSES[code.slice(0, 2)]) : undefined, code };
+    case 'mysql': {
+      const errno = str(prop(err, 'errno'));
+      const rule = (errno ? MYSQL_CODES[errno] : undefined) ?? (code ? MYSQL_CODES[code] : undefined);
+      // mysql2 flags errors after which the connection is dead
+      if (rule && prop(err, 'fatal') === true) return { rule: { ...rule, usable: false }, code };
+      return { rule: rule ?? (prop(err, 'fatal') === true ? BROKEN : undefined), code };
+    }
+    case 'sqlite':
+      return { rule: (code ? SQLITE_CODES[code] : undefined) ?? SQLITE_CODES[str(prop(err, 'name')) ?? ''], code: code ?? str(prop(err, 'name')) };
+    case 'odbc': {
+      const first = (prop(err, 'odbcErrors') as unknown[] | undefined)?.[0];
+      const state = str(prop(first, 'state'));
+      const native = str(prop(first, 'code'));
+      const rule =
+        (native ? ODBC_CODES[`native:${native}`] : undefined) ??
+        (state ? (ODBC_CODES[state] ?? ODBC_CLASSES[state.slice(0, 2)]) : undefined);
+      return { rule, code: state ? `${state}${native ? `/${native}` : ''}` : code };
+    }
+  }
+}
+
+/** Classifies any error a driver raised while running a statement. */
+export function classifyError(dbType: DbType, err: unknown): DbDriverError {
+  if (err instanceof DbDriverError) return err;
+  const { rule = BROKEN, code } = lookup(dbType, err);
+  return new DbDriverError(messageOf(err), {
+    kind: rule.kind,
+    connectionUsable: rule.usable,
+    duplicate: rule.duplicate,
+    driverCode: code,
+    cause: err,
+  });
+}
+
+/** An error while opening a connection: the database is unreachable (or the wait timed out). */
+export function connectError(dbType: DbType, err: unknown): DbDriverError {
+  if (err instanceof DbDriverError && (err.kind === 'timeout' || err.kind === 'unreachable')) return err;
+  const { code } = lookup(dbType, err);
+  return new DbDriverError(messageOf(err), { kind: 'unreachable', connectionUsable: false, driverCode: code, cause: err });
+}

@@ -1,0 +1,185 @@
+/**
+ * MySQL / MariaDB through mysql2, one connection each. Statements run as server-side prepared
+ * statements (execute), so values are bound by the server, never spliced into the SQL text.
+ * A timeout sends KILL QUERY <thread id> from a short-lived second connection, waits for the
+ * statement to end and proves the connection with SELECT 1, or marks it unusable.
+ *
+ * Types: DATETIME/DATE come back as 'YYYY-MM-DD HH:MM:SS' strings (dateStrings); BIGINT is a
+ * number when it fits in 2^53 and the exact decimal string otherwise; DECIMAL stays a string.
+ * The session time zone is UTC, so Date parameters are written as UTC.
+ */
+import mysql from 'mysql2';
+import type { SecureResourceSettings } from '../config/schema.js';
+import { BaseConnection } from './base.js';
+import { connectError } from './classify.js';
+import { readableBatches, type BatchSource } from './row-stream.js';
+import { Deadline, HOUSEKEEPING_MS, runStoppable, settledWithin, stopAndProve, toMs, withTimeout } from './timeout.js';
+import { DbDriverError, type DbConnector, type QueryResult, type Row, type SqlParam, type Statement } from './types.js';
+
+const BATCH_SIZE = 500;
+/** Prepared statements cached per connection (mysql2's default of 16000 would hold server memory). */
+const MAX_PREPARED = 64;
+
+type MysqlParam = string | number | boolean | null | Date;
+
+function toMysqlParam(p: SqlParam): MysqlParam {
+  return typeof p === 'bigint' ? p.toString() : p;
+}
+
+export function mysqlOptions(target: SecureResourceSettings, connectMs: number): mysql.ConnectionOptions {
+  return {
+    host: target.db_host,
+    port: target.db_port || 3306,
+    database: target.db_name || undefined,
+    user: target.db_user || undefined,
+    password: target.db_password || undefined,
+    connectTimeout: connectMs,
+    dateStrings: true,
+    supportBigNumbers: true,
+    bigNumberStrings: false,
+    timezone: 'Z',
+    enableKeepAlive: true,
+    maxPreparedStatements: MAX_PREPARED,
+  };
+}
+
+/** Opens a connection, bounded by `ms`; rejects with the driver's error. */
+function openConnection(options: mysql.ConnectionOptions, ms: number): Promise<mysql.Connection> {
+  const conn = mysql.createConnection(options);
+  conn.on('error', () => undefined); // reported through the pending operation instead
+  const opened = new Promise<mysql.Connection>((resolve, reject) => conn.connect((err) => (err ? reject(err) : resolve(conn))));
+  return withTimeout(opened, ms, () => {
+    conn.destroy();
+    return new DbDriverError(`MySQL connect timed out after ${ms / 1000} s`, { kind: 'timeout', connectionUsable: false });
+  }).catch((err: unknown) => {
+    conn.destroy();
+    throw err;
+  });
+}
+
+function run(conn: mysql.Connection, sql: string, values: MysqlParam[]): Promise<QueryResult> {
+  return new Promise((resolve, reject) => {
+    conn.execute({ sql, values }, (err, result) => {
+      if (err) return reject(err);
+      if (Array.isArray(result)) resolve({ rows: result as Row[], rowCount: result.length });
+      else resolve({ rows: [], rowCount: (result as mysql.ResultSetHeader).affectedRows ?? 0 });
+    });
+  });
+}
+
+class MysqlConnection extends BaseConnection {
+  constructor(
+    resourceId: string,
+    connId: number,
+    private readonly conn: mysql.Connection,
+    private readonly target: SecureResourceSettings,
+  ) {
+    super(resourceId, connId, 'mysql');
+    conn.on('error', () => this.markUnusable());
+    conn.on('end', () => this.markUnusable());
+  }
+
+  private async killQuery(): Promise<void> {
+    const side = await openConnection(mysqlOptions(this.target, HOUSEKEEPING_MS), HOUSEKEEPING_MS);
+    try {
+      // KILL is not preparable; the id is our own integer, so the text is safe.
+      await new Promise<void>((resolve, reject) => side.query(`KILL QUERY ${Number(this.conn.threadId)}`, (err) => (err ? reject(err) : resolve())));
+    } finally {
+      side.destroy();
+    }
+  }
+
+  private async stop(running: Promise<unknown> | undefined): Promise<boolean> {
+    const clean = await stopAndProve(running, () => this.killQuery(), () => run(this.conn, 'SELECT 1', []));
+    if (!clean) this.markUnusable();
+    return clean;
+  }
+
+  private execute(sql: string, params: SqlParam[], ms: number): Promise<QueryResult> {
+    const running = run(this.conn, sql, params.map(toMysqlParam));
+    return runStoppable(running, ms, () => this.stop(running), 'query');
+  }
+
+  protected runQuery(sql: string, params: SqlParam[], ms: number): Promise<QueryResult> {
+    return this.execute(sql, params, ms);
+  }
+
+  protected async runTransaction(statements: Statement[], ms: number): Promise<number[]> {
+    const deadline = new Deadline(ms);
+    await this.simple('START TRANSACTION', deadline.remaining());
+    try {
+      const counts: number[] = [];
+      for (const s of statements) counts.push((await this.execute(s.sql, s.params, deadline.remaining())).rowCount);
+      await this.simple('COMMIT', deadline.remaining());
+      return counts;
+    } catch (err) {
+      if (this.usable) {
+        try {
+          await this.simple('ROLLBACK', HOUSEKEEPING_MS);
+        } catch {
+          this.markUnusable(); // closing the connection rolls back
+        }
+      }
+      throw err;
+    }
+  }
+
+  /** Transaction control is not preparable on every server version: plain text protocol. */
+  private simple(sql: string, ms: number): Promise<unknown> {
+    const running = new Promise<void>((resolve, reject) => this.conn.query(sql, (err) => (err ? reject(err) : resolve())));
+    return runStoppable(running, ms, () => this.stop(running), 'query');
+  }
+
+  protected openStream(sql: string, params: SqlParam[]): BatchSource {
+    let stream: ReturnType<ReturnType<mysql.Connection['execute']>['stream']> | undefined;
+    let read: (() => Promise<Row[] | null>) | undefined;
+    let ended = false;
+    return {
+      next: async () => {
+        if (!stream) {
+          stream = this.conn.execute({ sql, values: params.map(toMysqlParam) }).stream({ highWaterMark: BATCH_SIZE });
+          read = readableBatches(stream, BATCH_SIZE);
+        }
+        try {
+          const rows = await read!();
+          if (rows === null) ended = true;
+          return rows;
+        } catch (err) {
+          ended = true;
+          throw err;
+        }
+      },
+      stop: async () => {
+        if (!stream || ended) return this.usable;
+        ended = true;
+        // mysql2 cannot abandon a result set: stop it on the server, then let the stream drain to its end.
+        const s = stream;
+        const done = new Promise<void>((resolve) => {
+          s.on('end', resolve).on('close', resolve).on('error', () => resolve());
+          s.removeAllListeners('readable'); // a 'readable' listener would keep resume() from flowing
+          s.resume();
+        });
+        return this.stop(done);
+      },
+    };
+  }
+
+  protected async doClose(): Promise<void> {
+    const ended = new Promise<void>((resolve) => this.conn.end(() => resolve()));
+    if (!(await settledWithin(ended, HOUSEKEEPING_MS))) this.conn.destroy();
+  }
+}
+
+export function mysqlConnector(resourceId: string, target: SecureResourceSettings): DbConnector {
+  return {
+    dbType: 'mysql',
+    async connect(connId, timeoutSeconds) {
+      const ms = toMs(timeoutSeconds);
+      try {
+        return new MysqlConnection(resourceId, connId, await openConnection(mysqlOptions(target, ms + HOUSEKEEPING_MS), ms), target);
+      } catch (err) {
+        throw connectError('mysql', err);
+      }
+    },
+  };
+}

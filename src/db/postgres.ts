@@ -1,0 +1,233 @@
+/**
+ * PostgreSQL through a plain pg Client per connection (our pool does the pooling). A timeout
+ * cancels the statement with pg_cancel_backend() from a short-lived second connection, waits for
+ * it to end and proves the connection with SELECT 1, or marks it unusable. statement_timeout is
+ * set slightly above the query timeout as a safety net for when the cancel cannot get through.
+ *
+ * Types: int8 (count(*), sum of integers) is a number when it fits in 2^53 and the exact decimal
+ * string otherwise; numeric stays a string; timestamp without time zone holds UTC and is read as a
+ * Date at that UTC instant (whatever the process time zone); Date parameters are sent as UTC ISO.
+ */
+import pg from 'pg';
+import QueryStream from 'pg-query-stream';
+import type { SecureResourceSettings } from '../config/schema.js';
+import { BaseConnection } from './base.js';
+import { connectError } from './classify.js';
+import { toPgPlaceholders } from './pg-placeholders.js';
+import { readableBatches, type BatchSource } from './row-stream.js';
+import { Deadline, HOUSEKEEPING_MS, runStoppable, settledWithin, stopAndProve, toMs, withTimeout } from './timeout.js';
+import { DbDriverError, type DbConnector, type QueryResult, type Row, type SqlParam, type Statement } from './types.js';
+
+const BATCH_SIZE = 500;
+/** statement_timeout exceeds our own timer by this much, so our cancel (which proves the connection clean) runs first. */
+const SAFETY_MARGIN_MS = 1000;
+const INT8_OID = 20;
+const TIMESTAMP_OID = 1114;
+
+function parseInt8(text: string): number | string {
+  const n = Number(text);
+  return Number.isSafeInteger(n) ? n : text;
+}
+function parseUtcTimestamp(text: string): Date | string {
+  const d = new Date(`${text.replace(' ', 'T')}Z`);
+  return Number.isNaN(d.getTime()) ? text : d; // 'infinity', BC dates: keep the server's text
+}
+const types: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+    if (format !== 'binary' && oid === INT8_OID) return parseInt8;
+    if (format !== 'binary' && oid === TIMESTAMP_OID) return parseUtcTimestamp;
+    return pg.types.getTypeParser(oid, format);
+  }) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+function toPgParam(p: SqlParam): unknown {
+  if (typeof p === 'bigint') return p.toString();
+  if (p instanceof Date) return p.toISOString();
+  return p;
+}
+
+export function pgClientConfig(target: SecureResourceSettings, connectMs: number): pg.ClientConfig {
+  return {
+    host: target.db_host,
+    port: target.db_port || 5432,
+    database: target.db_name || undefined,
+    user: target.db_user || undefined,
+    password: target.db_password || undefined,
+    connectionTimeoutMillis: connectMs,
+    keepAlive: true,
+    application_name: 'watchtower',
+    types,
+  };
+}
+
+/** The backend pid from the startup handshake (pg keeps it on the client; its typings omit it). */
+function backendPid(client: pg.Client): number | undefined {
+  const pid: unknown = (client as unknown as { processID?: unknown }).processID;
+  return typeof pid === 'number' ? pid : undefined;
+}
+
+/** Ends a client within the housekeeping bound, destroying its socket if the server does not answer. */
+async function endClient(client: pg.Client): Promise<void> {
+  if (await settledWithin(client.end(), HOUSEKEEPING_MS)) return;
+  const stream: unknown = (client as unknown as { connection?: { stream?: unknown } }).connection?.stream;
+  if (stream && typeof (stream as { destroy?: unknown }).destroy === 'function') (stream as { destroy(): void }).destroy();
+}
+
+class PgConnection extends BaseConnection {
+  private statementTimeoutMs = 0;
+
+  constructor(
+    resourceId: string,
+    connId: number,
+    private readonly client: pg.Client,
+    private readonly target: SecureResourceSettings,
+  ) {
+    super(resourceId, connId, 'postgres');
+    // An idle connection the server dropped emits 'error'; without a listener it would crash the process.
+    client.on('error', () => this.markUnusable());
+    client.on('end', () => this.markUnusable());
+  }
+
+  /** Cancels whatever our backend runs, from a second short-lived connection. */
+  private async cancelOnServer(): Promise<void> {
+    const pid = backendPid(this.client);
+    if (pid === undefined) throw new Error('backend pid unknown');
+    const side = new pg.Client(pgClientConfig(this.target, HOUSEKEEPING_MS));
+    side.on('error', () => undefined);
+    try {
+      await side.connect();
+      await side.query('SELECT pg_cancel_backend($1)', [pid]);
+    } finally {
+      void endClient(side);
+    }
+  }
+
+  /** After a timeout: true when the statement was stopped and the connection answers again. */
+  private async stop(running: Promise<unknown> | undefined): Promise<boolean> {
+    const clean = await stopAndProve(running, () => this.cancelOnServer(), () => this.client.query('SELECT 1'));
+    if (!clean) this.markUnusable();
+    return clean;
+  }
+
+  /** Keeps the server-side safety net just above our own timer (one extra round trip only when it changes). */
+  private async ensureStatementTimeout(ms: number): Promise<void> {
+    const wanted = ms + SAFETY_MARGIN_MS;
+    if (wanted === this.statementTimeoutMs) return;
+    await this.execute(`SET statement_timeout = ${wanted}`, [], ms);
+    this.statementTimeoutMs = wanted;
+  }
+
+  private async execute(sql: string, params: SqlParam[], ms: number): Promise<QueryResult> {
+    const running = this.client.query<Row>({ text: toPgPlaceholders(sql), values: params.map(toPgParam) });
+    const res = await runStoppable(running, ms, () => this.stop(running), 'query');
+    const rows = res.rows;
+    return { rows, rowCount: rows.length > 0 ? rows.length : (res.rowCount ?? 0) };
+  }
+
+  protected async runQuery(sql: string, params: SqlParam[], ms: number): Promise<QueryResult> {
+    const deadline = new Deadline(ms);
+    await this.ensureStatementTimeout(ms);
+    return this.execute(sql, params, deadline.remaining());
+  }
+
+  protected async runTransaction(statements: Statement[], ms: number): Promise<number[]> {
+    const deadline = new Deadline(ms);
+    await this.ensureStatementTimeout(ms);
+    await this.execute('BEGIN', [], deadline.remaining());
+    try {
+      const counts: number[] = [];
+      for (const s of statements) counts.push((await this.execute(s.sql, s.params, deadline.remaining())).rowCount);
+      await this.execute('COMMIT', [], deadline.remaining());
+      return counts;
+    } catch (err) {
+      await this.rollback();
+      throw err;
+    }
+  }
+
+  /** Bounded ROLLBACK; a connection that cannot roll back is not reused (closing it rolls back). */
+  private async rollback(): Promise<void> {
+    if (!this.usable) return;
+    try {
+      await withTimeout(this.client.query('ROLLBACK'), HOUSEKEEPING_MS, () => new Error('rollback timed out'));
+    } catch {
+      this.markUnusable();
+    }
+  }
+
+  protected openStream(sql: string, params: SqlParam[], ms: number): BatchSource {
+    let stream: QueryStream | undefined;
+    let read: (() => Promise<Row[] | null>) | undefined;
+    let pending: Promise<Row[] | null> | undefined;
+    let ended = false;
+    return {
+      next: async () => {
+        if (!stream) {
+          await this.ensureStatementTimeout(ms);
+          stream = new QueryStream(toPgPlaceholders(sql), params.map(toPgParam), { batchSize: BATCH_SIZE, highWaterMark: BATCH_SIZE, types });
+          this.client.query(stream);
+          read = readableBatches(stream, BATCH_SIZE);
+        }
+        pending = read!();
+        try {
+          const rows = await pending;
+          if (rows === null) ended = true;
+          return rows;
+        } catch (err) {
+          ended = true; // the server ended the statement with an error; the client is ready again
+          throw err;
+        } finally {
+          pending = undefined;
+        }
+      },
+      stop: async () => {
+        if (!stream || ended) return this.usable;
+        ended = true;
+        const s = stream;
+        const closed = new Promise<void>((resolve) => s.once('close', () => resolve()));
+        if (pending) {
+          // A fetch is running on the server: stop it there, then close the portal.
+          const clean = await this.stop(
+            (async () => {
+              s.destroy();
+              await closed;
+            })(),
+          );
+          return clean;
+        }
+        s.destroy(); // closes the portal (Close + Sync) between batches
+        if (!(await settledWithin(closed, HOUSEKEEPING_MS))) {
+          this.markUnusable();
+          return false;
+        }
+        return stopAndProve(undefined, async () => undefined, () => this.client.query('SELECT 1')).then((ok) => {
+          if (!ok) this.markUnusable();
+          return ok;
+        });
+      },
+    };
+  }
+
+  protected async doClose(): Promise<void> {
+    await endClient(this.client);
+  }
+}
+
+export function postgresConnector(resourceId: string, target: SecureResourceSettings): DbConnector {
+  return {
+    dbType: 'postgres',
+    async connect(connId, timeoutSeconds) {
+      const ms = toMs(timeoutSeconds);
+      // pg's own connect timeout is a backstop; ours fires first and reports kind 'timeout'.
+      const client = new pg.Client(pgClientConfig(target, ms + HOUSEKEEPING_MS));
+      client.on('error', () => undefined);
+      try {
+        await withTimeout(client.connect(), ms, () => new DbDriverError(`PostgreSQL connect timed out after ${timeoutSeconds} s`, { kind: 'timeout', connectionUsable: false }));
+        return new PgConnection(resourceId, connId, client, target);
+      } catch (err) {
+        void endClient(client);
+        throw connectError('postgres', err);
+      }
+    },
+  };
+}

@@ -1,0 +1,119 @@
+/**
+ * RowStream on top of a batch source: rows are pulled a batch at a time, each wait for a batch is
+ * bounded by the query timeout (a slow reader is not), and the statement is stopped exactly once
+ * on cancel, early break, error or timeout.
+ */
+import type { Readable } from 'node:stream';
+import { DbDriverError, type Row, type RowStream } from './types.js';
+import { runStoppable } from './timeout.js';
+
+export interface BatchSource {
+  /** Waits for the next rows (at least one), or null once the statement has no more. */
+  next(): Promise<Row[] | null>;
+  /** Stops the statement early (it may be mid-wait); bounded; resolves to whether the connection is clean. */
+  stop(): Promise<boolean>;
+}
+
+interface StreamOptions {
+  timeoutMs: number;
+  classify: (err: unknown) => DbDriverError;
+  /** Called once when the stream is over, with whether the connection is clean. */
+  onFinish: (usable: boolean) => void;
+}
+
+const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
+
+export function createRowStream(source: BatchSource, opts: StreamOptions): RowStream {
+  let batch: Row[] = [];
+  let i = 0;
+  let finished = false;
+
+  const finish = (usable: boolean) => {
+    if (finished) return;
+    finished = true;
+    batch = [];
+    opts.onFinish(usable);
+  };
+
+  const next = async (): Promise<IteratorResult<Row>> => {
+    while (i >= batch.length) {
+      if (finished) return DONE;
+      let rows: Row[] | null;
+      try {
+        rows = await runStoppable(source.next(), opts.timeoutMs, () => source.stop(), 'stream fetch');
+      } catch (err) {
+        if (finished) return DONE; // cancelled while waiting: the cancel already cleaned up
+        const e = opts.classify(err);
+        // An error mid-stream leaves the protocol state unknown unless the source proves otherwise.
+        finish(e.kind === 'timeout' ? e.connectionUsable : e.connectionUsable && (await source.stop().catch(() => false)));
+        throw e;
+      }
+      if (finished) return DONE;
+      if (rows === null) {
+        finish(true);
+        return DONE;
+      }
+      batch = rows;
+      i = 0;
+    }
+    return { done: false, value: batch[i++] };
+  };
+
+  const cancel = async (): Promise<void> => {
+    if (finished) return;
+    finished = true; // before stopping, so a pending next() ends quietly
+    batch = [];
+    const usable = await source.stop().catch(() => false);
+    opts.onFinish(usable);
+  };
+
+  return {
+    cancel,
+    [Symbol.asyncIterator]: () => ({
+      next,
+      return: async () => {
+        await cancel();
+        return DONE;
+      },
+    }),
+  };
+}
+
+/**
+ * Pulls up to `max` objects at a time from an object-mode Readable (pg-query-stream, mysql2's
+ * query stream). The Readable's own highWaterMark provides the backpressure: nothing more is
+ * fetched from the server while its buffer is full.
+ */
+export function readableBatches(stream: Readable, max: number): () => Promise<Row[] | null> {
+  let ended = false;
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  const signal = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  stream.on('readable', signal);
+  stream.on('end', () => {
+    ended = true;
+    signal();
+  });
+  stream.on('error', (err: unknown) => {
+    failure = err;
+    signal();
+  });
+  stream.on('close', signal);
+
+  return async () => {
+    for (;;) {
+      if (failure !== undefined) throw failure;
+      const rows: Row[] = [];
+      let row: unknown;
+      while (rows.length < max && (row = stream.read()) !== null) rows.push(row as Row);
+      if (rows.length > 0) return rows;
+      if (ended) return null;
+      if (stream.destroyed) throw new Error('row stream closed before its end');
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+  };
+}

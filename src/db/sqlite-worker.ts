@@ -1,0 +1,140 @@
+/**
+ * One SQLite connection, in its own process so that SQL never runs on the gateway's event loop
+ * and a statement past its timeout can really be stopped: better-sqlite3 has no sqlite3_interrupt
+ * binding, and a worker thread cannot be terminated while it is inside a native sqlite3_step, so
+ * the parent kills this process instead. Serves one request at a time; a stream sends one batch
+ * per "more" message, so memory stays flat however many rows the statement yields.
+ */
+import Database from 'better-sqlite3';
+import type { Row } from './types.js';
+import type { WorkerErrorInfo, WorkerParam, WorkerReply, WorkerRequest } from './sqlite-protocol.js';
+
+let db: Database.Database | undefined;
+let cursor: { id: number; rows: IterableIterator<unknown>; batchSize: number } | undefined;
+
+function send(reply: WorkerReply): void {
+  process.send?.(reply);
+}
+
+/** Integers are read as bigint so none loses precision; safe ones go back as numbers, others as strings. */
+function normalize(raw: unknown): Row {
+  const row = raw as Row;
+  for (const key in row) {
+    const v = row[key];
+    if (typeof v === 'bigint') row[key] = v >= Number.MIN_SAFE_INTEGER && v <= Number.MAX_SAFE_INTEGER ? Number(v) : v.toString();
+  }
+  return row;
+}
+
+function errorInfo(err: unknown): WorkerErrorInfo {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return { name: err.name, message: err.message, code: typeof code === 'string' ? code : undefined };
+  }
+  return { name: 'Error', message: String(err) };
+}
+
+function open(): Database.Database {
+  if (!db) throw Object.assign(new Error('database is not open'), { code: 'SQLITE_MISUSE' });
+  return db;
+}
+
+function prepare(sql: string): Database.Statement {
+  const stmt = open().prepare(sql);
+  if (stmt.reader) stmt.safeIntegers(true);
+  return stmt;
+}
+
+function run(sql: string, params: WorkerParam[]): { rows: Row[]; rowCount: number } {
+  const stmt = prepare(sql);
+  if (stmt.reader) {
+    const rows = stmt.all(...params).map(normalize);
+    return { rows, rowCount: rows.length };
+  }
+  return { rows: [], rowCount: stmt.run(...params).changes };
+}
+
+function transaction(statements: { sql: string; params: WorkerParam[] }[]): number[] {
+  const conn = open();
+  conn.exec('BEGIN IMMEDIATE'); // take the write lock up front: no deadlock upgrading a read lock later
+  try {
+    const counts = statements.map((s) => run(s.sql, s.params).rowCount);
+    conn.exec('COMMIT');
+    return counts;
+  } catch (err) {
+    if (conn.inTransaction) conn.exec('ROLLBACK');
+    throw err;
+  }
+}
+
+function sendBatch(): void {
+  if (!cursor) return;
+  const { id, rows, batchSize } = cursor;
+  const batch: Row[] = [];
+  let done = false;
+  while (batch.length < batchSize) {
+    const r = rows.next();
+    if (r.done) {
+      done = true;
+      break;
+    }
+    batch.push(normalize(r.value));
+  }
+  if (done) cursor = undefined;
+  send({ type: 'batch', id, rows: batch, done });
+}
+
+function closeCursor(): void {
+  cursor?.rows.return?.();
+  cursor = undefined;
+}
+
+function handle(msg: WorkerRequest): void {
+  if (msg.type === 'close') {
+    closeCursor();
+    db?.close();
+    process.exit(0);
+  }
+  if (msg.type === 'open') {
+    try {
+      db = new Database(msg.path, { fileMustExist: true, timeout: msg.busyTimeoutMs });
+      db.pragma('journal_mode = WAL'); // readers never block the writer, nor it them
+      send({ type: 'ready' });
+    } catch (err) {
+      send({ type: 'error', id: 0, error: errorInfo(err) });
+    }
+    return;
+  }
+  try {
+    switch (msg.type) {
+      case 'query':
+        send({ type: 'result', id: msg.id, ...run(msg.sql, msg.params) });
+        break;
+      case 'tx':
+        send({ type: 'counts', id: msg.id, counts: transaction(msg.statements) });
+        break;
+      case 'stream': {
+        closeCursor();
+        const stmt = prepare(msg.sql);
+        if (!stmt.reader) throw new TypeError('only a statement that returns rows can be streamed');
+        cursor = { id: msg.id, rows: stmt.iterate(...msg.params), batchSize: msg.batchSize };
+        sendBatch();
+        break;
+      }
+      case 'more':
+        if (cursor?.id === msg.id) sendBatch();
+        break;
+      case 'cancel':
+        if (cursor?.id === msg.id) closeCursor();
+        send({ type: 'cancelled', id: msg.id });
+        break;
+    }
+  } catch (err) {
+    if ('id' in msg && cursor?.id === msg.id) closeCursor();
+    send({ type: 'error', id: 'id' in msg ? msg.id : 0, error: errorInfo(err) });
+  }
+}
+
+process.on('message', (msg) => handle(msg as WorkerRequest));
+// The parent died or dropped us: never outlive it.
+process.on('disconnect', () => process.exit(0));

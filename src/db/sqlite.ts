@@ -1,0 +1,200 @@
+/**
+ * SQLite through better-sqlite3, one worker process per connection (see sqlite-worker.ts for why a
+ * process and not a thread). A timeout kills the worker, which really stops the statement; the
+ * connection is then unusable and the pool opens a new one. A transaction cut short that way is
+ * never committed: SQLite rolls it back from the WAL when the file is next opened.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { SecureResourceSettings } from '../config/schema.js';
+import { BaseConnection } from './base.js';
+import { connectError } from './classify.js';
+import type { BatchSource } from './row-stream.js';
+import type { WorkerParam, WorkerReply, WorkerRequest } from './sqlite-protocol.js';
+import { HOUSEKEEPING_MS, runStoppable, settledWithin, toMs, withTimeout } from './timeout.js';
+import { DbDriverError, type DbConnector, type QueryResult, type Row, type SqlParam, type Statement } from './types.js';
+
+const BATCH_SIZE = 500;
+/** How long SQLite waits for another writer's lock before SQLITE_BUSY. */
+const BUSY_TIMEOUT_MS = 5000;
+
+
+
+/** dist/db/sqlite-worker.js next to this module, or (running from src under a test runner) the built one. */
+export function sqliteWorkerPath(): string {
+  const sibling = fileURLToPath(new URL('./sqlite-worker.js', import.meta.url));
+  if (existsSync(sibling)) return sibling;
+  const built = fileURLToPath(new URL('../../dist/db/sqlite-worker.js', import.meta.url));
+  if (existsSync(built)) return built;
+  throw new Error(`SQLite worker not found at ${sibling} or ${built}: run "npm run build"`);
+}
+
+function toWorkerParam(p: SqlParam): WorkerParam {
+  if (typeof p === 'boolean') return p ? 1 : 0;
+  if (p instanceof Date) return p.toISOString();
+  return p;
+}
+
+/** Rebuilds a worker-side error so classify.ts sees its code and name. */
+function workerError(info: { name: string; message: string; code?: string }): Error {
+  return Object.assign(new Error(info.message), { name: info.name, code: info.code });
+}
+
+class WorkerGone extends DbDriverError {
+  constructor(detail: string) {
+    super(`SQLite worker exited: ${detail}`, { kind: 'broken', connectionUsable: false, driverCode: 'WT_WORKER_EXIT' });
+  }
+}
+
+type Waiter = { resolve: (r: WorkerReply) => void; reject: (e: Error) => void };
+
+class SqliteConnection extends BaseConnection {
+  private nextId = 1;
+  private readonly waiters = new Map<number, Waiter>();
+  private readonly exited: Promise<void>;
+  private exitReason: string | undefined;
+
+  constructor(
+    resourceId: string,
+    connId: number,
+    private readonly child: ChildProcess,
+  ) {
+    super(resourceId, connId, 'sqlite');
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+    child.on('message', (m) => this.dispatch(m as WorkerReply));
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.exitReason = `code=${code} signal=${signal}${stderr ? ` ${stderr.trim()}` : ''}`;
+        this.markUnusable();
+        for (const w of this.waiters.values()) w.reject(new WorkerGone(this.exitReason));
+        this.waiters.clear();
+        resolve();
+      });
+    });
+  }
+
+  private dispatch(reply: WorkerReply): void {
+    const id = 'id' in reply ? reply.id : 0;
+    const waiter = this.waiters.get(id);
+    if (!waiter) return;
+    this.waiters.delete(id);
+    if (reply.type === 'error') waiter.reject(workerError(reply.error));
+    else waiter.resolve(reply);
+  }
+
+  /** Sends a request and waits for the reply carrying its id. */
+  private request(msg: WorkerRequest & { id: number }): Promise<WorkerReply> {
+    if (this.exitReason !== undefined) return Promise.reject(new WorkerGone(this.exitReason));
+    return new Promise((resolve, reject) => {
+      this.waiters.set(msg.id, { resolve, reject });
+      this.child.send(msg, (err) => {
+        if (err && this.waiters.delete(msg.id)) reject(new WorkerGone(err.message));
+      });
+    });
+  }
+
+  /** Stops whatever the worker is doing the only sure way; the connection is done. */
+  private async kill(): Promise<boolean> {
+    this.markUnusable();
+    if (this.exitReason === undefined) this.child.kill('SIGKILL');
+    await settledWithin(this.exited, HOUSEKEEPING_MS);
+    return false;
+  }
+
+  protected async runQuery(sql: string, params: SqlParam[], ms: number): Promise<QueryResult> {
+    const reply = await runStoppable(
+      this.request({ type: 'query', id: this.nextId++, sql, params: params.map(toWorkerParam) }),
+      ms,
+      () => this.kill(),
+      'query',
+    );
+    if (reply.type !== 'result') throw new Error(`unexpected worker reply ${reply.type}`);
+    return { rows: reply.rows, rowCount: reply.rowCount };
+  }
+
+  protected async runTransaction(statements: Statement[], ms: number): Promise<number[]> {
+    const msg: WorkerRequest & { id: number } = {
+      type: 'tx',
+      id: this.nextId++,
+      statements: statements.map((s) => ({ sql: s.sql, params: s.params.map(toWorkerParam) })),
+    };
+    const reply = await runStoppable(this.request(msg), ms, () => this.kill(), 'transaction');
+    if (reply.type !== 'counts') throw new Error(`unexpected worker reply ${reply.type}`);
+    return reply.counts;
+  }
+
+  protected openStream(sql: string, params: SqlParam[]): BatchSource {
+    const id = this.nextId++;
+    let state: 'new' | 'open' | 'ended' = 'new';
+    let inFlight = false;
+    return {
+      next: async (): Promise<Row[] | null> => {
+        if (state === 'ended') return null;
+        const msg: WorkerRequest & { id: number } =
+          state === 'new' ? { type: 'stream', id, sql, params: params.map(toWorkerParam), batchSize: BATCH_SIZE } : { type: 'more', id };
+        state = 'open';
+        inFlight = true;
+        try {
+          const reply = await this.request(msg);
+          if (reply.type !== 'batch') throw new Error(`unexpected worker reply ${reply.type}`);
+          if (reply.done) state = 'ended';
+          return reply.rows.length > 0 ? reply.rows : null;
+        } catch (err) {
+          state = 'ended'; // the worker closed its cursor on error
+          throw err;
+        } finally {
+          inFlight = false;
+        }
+      },
+      stop: async (): Promise<boolean> => {
+        if (state !== 'open') return this.usable;
+        state = 'ended';
+        // Busy inside SQLite (a timeout): only killing stops it. Idle between batches: close the cursor.
+        if (inFlight) return this.kill();
+        const cancelled = this.request({ type: 'cancel', id });
+        return withTimeout(cancelled, HOUSEKEEPING_MS, () => new Error('cancel timed out')).then(
+          () => true,
+          () => this.kill(),
+        );
+      },
+    };
+  }
+
+  protected async doClose(): Promise<void> {
+    if (this.exitReason === undefined) this.child.send({ type: 'close' } satisfies WorkerRequest, () => undefined);
+    if (!(await settledWithin(this.exited, HOUSEKEEPING_MS))) await this.kill();
+  }
+
+  /** Starts a worker and opens the database in it within `ms`. */
+  static async open(resourceId: string, connId: number, path: string, ms: number): Promise<SqliteConnection> {
+    const child = fork(sqliteWorkerPath(), [], {
+      execArgv: [], // not the parent's loaders/flags (e.g. a test runner's)
+      serialization: 'advanced', // structured clone: bigint, Uint8Array survive
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
+    const conn = new SqliteConnection(resourceId, connId, child);
+    try {
+      await withTimeout(
+        new Promise<void>((resolve, reject) => {
+          conn.waiters.set(0, { resolve: () => resolve(), reject });
+          child.send({ type: 'open', path, busyTimeoutMs: BUSY_TIMEOUT_MS } satisfies WorkerRequest);
+        }),
+        ms,
+        () => new DbDriverError(`opening SQLite ${path} timed out after ${ms / 1000} s`, { kind: 'timeout', connectionUsable: false }),
+      );
+      return conn;
+    } catch (err) {
+      await conn.kill();
+      throw connectError('sqlite', err);
+    }
+  }
+}
+
+export function sqliteConnector(resourceId: string, target: SecureResourceSettings): DbConnector {
+  return {
+    dbType: 'sqlite',
+    connect: (connId, timeoutSeconds) => SqliteConnection.open(resourceId, connId, target.db_path, toMs(timeoutSeconds)),
+  };
+}

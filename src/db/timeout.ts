@@ -1,0 +1,106 @@
+/**
+ * Bounded waits shared by the drivers. Every wait on a database goes through one of these, so a
+ * hung server or a lost packet can never park a request forever.
+ */
+import { DbDriverError } from './types.js';
+
+/** The error every driver throws when a statement ran past its limit. */
+export function timeoutError(what: string, seconds: number, connectionUsable: boolean): DbDriverError {
+  return new DbDriverError(`${what} timed out after ${seconds} s`, { kind: 'timeout', connectionUsable, driverCode: 'WT_TIMEOUT' });
+}
+
+/** Seconds → milliseconds for timers, never below 1 ms (a zero timer would fire before any I/O). */
+export function toMs(seconds: number): number {
+  return Math.max(1, Math.round(seconds * 1000));
+}
+
+/**
+ * Resolves with `op`, or rejects with `onTimeout()`'s error once `ms` have passed. The timer is
+ * always cleared; a late settlement of `op` is observed so it never becomes an unhandled rejection.
+ */
+export function withTimeout<T>(op: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(onTimeout()), ms);
+    op.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** Waits for `p` to settle (either way) for at most `ms`; true when it settled in time. */
+export async function settledWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  const settled = p.then(
+    () => true,
+    () => true,
+  );
+  return withTimeout(settled, ms, () => new Error('not settled')).catch(() => false);
+}
+
+/**
+ * Runs `op` bounded by `ms`. On expiry `stop()` is called to really stop the statement on the
+ * server and report whether the connection is still clean; the caller then gets a timeout error
+ * (never the late result or error of `op`).
+ */
+export async function runStoppable<T>(
+  op: Promise<T>,
+  ms: number,
+  stop: () => Promise<boolean>,
+  what: string,
+): Promise<T> {
+  const expired = Symbol('expired');
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<typeof expired>((resolve) => {
+    timer = setTimeout(() => resolve(expired), ms);
+  });
+  try {
+    const first = await Promise.race([op, timedOut]);
+    if (first !== expired) return first;
+  } finally {
+    clearTimeout(timer);
+  }
+  op.catch(() => undefined); // its rejection (e.g. "query cancelled") is the expected outcome now
+  const usable = await stop().catch(() => false);
+  throw timeoutError(what, ms / 1000, usable);
+}
+
+/** A point in time shared by several waits, e.g. the statements of one transaction. */
+export class Deadline {
+  private readonly end: number;
+  constructor(readonly ms: number) {
+    this.end = Date.now() + ms;
+  }
+  /** Milliseconds left, at least 1 so a timer still fires through the normal path. */
+  remaining(): number {
+    return Math.max(1, this.end - Date.now());
+  }
+}
+
+/** Bound on housekeeping waits: a server-side cancel, proving a connection clean, a graceful close. */
+export const HOUSEKEEPING_MS = 2000;
+
+/**
+ * After a timeout: asks the server to stop the statement (from a side channel), waits for the
+ * statement to end, then proves the connection answers. False at the first step that fails.
+ */
+export async function stopAndProve(
+  running: Promise<unknown> | undefined,
+  cancelOnServer: () => Promise<unknown>,
+  prove: () => Promise<unknown>,
+): Promise<boolean> {
+  const fail = () => new Error('housekeeping timed out');
+  try {
+    await withTimeout(cancelOnServer(), HOUSEKEEPING_MS, fail);
+    if (running && !(await settledWithin(running, HOUSEKEEPING_MS))) return false;
+    await withTimeout(prove(), HOUSEKEEPING_MS, fail);
+    return true;
+  } catch {
+    return false;
+  }
+}

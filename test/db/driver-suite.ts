@@ -1,0 +1,210 @@
+/**
+ * Behaviour every driver must show, run against a real server per driver. Each driver's test file
+ * supplies the dialect (how to sleep, make many rows, find and kill its session) and calls
+ * driverSuite(); driver-specific checks live in that file.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DbConnection, DbConnector } from '../../src/db/types.js';
+import { DbDriverError } from '../../src/db/types.js';
+import { blackholeServer, closedPort, uniqueName } from '../helpers/databases.js';
+
+export interface Dialect {
+  name: string;
+  connector: () => DbConnector;
+  /** A connector to the same server with another port (for unreachable / blackhole checks); none for SQLite. */
+  connectorAtPort?: (port: number) => DbConnector;
+  /** SQL that runs for about 5 seconds unless stopped. */
+  sleepSql: string;
+  /** SQL yielding `n` rows, one column `n`. */
+  manyRowsSql: (n: number) => string;
+  textType: string;
+  /** Whether a timed-out connection is proven clean and kept (network drivers), or replaced (SQLite). */
+  keepsConnectionAfterTimeout: boolean;
+  /** Server-side session id of a connection, and whether that session still runs a statement. */
+  sessionId?: (conn: DbConnection) => Promise<number>;
+  isBusy?: (session: number) => Promise<boolean>;
+  kill?: (session: number) => Promise<void>;
+  /** Drops a table through some connection (cleanup). */
+  dropTable: (conn: DbConnection, table: string) => Promise<void>;
+}
+
+const T = { timeoutSeconds: 10 };
+
+/** Runs `fn`, returns the DbDriverError it must throw. */
+async function driverError(fn: () => Promise<unknown>): Promise<DbDriverError> {
+  try {
+    await fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(DbDriverError);
+    return err as DbDriverError;
+  }
+  throw new Error('expected a DbDriverError');
+}
+
+/** Polls `check` until true or `ms` pass. */
+async function eventually(check: () => Promise<boolean>, ms = 3000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return check();
+}
+
+export function driverSuite(d: Dialect): void {
+  describe(`${d.name} driver`, () => {
+    const table = uniqueName();
+    let conn: DbConnection;
+    let connId = 1;
+    const open = () => d.connector().connect(connId++, 5);
+
+    beforeAll(async () => {
+      conn = await open();
+      await conn.query(`CREATE TABLE ${table} (id INTEGER PRIMARY KEY, name ${d.textType})`, [], T);
+    });
+    afterAll(async () => {
+      const c = await open();
+      await d.dropTable(c, table);
+      await c.close();
+      await conn?.close();
+    });
+
+    it('returns rows with their columns', async () => {
+      const res = await conn.query("SELECT 1 AS a, 'x' AS b", [], T);
+      expect(res.rows).toEqual([{ a: 1, b: 'x' }]);
+      expect(res.rowCount).toBe(1);
+      expect(conn.dbType).toBe(d.connector().dbType);
+    });
+
+    it('binds ? parameters, a quote in a value included, and leaves a quoted ? alone', async () => {
+      const tricky = `it's "quoted" ? -- not a comment`;
+      const ins = await conn.query(`INSERT INTO ${table} (id, name) VALUES (?, ?)`, [1, tricky], T);
+      expect(ins.rowCount).toBe(1);
+      const res = await conn.query(`SELECT id, name, '?' AS q FROM ${table} WHERE name = ? AND id = ?`, [tricky, 1], T);
+      expect(res.rows).toEqual([{ id: 1, name: tricky, q: '?' }]);
+    });
+
+    it('streams 200k rows in batches and counts them', async () => {
+      let count = 0;
+      let last = 0;
+      for await (const row of conn.stream(d.manyRowsSql(200_000), [], T)) {
+        count++;
+        last = Number(row.n);
+      }
+      expect(count).toBe(200_000);
+      expect(last).toBe(200_000);
+      await conn.ping(5);
+    });
+
+    it('stops a stream the reader leaves early, leaving the connection clean', async () => {
+      let seen = 0;
+      for await (const _row of conn.stream(d.manyRowsSql(100_000), [], T)) {
+        if (++seen === 10) break;
+      }
+      expect(seen).toBe(10);
+      if (conn.usable) await conn.ping(5);
+      else conn = await open();
+    });
+
+    it('classifies a syntax error as query, connection still usable', async () => {
+      const err = await driverError(() => conn.query('SELEC nonsense FROM', [], T));
+      expect(err.kind).toBe('query');
+      expect(err.connectionUsable).toBe(true);
+      expect(conn.usable).toBe(true);
+      await conn.ping(5);
+    });
+
+    it('classifies a duplicate key as constraint + duplicate', async () => {
+      await conn.query(`INSERT INTO ${table} (id, name) VALUES (?, ?)`, [2, 'two'], T);
+      const err = await driverError(() => conn.query(`INSERT INTO ${table} (id, name) VALUES (?, ?)`, [2, 'again'], T));
+      expect(err.kind).toBe('constraint');
+      expect(err.duplicate).toBe(true);
+      expect(err.connectionUsable).toBe(true);
+      await conn.ping(5);
+    });
+
+    it('runs a transaction all-or-nothing', async () => {
+      const ok = await conn.transaction(
+        [
+          { sql: `INSERT INTO ${table} (id, name) VALUES (?, ?)`, params: [10, 'ten'] },
+          { sql: `UPDATE ${table} SET name = ? WHERE id = ?`, params: ['TEN', 10] },
+        ],
+        T,
+      );
+      expect(ok).toEqual([1, 1]);
+      const err = await driverError(() =>
+        conn.transaction(
+          [
+            { sql: `INSERT INTO ${table} (id, name) VALUES (?, ?)`, params: [11, 'eleven'] },
+            { sql: `INSERT INTO ${table} (id, name) VALUES (?, ?)`, params: [10, 'duplicate'] },
+          ],
+          T,
+        ),
+      );
+      expect(err.duplicate).toBe(true);
+      const { rows } = await conn.query(`SELECT COUNT(*) AS c FROM ${table} WHERE id IN (10, 11)`, [], T);
+      expect(Number(rows[0].c)).toBe(1);
+    });
+
+    it('stops a statement past its timeout, on the server too', async () => {
+      const c = await open();
+      const session = await d.sessionId?.(c);
+      const started = Date.now();
+      const err = await driverError(() => c.query(d.sleepSql, [], { timeoutSeconds: 0.5 }));
+      expect(err.kind).toBe('timeout');
+      expect(Date.now() - started).toBeLessThan(4000);
+      expect(err.connectionUsable).toBe(c.usable);
+      expect(c.usable).toBe(d.keepsConnectionAfterTimeout);
+      if (session !== undefined && d.isBusy) expect(await eventually(async () => !(await d.isBusy!(session)))).toBe(true);
+      if (c.usable) {
+        await c.ping(5);
+        expect((await c.query('SELECT 2 AS two', [], T)).rows).toEqual([{ two: 2 }]);
+      }
+      await c.close();
+    });
+
+    it('reports a connection killed mid-query as broken/unreachable and unusable', async (ctx) => {
+      if (!d.sessionId || !d.kill) return ctx.skip();
+      const c = await open();
+      const session = await d.sessionId(c);
+      const running = driverError(() => c.query(d.sleepSql, [], T));
+      await new Promise((r) => setTimeout(r, 300));
+      await d.kill(session);
+      const err = await running;
+      expect(['broken', 'unreachable']).toContain(err.kind);
+      expect(err.connectionUsable).toBe(false);
+      expect(c.usable).toBe(false);
+      await c.close();
+    });
+
+    it('close() is idempotent and a closed connection refuses work', async () => {
+      const c = await open();
+      await Promise.all([c.close(), c.close()]);
+      await c.close();
+      expect(c.usable).toBe(false);
+      const err = await driverError(() => c.query('SELECT 1', [], T));
+      expect(err.connectionUsable).toBe(false);
+    });
+
+    it('reports a closed port as unreachable', async (ctx) => {
+      if (!d.connectorAtPort) return ctx.skip();
+      const port = await closedPort();
+      const err = await driverError(() => d.connectorAtPort!(port).connect(99, 3));
+      expect(err.kind).toBe('unreachable');
+      expect(err.connectionUsable).toBe(false);
+    });
+
+    it('times out connecting to a server that never answers', async (ctx) => {
+      if (!d.connectorAtPort) return ctx.skip();
+      const hole = await blackholeServer();
+      try {
+        const started = Date.now();
+        const err = await driverError(() => d.connectorAtPort!(hole.port).connect(98, 0.5));
+        expect(err.kind).toBe('timeout');
+        expect(Date.now() - started).toBeLessThan(3000);
+      } finally {
+        await hole.close();
+      }
+    });
+  });
+}

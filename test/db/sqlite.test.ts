@@ -1,0 +1,108 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createConnector, targetFromUrl } from '../../src/db/index.js';
+import { driverSuite } from './driver-suite.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'wt-sqlite-'));
+const path = join(dir, 'test.db');
+new Database(path).close();
+const connector = (p = path) => createConnector('sqlite_test', targetFromUrl(`sqlite:${p}`));
+
+/** Our SQLite worker processes (children of this test process). */
+function workerPids(): number[] {
+  const out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' });
+  return out
+    .split('\n')
+    .filter((l) => l.includes('sqlite-worker'))
+    .map((l) => Number(l.trim().split(/\s+/)[0]));
+}
+const known = new Set<number>();
+/** The worker of the connection opened last: the newest child not seen before (pids grow). */
+function newestWorker(): number {
+  const fresh = workerPids().filter((p) => !known.has(p));
+  for (const p of fresh) known.add(p);
+  if (fresh.length === 0) throw new Error('no new SQLite worker');
+  return Math.max(...fresh);
+}
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const count = (n: number) => `WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < ${n}) SELECT n FROM c`;
+
+describe('sqlite', () => {
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  driverSuite({
+    name: 'sqlite',
+    connector: () => connector(),
+    // Minutes of work in one sqlite3_step: only killing the worker stops it.
+    sleepSql: 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000000) SELECT count(*) AS n FROM c',
+    manyRowsSql: count,
+    textType: 'TEXT',
+    keepsConnectionAfterTimeout: false,
+    sessionId: async () => newestWorker(),
+    isBusy: async (pid) => alive(pid),
+    kill: async (pid) => {
+      process.kill(pid, 'SIGKILL');
+    },
+    dropTable: async (c, table) => {
+      await c.query(`DROP TABLE IF EXISTS ${table}`, [], { timeoutSeconds: 5 });
+    },
+  });
+
+  describe('sqlite specifics', () => {
+    it('opens in WAL mode and keeps integers exact', async () => {
+      const c = await connector().connect(1, 5);
+      try {
+        expect((await c.query('PRAGMA journal_mode', [], { timeoutSeconds: 5 })).rows).toEqual([{ journal_mode: 'wal' }]);
+        const { rows } = await c.query('SELECT 9007199254740993 AS big, ? AS t, ? AS d', [true, new Date(0)], { timeoutSeconds: 5 });
+        expect(rows).toEqual([{ big: '9007199254740993', t: 1, d: '1970-01-01T00:00:00.000Z' }]);
+      } finally {
+        await c.close();
+      }
+    });
+
+    it('reports a missing database file as unreachable', async () => {
+      await expect(connector(join(dir, 'missing.db')).connect(2, 5)).rejects.toMatchObject({ kind: 'unreachable', connectionUsable: false });
+    });
+
+    it('times out a stream mid-statement and kills its worker', async () => {
+      const c = await connector().connect(3, 5);
+      const pid = newestWorker();
+      const slow = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000000) SELECT x FROM c ORDER BY x DESC';
+      await expect(
+        (async () => {
+          for await (const _ of c.stream(slow, [], { timeoutSeconds: 0.5 })) void _;
+        })(),
+      ).rejects.toMatchObject({ kind: 'timeout', connectionUsable: false });
+      expect(c.usable).toBe(false);
+      expect(alive(pid)).toBe(false);
+      await c.close();
+    });
+
+    it('cancel() between batches keeps the connection usable', async () => {
+      const c = await connector().connect(4, 5);
+      try {
+        const rows = c.stream(count(10_000), [], { timeoutSeconds: 5 });
+        const it = rows[Symbol.asyncIterator]();
+        expect((await it.next()).value).toEqual({ n: 1 });
+        await rows.cancel();
+        await rows.cancel();
+        expect(c.usable).toBe(true);
+        expect((await c.query('SELECT 7 AS s', [], { timeoutSeconds: 5 })).rows).toEqual([{ s: 7 }]);
+      } finally {
+        await c.close();
+      }
+    });
+  });
+});

@@ -1,0 +1,102 @@
+/**
+ * Real test databases. Suites call pgAvailable()/mysqlAvailable()/odbcAvailable() once at the top,
+ * then requireOrSkip(): a server that is down skips the suite locally (with the reason printed)
+ * but fails it under CI=true, so CI can never go green by silently skipping.
+ */
+import { execFile } from 'node:child_process';
+import { createServer, type Server, type Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import type { SecureResourceSettings } from '../../src/config/schema.js';
+import { createConnector, targetFromUrl } from '../../src/db/index.js';
+import { ensureDatabase } from '../../src/db/sample-data.js';
+
+export const TEST_PG_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const TEST_MYSQL_URL = process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
+export const TEST_ODBC_DRIVER = process.env.TEST_ODBC_DRIVER ?? 'MariaDB Unicode';
+
+export type Availability = { ok: true } | { ok: false; reason: string };
+
+export function pgTarget(overrides: Partial<SecureResourceSettings> = {}): SecureResourceSettings {
+  return targetFromUrl(TEST_PG_URL, overrides);
+}
+export function mysqlTarget(overrides: Partial<SecureResourceSettings> = {}): SecureResourceSettings {
+  return targetFromUrl(TEST_MYSQL_URL, overrides);
+}
+/** The MySQL test server reached through ODBC. */
+export function odbcTarget(overrides: Partial<SecureResourceSettings> = {}): SecureResourceSettings {
+  return targetFromUrl(TEST_MYSQL_URL, { db_type: 'odbc', db_driver: TEST_ODBC_DRIVER, db_port: targetFromUrl(TEST_MYSQL_URL).db_port || 3306, ...overrides });
+}
+
+/** Connects, creating the test database first when the server lacks it. */
+async function reachable(target: SecureResourceSettings): Promise<Availability> {
+  try {
+    await ensureDatabase(target, 3);
+    const conn = await createConnector('probe', target).connect(0, 3);
+    try {
+      await conn.ping(3);
+    } finally {
+      await conn.close();
+    }
+    return { ok: true };
+  } catch (err) {
+    return { ok: false, reason: `${target.db_type} at ${target.db_host}:${target.db_port} unavailable: ${(err as Error).message}` };
+  }
+}
+
+export function pgAvailable(): Promise<Availability> {
+  return reachable(pgTarget());
+}
+export function mysqlAvailable(): Promise<Availability> {
+  return reachable(mysqlTarget());
+}
+
+/** The odbc package loads, unixODBC lists the driver, and it reaches the MySQL test server. */
+export async function odbcAvailable(): Promise<Availability> {
+  const drivers = await new Promise<string>((resolve) => execFile('odbcinst', ['-q', '-d'], (err, out) => resolve(err ? '' : out)));
+  if (!drivers.includes(`[${TEST_ODBC_DRIVER}]`)) return { ok: false, reason: `ODBC driver "${TEST_ODBC_DRIVER}" not registered (odbcinst -q -d)` };
+  const my = await mysqlAvailable();
+  if (!my.ok) return my;
+  return reachable(odbcTarget());
+}
+
+/** True when the suite should be skipped; throws under CI=true instead of skipping. */
+export function requireOrSkip(name: string, availability: Availability): boolean {
+  if (availability.ok) return false;
+  const msg = `${name} tests: ${availability.reason}`;
+  if (process.env.CI === 'true') throw new Error(`${msg} (CI=true: a missing test database is a failure)`);
+  console.warn(`SKIPPED ${msg}`);
+  return true;
+}
+
+/** A table or database name no other test run uses. */
+export function uniqueName(prefix = 'wt_test'): string {
+  return `${prefix}_${randomBytes(5).toString('hex')}`;
+}
+
+/** A TCP server that accepts connections and never says a word: proves connect timeouts fire. */
+export async function blackholeServer(): Promise<{ port: number; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return {
+    port: address.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A loopback port nothing listens on (bound then released). */
+export async function closedPort(): Promise<number> {
+  const { port, close } = await blackholeServer();
+  await close();
+  return port;
+}
