@@ -130,13 +130,13 @@ describe('DbConnectionPool', () => {
   });
 
   it('pings only connections idle longer than db_conn_idle_check_after, and drops those that fail', async () => {
-    const { pool, connector, closed } = setup({ db_conn_idle_check_after: 0.05 });
+    const { pool, connector, closed } = setup({ db_conn_idle_check_after: 0.1 });
     const a = await pool.acquire();
     a.release();
     const b = await pool.acquire(); // just used: no ping
     b.release();
     expect(connector.connections[0].pings).toBe(0);
-    await sleep(70);
+    await sleep(130);
     connector.pingFails = true;
     const c = await pool.acquire();
     expect(connector.connections[0].pings).toBe(1);
