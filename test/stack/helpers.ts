@@ -1,0 +1,178 @@
+/**
+ * Shared helpers of the stack verification tests: locating external binaries (skip locally, fail
+ * under CI=true), running them with a time limit, and the log-pipeline emulation built FROM the
+ * repository's Fluent Bit parsers file, so it can be pointed at any real gateway stdout line.
+ */
+import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { delimiter, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createServer } from 'node:net';
+import { describe, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const IN_CI = process.env.CI === 'true';
+
+/** Absolute path of an executable found on PATH (plus the sbin directories), or undefined. */
+export function which(bin: string): string | undefined {
+  const dirs = (process.env.PATH ?? '').split(delimiter).concat(['/usr/sbin', '/sbin', '/usr/local/sbin']);
+  for (const d of dirs) {
+    const p = join(d, bin);
+    if (d && existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+/**
+ * describe() that needs external binaries: runs when all are present; otherwise prints why and
+ * skips, except under CI=true where a missing binary is a failing test.
+ */
+export function describeWith(name: string, bins: string[], fn: () => void, extra?: () => string | undefined): void {
+  const missing = bins.filter((b) => !which(b));
+  const why = missing.length ? `missing binaries: ${missing.join(', ')}` : extra?.();
+  if (!why) {
+    describe(name, fn);
+  } else if (IN_CI) {
+    describe(name, () => it(`has its prerequisites (${why})`, () => {
+      throw new Error(`${name}: ${why} (required when CI=true)`);
+    }));
+  } else {
+    console.warn(`[skip] ${name}: ${why}`);
+    describe.skip(name, fn);
+  }
+}
+
+export interface RunResult { status: number | null; stdout: string; stderr: string; out: string }
+
+/** Runs a command with a hard time limit (default 30 s); never throws. */
+export function run(cmd: string, args: string[], opts: SpawnSyncOptions = {}): RunResult {
+  const r = spawnSync(cmd, args, { cwd: REPO, encoding: 'utf8', timeout: 30_000, ...opts });
+  const stdout = String(r.stdout ?? ''), stderr = String(r.stderr ?? '');
+  return { status: r.status, stdout, stderr, out: `${stdout}\n${stderr}${r.error ? `\n${r.error.message}` : ''}` };
+}
+
+export function readYaml<T = any>(rel: string): T {
+  return parseYaml(readFileSync(join(REPO, rel), 'utf8')) as T;
+}
+
+/** A TCP port free on 127.0.0.1 right now. */
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => res(port));
+    });
+  });
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------------------------
+// Log pipeline emulation (what Fluent Bit does with our config), for tests on real log lines.
+// ---------------------------------------------------------------------------------------------
+
+export interface FbParser { name: string; format: string; regex?: string }
+
+/** The parsers of fluent-bit/parsers.yaml, regexes as written there (Onigmo syntax). */
+export function loadFluentBitParsers(file = join(REPO, 'fluent-bit/parsers.yaml')): Map<string, FbParser> {
+  const doc = parseYaml(readFileSync(file, 'utf8')) as { parsers: FbParser[] };
+  return new Map(doc.parsers.map((p) => [p.name, p]));
+}
+
+/**
+ * Onigmo (Fluent Bit) regex -> JavaScript RegExp. Named groups (?<name>...) and the escapes we use
+ * (\d \s \S \[ \.) mean the same in both; reject constructs that differ so a silent mismatch
+ * cannot hide here.
+ */
+export function onigToJs(re: string): RegExp {
+  if (/\\[hHAZzG]|\(\?[imx-]+[:)]|\\k<|\(\?<[=!]/.test(re)) throw new Error(`regex uses Onigmo-only syntax: ${re}`);
+  return new RegExp(re);
+}
+
+/** Applies a regex parser like Fluent Bit: named groups that matched become string fields. */
+export function applyRegexParser(p: FbParser, text: string): Record<string, string> | undefined {
+  if (p.format !== 'regex' || !p.regex) throw new Error(`${p.name} is not a regex parser`);
+  const m = onigToJs(p.regex).exec(text);
+  if (!m?.groups) return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(m.groups)) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+/**
+ * logfmt as Fluent Bit's parser reads it (src/flb_parser_logfmt.c): keys are runs of bytes > ' '
+ * other than '=' and '"'; a value is bare or double-quoted with backslash escapes; a key without
+ * '=' is true.
+ */
+export function parseLogfmt(text: string): Record<string, string | true> {
+  const out: Record<string, string | true> = {};
+  const ident = (c: string) => c > ' ' && c !== '=' && c !== '"';
+  let i = 0;
+  while (i < text.length) {
+    while (i < text.length && !ident(text[i]!)) i++;
+    if (i >= text.length) break;
+    const ks = i;
+    while (i < text.length && ident(text[i]!)) i++;
+    const key = text.slice(ks, i);
+    if (text[i] !== '=') { out[key] = true; continue; }
+    i++;
+    if (text[i] === '"') {
+      i++;
+      let v = '';
+      while (i < text.length && text[i] !== '"') {
+        if (text[i] === '\\' && i + 1 < text.length) {
+          const n = text[i + 1]!;
+          if (n === 'u' && /^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) {
+            v += String.fromCharCode(parseInt(text.slice(i + 2, i + 6), 16));
+            i += 6;
+            continue;
+          }
+          v += n === 'n' ? '\n' : n === 't' ? '\t' : n === 'r' ? '\r' : n;
+          i += 2;
+        } else v += text[i++];
+      }
+      i++;
+      out[key] = v;
+    } else {
+      const vs = i;
+      while (i < text.length && ident(text[i]!)) i++;
+      out[key] = text.slice(vs, i);
+    }
+  }
+  return out;
+}
+
+/**
+ * One line of /var/log/watchtower/watchtower.log -> the record Fluent Bit's rsyslog pipeline
+ * ships (before the Lua filter): prefix fields from the first matching regex parser, then the
+ * logfmt fields of "rest". Parser order is the one of fluent-bit/fluent-bit-rsyslog.yaml.
+ */
+export function parseRsyslogLine(line: string, parsers = loadFluentBitParsers()): Record<string, string | true> | undefined {
+  for (const name of ['watchtower_rsyslog', 'watchtower_rsyslog_other']) {
+    const rec = applyRegexParser(parsers.get(name)!, line);
+    if (!rec) continue;
+    const { rest, ...prefix } = rec;
+    return rest === undefined ? prefix : { ...prefix, ...parseLogfmt(rest) };
+  }
+  return undefined;
+}
+
+/** A gateway stdout line (the journald MESSAGE) -> parsed record, as the journald pipeline does. */
+export function parseGatewayLine(line: string, parsers = loadFluentBitParsers()): Record<string, string | true> | undefined {
+  const rec = applyRegexParser(parsers.get('watchtower_message')!, line);
+  if (!rec) return undefined;
+  const { rest, ...prefix } = rec;
+  return { ...prefix, ...parseLogfmt(rest ?? '') };
+}
+
+/** The RFC 5424 datagram docker's syslog driver sends for one stdout line (format rfc5424micro). */
+export function dockerSyslogDatagram(line: string, opts: { host?: string; containerId?: string; severity?: number } = {}): string {
+  const facilityLocal1 = 17;
+  const pri = facilityLocal1 * 8 + (opts.severity ?? 6);
+  const ts = new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z'); // microseconds
+  const tag = `watchtower/${opts.containerId ?? '0123456789ab'}`;
+  return `<${pri}>1 ${ts} ${opts.host ?? 'testhost'} ${tag} 4242 ${tag} - ${line}`;
+}
