@@ -16,6 +16,11 @@ const log = getLogger('worker.ts');
 export const AGGREGATE_TIMEOUT_MS = 5_000;
 /** Beyond shutdown_timeout, how long shutdown() may take before the worker exits anyway. */
 const SHUTDOWN_MARGIN_MS = 5_000;
+/**
+ * After it stops accepting, a worker keeps serving normally this long before shutting down: a
+ * connection the primary handed over just before the close still gets its answer, not a 503.
+ */
+export const DRAIN_GRACE_MS = 300;
 
 export interface WorkerOptions {
   metrics: Metrics;
@@ -23,6 +28,12 @@ export interface WorkerOptions {
   reload: () => void;
   /** Stops accepting, finishes in-flight requests, closes pools. Must resolve, not exit. */
   shutdown: () => Promise<void>;
+  /**
+   * Stops taking new connections without refusing requests yet (e.g. `() => app.server.close()`).
+   * The primary then hands new connections to the other workers, so a recycled worker's clients
+   * never see a "shutting down" 503. Without it shutdown() starts at once.
+   */
+  stopAccepting?: () => void;
 }
 
 export interface WorkerHandle {
@@ -68,6 +79,14 @@ export function setupWorker(opts: WorkerOptions): WorkerHandle {
     if (stopping) return;
     stopping = true;
     log.info('shutdown-wait', 'primary asked this worker to stop');
+    if (opts.stopAccepting !== undefined) {
+      try {
+        opts.stopAccepting();
+        await new Promise((r) => setTimeout(r, DRAIN_GRACE_MS));
+      } catch (err) {
+        log.error('task-exc', 'could not stop accepting connections', { error: (err as Error).message });
+      }
+    }
     const bound = config().shutdown_timeout * 1000 + SHUTDOWN_MARGIN_MS;
     let timer: NodeJS.Timeout | undefined;
     try {
