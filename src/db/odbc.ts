@@ -1,0 +1,256 @@
+/**
+ * Any database with an ODBC driver, through the optional `odbc` package (loaded on first use so the
+ * gateway runs without it). Each statement carries the ODBC query timeout (SQL_ATTR_QUERY_TIMEOUT)
+ * as the server-side safety net; our own timer fires first and calls SQLCancel (connection.cancel),
+ * then proves the connection with SELECT 1, or marks it unusable. Streams use an ODBC cursor
+ * fetched `BATCH_SIZE` rows at a time, except with the MariaDB/MySQL ODBC drivers: their block
+ * fetch (row array size > 1) silently loses rows after the first block (seen with MariaDB
+ * Connector/ODBC 3.1), so there the cursor fetches one row per call, which is correct but slower.
+ *
+ * Types: BIGINT (which the odbc package returns as a JS bigint) is a number when it fits in 2^53
+ * and the exact decimal string otherwise, as with the other drivers.
+ */
+import type { SecureResourceSettings } from '../config/schema.js';
+import { BaseConnection } from './base.js';
+import { connectError } from './classify.js';
+import type { BatchSource } from './row-stream.js';
+import { Deadline, HOUSEKEEPING_MS, runStoppable, settledWithin, stopAndProve, toMs, withTimeout } from './timeout.js';
+import { DbDriverError, type DbConnector, type QueryResult, type Row, type SqlParam, type Statement } from './types.js';
+
+const BATCH_SIZE = 500;
+export const ODBC_INSTALL_HINT = 'npm install odbc (it builds against unixODBC: apt-get install unixodbc-dev)';
+
+/** The parts of the odbc package we use (declared here so the build does not need it installed). */
+type OdbcParam = string | number | null;
+interface OdbcResult extends Array<Row> {
+  count: number;
+}
+interface OdbcCursor {
+  noData: boolean;
+  fetch(): Promise<OdbcResult>;
+  close(): Promise<void>;
+}
+interface OdbcQueryOptions {
+  timeout?: number;
+  cursor?: boolean;
+  fetchSize?: number;
+}
+interface OdbcConnection {
+  query(sql: string, params: OdbcParam[], options: OdbcQueryOptions): Promise<OdbcResult | OdbcCursor>;
+  beginTransaction(): Promise<void>;
+  commit(): Promise<void>;
+  rollback(): Promise<void>;
+  cancel(): Promise<void>;
+  close(): Promise<void>;
+}
+interface OdbcModule {
+  connect(opts: { connectionString: string; connectionTimeout?: number; loginTimeout?: number }): Promise<OdbcConnection>;
+}
+
+let odbcModule: Promise<OdbcModule> | undefined;
+
+async function loadOdbc(): Promise<OdbcModule> {
+  const name = 'odbc'; // a variable, so type-checking does not require the optional package
+  try {
+    const mod = (await import(name)) as { default?: OdbcModule } & OdbcModule;
+    return mod.default ?? mod;
+  } catch (err) {
+    odbcModule = undefined; // try again next time: it may get installed
+    throw new DbDriverError(`ODBC support is not installed: ${ODBC_INSTALL_HINT}`, {
+      kind: 'unreachable',
+      connectionUsable: false,
+      driverCode: 'WT_ODBC_MISSING',
+      cause: err,
+    });
+  }
+}
+
+/** ODBC attribute value, braced so `;`, `=` and spaces are taken literally. */
+function braced(v: string): string {
+  return `{${v.replace(/}/g, '}}')}}`;
+}
+
+export function odbcConnectionString(target: SecureResourceSettings): string {
+  const parts: [string, string][] = [
+    ['DRIVER', target.db_driver],
+    ['SERVER', target.db_host],
+    ['PORT', target.db_port ? String(target.db_port) : ''],
+    ['DATABASE', target.db_name],
+    ['UID', target.db_user],
+    ['PWD', target.db_password],
+  ];
+  return parts
+    .filter(([, v]) => v !== '')
+    .map(([k, v]) => `${k}=${braced(v)}`)
+    .join(';');
+}
+
+/** 'YYYY-MM-DD HH:MM:SS.fff' in UTC: the ODBC timestamp literal every driver accepts. */
+function toOdbcParam(p: SqlParam): OdbcParam {
+  if (typeof p === 'boolean') return p ? 1 : 0;
+  if (typeof p === 'bigint') return p >= Number.MIN_SAFE_INTEGER && p <= Number.MAX_SAFE_INTEGER ? Number(p) : p.toString();
+  if (p instanceof Date) return p.toISOString().replace('T', ' ').replace('Z', '');
+  return p;
+}
+
+/** bigint → number when exact, else its decimal text (JSON cannot carry a bigint). */
+function normalize(rows: Row[]): Row[] {
+  for (const row of rows) {
+    for (const key in row) {
+      const v = row[key];
+      if (typeof v === 'bigint') row[key] = v >= Number.MIN_SAFE_INTEGER && v <= Number.MAX_SAFE_INTEGER ? Number(v) : v.toString();
+    }
+  }
+  return rows;
+}
+
+/** Drivers whose block cursor fetch loses rows (see the top of this file). */
+function fetchesOneRowAtATime(driver: string): boolean {
+  return /maria|mysql/i.test(driver);
+}
+
+function isCursor(r: OdbcResult | OdbcCursor): r is OdbcCursor {
+  return typeof (r as OdbcCursor).fetch === 'function';
+}
+
+/** The ODBC query timeout is whole seconds; it sits above our timer so our cancel runs first. */
+function serverTimeout(ms: number): number {
+  return Math.ceil(ms / 1000) + 1;
+}
+
+class OdbcDbConnection extends BaseConnection {
+  constructor(
+    resourceId: string,
+    connId: number,
+    private readonly conn: OdbcConnection,
+    private readonly rowAtATime: boolean,
+  ) {
+    super(resourceId, connId, 'odbc');
+  }
+
+  private async stop(running: Promise<unknown> | undefined): Promise<boolean> {
+    const clean = await stopAndProve(running, () => this.conn.cancel(), () => this.conn.query('SELECT 1', [], {}));
+    if (!clean) this.markUnusable();
+    return clean;
+  }
+
+  private async execute(sql: string, params: SqlParam[], ms: number): Promise<QueryResult> {
+    const running = this.conn.query(sql, params.map(toOdbcParam), { timeout: serverTimeout(ms) });
+    const res = await runStoppable(running, ms, () => this.stop(running), 'query');
+    if (isCursor(res)) throw new Error('unexpected cursor');
+    const rows = normalize(Array.from(res)); // a plain array, without the driver's extra properties
+    return { rows, rowCount: rows.length > 0 ? rows.length : Math.max(0, res.count ?? 0) };
+  }
+
+  protected runQuery(sql: string, params: SqlParam[], ms: number): Promise<QueryResult> {
+    return this.execute(sql, params, ms);
+  }
+
+  private bounded(op: Promise<void>, ms: number): Promise<void> {
+    return runStoppable(op, ms, () => this.stop(op), 'transaction');
+  }
+
+  protected async runTransaction(statements: Statement[], ms: number): Promise<number[]> {
+    const deadline = new Deadline(ms);
+    await this.bounded(this.conn.beginTransaction(), deadline.remaining());
+    try {
+      const counts: number[] = [];
+      for (const s of statements) counts.push((await this.execute(s.sql, s.params, deadline.remaining())).rowCount);
+      await this.bounded(this.conn.commit(), deadline.remaining());
+      return counts;
+    } catch (err) {
+      if (this.usable) {
+        try {
+          await withTimeout(this.conn.rollback(), HOUSEKEEPING_MS, () => new Error('rollback timed out'));
+        } catch {
+          this.markUnusable(); // closing the connection rolls back
+        }
+      }
+      throw err;
+    }
+  }
+
+  protected openStream(sql: string, params: SqlParam[], ms: number): BatchSource {
+    let cursor: OdbcCursor | undefined;
+    let pending: Promise<unknown> | undefined;
+    let ended = false;
+    const closeCursor = async (): Promise<boolean> => {
+      const c = cursor;
+      cursor = undefined;
+      return !c || (await settledWithin(c.close(), HOUSEKEEPING_MS));
+    };
+    return {
+      next: async () => {
+        if (ended) return null;
+        try {
+          if (!cursor) {
+            const fetchSize = this.rowAtATime ? 1 : BATCH_SIZE;
+            const opened = this.conn.query(sql, params.map(toOdbcParam), { cursor: true, fetchSize, timeout: serverTimeout(ms) });
+            pending = opened;
+            const res = await opened;
+            if (!isCursor(res)) throw new Error('the ODBC driver did not return a cursor');
+            cursor = res;
+          }
+          const rows: Row[] = [];
+          while (rows.length < BATCH_SIZE) {
+            const fetching = cursor.fetch();
+            pending = fetching;
+            const got = await fetching;
+            rows.push(...got);
+            if (cursor.noData || got.length === 0) {
+              ended = true;
+              await closeCursor();
+              break;
+            }
+            if (!this.rowAtATime) break;
+          }
+          return rows.length > 0 ? normalize(rows) : null;
+        } catch (err) {
+          ended = true;
+          await closeCursor();
+          throw err;
+        } finally {
+          pending = undefined;
+        }
+      },
+      stop: async () => {
+        if (ended) return this.usable;
+        ended = true;
+        if (pending) {
+          const running = pending;
+          return this.stop(running.finally(() => closeCursor()));
+        }
+        if (await closeCursor()) return true;
+        this.markUnusable();
+        return false;
+      },
+    };
+  }
+
+  protected async doClose(): Promise<void> {
+    await settledWithin(this.conn.close(), HOUSEKEEPING_MS);
+  }
+}
+
+export function odbcConnector(resourceId: string, target: SecureResourceSettings): DbConnector {
+  return {
+    dbType: 'odbc',
+    async connect(connId, timeoutSeconds) {
+      const ms = toMs(timeoutSeconds);
+      try {
+        odbcModule ??= loadOdbc();
+        const odbc = await odbcModule;
+        const seconds = Math.max(1, Math.ceil(timeoutSeconds));
+        const opening = odbc.connect({ connectionString: odbcConnectionString(target), loginTimeout: seconds, connectionTimeout: seconds });
+        // A connect that completes after we gave up is closed, not leaked.
+        const conn = await withTimeout(opening, ms, () => {
+          opening.then((c) => c.close()).catch(() => undefined);
+          return new DbDriverError(`ODBC connect timed out after ${timeoutSeconds} s`, { kind: 'timeout', connectionUsable: false });
+        });
+        return new OdbcDbConnection(resourceId, connId, conn, fetchesOneRowAtATime(target.db_driver));
+      } catch (err) {
+        throw connectError('odbc', err);
+      }
+    },
+  };
+}
