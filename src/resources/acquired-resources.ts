@@ -21,10 +21,10 @@ function guarded(rid: string, fn: () => void): void {
 export interface AcquiredResources {
   /** Resource ids held, in acquisition (sorted) order. */
   readonly resourceIds: readonly string[];
-  /** Seconds waited for each request slot, by resource id. */
-  readonly slotWaitSeconds: Readonly<Record<string, number>>;
-  /** Seconds waited for each pooled connection, by resource id. */
-  readonly connWaitSeconds: Readonly<Record<string, number>>;
+  /** Seconds this request waited for its slot of `rid` (0 when it holds none). */
+  slotWaitSeconds(rid: string): number;
+  /** Seconds this request waited for its connection of `rid` (0 when it holds none). */
+  connWaitSeconds(rid: string): number;
   /** True once release() was called. */
   readonly released: boolean;
   /** The connection held for `rid`; throws when none is (not requested, discarded or released). */
@@ -36,8 +36,8 @@ export interface AcquiredResources {
 }
 
 export class Holding implements AcquiredResources {
-  readonly slotWaitSeconds: Record<string, number> = {};
-  readonly connWaitSeconds: Record<string, number> = {};
+  private readonly slotWaits = new Map<string, number>();
+  private readonly connWaits = new Map<string, number>();
   private readonly ids: string[] = [];
   private readonly slots = new Map<string, SlotGrant>();
   private readonly leases = new Map<string, PoolLease>();
@@ -56,12 +56,20 @@ export class Holding implements AcquiredResources {
   addSlot(rid: string, grant: SlotGrant): void {
     this.ids.push(rid);
     this.slots.set(rid, grant);
-    this.slotWaitSeconds[rid] = grant.waitSeconds;
+    this.slotWaits.set(rid, grant.waitSeconds);
   }
 
   addLease(rid: string, lease: PoolLease): void {
     this.leases.set(rid, lease);
-    this.connWaitSeconds[rid] = lease.waitSeconds;
+    this.connWaits.set(rid, lease.waitSeconds);
+  }
+
+  slotWaitSeconds(rid: string): number {
+    return this.slotWaits.get(rid) ?? 0;
+  }
+
+  connWaitSeconds(rid: string): number {
+    return this.connWaits.get(rid) ?? 0;
   }
 
   connection(rid: string): DbConnection {
