@@ -160,4 +160,38 @@ describe('cluster mode (2 workers)', () => {
     const ok = answered.filter((o) => o.status === 200).length;
     expect(ok).toBe([...done.values()].filter((s) => s === '200').length);
   }, 60_000);
+  it('replaces a crashed worker (logged, counters kept) and restarts all workers one at a time on SIGHUP', async () => {
+    const gw = await startCluster({});
+    const first = [...pidsWith(gw, (l) => l.fields.tag === 'listening')];
+    expect((await load(gw.port, 40, 4)).every((o) => o.status === 200)).toBe(true);
+    const before = sumOf(await scrape(gw.port), 'wt_requests_total', { endpoint: ENDPOINT });
+    expect(before).toBe(40);
+
+    process.kill(Number(first[0]), 'SIGKILL');
+    const crash = await gw.waitForLine((l) => l.fields.tag === 'worker-exit' && l.fields.pid === first[0], 10_000);
+    expect(crash.level).toBe('ERROR');
+    expect(crash.fields.signal).toBe('SIGKILL');
+    await until(() => pidsWith(gw, (l) => l.fields.tag === 'listening').size >= 3, 20_000, 'a replacement worker');
+    expect(sumOf(await scrape(gw.port), 'wt_requests_total', { endpoint: ENDPOINT })).toBeGreaterThanOrEqual(before);
+
+    const live = [...pidsWith(gw, (l) => l.fields.tag === 'listening')].filter((p) => p !== first[0]);
+    let stop = false;
+    const during = load(gw.port, 2_000, 2, () => stop);
+    gw.signal('SIGHUP');
+    await until(
+      () => live.every((p) => gw.parsed().some((l) => l.fields.tag === 'worker-exit' && l.fields.pid === p && l.level === 'INFO')),
+      45_000,
+      'both workers restarted',
+    );
+    stop = true;
+    const outcomes = await during;
+    expect(outcomes.filter((o) => o.status !== 200)).toEqual([]);
+    expect(pidsWith(gw, (l) => l.fields.tag === 'listening').size).toBe(5);
+    // One at a time: the second replacement is forked only after the first old worker has exited.
+    const lines = gw.parsed();
+    const firstExit = lines.findIndex((l) => l.fields.tag === 'worker-exit' && live.includes(l.fields.pid ?? '') && l.level === 'INFO');
+    const hupStarts = lines.map((l, i) => (l.fields.tag === 'worker-recycle' && /rolling restart/.test(l.fields.msg ?? '') ? i : -1)).filter((i) => i >= 0);
+    expect(hupStarts).toHaveLength(2);
+    expect(hupStarts[1]).toBeGreaterThan(firstExit);
+  }, 90_000);
 });
