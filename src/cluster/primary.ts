@@ -167,7 +167,9 @@ function replace(old: Worker, why: string): Promise<void> {
     }
     await stopWorker(old);
   };
-  replacements = replacements.then(run, run);
+  const guarded = () =>
+    run().catch((err: unknown) => log.error('task-exc', `worker replacement failed: ${(err as Error).message}`, { pid: old.process.pid }));
+  replacements = replacements.then(guarded);
   return replacements;
 }
 
