@@ -63,6 +63,7 @@ class SqliteConnection extends BaseConnection {
     super(resourceId, connId, 'sqlite');
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+    (child.stderr as { unref?: () => void } | null)?.unref?.(); // diagnostics only: never what keeps us alive
     child.on('message', (m) => this.dispatch(m as WorkerReply));
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
@@ -70,9 +71,22 @@ class SqliteConnection extends BaseConnection {
         this.markUnusable();
         for (const w of this.waiters.values()) w.reject(new WorkerGone(this.exitReason));
         this.waiters.clear();
+        this.holdProcessOpen();
         resolve();
       });
     });
+  }
+
+  /**
+   * An idle worker must not keep the process alive (a caller that forgets close() would hang its
+   * exit; the worker exits on its own when the parent goes), but one with a request in flight must.
+   */
+  private holdProcessOpen(): void {
+    const busy = this.waiters.size > 0;
+    if (busy) this.child.ref();
+    else this.child.unref();
+    if (busy) this.child.channel?.ref();
+    else this.child.channel?.unref();
   }
 
   private dispatch(reply: WorkerReply): void {
@@ -80,6 +94,7 @@ class SqliteConnection extends BaseConnection {
     const waiter = this.waiters.get(id);
     if (!waiter) return;
     this.waiters.delete(id);
+    this.holdProcessOpen();
     if (reply.type === 'error') waiter.reject(workerError(reply.error));
     else waiter.resolve(reply);
   }
@@ -89,6 +104,7 @@ class SqliteConnection extends BaseConnection {
     if (this.exitReason !== undefined) return Promise.reject(new WorkerGone(this.exitReason));
     return new Promise((resolve, reject) => {
       this.waiters.set(msg.id, { resolve, reject });
+      this.holdProcessOpen();
       this.child.send(msg, (err) => {
         if (err && this.waiters.delete(msg.id)) reject(new WorkerGone(err.message));
       });
