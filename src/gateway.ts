@@ -9,7 +9,7 @@ import { createConnector } from './db/index.js';
 import { ensureSqliteSample } from './db/sample-data.js';
 import { buildApp } from './app.js';
 import { ConfigError } from './errors.js';
-import { getLogger, setLogLevel } from './log/index.js';
+import { getLogger, isLevelEnabled, setLogLevel } from './log/index.js';
 import { bindResourceMetrics, initChildren, recordConfigReload, recordQuery, recordRequest } from './metrics/bind.js';
 import { createMetrics, type Metrics } from './metrics/catalogue.js';
 import { metricsPlugin } from './metrics/plugin.js';
@@ -108,11 +108,17 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     reload() {
       try {
         const changes = reloadConfig();
-        setLogLevel(config().log_level);
         recordConfigReload(metrics, true);
-        log.info('config-reload', changes.length > 0 ? `config reloaded: ${changes.length} key(s) changed` : 'config reloaded: no changes', {
-          changes: changes.length > 0 ? describeChanges(changes) : undefined,
-        });
+        const report = () =>
+          log.info('config-reload', changes.length > 0 ? `config reloaded: ${changes.length} key(s) changed` : 'config reloaded: no changes', {
+            changes: changes.length > 0 ? describeChanges(changes) : undefined,
+          });
+        // Written under whichever of the old and new levels lets it through, so a change of
+        // log_level is itself on record in both directions.
+        const visibleBefore = isLevelEnabled('info');
+        if (visibleBefore) report();
+        setLogLevel(config().log_level);
+        if (!visibleBefore) report();
         return true;
       } catch (err) {
         recordConfigReload(metrics, false);

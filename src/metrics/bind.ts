@@ -15,7 +15,7 @@ export type StatusClass = (typeof STATUS_CLASSES)[number];
 const SLOT_ERROR_TYPES = ['overload', 'timeout'] as const;
 const CONN_ERROR_TYPES = ['timeout', 'other'] as const;
 const QUERY_ERROR_TYPES = ['timeout', 'other'] as const;
-const RELOAD_RESULTS = ['ok', 'error'] as const;
+const RELOAD_RESULTS = ['success', 'error'] as const;
 
 export type ResourceSource = EventEmitter<ResourceEventMap> & { stats(rid: string): LiveStats };
 
@@ -97,7 +97,7 @@ export function recordRequest(metrics: Metrics, endpoint: string, statusCode: nu
 }
 
 export function recordConfigReload(metrics: Metrics, ok: boolean): void {
-  metrics.configReloadsTotal.inc({ result: ok ? 'ok' : 'error' });
+  metrics.configReloadsTotal.inc({ result: ok ? 'success' : 'error' });
 }
 
 /**

@@ -159,6 +159,6 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
     ioReadBytesTotal: counter('wt_io_read_bytes_total', 'Bytes the process read from storage.', PID),
     ioWriteBytesTotal: counter('wt_io_write_bytes_total', 'Bytes the process wrote to storage.', PID),
 
-    configReloadsTotal: counter('wt_config_reloads_total', 'Config reloads by result (ok, error).', ['result']),
+    configReloadsTotal: counter('wt_config_reloads_total', 'Config reloads by result (success, error).', ['result']),
   };
 }

@@ -57,7 +57,7 @@ describe('recordRequest', () => {
     recordConfigReload(m, false);
     recordConfigReload(m, true);
     const e = await exposition(m);
-    expect(sumOf(e, 'wt_config_reloads_total', { result: 'ok' })).toBe(2);
+    expect(sumOf(e, 'wt_config_reloads_total', { result: 'success' })).toBe(2);
     expect(sumOf(e, 'wt_config_reloads_total', { result: 'error' })).toBe(1);
   });
 });

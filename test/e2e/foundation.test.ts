@@ -1,0 +1,206 @@
+/**
+ * The gateway as a user meets it: a real child process, real HTTP, real signals, its real log lines.
+ */
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
+
+let gw: GatewayProcess;
+
+beforeAll(async () => {
+  gw = await startGateway();
+});
+afterAll(async () => {
+  const code = await gw?.stop();
+  expect(code).toBe(0);
+});
+
+function expectStandardHeaders(res: Response): void {
+  expect(res.headers.get('x-correlation-id')).toMatch(/^[0-9a-f]{12}$/);
+  expect(res.headers.get('x-process-time')).toMatch(/^\d+\.\d{3}$/);
+}
+
+async function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+describe('gateway process on the embedded SQLite database', () => {
+  it('serves /sqlite-json: 10 rows with the five columns', async () => {
+    const res = await fetch(`${gw.url}/sqlite-json`);
+    expect(res.status).toBe(200);
+    expectStandardHeaders(res);
+    const rows = (await res.json()) as Record<string, unknown>[];
+    expect(rows).toHaveLength(10);
+    for (const row of rows) {
+      expect(Object.keys(row)).toEqual(['date_hour', 'port', 'flows', 'pkts', 'bytes']);
+      expect(Number.isInteger(row.date_hour)).toBe(true);
+    }
+  });
+
+  it('streams /sqlite-psv as pipe-separated lines without a header', async () => {
+    const res = await fetch(`${gw.url}/sqlite-psv?limit=25&port=443`);
+    expect(res.status).toBe(200);
+    expectStandardHeaders(res);
+    const lines = (await res.text()).trimEnd().split('\n');
+    expect(lines).toHaveLength(25);
+    for (const line of lines) expect(line).toMatch(/^\d+\|443\|\d+\|\d+\|\d+$/);
+  });
+
+  it('filters by from/to in epoch seconds or ISO 8601 identically', async () => {
+    const all = (await (await fetch(`${gw.url}/sqlite-json?limit=1`)).json()) as { date_hour: number }[];
+    const start = all[0].date_hour;
+    const iso = new Date((start + 3600) * 1000).toISOString();
+    const a = await (await fetch(`${gw.url}/sqlite-json?from=${start + 3600}&to=${start + 7200}&limit=100`)).json();
+    const b = await (await fetch(`${gw.url}/sqlite-json?from=${encodeURIComponent(iso)}&to=${start + 7200}&limit=100`)).json();
+    expect(a).toEqual(b);
+    expect((a as unknown[]).length).toBeGreaterThan(0);
+    for (const r of a as { date_hour: number }[]) expect(r.date_hour).toBeGreaterThanOrEqual(start + 3600);
+  });
+
+  it('answers bad input with 400 naming the field, with the standard headers', async () => {
+    for (const [query, field] of [
+      ['limit=0', 'limit'],
+      ['limit=10001', 'limit'],
+      ['port=http', 'port'],
+      ['from=yesterday', 'from'],
+      ['lmit=5', 'lmit'],
+    ]) {
+      const res = await fetch(`${gw.url}/sqlite-json?${query}`);
+      expect(res.status, query).toBe(400);
+      expectStandardHeaders(res);
+      const body = (await res.json()) as { detail: string; cid: string };
+      expect(body.detail).toContain(field);
+      expect(body.cid).toBe(res.headers.get('x-correlation-id'));
+    }
+  });
+
+  it('answers unknown routes and disabled resources with 404 JSON and the headers', async () => {
+    const res = await fetch(`${gw.url}/no/such/route`);
+    expect(res.status).toBe(404);
+    expectStandardHeaders(res);
+    expect(await res.json()).toMatchObject({ detail: 'no route for GET /no/such/route' });
+    const pg = await fetch(`${gw.url}/pg-json`);
+    expect(pg.status).toBe(404);
+    expect(((await pg.json()) as { detail: string }).detail).toBe('resource pg_traffic is not enabled on this server');
+  });
+
+  it('keeps a valid incoming correlation id, replaces an unsafe one, and logs with it', async () => {
+    const mine = await fetch(`${gw.url}/sqlite-json`, { headers: { 'X-Correlation-ID': 'client-42.a_b' } });
+    expect(mine.headers.get('x-correlation-id')).toBe('client-42.a_b');
+    await mine.arrayBuffer();
+    const stats = await gw.waitForLine((l) => l.fields.tag === 'request-stats' && l.fields.cid === 'client-42.a_b');
+    expect(stats.fields).toMatchObject({ status_code: '200', queries: '1' });
+    const bad = await fetch(`${gw.url}/sqlite-json`, { headers: { 'X-Correlation-ID': 'has spaces & "quotes"' } });
+    expect(bad.headers.get('x-correlation-id')).toMatch(/^[0-9a-f]{12}$/);
+    await bad.arrayBuffer();
+  });
+
+  it('serves Swagger UI and an OpenAPI 3 document describing params and error responses', async () => {
+    const ui = await fetch(`${gw.url}/docs`, { redirect: 'follow' });
+    expect(ui.status).toBe(200);
+    expect(await ui.text()).toMatch(/swagger/i);
+    const doc = (await (await fetch(`${gw.url}/docs/json`)).json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, { parameters?: { name: string }[]; responses: Record<string, unknown> }>>;
+    };
+    expect(doc.openapi).toMatch(/^3\./);
+    const op = doc.paths['/sqlite-json'].get;
+    expect(op.parameters?.map((p) => p.name).sort()).toEqual(['from', 'limit', 'port', 'to']);
+    expect(Object.keys(op.responses).sort()).toEqual(['200', '400', '404', '429', '500', '503', '504']);
+    expect(doc.paths['/pg/traffic'].post.responses).toHaveProperty('409');
+  });
+
+  it('writes only parseable logfmt lines with tag and msg, and no request records for quiet paths', async () => {
+    const from = gw.lines.length;
+    await (await fetch(`${gw.url}/metrics`)).text();
+    await (await fetch(`${gw.url}/health/live`)).text();
+    await (await fetch(`${gw.url}/docs/json`)).text();
+    const res = await fetch(`${gw.url}/sqlite-psv?limit=3`);
+    const cid = res.headers.get('x-correlation-id');
+    await res.text();
+    const stats = await gw.waitForLine((l) => l.fields.tag === 'request-stats' && l.fields.cid === cid, 5000, from);
+    expect(stats.fields.content_length).toBe('-');
+    const mine = gw.parsed().slice(from);
+    expect(mine.filter((l) => l.fields.tag === 'request').map((l) => l.fields.msg)).toEqual(['GET /sqlite-psv?limit=3']);
+    for (const line of gw.parsed()) {
+      expect(line.fields.tag).toBeTruthy();
+      expect(line.fields.msg).toBeTruthy();
+      expect(line.pid).toBe(String(gw.child.pid));
+    }
+  });
+
+  it('reloads an override on SIGUSR1 at once, without opening an inspector', async () => {
+    gw.writeOverride({ log_level: 'WARNING', resources: { sqlite_traffic: { max_pending_requests: 7 } } });
+    let from = gw.lines.length;
+    gw.signal('SIGUSR1');
+    const reload = await gw.waitForLine((l) => l.fields.tag === 'config-reload', 5000, from);
+    expect(reload.fields.changes).toContain('log_level: "INFO" -> "WARNING"');
+    expect(reload.fields.changes).toContain('resources.sqlite_traffic.max_pending_requests: 100 -> 7');
+    from = gw.lines.length;
+    const res = await fetch(`${gw.url}/sqlite-json`);
+    await res.arrayBuffer();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(gw.parsed().slice(from).filter((l) => l.fields.tag === 'request' || l.fields.tag === 'request-stats')).toEqual([]);
+    expect(await portOpen(9229)).toBe(false);
+    expect(gw.stderr.join('')).not.toMatch(/Debugger listening/);
+
+    gw.writeOverride({ log_level: 'DEBUG' });
+    gw.signal('SIGUSR1');
+    await gw.waitForLine((l) => l.fields.tag === 'config-reload' && (l.fields.changes ?? '').includes('"WARNING" -> "DEBUG"'), 5000, from);
+    from = gw.lines.length;
+    await (await fetch(`${gw.url}/sqlite-json`)).arrayBuffer();
+    await gw.waitForLine((l) => l.fields.tag === 'request', 5000, from);
+  });
+
+  it('refuses an override touching secure or broken YAML, keeps serving the old config', async () => {
+    gw.writeOverride({ log_level: 'INFO' });
+    gw.signal('SIGUSR1');
+    await gw.waitForLine((l) => l.fields.tag === 'config-reload' && (l.fields.changes ?? '').includes('-> "INFO"'));
+
+    let from = gw.lines.length;
+    gw.writeOverride({ log_level: 'ERROR', secure: { sqlite_traffic: { db_path: '/tmp/other.db' } } });
+    gw.signal('SIGUSR1');
+    const refused = await gw.waitForLine((l) => l.fields.tag === 'config-err', 5000, from);
+    expect(refused.level).toBe('ERROR');
+    expect(refused.fields.file).toBe(gw.overrideFile);
+    expect(refused.fields.keys).toBe('secure');
+
+    from = gw.lines.length;
+    gw.writeOverride('log_level: [ERROR\n');
+    gw.signal('SIGUSR1');
+    const broken = await gw.waitForLine((l) => l.fields.tag === 'config-err', 5000, from);
+    expect(broken.fields.msg).toMatch(/not valid YAML/);
+
+    from = gw.lines.length;
+    gw.writeOverride({ port: 1234 });
+    gw.signal('SIGUSR1');
+    expect((await gw.waitForLine((l) => l.fields.tag === 'config-err', 5000, from)).fields.keys).toBe('port');
+
+    // Still INFO: a request writes its records.
+    from = gw.lines.length;
+    await (await fetch(`${gw.url}/sqlite-json`)).arrayBuffer();
+    await gw.waitForLine((l) => l.fields.tag === 'request-stats', 5000, from);
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(metrics).toMatch(/wt_config_reloads_total\{result="error"\} 3/);
+    expect(metrics).toMatch(/wt_config_reloads_total\{result="success"\} 3/);
+  });
+});
+
+describe('start-up with a bad config', () => {
+  it('exits non-zero with a config-err record naming the file and keys', async () => {
+    const bad = await startGateway({ noWait: true, config: { log_level: 'LOUD', resource_ids: ['sqlite_traffic'], secure: { sqlite_traffic: { db_type: 'sqlite', db_path: 'x.db' } } } });
+    const code = await bad.exited;
+    expect(code).toBe(1);
+    const err = bad.parsed().find((l) => l.fields.tag === 'config-err');
+    expect(err?.fields.keys).toBe('log_level');
+    expect(err?.fields.file).toBe(bad.configFile);
+    await bad.stop();
+  });
+});

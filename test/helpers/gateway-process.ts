@@ -1,0 +1,155 @@
+/**
+ * Runs the built gateway (dist/main.js) as a real child process on a free loopback port, with its
+ * own temporary config, and collects its log lines for assertions.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+import { parseLogLine, type ParsedLine } from './logfmt-parse.js';
+
+export const ROOT = resolve(import.meta.dirname, '..', '..');
+export const MAIN = join(ROOT, 'dist', 'main.js');
+
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => res(port));
+    });
+  });
+}
+
+export interface GatewayProcess {
+  child: ChildProcess;
+  port: number;
+  url: string;
+  dir: string;
+  configFile: string;
+  overrideFile: string;
+  /** Every stdout line so far. */
+  lines: string[];
+  stderr: string[];
+  parsed(): ParsedLine[];
+  /** Resolves with the first line (already seen or future) matching `pred`, or rejects after `timeoutMs`. */
+  waitForLine(pred: (l: ParsedLine) => boolean, timeoutMs?: number, from?: number): Promise<ParsedLine>;
+  writeOverride(doc: unknown): void;
+  signal(sig: NodeJS.Signals): void;
+  /** Resolves with the exit code once the process has exited. */
+  exited: Promise<number | null>;
+  stop(): Promise<number | null>;
+}
+
+export interface StartOptions {
+  /** Main config document; a sqlite-only default is used when omitted. */
+  config?: Record<string, unknown>;
+  env?: Record<string, string>;
+  /** Do not wait for the 'listening' record (for start-up failure tests). */
+  noWait?: boolean;
+  extraArgs?: string[];
+}
+
+export function sqliteConfig(dir: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    log_level: 'INFO',
+    resource_ids: ['sqlite_traffic'],
+    resources: { sqlite_traffic: { db_min_conn_pool_size: 1, db_max_conn_pool_size: 4 } },
+    secure: { sqlite_traffic: { db_type: 'sqlite', db_path: join(dir, 'traffic.db') } },
+    pool_check_interval: 1,
+    ...extra,
+  };
+}
+
+export async function startGateway(opts: StartOptions = {}): Promise<GatewayProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'wt-gw-'));
+  const port = await freePort();
+  const configFile = join(dir, 'watchtower.yaml');
+  const overrideFile = join(dir, 'override.yaml');
+  writeFileSync(configFile, stringify(opts.config ?? sqliteConfig(dir)));
+  const child = spawn(process.execPath, [...(opts.extraArgs ?? []), MAIN], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', WT_CONFIG: configFile, OVERRIDE_CONFIG_PATH: overrideFile, HOST: '127.0.0.1', PORT: String(port), ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  const stderr: string[] = [];
+  const waiters = new Set<() => void>();
+  let buf = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    buf += chunk;
+    const parts = buf.split('\n');
+    buf = parts.pop() ?? '';
+    lines.push(...parts.filter(Boolean));
+    for (const w of waiters) w();
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
+  const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+  let exitCode: number | null | undefined;
+  void exited.then((c) => {
+    exitCode = c;
+    for (const w of waiters) w();
+  });
+
+  const gw: GatewayProcess = {
+    child,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    dir,
+    configFile,
+    overrideFile,
+    lines,
+    stderr,
+    parsed: () => lines.map(parseLogLine),
+    waitForLine(pred, timeoutMs = 10_000, from = 0) {
+      return new Promise((res, rej) => {
+        const check = () => {
+          for (let i = from; i < lines.length; i++) {
+            const p = parseLogLine(lines[i]);
+            if (pred(p)) {
+              cleanup();
+              res(p);
+              return;
+            }
+          }
+          if (exitCode !== undefined) {
+            cleanup();
+            rej(new Error(`gateway exited (${exitCode}) before the expected log line; stderr: ${stderr.join('')}\n${lines.slice(-5).join('\n')}`));
+          }
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          rej(new Error(`no matching log line within ${timeoutMs} ms; last lines:\n${lines.slice(-10).join('\n')}\nstderr: ${stderr.join('')}`));
+        }, timeoutMs);
+        const cleanup = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    writeOverride(doc) {
+      writeFileSync(overrideFile, typeof doc === 'string' ? doc : stringify(doc));
+    },
+    signal(sig) {
+      child.kill(sig);
+    },
+    exited,
+    async stop() {
+      if (exitCode === undefined) {
+        child.kill('SIGTERM');
+        const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(killer);
+      }
+      rmSync(dir, { recursive: true, force: true });
+      return exited;
+    },
+  };
+  if (!opts.noWait) await gw.waitForLine((l) => l.fields.tag === 'listening', 20_000);
+  return gw;
+}
