@@ -129,7 +129,7 @@ describe('cluster mode (2 workers)', () => {
       'a config-reload record from each worker',
     );
     const e = await scrape(gw.port);
-    expect(sumOf(e, 'wt_config_reloads_total', { result: 'ok' })).toBe(2);
+    expect(sumOf(e, 'wt_config_reloads_total', { result: 'success' })).toBe(2);
     expect(sumOf(e, 'wt_config_reloads_total', { result: 'error' })).toBe(0);
   }, 60_000);
 
