@@ -4,6 +4,7 @@
  * running stack depends on (pinned images, logging driver options, datasource uids, panel
  * counts, retention, parser names, ...).
  */
+/* eslint-disable @typescript-eslint/no-explicit-any -- the YAML and JSON documents checked here are untyped by nature */
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

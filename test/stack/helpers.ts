@@ -3,6 +3,7 @@
  * under CI=true), running them with a time limit, and the log-pipeline emulation built FROM the
  * repository's Fluent Bit parsers file, so it can be pointed at any real gateway stdout line.
  */
+/* eslint-disable @typescript-eslint/no-explicit-any -- the YAML and JSON documents checked here are untyped by nature */
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { delimiter, dirname, join, resolve } from 'node:path';

@@ -6,6 +6,7 @@
  * without error and return data; the gateway's real stdout lines must parse with our Fluent Bit
  * parsers. Everything listens on 127.0.0.1, in a temporary directory, and is stopped afterwards.
  */
+/* eslint-disable @typescript-eslint/no-explicit-any -- the YAML and JSON documents checked here are untyped by nature */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -3,6 +3,7 @@
  * reference list exists with severity, summary, description and a comment on causes, and every
  * alert has a promtool unit test that passes.
  */
+/* eslint-disable @typescript-eslint/no-explicit-any -- the YAML and JSON documents checked here are untyped by nature */
 import { mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
