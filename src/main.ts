@@ -43,7 +43,13 @@ async function runGateway(): Promise<void> {
     gateway.reload();
   });
   if (cluster.isWorker) {
-    worker = setupWorker({ metrics: gateway.metrics, reload: () => gateway.reload(), shutdown: () => gateway.shutdown() });
+    worker = setupWorker({
+      metrics: gateway.metrics,
+      reload: () => gateway.reload(),
+      shutdown: () => gateway.shutdown(),
+      // Stop taking connections first, so a recycled worker answers no 503 to connections handed to it.
+      stopAccepting: () => gateway.app.server.close(),
+    });
     // The primary coordinates shutdown of the whole group (Ctrl-C reaches every process).
     process.on('SIGINT', () => undefined);
     process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -110,8 +110,7 @@ class PgConnection extends BaseConnection {
   }
 
   /** Keeps the server-side safety net just above our own timer (one extra round trip only when it changes). */
-  private async ensureStatementTimeout(ms: number): Promise<void> {
-    const wanted = ms + SAFETY_MARGIN_MS;
+  private async ensureStatementTimeout(ms: number, wanted = ms + SAFETY_MARGIN_MS): Promise<void> {
     if (wanted === this.statementTimeoutMs) return;
     await this.execute(`SET statement_timeout = ${wanted}`, [], ms);
     this.statementTimeoutMs = wanted;
@@ -163,7 +162,9 @@ class PgConnection extends BaseConnection {
     return {
       next: async () => {
         if (!stream) {
-          await this.ensureStatementTimeout(ms);
+          // statement_timeout runs across every batch of a cursor, so it would cut a long stream;
+          // each wait for a batch is bounded by our own timer and its server-side cancel instead.
+          await this.ensureStatementTimeout(ms, 0);
           stream = new QueryStream(toPgPlaceholders(sql), params.map(toPgParam), { batchSize: BATCH_SIZE, highWaterMark: BATCH_SIZE, types });
           this.client.query(stream);
           read = readableBatches(stream, BATCH_SIZE);

@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { config } from '../config/index.js';
 import { requestContext } from '../log/context.js';
 import { getLogger } from '../log/index.js';
+import { UNMATCHED_ENDPOINT } from '../metrics/bind.js';
 import { queryLogTypeFor, queryStatsFields } from '../query/query-log.js';
 import { correlationId } from './cid.js';
 import type { RequestState } from './request-state.js';
@@ -16,7 +17,6 @@ const log = getLogger('lifecycle.ts');
 
 /** Paths that write no request records: scrapes, docs and probes would drown the real traffic. */
 const QUIET_PREFIXES = ['/metrics', '/docs', '/health/'];
-export const UNMATCHED_ENDPOINT = 'unmatched';
 
 export interface RequestObserver {
   /** Called once per finished request with the route template (or UNMATCHED_ENDPOINT). */

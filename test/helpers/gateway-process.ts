@@ -51,6 +51,8 @@ export interface StartOptions {
   /** Do not wait for the 'listening' record (for start-up failure tests). */
   noWait?: boolean;
   extraArgs?: string[];
+  /** Edits the config document once the temporary directory is known (e.g. to place files in it). */
+  configPatch?: (config: Record<string, unknown>, dir: string) => void;
 }
 
 export function sqliteConfig(dir: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -69,7 +71,9 @@ export async function startGateway(opts: StartOptions = {}): Promise<GatewayProc
   const port = await freePort();
   const configFile = join(dir, 'watchtower.yaml');
   const overrideFile = join(dir, 'override.yaml');
-  writeFileSync(configFile, stringify(opts.config ?? sqliteConfig(dir)));
+  const doc = structuredClone(opts.config ?? sqliteConfig(dir));
+  opts.configPatch?.(doc, dir);
+  writeFileSync(configFile, stringify(doc));
   const child = spawn(process.execPath, [...(opts.extraArgs ?? []), MAIN], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', WT_CONFIG: configFile, OVERRIDE_CONFIG_PATH: overrideFile, HOST: '127.0.0.1', PORT: String(port), ...opts.env },

@@ -1,0 +1,548 @@
+/**
+ * The resource layer as clients meet it: a real gateway process over real PostgreSQL, MariaDB (native
+ * and ODBC) and SQLite. Slow requests are made on demand by locking the table from the test, so
+ * limits, timeouts and kills happen exactly when the test wants them.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createConnector } from '../../src/db/index.js';
+import { ensureDatabase, seedSampleData } from '../../src/db/sample-data.js';
+import type { SecureResourceSettings } from '../../src/config/schema.js';
+import {
+  blackholeServer,
+  closedPort,
+  mysqlAvailable,
+  mysqlTarget,
+  odbcAvailable,
+  odbcTarget,
+  pgAvailable,
+  pgTarget,
+  requireOrSkip,
+  uniqueName,
+} from '../helpers/databases.js';
+import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
+
+const skipPg = requireOrSkip('PostgreSQL', await pgAvailable());
+const skipMysql = requireOrSkip('MariaDB', await mysqlAvailable());
+const skipOdbc = requireOrSkip('MariaDB ODBC', await odbcAvailable());
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function seed(target: SecureResourceSettings, extraSql: string[] = []): Promise<void> {
+  await ensureDatabase(target);
+  const conn = await createConnector('seed', target).connect(0, 10);
+  try {
+    await seedSampleData(conn);
+    for (const sql of extraSql) await conn.query(sql, [], { timeoutSeconds: 120 });
+  } finally {
+    await conn.close();
+  }
+}
+
+async function dropDatabase(target: SecureResourceSettings): Promise<void> {
+  const admin = { ...target, db_name: target.db_type === 'postgres' ? 'postgres' : '' };
+  const conn = await createConnector('drop', admin).connect(0, 10);
+  try {
+    if (target.db_type === 'postgres') await conn.query(`DROP DATABASE IF EXISTS ${target.db_name} WITH (FORCE)`, [], { timeoutSeconds: 30 });
+    else await conn.query(`DROP DATABASE IF EXISTS ${target.db_name}`, [], { timeoutSeconds: 30 });
+  } finally {
+    await conn.close();
+  }
+}
+
+function pgClient(db: string): pg.Client {
+  const t = pgTarget({ db_name: db });
+  return new pg.Client({ host: t.db_host, port: t.db_port, user: t.db_user, database: db });
+}
+
+/** Holds an exclusive lock on tcp_hourly so every gateway SELECT on it blocks until release(). */
+async function lockPgTable(db: string): Promise<{ client: pg.Client; release: () => Promise<void> }> {
+  const client = pgClient(db);
+  await client.connect();
+  await client.query('BEGIN');
+  await client.query('LOCK TABLE tcp_hourly IN ACCESS EXCLUSIVE MODE');
+  let released = false;
+  return {
+    client,
+    release: async () => {
+      if (released) return;
+      released = true;
+      await client.query('ROLLBACK');
+      await client.end();
+    },
+  };
+}
+
+/** Gateway statements on tcp_hourly still running in `db` (other than the test's own sessions). */
+async function runningGatewayQueries(db: string): Promise<{ pid: number; wait: string | null }[]> {
+  const client = pgClient(db);
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ pid: number; wait: string | null }>(
+      `SELECT pid, wait_event_type AS wait FROM pg_stat_activity
+       WHERE datname = $1 AND pid <> pg_backend_pid() AND state = 'active' AND query ILIKE '%FROM tcp_hourly%'`,
+      [db],
+    );
+    return rows;
+  } finally {
+    await client.end();
+  }
+}
+
+async function metricValue(gw: GatewayProcess, name: string, labels: Record<string, string>): Promise<number> {
+  const text = await (await fetch(`${gw.url}/metrics`)).text();
+  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (want.every((w) => line.includes(w))) return Number(line.split(' ').pop());
+  }
+  throw new Error(`metric ${name}${JSON.stringify(labels)} not found`);
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await check()) return;
+    await sleep(100);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** In-use connections and active/pending requests of a resource, as /metrics shows them. */
+async function heldCounts(gw: GatewayProcess, rid: string): Promise<{ active: number; pending: number; inUse: number }> {
+  const [active, pending, open, pooled] = await Promise.all([
+    metricValue(gw, 'wt_in_progress_requests', { resource_id: rid }),
+    metricValue(gw, 'wt_pending_requests', { resource_id: rid }),
+    metricValue(gw, 'wt_open_connections', { resource_id: rid }),
+    metricValue(gw, 'wt_pooled_connections', { resource_id: rid }),
+  ]);
+  return { active, pending, inUse: open - pooled };
+}
+
+async function expectNothingHeld(gw: GatewayProcess, rid: string): Promise<void> {
+  await waitFor(async () => {
+    const c = await heldCounts(gw, rid);
+    return c.active === 0 && c.pending === 0 && c.inUse === 0;
+  }, 5000, `${rid} to hold nothing`);
+}
+
+/** A target as it may appear in a config file: passwords only ever come from the environment. */
+function fileTarget(t: SecureResourceSettings): Record<string, unknown> {
+  const { db_password: _password, ...rest } = t;
+  return rest;
+}
+
+function epochOf(v: unknown): number {
+  return typeof v === 'number' ? v : Math.floor(Date.parse(`${String(v).replace(' ', 'T')}Z`) / 1000);
+}
+
+describe.skipIf(skipPg || skipMysql)('same data from every database', () => {
+  const db = uniqueName('wt_e2e');
+  let gw: GatewayProcess;
+
+  beforeAll(async () => {
+    await Promise.all([seed(pgTarget({ db_name: db })), seed(mysqlTarget({ db_name: db }))]);
+    const ids = ['sqlite_traffic', 'pg_traffic', 'mysql_traffic', ...(skipOdbc ? [] : ['mysql_odbc_traffic'])];
+    gw = await startGateway({
+      config: {
+        resource_ids: ids,
+        resources: Object.fromEntries(ids.map((id) => [id, { db_min_conn_pool_size: 1, db_max_conn_pool_size: 3 }])),
+        secure: {
+          sqlite_traffic: { db_type: 'sqlite', db_path: 'PLACEHOLDER' },
+          pg_traffic: fileTarget(pgTarget({ db_name: db })),
+          mysql_traffic: fileTarget(mysqlTarget({ db_name: db })),
+          mysql_odbc_traffic: fileTarget(odbcTarget({ db_name: db })),
+        },
+        log_request_slot_durations: true,
+        log_db_conn_durations: true,
+      },
+      configPatch: (cfg, dir) => {
+        (cfg.secure as Record<string, Record<string, unknown>>).sqlite_traffic.db_path = join(dir, 'traffic.db');
+      },
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    expect(await gw?.stop()).toBe(0);
+    await Promise.all([dropDatabase(pgTarget({ db_name: db })), dropDatabase(mysqlTarget({ db_name: db }))]);
+  });
+
+  it('returns the same rows as JSON from SQLite, PostgreSQL, MariaDB and MariaDB over ODBC', async () => {
+    const q = 'limit=50&port=443&from=2025-01-08T00:00:00Z';
+    const prefixes = ['sqlite', 'pg', 'mysql', ...(skipOdbc ? [] : ['mysql-odbc'])];
+    const results = await Promise.all(prefixes.map(async (p) => {
+      const res = await fetch(`${gw.url}/${p}-json?${q}`);
+      expect(res.status, p).toBe(200);
+      return (await res.json()) as Record<string, unknown>[];
+    }));
+    const sqlite = results[0];
+    expect(sqlite).toHaveLength(50);
+    expect(sqlite[0].date_hour).toBe(Date.UTC(2025, 0, 8) / 1000);
+    for (const [i, rows] of results.entries()) {
+      expect(rows.map((r) => ({ ...r, date_hour: epochOf(r.date_hour) })), prefixes[i]).toEqual(sqlite);
+    }
+    // MySQL and PostgreSQL render date_hour like the original: 'YYYY-MM-DD HH:MM:SS'.
+    expect(results[1][0].date_hour).toBe('2025-01-08 00:00:00');
+    expect(results[2][0].date_hour).toBe('2025-01-08 00:00:00');
+  });
+
+  it('returns the same rows as streamed PSV from every database', async () => {
+    const prefixes = ['sqlite', 'pg', 'mysql', ...(skipOdbc ? [] : ['mysql-odbc'])];
+    const texts = await Promise.all(prefixes.map(async (p) => (await fetch(`${gw.url}/${p}-psv?limit=300&port=22`)).text()));
+    const normalize = (t: string) =>
+      t.trimEnd().split('\n').map((line) => {
+        const [dh, ...rest] = line.split('|');
+        return [epochOf(/^\d+$/.test(dh) ? Number(dh) : dh), ...rest].join('|');
+      });
+    const base = normalize(texts[0]);
+    expect(base).toHaveLength(300);
+    for (const [i, t] of texts.entries()) expect(normalize(t), prefixes[i]).toEqual(base);
+  });
+
+  it('compares SQLite and PostgreSQL per hour on the two-resource route', async () => {
+    const res = await fetch(`${gw.url}/traffic/compare?limit=20&port=80`);
+    expect(res.status).toBe(200);
+    const rows = (await res.json()) as { match: boolean; sqlite: unknown; pg: unknown }[];
+    expect(rows).toHaveLength(20);
+    expect(rows.every((r) => r.match && r.sqlite && r.pg)).toBe(true);
+    const cid = res.headers.get('x-correlation-id');
+    const acq = await gw.waitForLine((l) => l.fields.tag === 'acquisition-stats' && l.fields.cid === cid);
+    expect(Object.keys(acq.fields).filter((k) => k.endsWith('_duration')).sort()).toEqual([
+      'pg_traffic_db_connection_duration',
+      'pg_traffic_request_slot_duration',
+      'sqlite_traffic_db_connection_duration',
+      'sqlite_traffic_request_slot_duration',
+    ]);
+  });
+
+  for (const prefix of ['pg', 'mysql']) {
+    it(`inserts a batch into ${prefix} all or nothing`, async () => {
+      const base = Date.UTC(2030, 0, 1) / 1000 + (prefix === 'pg' ? 0 : 86400 * 30);
+      const row = (h: number, port = 8080) => ({ date_hour: base + h * 3600, port, flows: h, pkts: 10 * h, bytes: 100 * h });
+      const post = (rows: unknown[]) =>
+        fetch(`${gw.url}/${prefix}/traffic`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ rows }) });
+      const count = async () =>
+        ((await (await fetch(`${gw.url}/${prefix}-json?port=8080&from=${base}&limit=1000`)).json()) as unknown[]).length;
+
+      const ok = await post([row(0), row(1), row(2)]);
+      expect(ok.status).toBe(201);
+      expect(await ok.json()).toEqual({ inserted: 3 });
+      expect(await count()).toBe(3);
+
+      const bad = await post([row(3), row(4), { ...row(5), port: 'eighty' }]);
+      expect(bad.status).toBe(400);
+      expect(((await bad.json()) as { detail: string }).detail).toMatch(/body\/rows\/2\/port/);
+
+      // Row 1 of this batch duplicates an existing row: nothing of the batch may be written.
+      const dup = await post([row(10), row(1), row(11)]);
+      expect(dup.status).toBe(409);
+      expect(((await dup.json()) as { detail: string }).detail).toMatch(/duplicate/);
+      expect(await count()).toBe(3);
+    });
+  }
+
+  it('logs query text and results without breaking JSON routes', async () => {
+    gw.writeOverride({ queries_log_type: 'all', query_results_log_max_len: 80 });
+    const from = gw.lines.length;
+    gw.signal('SIGUSR1');
+    await gw.waitForLine((l) => l.fields.tag === 'config-reload', 5000, from);
+    const res = await fetch(`${gw.url}/pg-json?limit=2&port=53`);
+    expect(res.status).toBe(200);
+    const cid = res.headers.get('x-correlation-id');
+    const stats = await gw.waitForLine((l) => l.fields.tag === 'query-stats' && l.fields.cid === cid);
+    expect(stats.fields.q1_query).toMatch(/SELECT .* FROM tcp_hourly WHERE port = \? ORDER BY/);
+    expect(stats.fields.q1_params).toBe('[53,2]');
+    expect(stats.fields.q1_results.length).toBeLessThanOrEqual(83);
+    expect(stats.fields.q1_results).toMatch(/^\[\{"date_hour":"2025-01-06 00:00:00","port":53/);
+    gw.writeOverride({});
+  });
+});
+
+describe.skipIf(skipPg)('limits, timeouts and faults on PostgreSQL', () => {
+  const db = uniqueName('wt_e2e_faults');
+  const rid = 'pg_traffic';
+  let gw: GatewayProcess;
+  const limits = {
+    db_min_conn_pool_size: 1,
+    db_max_conn_pool_size: 2,
+    max_active_requests: 1,
+    max_pending_requests: 2,
+    request_slot_timeout: 0.5,
+    db_conn_pool_acquire_timeout: 1,
+    db_default_query_timeout: 1,
+    db_conn_retry_wait_period: 0.2,
+  };
+
+  beforeAll(async () => {
+    // One million rows for the streaming tests (sample rows plus generated hours on port 9).
+    await seed(pgTarget({ db_name: db }), [
+      `INSERT INTO tcp_hourly (date_hour, port, flows, pkts, bytes)
+       SELECT to_timestamp(1800000000::bigint + g::bigint * 3600) AT TIME ZONE 'UTC', 9, g % 1000, g % 10000, g FROM generate_series(1, ${1_000_000 - 5040}) AS g`,
+    ]);
+    gw = await startGateway({
+      config: {
+        resource_ids: ['sqlite_traffic', rid],
+        resources: {
+          [rid]: limits,
+          sqlite_traffic: { db_min_conn_pool_size: 1, db_max_conn_pool_size: 2, request_slot_timeout: 0.5, db_conn_pool_acquire_timeout: 1 },
+        },
+        secure: { sqlite_traffic: { db_type: 'sqlite', db_path: 'PLACEHOLDER' }, [rid]: fileTarget(pgTarget({ db_name: db })) },
+        pool_check_interval: 0.5,
+      },
+      configPatch: (cfg, dir) => {
+        (cfg.secure as Record<string, Record<string, unknown>>).sqlite_traffic.db_path = join(dir, 'traffic.db');
+      },
+    });
+  }, 180_000);
+
+  afterAll(async () => {
+    expect(await gw?.stop()).toBe(0);
+    await dropDatabase(pgTarget({ db_name: db }));
+  });
+
+  it('refuses exactly the requests beyond active + pending with 429 and Retry-After', async () => {
+    const lock = await lockPgTable(db);
+    try {
+      const requests = Array.from({ length: 8 }, () => fetch(`${gw.url}/pg-json`));
+      await sleep(300); // the 5 refusals are immediate; 1 active + 2 pending wait on the lock
+      await lock.release();
+      const responses = await Promise.all(requests);
+      const statuses = responses.map((r) => r.status).sort();
+      expect(statuses).toEqual([200, 200, 200, 429, 429, 429, 429, 429]);
+      const refused = responses.find((r) => r.status === 429)!;
+      expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(await refused.json()).toMatchObject({ detail: 'too many pending requests for resource pg_traffic' });
+    } finally {
+      await lock.release();
+    }
+    await expectNothingHeld(gw, rid);
+  });
+
+  it('answers 504 to requests that wait longer than request_slot_timeout for a slot', async () => {
+    const lock = await lockPgTable(db);
+    try {
+      const requests = Array.from({ length: 3 }, () => fetch(`${gw.url}/pg-json`));
+      await sleep(800); // past the 0.5 s slot timeout, before the 1 s query timeout
+      await lock.release();
+      const responses = await Promise.all(requests);
+      expect(responses.map((r) => r.status).sort()).toEqual([200, 504, 504]);
+      const timedOut = responses.find((r) => r.status === 504)!;
+      expect(((await timedOut.json()) as { detail: string }).detail).toBe('0.5-sec timeout waiting for a request slot for resource pg_traffic');
+    } finally {
+      await lock.release();
+    }
+    await expectNothingHeld(gw, rid);
+  });
+
+  it('stops a query on the server when it runs past db_default_query_timeout (504)', async () => {
+    const lock = await lockPgTable(db);
+    try {
+      const started = Date.now();
+      const res = await fetch(`${gw.url}/pg-json`);
+      expect(res.status).toBe(504);
+      expect(((await res.json()) as { detail: string }).detail).toBe('1-sec timeout waiting for DB query or fetch from resource pg_traffic');
+      expect(Date.now() - started).toBeLessThan(4000);
+      // Still locked, yet nothing of ours runs on the server: the statement was cancelled.
+      await waitFor(async () => (await runningGatewayQueries(db)).length === 0, 2000, 'the cancelled statement to leave pg_stat_activity');
+    } finally {
+      await lock.release();
+    }
+    expect((await fetch(`${gw.url}/pg-json`)).status).toBe(200);
+    expect(await metricValue(gw, 'wt_query_errors_total', { resource_id: rid, error_type: 'timeout' })).toBeGreaterThanOrEqual(1);
+    await expectNothingHeld(gw, rid);
+  });
+
+  it('survives its connection being killed mid-query, and the pool replaces it', async () => {
+    const closedBefore = await metricValue(gw, 'wt_closed_connections_total', { resource_id: rid });
+    const lock = await lockPgTable(db);
+    try {
+      const pending = fetch(`${gw.url}/pg-json`);
+      await waitFor(async () => (await runningGatewayQueries(db)).length === 1, 3000, 'the gateway query to block on the lock');
+      const [victim] = await runningGatewayQueries(db);
+      await lock.client.query('SELECT pg_terminate_backend($1)', [victim.pid]);
+      const res = await pending;
+      expect([500, 503]).toContain(res.status);
+      expect(((await res.json()) as { detail: string }).detail).toMatch(/pg_traffic/);
+    } finally {
+      await lock.release();
+    }
+    expect((await fetch(`${gw.url}/pg-json`)).status).toBe(200);
+    expect(await metricValue(gw, 'wt_closed_connections_total', { resource_id: rid })).toBeGreaterThan(closedBefore);
+    await expectNothingHeld(gw, rid);
+  });
+
+  it('stops the statement and frees everything when the client aborts mid-stream', async () => {
+    const ac = new AbortController();
+    const res = await fetch(`${gw.url}/pg-psv?limit=1000000`, { signal: ac.signal });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    const first = await reader.read();
+    expect(first.done).toBe(false);
+    ac.abort();
+    await reader.cancel().catch(() => undefined);
+    await expectNothingHeld(gw, rid);
+    await waitFor(async () => (await runningGatewayQueries(db)).length === 0, 3000, 'the streamed statement to stop');
+    expect((await fetch(`${gw.url}/pg-json`)).status).toBe(200);
+  });
+
+  it('streams one million rows with flat memory', async () => {
+    const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${gw.child.pid}/status`, 'utf8'))![1]) * 1024;
+    const before = rss();
+    let peak = before;
+    const sampler = setInterval(() => (peak = Math.max(peak, rss())), 50);
+    try {
+      const res = await fetch(`${gw.url}/pg-psv?limit=1000000`);
+      expect(res.status).toBe(200);
+      const decoder = new TextDecoder();
+      let lines = 0;
+      let bytes = 0;
+      for await (const chunk of res.body!) {
+        bytes += chunk.byteLength;
+        const text = decoder.decode(chunk, { stream: true });
+        for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) lines++;
+      }
+      expect(lines).toBe(1_000_000);
+      expect(bytes).toBeGreaterThan(25_000_000);
+    } finally {
+      clearInterval(sampler);
+    }
+    // Holding the rows would take hundreds of MB; a streamed response holds one batch at a time.
+    expect(peak - before).toBeLessThan(100 * 1024 * 1024);
+  }, 120_000);
+
+  it('applies limits changed by SIGUSR1 on the next request', async () => {
+    gw.writeOverride({ resources: { [rid]: { max_pending_requests: 0 } } });
+    let from = gw.lines.length;
+    gw.signal('SIGUSR1');
+    await gw.waitForLine((l) => l.fields.tag === 'config-reload', 5000, from);
+    const lock = await lockPgTable(db);
+    try {
+      const requests = Array.from({ length: 3 }, () => fetch(`${gw.url}/pg-json`));
+      await sleep(200);
+      await lock.release();
+      expect((await Promise.all(requests)).map((r) => r.status).sort()).toEqual([200, 429, 429]);
+    } finally {
+      await lock.release();
+    }
+    gw.writeOverride({ resources: { [rid]: { max_active_requests: 2, max_pending_requests: 0 } } });
+    from = gw.lines.length;
+    gw.signal('SIGUSR1');
+    await gw.waitForLine((l) => l.fields.tag === 'config-reload', 5000, from);
+    const lock2 = await lockPgTable(db);
+    try {
+      const requests = Array.from({ length: 3 }, () => fetch(`${gw.url}/pg-json`));
+      await sleep(200);
+      await lock2.release();
+      expect((await Promise.all(requests)).map((r) => r.status).sort()).toEqual([200, 200, 429]);
+    } finally {
+      await lock2.release();
+    }
+    gw.writeOverride({});
+    from = gw.lines.length;
+    gw.signal('SIGUSR1');
+    await gw.waitForLine((l) => l.fields.tag === 'config-reload', 5000, from);
+    await expectNothingHeld(gw, rid);
+  });
+
+  it('cannot deadlock: 500 concurrent two-resource requests with pool size 2 all settle', async () => {
+    gw.writeOverride({
+      resources: {
+        [rid]: { max_active_requests: 2, max_pending_requests: 100 },
+        sqlite_traffic: { max_active_requests: 2, max_pending_requests: 100 },
+      },
+    });
+    const from = gw.lines.length;
+    gw.signal('SIGUSR1');
+    await gw.waitForLine((l) => l.fields.tag === 'config-reload', 5000, from);
+    // Worst case per request: a slot wait and a connection wait per resource, then the queries.
+    const bound = 2 * (limits.request_slot_timeout + limits.db_conn_pool_acquire_timeout) + limits.db_default_query_timeout + 1;
+    const started = Date.now();
+    const statuses = await Promise.all(
+      Array.from({ length: 500 }, async () => {
+        const t0 = Date.now();
+        const res = await fetch(`${gw.url}/traffic/compare?limit=5`);
+        await res.arrayBuffer();
+        return { status: res.status, seconds: (Date.now() - t0) / 1000 };
+      }),
+    );
+    const elapsed = (Date.now() - started) / 1000;
+    const kinds = new Set(statuses.map((s) => s.status));
+    expect([...kinds].every((s) => [200, 429, 504].includes(s)), [...kinds].join(',')).toBe(true);
+    expect(statuses.some((s) => s.status === 200)).toBe(true);
+    expect(elapsed).toBeLessThan(bound + 10); // 500 HTTP requests on 2 cores add their own queueing
+    expect(Math.max(...statuses.map((s) => s.seconds))).toBeLessThan(bound + 10);
+    await expectNothingHeld(gw, rid);
+    await expectNothingHeld(gw, 'sqlite_traffic');
+    gw.writeOverride({});
+  }, 60_000);
+});
+
+describe.skipIf(skipPg || skipMysql)('databases that are down or hang', () => {
+  let gw: GatewayProcess;
+  let proxyPort: number;
+  let proxy: Server | undefined;
+  const sockets = new Set<Socket>();
+  let hang: { port: number; close: () => Promise<void> };
+  const db = uniqueName('wt_e2e_down');
+
+  beforeAll(async () => {
+    await seed(pgTarget({ db_name: db }));
+    proxyPort = await closedPort();
+    hang = await blackholeServer();
+    gw = await startGateway({
+      config: {
+        resource_ids: ['pg_traffic', 'mysql_traffic'],
+        resources: {
+          pg_traffic: { db_min_conn_pool_size: 1, db_max_conn_pool_size: 2, db_conn_retry_wait_period: 0.3, db_conn_timeout: 1, db_conn_pool_acquire_timeout: 2 },
+          mysql_traffic: { db_min_conn_pool_size: 0, db_max_conn_pool_size: 2, db_conn_timeout: 5, db_conn_pool_acquire_timeout: 0.5 },
+        },
+        secure: {
+          pg_traffic: fileTarget(pgTarget({ db_name: db, db_port: proxyPort })),
+          mysql_traffic: fileTarget(mysqlTarget({ db_name: 'test', db_port: hang.port })),
+        },
+        pool_check_interval: 0.3,
+      },
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    expect(await gw?.stop()).toBe(0);
+    for (const s of sockets) s.destroy();
+    proxy?.close();
+    await hang.close();
+    await dropDatabase(pgTarget({ db_name: db }));
+  });
+
+  it('answers 503 while PostgreSQL is down at start-up, then 200 once it is back, without a restart', async () => {
+    const down = await fetch(`${gw.url}/pg-json`);
+    expect(down.status).toBe(503);
+    expect(await down.json()).toMatchObject({ detail: 'could not open a DB connection to resource pg_traffic' });
+    const notReady = await fetch(`${gw.url}/health/ready`);
+    expect(notReady.status).toBe(503);
+    expect(((await notReady.json()) as { unavailable: string[] }).unavailable).toContain('pg_traffic');
+
+    // "The database comes back": a TCP relay to the real server appears on the configured port.
+    const target = pgTarget();
+    proxy = createServer((client) => {
+      const upstream = connect(target.db_port, target.db_host);
+      sockets.add(client).add(upstream);
+      client.pipe(upstream).pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    await new Promise<void>((r) => proxy!.listen(proxyPort, '127.0.0.1', r));
+    await waitFor(async () => (await fetch(`${gw.url}/pg-json?limit=1`)).status === 200, 10_000, 'pg_traffic to recover');
+    await waitFor(async () => (await fetch(`${gw.url}/health/ready`)).status === 200, 5000, 'readiness to recover');
+  });
+
+  it('answers 504 when a connection cannot be had within db_conn_pool_acquire_timeout', async () => {
+    const started = Date.now();
+    const res = await fetch(`${gw.url}/mysql-json`);
+    expect(res.status).toBe(504);
+    expect(await res.json()).toMatchObject({ detail: '0.5-sec timeout waiting for a pooled connection for mysql_traffic' });
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+});
