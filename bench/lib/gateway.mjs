@@ -1,0 +1,59 @@
+// Starts the built gateway (dist/main.js) as a child process with a temporary config serving one
+// database resource. Its log goes to /dev/null, as a production process whose stdout is
+// collected elsewhere would cost roughly the same to write.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { secureEntry } from './databases.mjs';
+import { spawnServer } from './processes.mjs';
+
+const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
+
+/** Connections per pool, min = max so every connection is open before the load starts (env BENCH_POOL). */
+export const POOL = Number(process.env.BENCH_POOL ?? 4);
+
+/**
+ * Pool settings used for the like-for-like comparison with a bare server: a fixed pool of POOL
+ * connections that are never retired during the run (the bare free-list never retires either).
+ */
+export function fixedPool(extra = {}) {
+  return { db_min_conn_pool_size: POOL, db_max_conn_pool_size: POOL, db_conn_max_uses: 1_000_000_000, ...extra };
+}
+
+/**
+ * @param {import('./databases.mjs').BenchDb} db
+ * @param {{ label: string, config?: Record<string, unknown>, resource?: Record<string, unknown>, workers?: number }} opts
+ *   config: top-level keys (log_level, queries_log_type, ...); resource: keys under resources.<id>.
+ */
+export async function startGateway(db, opts) {
+  const dir = mkdtempSync(join(tmpdir(), 'wt-bench-gw-'));
+  const { entry, env } = secureEntry(db);
+  const doc = {
+    log_level: 'INFO',
+    resource_ids: [db.resourceId],
+    resources: { [db.resourceId]: opts.resource ?? fixedPool() },
+    secure: { [db.resourceId]: entry },
+    ...opts.config,
+  };
+  const configFile = join(dir, 'watchtower.yaml');
+  writeFileSync(configFile, stringify(doc));
+  try {
+    const server = await spawnServer(MAIN, {
+      label: opts.label,
+      env: { WT_CONFIG: configFile, OVERRIDE_CONFIG_PATH: join(dir, 'override.yaml'), WT_WORKERS: String(opts.workers ?? 1), ...env },
+      describe: `config was:\n${stringify(doc)}`,
+    });
+    return {
+      ...server,
+      stop: async () => {
+        await server.stop();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}

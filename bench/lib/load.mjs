@@ -1,0 +1,97 @@
+// One load phase: autocannon (in this process) against a server over loopback, after a short
+// warm-up, while the server's process tree is sampled for memory (VmRSS summed over the server
+// and its child processes) and CPU time.
+import autocannon from 'autocannon';
+import { cpuSeconds, processTree, rssBytes } from './processes.mjs';
+
+/** Seconds per measured phase (env BENCH_DURATION). */
+export const DURATION = Number(process.env.BENCH_DURATION ?? 5);
+/** Concurrent HTTP connections (env BENCH_CONNECTIONS). */
+export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
+/** Rounds per comparison, alternating between the servers compared (env BENCH_ROUNDS). */
+export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const WARMUP = Math.min(1, DURATION);
+const SAMPLE_MS = 200;
+
+/**
+ * @typedef {{ 'req/s': number, 'p50 ms': number, 'p99 ms': number, 'peak RSS MB': number,
+ *   'CPU ms/req': number, processes: number, non2xx: number, errors: number }} LoadRow
+ */
+
+/** Fails early (and clearly) when the route does not answer 200 with a JSON array. */
+async function checkRoute(url) {
+  const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  const body = await res.text();
+  if (res.status !== 200) throw new Error(`GET ${url} answered ${res.status}: ${body.slice(0, 300)}`);
+  const rows = JSON.parse(body);
+  if (!Array.isArray(rows) || rows.length === 0) throw new Error(`GET ${url} did not return rows: ${body.slice(0, 300)}`);
+  return rows.length;
+}
+
+/**
+ * @param {{ pid: number }} server
+ * @param {string} url
+ * @param {{ connections?: number }} [opts]
+ * @returns {Promise<LoadRow & { rows: number }>}
+ */
+export async function measure(server, url, opts = {}) {
+  const connections = opts.connections ?? CONNECTIONS;
+  const rowsPerResponse = await checkRoute(url);
+  await autocannon({ url, connections, duration: WARMUP });
+
+  let peak = 0;
+  let pids = processTree(server.pid);
+  const sample = () => {
+    pids = processTree(server.pid);
+    peak = Math.max(peak, rssBytes(pids));
+  };
+  sample();
+  const cpuBefore = cpuSeconds(pids);
+  const timer = setInterval(sample, SAMPLE_MS);
+  let result;
+  try {
+    result = await autocannon({ url, connections, duration: DURATION });
+  } finally {
+    clearInterval(timer);
+  }
+  sample();
+  // CPU of processes alive at both ends (none are replaced while a phase runs in these configs).
+  let cpu = 0;
+  for (const [pid, after] of cpuSeconds(pids)) cpu += after - (cpuBefore.get(pid) ?? 0);
+  const requests = result.requests.total || 1;
+  return {
+    'req/s': Math.round(result.requests.average),
+    'p50 ms': result.latency.p50,
+    'p99 ms': result.latency.p99,
+    'peak RSS MB': Math.round(peak / 1048576),
+    'CPU ms/req': Number(((cpu * 1000) / requests).toFixed(3)),
+    processes: pids.length,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+    rows: rowsPerResponse,
+  };
+}
+
+/**
+ * Measures each case ROUNDS times, alternating between cases (a, b, c, a, b, c, ...) so that other
+ * load on the machine hits every case alike. Other work can only slow a server down, so each row
+ * reports its best round (latencies from that round) and lists every round's req/s.
+ * @param {{ label: Record<string, unknown>, start: () => Promise<{ pid: number, url: string, stop: () => Promise<void> }>, path: string }[]} cases
+ */
+export async function compareRounds(cases) {
+  const rounds = cases.map(() => []);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [i, c] of cases.entries()) {
+      const server = await c.start();
+      try {
+        rounds[i].push(await measure(server, `${server.url}${c.path}`));
+      } finally {
+        await server.stop();
+      }
+    }
+  }
+  return cases.map((c, i) => {
+    const best = rounds[i].reduce((a, b) => (b['req/s'] > a['req/s'] ? b : a));
+    return { ...c.label, ...best, 'req/s by round': rounds[i].map((r) => r['req/s']).join(' / ') };
+  });
+}
