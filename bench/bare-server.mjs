@@ -1,0 +1,100 @@
+// A bare Fastify server answering GET /<db>-json with the same SELECT as the gateway route (the
+// gateway's own SQL builder), without the gateway's limiter, pool, hooks, logs or metrics. Run as
+// a child process by the benchmarks so it gets the same process setup as the gateway.
+//
+// env BARE_DRIVER:
+//   layer  our driver layer (dist/db connectors), BARE_POOL connections opened up front and lent
+//          from a plain free-list: the like-for-like baseline the gateway target applies to
+//   raw    the database's own client the usual way: better-sqlite3 in-process and synchronous,
+//          pg.Pool, mysql2 pool; for information only
+// env BARE_DB: JSON { resourceId, dialect, target } (see lib/databases.mjs); HOST, PORT.
+import Fastify from 'fastify';
+import { createConnector, toPgPlaceholders } from '../dist/db/index.js';
+import { selectTraffic } from '../dist/routes/traffic-sql.js';
+
+const db = JSON.parse(process.env.BARE_DB ?? '{}');
+const POOL = Number(process.env.BARE_POOL ?? 4);
+const QUERY_TIMEOUT = { timeoutSeconds: 10 };
+
+/** A fixed set of connections lent first come, first served. */
+class FreeList {
+  constructor(conns) {
+    this.free = conns;
+    this.waiting = [];
+  }
+  acquire() {
+    const conn = this.free.pop();
+    return conn ? Promise.resolve(conn) : new Promise((resolve) => this.waiting.push(resolve));
+  }
+  release(conn) {
+    const next = this.waiting.shift();
+    if (next) next(conn);
+    else this.free.push(conn);
+  }
+}
+
+/** @returns {Promise<{ rows: (sql: string, params: unknown[]) => Promise<unknown[]>, close: () => Promise<void> }>} */
+async function layerDriver() {
+  const connector = createConnector(db.resourceId, db.target);
+  const conns = await Promise.all(Array.from({ length: POOL }, (_, i) => connector.connect(i + 1, 10)));
+  const pool = new FreeList([...conns]);
+  return {
+    async rows(sql, params) {
+      const conn = await pool.acquire();
+      try {
+        return (await conn.query(sql, params, QUERY_TIMEOUT)).rows;
+      } finally {
+        pool.release(conn);
+      }
+    },
+    close: () => Promise.all(conns.map((c) => c.close())).then(() => undefined),
+  };
+}
+
+async function rawDriver() {
+  const t = db.target;
+  if (t.db_type === 'sqlite') {
+    const { default: Database } = await import('better-sqlite3');
+    const sqlite = new Database(t.db_path, { readonly: true });
+    const statements = new Map();
+    return {
+      rows: async (sql, params) => {
+        let stmt = statements.get(sql);
+        if (!stmt) statements.set(sql, (stmt = sqlite.prepare(sql)));
+        return stmt.all(...params);
+      },
+      close: async () => sqlite.close(),
+    };
+  }
+  if (t.db_type === 'postgres') {
+    const { default: pg } = await import('pg');
+    const pool = new pg.Pool({ host: t.db_host, port: t.db_port, database: t.db_name, user: t.db_user, password: t.db_password, max: POOL });
+    return { rows: async (sql, params) => (await pool.query(toPgPlaceholders(sql), params)).rows, close: () => pool.end() };
+  }
+  if (t.db_type === 'mysql') {
+    const { default: mysql } = await import('mysql2/promise');
+    const pool = mysql.createPool({ host: t.db_host, port: t.db_port, database: t.db_name, user: t.db_user, password: t.db_password, connectionLimit: POOL });
+    return { rows: async (sql, params) => (await pool.query(sql, params))[0], close: () => pool.end() };
+  }
+  throw new Error(`no raw driver for ${t.db_type}`);
+}
+
+const driver = process.env.BARE_DRIVER === 'raw' ? await rawDriver() : await layerDriver();
+const app = Fastify();
+const prefix = { sqlite: 'sqlite', postgres: 'pg', mysql: 'mysql' }[db.dialect];
+
+app.get(`/${prefix}-json`, async (req) => {
+  const limit = req.query.limit === undefined ? 10 : Number(req.query.limit);
+  const { sql, params } = selectTraffic(db.dialect, { limit });
+  return driver.rows(sql, params);
+});
+app.get('/health/ready', async () => ({ status: 'ready' }));
+
+const shutdown = async () => {
+  await app.close();
+  await driver.close();
+  process.exit(0);
+};
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);
+await app.listen({ host: process.env.HOST ?? '127.0.0.1', port: Number(process.env.PORT ?? 0) });
