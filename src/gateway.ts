@@ -102,7 +102,11 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     async listen() {
       await resources.start();
       const address = await app.listen({ host: config().host, port: config().port });
-      log.info('listening', `WatchTower listening on ${address}`, { resources: config().resource_ids.join(',') });
+      log.info('listening', `WatchTower listening on ${address}`, {
+        host: config().host,
+        port: app.server.address() && typeof app.server.address() === 'object' ? (app.server.address() as { port: number }).port : config().port,
+        resources: config().resource_ids.join(','),
+      });
       return address;
     },
     reload() {
