@@ -57,6 +57,12 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
   app.addHook('onRequest', async () => {
     if (parts.isShuttingDown()) throw new ShuttingDownError();
   });
+  // Requests that were in flight when shutdown began close their keep-alive connection with the
+  // response; otherwise the server would wait for clients to drop idle sockets.
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (parts.isShuttingDown()) reply.header('Connection', 'close');
+    return payload;
+  });
   registerAcquire(app, parts.acquirer);
   if (parts.docs) await registerSwagger(app, parts.version);
   await parts.metricsPlugin(app);
