@@ -3,7 +3,10 @@
  * rules are a few lines: bare when safe, else double-quoted with \ " and control characters escaped.
  */
 
+// Control characters are exactly what must not reach a log line unescaped.
+// eslint-disable-next-line no-control-regex
 const BARE = /^[^\s"=\\\x00-\x1f\x7f]+$/;
+// eslint-disable-next-line no-control-regex
 const NEEDS_ESCAPE = /["\\\x00-\x1f\x7f]/g;
 
 function escapeChar(c: string): string {
