@@ -8,7 +8,6 @@ import { ShuttingDownError } from './errors.js';
 import { registerAcquire, type ResourceAcquirer } from './http/acquire.js';
 import { registerErrorReplies } from './http/error-reply.js';
 import { registerLifecycle, type RequestObserver } from './http/lifecycle.js';
-import { errorBodySchema } from './http/schemas.js';
 import { registerSwagger } from './http/swagger.js';
 import type { QueryListener } from './query/query.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
@@ -51,7 +50,6 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
   app.addHook('onRoute', (route) => {
     if (!route.url.startsWith('/docs') && route.method !== 'HEAD') parts.routeUrls?.push(route.url);
   });
-  app.addSchema(errorBodySchema);
   registerLifecycle(app, parts.observer);
   registerErrorReplies(app);
   app.addHook('onRequest', async () => {

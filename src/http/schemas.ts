@@ -1,7 +1,6 @@
 /** Shared OpenAPI/JSON schemas: the error body and the error responses every data route can give. */
 
 export const errorBodySchema = {
-  $id: 'ErrorBody',
   type: 'object',
   required: ['detail', 'cid'],
   properties: {
@@ -10,9 +9,12 @@ export const errorBodySchema = {
   },
 } as const;
 
+/** Inlined rather than a $ref: OpenAPI 3.0 ignores siblings of $ref, and the examples must show. */
 function errorResponse(description: string, detail: string) {
-  return { description, $ref: 'ErrorBody#', examples: [{ detail, cid: '3f9c1a7be2d4' }] } as const;
+  return { description, ...errorBodySchema, examples: [{ detail, cid: '3f9c1a7be2d4' }] } as const;
 }
+
+export { errorResponse };
 
 /** Error responses of a route that uses database resource `rid`. */
 export function dataRouteErrors(rid: string) {

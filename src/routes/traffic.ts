@@ -5,7 +5,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Row } from '../db/types.js';
-import { dataRouteErrors } from '../http/schemas.js';
+import { dataRouteErrors, errorResponse } from '../http/schemas.js';
 import { RequestQueries, type QueryListener } from '../query/query.js';
 import { STREAM_MAX_LIMIT, JSON_MAX_LIMIT, toFilter, trafficQuerySchema, type TrafficQuery } from './traffic-params.js';
 import { insertTraffic, selectTraffic, TRAFFIC_COLUMNS, type Dialect } from './traffic-sql.js';
@@ -92,7 +92,15 @@ export function trafficRoutes(app: FastifyInstance, opts: { onQuery: QueryListen
           description: `Uses resource \`${resourceId}\`. Rows ordered by hour, then port.`,
           tags,
           querystring: trafficQuerySchema(JSON_MAX_LIMIT),
-          response: { 200: { description: 'Rows', type: 'array', items: rowSchema(dialect) }, ...dataRouteErrors(resourceId) },
+          response: {
+            200: {
+              description: 'Rows',
+              type: 'array',
+              items: rowSchema(dialect),
+              examples: [[{ date_hour: dialect === 'sqlite' ? 1736121600 : '2025-01-06 00:00:00', port: 22, flows: 31, pkts: 412, bytes: 50012 }]],
+            },
+            ...dataRouteErrors(resourceId),
+          },
         },
       },
       async (req) => {
@@ -189,8 +197,8 @@ export function trafficRoutes(app: FastifyInstance, opts: { onQuery: QueryListen
             properties: { rows: { type: 'array', minItems: 1, maxItems: 1000, items: insertRowSchema } },
           },
           response: {
-            201: { description: 'Inserted', type: 'object', properties: { inserted: { type: 'integer' } } },
-            409: { description: 'A row with the same (date_hour, port) exists', $ref: 'ErrorBody#' },
+            201: { description: 'Inserted', type: 'object', properties: { inserted: { type: 'integer' } }, examples: [{ inserted: 3 }] },
+            409: errorResponse('A row with the same (date_hour, port) exists; nothing was written', 'duplicate row for resource pg_traffic: a row with the same key already exists'),
             ...dataRouteErrors(resourceId),
           },
         },

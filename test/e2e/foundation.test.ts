@@ -114,6 +114,10 @@ describe('gateway process on the embedded SQLite database', () => {
     const op = doc.paths['/sqlite-json'].get;
     expect(op.parameters?.map((p) => p.name).sort()).toEqual(['from', 'limit', 'port', 'to']);
     expect(Object.keys(op.responses).sort()).toEqual(['200', '400', '404', '429', '500', '503', '504']);
+    const tooMany = op.responses['429'] as { content: Record<string, { example?: unknown }> };
+    expect(tooMany.content['application/json'].example).toEqual({ detail: 'too many pending requests for resource sqlite_traffic', cid: expect.any(String) });
+    const ok = op.responses['200'] as { content: Record<string, { example?: unknown[] }> };
+    expect(ok.content['application/json'].example?.[0]).toHaveProperty('date_hour');
     expect(doc.paths['/pg/traffic'].post.responses).toHaveProperty('409');
   });
 
