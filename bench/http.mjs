@@ -2,14 +2,12 @@
 // server a child process loaded by autocannon over loopback in the same run. The target (gateway
 // >= 80% of bare throughput) applies to the bare server using the same driver layer; the bare
 // server using the database's own client is reported for information.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serverDbs, sqliteDb } from './lib/databases.mjs';
 import { POOL, startGateway } from './lib/gateway.mjs';
 import { CONNECTIONS, DURATION, ROUNDS, compareRounds } from './lib/load.mjs';
-import { spawnServer } from './lib/processes.mjs';
+import { removeTempDir, spawnServer, tempDir } from './lib/processes.mjs';
 
 const BARE = fileURLToPath(new URL('./bare-server.mjs', import.meta.url));
 const TARGET = 0.8;
@@ -43,7 +41,7 @@ function cases(db) {
 const ratio = (a, b) => Number((a['req/s'] / b['req/s']).toFixed(2));
 
 export async function run() {
-  const dir = mkdtempSync(join(tmpdir(), 'wt-bench-http-'));
+  const dir = tempDir('wt-bench-http-');
   try {
     const { ready, skipped } = await serverDbs();
     for (const s of skipped) console.log(`http: skipping ${s.key}: ${s.reason}`);
@@ -77,6 +75,6 @@ export async function run() {
       target: { 'gateway / bare same driver >=': TARGET, ...perDb, met: worst >= TARGET },
     };
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
   }
 }

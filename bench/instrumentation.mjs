@@ -3,11 +3,10 @@
 // queries_log_type none (no line per request). Metrics stay on in both: the config has no switch
 // for them, so their cost is not separated here. Phases alternate (on, off, on, off, ...) so
 // drift on a busy machine affects both sides alike; each row shows its best round.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sqliteDb } from './lib/databases.mjs';
 import { startGateway } from './lib/gateway.mjs';
+import { removeTempDir, tempDir } from './lib/processes.mjs';
 import { CONNECTIONS, DURATION, ROUNDS, compareRounds } from './lib/load.mjs';
 
 const CASES = [
@@ -16,7 +15,7 @@ const CASES = [
 ];
 
 export async function run() {
-  const dir = mkdtempSync(join(tmpdir(), 'wt-bench-instr-'));
+  const dir = tempDir('wt-bench-instr-');
   try {
     const db = sqliteDb(join(dir, 'traffic.db'));
     const rows = await compareRounds(
@@ -36,6 +35,6 @@ export async function run() {
       },
     };
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
   }
 }

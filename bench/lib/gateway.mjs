@@ -1,13 +1,12 @@
 // Starts the built gateway (dist/main.js) as a child process with a temporary config serving one
 // database resource. Its log goes to /dev/null, as a production process whose stdout is
 // collected elsewhere would cost roughly the same to write.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { secureEntry } from './databases.mjs';
-import { spawnServer } from './processes.mjs';
+import { removeTempDir, spawnServer, tempDir } from './processes.mjs';
 
 const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 
@@ -24,11 +23,11 @@ export function fixedPool(extra = {}) {
 
 /**
  * @param {import('./databases.mjs').BenchDb} db
- * @param {{ label: string, config?: Record<string, unknown>, resource?: Record<string, unknown>, workers?: number }} opts
+ * @param {{ label: string, config?: Record<string, unknown>, resource?: Record<string, unknown> }} opts
  *   config: top-level keys (log_level, queries_log_type, ...); resource: keys under resources.<id>.
  */
 export async function startGateway(db, opts) {
-  const dir = mkdtempSync(join(tmpdir(), 'wt-bench-gw-'));
+  const dir = tempDir('wt-bench-gw-');
   const { entry, env } = secureEntry(db);
   const doc = {
     log_level: 'INFO',
@@ -42,18 +41,18 @@ export async function startGateway(db, opts) {
   try {
     const server = await spawnServer(MAIN, {
       label: opts.label,
-      env: { WT_CONFIG: configFile, OVERRIDE_CONFIG_PATH: join(dir, 'override.yaml'), WT_WORKERS: String(opts.workers ?? 1), ...env },
+      env: { WT_CONFIG: configFile, OVERRIDE_CONFIG_PATH: join(dir, 'override.yaml'), WT_WORKERS: '1', ...env },
       describe: `config was:\n${stringify(doc)}`,
     });
     return {
       ...server,
       stop: async () => {
         await server.stop();
-        rmSync(dir, { recursive: true, force: true });
+        removeTempDir(dir);
       },
     };
   } catch (err) {
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
     throw err;
   }
 }

@@ -1,14 +1,31 @@
 // Child processes for the load benchmarks: spawn a Node server on a free loopback port, wait
 // until it answers /health/ready, read the memory and CPU of its whole process tree from /proc,
-// and make sure every process a benchmark started is gone when the run ends (even on failure).
+// and make sure every process and temp directory a benchmark made is gone when the run ends
+// (even on failure or Ctrl-C).
 import { spawn, execFileSync } from 'node:child_process';
-import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 
 /** @typedef {{ pid: number, url: string, port: number, stop: () => Promise<void> }} ServerProcess */
 
 /** Children started through spawnServer() and not stopped yet. */
 const live = new Set();
+/** Temp directories from tempDir() not removed yet. */
+const dirs = new Set();
+
+/** A new temp directory, removed by removeTempDir() or at the latest by cleanUp(). */
+export function tempDir(prefix) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  dirs.add(dir);
+  return dir;
+}
+
+export function removeTempDir(dir) {
+  rmSync(dir, { recursive: true, force: true });
+  dirs.delete(dir);
+}
 
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -148,10 +165,11 @@ export function cpuSeconds(pids) {
 }
 
 /**
- * Kills every process this benchmark process started that is still running: the servers started
- * here and anything else below this process (for example a module that manages its own children).
+ * Kills every process this benchmark process started that is still running (the servers started
+ * here and anything else below this process, such as a module that manages its own children),
+ * then removes the temp directories left.
  */
-export function killAll() {
+export function cleanUp() {
   for (const child of live) child.kill('SIGKILL');
   for (const pid of processTree(process.pid).slice(1)) {
     try {
@@ -160,4 +178,5 @@ export function killAll() {
       // already gone
     }
   }
+  for (const dir of dirs) removeTempDir(dir);
 }
