@@ -1,12 +1,12 @@
 // The one benchmark entry (`npm run bench` builds first). Runs every benchmark module in turn,
 // or the ones named on the command line (`node bench/run.mjs http logging`), prints a table per
 // benchmark and a summary of ratios and targets, and writes bench/results/bench-<time>.json and
-// bench/results/latest.json with the machine it ran on. Every child process is killed at the end,
-// also after a failure or Ctrl-C.
+// bench/results/latest.json with the machine it ran on. Every child process is killed and every
+// temp directory removed at the end, also after a failure or Ctrl-C.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { killAll } from './lib/processes.mjs';
+import { cleanUp } from './lib/processes.mjs';
 
 // Seconds per load phase: BENCH_DURATION, also for the cluster module (which reads BENCH_SECONDS).
 process.env.BENCH_DURATION ??= '5';
@@ -21,11 +21,11 @@ const MODULES = {
   logging: './logging.mjs',
 };
 
-process.on('exit', killAll);
+process.on('exit', cleanUp);
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {
     console.error(`\n${sig}: stopping benchmark processes`);
-    killAll();
+    cleanUp();
     process.exit(130);
   });
 }
@@ -103,14 +103,16 @@ for (const name of names) {
     console.error(`${name} failed: ${err.stack ?? err}`);
     results.push({ name, error: String(err.message ?? err) });
   } finally {
-    killAll(); // nothing a finished benchmark started may outlive it
+    cleanUp(); // nothing a finished benchmark started may outlive it
   }
 }
 
 console.log('\n--- summary');
+console.log(`load average at start ${info.loadavgAtStart.join(' ')}, now ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (other work on the machine skews every figure)`);
 console.table(summaryRows(results));
 
 const at = new Date().toISOString();
+info.loadavgAtEnd = os.loadavg().map((l) => Number(l.toFixed(2)));
 const doc = { at, machine: info, settings: { durationSeconds: Number(process.env.BENCH_DURATION) }, results };
 const dir = new URL('./results/', import.meta.url);
 mkdirSync(dir, { recursive: true });
