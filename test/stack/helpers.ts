@@ -8,7 +8,6 @@ import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createServer } from 'node:net';
 import { describe, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 
@@ -58,16 +57,7 @@ export function readYaml<T = any>(rel: string): T {
 }
 
 /** A TCP port free on 127.0.0.1 right now. */
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-  });
-}
+export { freePort } from '../helpers/gateway-process.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
