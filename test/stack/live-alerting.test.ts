@@ -88,6 +88,8 @@ describeWith('live: gateway -> Prometheus -> Alertmanager, dashboards, log lines
       'log_level: INFO', 'process_metrics_interval: 1', 'pool_check_interval: 1', `resource_ids: [${RID}]`,
       'resources:', `  ${RID}:`, '    db_min_conn_pool_size: 1', '    db_max_conn_pool_size: 1',
       '    max_pending_requests: 0', '    request_slot_timeout: 5',
+      // Retire each connection after one use, so every next request finds the pool empty.
+      '    db_conn_max_uses: 1',
       'secure:', `  ${RID}:`, '    db_type: sqlite', `    db_path: ${join(dir, 'traffic.db')}`, '',
     ].join('\n'));
     writeFileSync(join(dir, 'override.yaml'), '{}\n');
@@ -141,7 +143,7 @@ describeWith('live: gateway -> Prometheus -> Alertmanager, dashboards, log lines
   });
 
   it('the matching alerts reach Alertmanager', async () => {
-    const want = ['RequestSlotOverload', 'RequestSlotTimeouts'];
+    const want = ['RequestSlotOverload', 'RequestSlotTimeouts', 'ConnectionPoolEmpty'];
     const pool = await metricValue(`sum(wt_pool_exhausted_total{resource_id="${RID}"})`);
     if (pool > 0) want.push('ConnectionPoolExhausted');
     else console.warn('[live] wt_pool_exhausted_total stayed 0 (max_active_requests <= pool size prevents it): ConnectionPoolExhausted not checked end to end');
