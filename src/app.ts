@@ -4,7 +4,6 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { FastifySchemaValidationError } from 'fastify/types/schema.js';
-import { ShuttingDownError } from './errors.js';
 import { registerAcquire, type ResourceAcquirer } from './http/acquire.js';
 import { registerErrorReplies } from './http/error-reply.js';
 import { registerLifecycle, type RequestObserver } from './http/lifecycle.js';
@@ -50,17 +49,8 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
   app.addHook('onRoute', (route) => {
     if (!route.url.startsWith('/docs') && route.method !== 'HEAD') parts.routeUrls?.push(route.url);
   });
-  registerLifecycle(app, parts.observer);
+  registerLifecycle(app, parts.observer, parts.isShuttingDown);
   registerErrorReplies(app);
-  app.addHook('onRequest', async () => {
-    if (parts.isShuttingDown()) throw new ShuttingDownError();
-  });
-  // Requests that were in flight when shutdown began close their keep-alive connection with the
-  // response; otherwise the server would wait for clients to drop idle sockets.
-  app.addHook('onSend', async (_req, reply, payload) => {
-    if (parts.isShuttingDown()) reply.header('Connection', 'close');
-    return payload;
-  });
   registerAcquire(app, parts.acquirer);
   if (parts.docs) await registerSwagger(app, parts.version);
   await parts.metricsPlugin(app);

@@ -6,6 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { config } from '../config/index.js';
+import { ShuttingDownError } from '../errors.js';
 import { requestContext } from '../log/context.js';
 import { getLogger } from '../log/index.js';
 import { UNMATCHED_ENDPOINT } from '../metrics/bind.js';
@@ -40,7 +41,7 @@ export async function releaseHeld(state: RequestState): Promise<void> {
   await held.release();
 }
 
-export function registerLifecycle(app: FastifyInstance, observer: RequestObserver): void {
+export function registerLifecycle(app: FastifyInstance, observer: RequestObserver, isShuttingDown: () => boolean): void {
   app.decorateRequest('wt', null as unknown as RequestState);
 
   app.addHook('onRequest', (req, reply, done) => {
@@ -59,13 +60,16 @@ export function registerLifecycle(app: FastifyInstance, observer: RequestObserve
     // Everything after this hook (other hooks, handler, its awaits) runs inside the context.
     requestContext.run({ cid: state.cid }, () => {
       if (state.logged) log.info('request', `${req.method} ${req.url}`, { client: req.ip });
-      done();
+      done(isShuttingDown() ? new ShuttingDownError() : undefined);
     });
   });
 
   app.addHook('onSend', (req, reply, payload, done) => {
     // For a stream this is the time to the first byte: headers leave before the body.
     reply.header('X-Process-Time', seconds(req.wt).toFixed(3));
+    // Requests in flight when shutdown began close their keep-alive connection with the response;
+    // otherwise the server would wait for clients to drop idle sockets.
+    if (isShuttingDown()) reply.header('Connection', 'close');
     done(null, payload);
   });
 
