@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { config, reloadConfig, type ConfigChange } from './config/index.js';
 import { createConnector } from './db/index.js';
+import { requireOdbc } from './db/odbc.js';
 import { ensureSqliteSample } from './db/sample-data.js';
 import { buildApp } from './app.js';
 import { ConfigError } from './errors.js';
@@ -63,7 +64,9 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   setLogLevel(cfg.log_level);
   for (const rid of cfg.resource_ids) {
     const target = cfg.secure[rid];
-    if (target.db_type === 'sqlite') await ensureSqliteSample(target.db_path);
+    if (target.db_type === 'sqlite') ensureSqliteSample(target.db_path);
+    // The odbc package is optional: without it an ODBC resource could never serve, so say so now.
+    if (target.db_type === 'odbc') await requireOdbc();
   }
 
   const metrics = createMetrics();

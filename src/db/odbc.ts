@@ -65,6 +65,12 @@ async function loadOdbc(): Promise<OdbcModule> {
   }
 }
 
+/** Fails (with the install step in the message) when the optional odbc package cannot be loaded. */
+export async function requireOdbc(): Promise<void> {
+  odbcModule ??= loadOdbc();
+  await odbcModule;
+}
+
 /** ODBC attribute value, braced so `;`, `=` and spaces are taken literally. */
 function braced(v: string): string {
   return `{${v.replace(/}/g, '}}')}}`;

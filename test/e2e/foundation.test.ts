@@ -3,7 +3,7 @@
  */
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
+import { ROOT, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 
 let gw: GatewayProcess;
 
@@ -206,5 +206,23 @@ describe('start-up with a bad config', () => {
     expect(err?.fields.keys).toBe('log_level');
     expect(err?.fields.file).toBe(bad.configFile);
     await bad.stop();
+  });
+});
+
+describe('start-up with an ODBC resource but no odbc package', () => {
+  it('exits non-zero naming the install step', async () => {
+    const gw = await startGateway({
+      noWait: true,
+      extraArgs: ['--import', `${ROOT}/test/fixtures/hide-odbc.mjs`],
+      config: {
+        resource_ids: ['mysql_odbc_traffic'],
+        secure: { mysql_odbc_traffic: { db_type: 'odbc', db_driver: 'MariaDB Unicode', db_host: '127.0.0.1', db_port: 3306, db_name: 'test', db_user: 'root' } },
+      },
+    });
+    expect(await gw.exited).toBe(1);
+    const err = gw.parsed().find((l) => l.fields.tag === 'start-err');
+    expect(err?.level).toBe('CRITICAL');
+    expect(err?.fields.msg).toMatch(/ODBC support is not installed: npm install odbc .*apt-get install unixodbc-dev/);
+    await gw.stop();
   });
 });
