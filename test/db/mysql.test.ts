@@ -2,43 +2,17 @@ import { describe, expect, it } from 'vitest';
 import { createConnector } from '../../src/db/index.js';
 import { mysqlAvailable, mysqlTarget, requireOrSkip } from '../helpers/databases.js';
 import { driverSuite } from './driver-suite.js';
+import { mariadbDialect } from './mariadb-dialect.js';
 
 const skip = requireOrSkip('MySQL/MariaDB', await mysqlAvailable());
 const connector = (port?: number) => createConnector('mysql_test', mysqlTarget(port ? { db_port: port } : {}));
-
-async function admin<T>(sql: string, params: (string | number)[] = []): Promise<T[]> {
-  const c = await connector().connect(900, 5);
-  try {
-    return (await c.query(sql, params, { timeoutSeconds: 5 })).rows as T[];
-  } finally {
-    await c.close();
-  }
-}
-
-/** Whether the session runs a statement now (SHOW PROCESSLIST, as information_schema). */
-async function isBusy(id: number): Promise<boolean> {
-  const rows = await admin<{ COMMAND: string }>('SELECT COMMAND FROM information_schema.PROCESSLIST WHERE ID = ?', [id]);
-  return rows.length > 0 && rows[0].COMMAND !== 'Sleep';
-}
 
 describe.skipIf(skip)('mysql', () => {
   driverSuite({
     name: 'mysql',
     connector: () => connector(),
     connectorAtPort: (port) => connector(port),
-    sleepSql: 'SELECT SLEEP(5)',
-    // MariaDB's SEQUENCE engine makes rows without a table.
-    manyRowsSql: (n) => `SELECT seq AS n FROM seq_1_to_${n}`,
-    textType: 'VARCHAR(100)',
-    keepsConnectionAfterTimeout: true,
-    sessionId: async (c) => Number((await c.query('SELECT CONNECTION_ID() AS id', [], { timeoutSeconds: 5 })).rows[0].id),
-    isBusy,
-    kill: async (id) => {
-      await admin(`KILL ${Number(id)}`);
-    },
-    dropTable: async (c, table) => {
-      await c.query(`DROP TABLE IF EXISTS ${table}`, [], { timeoutSeconds: 5 });
-    },
+    ...mariadbDialect,
   });
 
   describe('mysql types', () => {
@@ -65,7 +39,7 @@ describe.skipIf(skip)('mysql', () => {
           for await (const _ of rows) void _;
         })(),
       ).rejects.toMatchObject({ kind: 'timeout' });
-      expect(await isBusy(id)).toBe(false);
+      expect(await mariadbDialect.isBusy(id)).toBe(false);
       if (c.usable) await c.ping(5);
       await c.close();
     });
