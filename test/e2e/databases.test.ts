@@ -245,10 +245,7 @@ describe.skipIf(skipPg || skipMysql)('same data from every database', () => {
   }
 
   it('logs query text and results without breaking JSON routes', async () => {
-    gw.writeOverride({ queries_log_type: 'all', query_results_log_max_len: 80 });
-    const from = gw.lines.length;
-    gw.signal('SIGUSR1');
-    await gw.waitForLine((l) => l.fields.tag === 'config-reload', 5000, from);
+    expect((await gw.reload({ queries_log_type: 'all', query_results_log_max_len: 80 })).fields.tag).toBe('config-reload');
     const res = await fetch(`${gw.url}/pg-json?limit=2&port=53`);
     expect(res.status).toBe(200);
     const cid = res.headers.get('x-correlation-id');
@@ -414,49 +411,34 @@ describe.skipIf(skipPg)('limits, timeouts and faults on PostgreSQL', () => {
   }, 120_000);
 
   it('applies limits changed by SIGUSR1 on the next request', async () => {
-    gw.writeOverride({ resources: { [rid]: { max_pending_requests: 0 } } });
-    let from = gw.lines.length;
-    gw.signal('SIGUSR1');
-    await gw.waitForLine((l) => l.fields.tag === 'config-reload', 5000, from);
-    const lock = await lockPgTable(db);
-    try {
-      const requests = Array.from({ length: 3 }, () => fetch(`${gw.url}/pg-json`));
-      await sleep(200);
-      await lock.release();
-      expect((await Promise.all(requests)).map((r) => r.status).sort()).toEqual([200, 429, 429]);
-    } finally {
-      await lock.release();
-    }
-    gw.writeOverride({ resources: { [rid]: { max_active_requests: 2, max_pending_requests: 0 } } });
-    from = gw.lines.length;
-    gw.signal('SIGUSR1');
-    await gw.waitForLine((l) => l.fields.tag === 'config-reload', 5000, from);
-    const lock2 = await lockPgTable(db);
-    try {
-      const requests = Array.from({ length: 3 }, () => fetch(`${gw.url}/pg-json`));
-      await sleep(200);
-      await lock2.release();
-      expect((await Promise.all(requests)).map((r) => r.status).sort()).toEqual([200, 200, 429]);
-    } finally {
-      await lock2.release();
-    }
-    gw.writeOverride({});
-    from = gw.lines.length;
-    gw.signal('SIGUSR1');
-    await gw.waitForLine((l) => l.fields.tag === 'config-reload', 5000, from);
+    /** Statuses of `n` concurrent requests started while the table is locked, released after 200 ms. */
+    const statusesWhileLocked = async (n: number) => {
+      const lock = await lockPgTable(db);
+      try {
+        const requests = Array.from({ length: n }, () => fetch(`${gw.url}/pg-json`));
+        await sleep(200);
+        await lock.release();
+        return (await Promise.all(requests)).map((r) => r.status).sort();
+      } finally {
+        await lock.release();
+      }
+    };
+    expect((await gw.reload({ resources: { [rid]: { max_pending_requests: 0 } } })).fields.tag).toBe('config-reload');
+    expect(await statusesWhileLocked(3)).toEqual([200, 429, 429]);
+    expect((await gw.reload({ resources: { [rid]: { max_active_requests: 2, max_pending_requests: 0 } } })).fields.tag).toBe('config-reload');
+    expect(await statusesWhileLocked(3)).toEqual([200, 200, 429]);
+    expect((await gw.reload({})).fields.tag).toBe('config-reload');
     await expectNothingHeld(gw, rid);
   });
 
   it('cannot deadlock: 500 concurrent two-resource requests with pool size 2 all settle', async () => {
-    gw.writeOverride({
+    const reloaded = await gw.reload({
       resources: {
         [rid]: { max_active_requests: 2, max_pending_requests: 100 },
         sqlite_traffic: { max_active_requests: 2, max_pending_requests: 100 },
       },
     });
-    const from = gw.lines.length;
-    gw.signal('SIGUSR1');
-    await gw.waitForLine((l) => l.fields.tag === 'config-reload', 5000, from);
+    expect(reloaded.fields.tag).toBe('config-reload');
     // Worst case per request: a slot wait and a connection wait per resource, then the queries.
     const bound = 2 * (limits.request_slot_timeout + limits.db_conn_pool_acquire_timeout) + limits.db_default_query_timeout + 1;
     const started = Date.now();

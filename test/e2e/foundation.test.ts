@@ -141,13 +141,11 @@ describe('gateway process on the embedded SQLite database', () => {
   });
 
   it('reloads an override on SIGUSR1 at once, without opening an inspector', async () => {
-    gw.writeOverride({ log_level: 'WARNING', resources: { sqlite_traffic: { max_pending_requests: 7 } } });
-    let from = gw.lines.length;
-    gw.signal('SIGUSR1');
-    const reload = await gw.waitForLine((l) => l.fields.tag === 'config-reload', 5000, from);
+    const reload = await gw.reload({ log_level: 'WARNING', resources: { sqlite_traffic: { max_pending_requests: 7 } } });
+    expect(reload.fields.tag).toBe('config-reload');
     expect(reload.fields.changes).toContain('log_level: "INFO" -> "WARNING"');
     expect(reload.fields.changes).toContain('resources.sqlite_traffic.max_pending_requests: 100 -> 7');
-    from = gw.lines.length;
+    let from = gw.lines.length;
     const res = await fetch(`${gw.url}/sqlite-json`);
     await res.arrayBuffer();
     await new Promise((r) => setTimeout(r, 300));
@@ -155,40 +153,26 @@ describe('gateway process on the embedded SQLite database', () => {
     expect(await portOpen(9229)).toBe(false);
     expect(gw.stderr.join('')).not.toMatch(/Debugger listening/);
 
-    gw.writeOverride({ log_level: 'DEBUG' });
-    gw.signal('SIGUSR1');
-    await gw.waitForLine((l) => l.fields.tag === 'config-reload' && (l.fields.changes ?? '').includes('"WARNING" -> "DEBUG"'), 5000, from);
+    expect((await gw.reload({ log_level: 'DEBUG' })).fields.changes).toContain('"WARNING" -> "DEBUG"');
     from = gw.lines.length;
     await (await fetch(`${gw.url}/sqlite-json`)).arrayBuffer();
     await gw.waitForLine((l) => l.fields.tag === 'request', 5000, from);
   });
 
   it('refuses an override touching secure or broken YAML, keeps serving the old config', async () => {
-    gw.writeOverride({ log_level: 'INFO' });
-    gw.signal('SIGUSR1');
-    await gw.waitForLine((l) => l.fields.tag === 'config-reload' && (l.fields.changes ?? '').includes('-> "INFO"'));
+    expect((await gw.reload({ log_level: 'INFO' })).fields.changes).toContain('-> "INFO"');
 
-    let from = gw.lines.length;
-    gw.writeOverride({ log_level: 'ERROR', secure: { sqlite_traffic: { db_path: '/tmp/other.db' } } });
-    gw.signal('SIGUSR1');
-    const refused = await gw.waitForLine((l) => l.fields.tag === 'config-err', 5000, from);
-    expect(refused.level).toBe('ERROR');
-    expect(refused.fields.file).toBe(gw.overrideFile);
-    expect(refused.fields.keys).toBe('secure');
+    const refused = await gw.reload({ log_level: 'ERROR', secure: { sqlite_traffic: { db_path: '/tmp/other.db' } } });
+    expect(refused).toMatchObject({ level: 'ERROR', fields: { tag: 'config-err', file: gw.overrideFile, keys: 'secure' } });
 
-    from = gw.lines.length;
-    gw.writeOverride('log_level: [ERROR\n');
-    gw.signal('SIGUSR1');
-    const broken = await gw.waitForLine((l) => l.fields.tag === 'config-err', 5000, from);
+    const broken = await gw.reload('log_level: [ERROR\n');
+    expect(broken.fields.tag).toBe('config-err');
     expect(broken.fields.msg).toMatch(/not valid YAML/);
 
-    from = gw.lines.length;
-    gw.writeOverride({ port: 1234 });
-    gw.signal('SIGUSR1');
-    expect((await gw.waitForLine((l) => l.fields.tag === 'config-err', 5000, from)).fields.keys).toBe('port');
+    expect((await gw.reload({ port: 1234 })).fields).toMatchObject({ tag: 'config-err', keys: 'port' });
 
     // Still INFO: a request writes its records.
-    from = gw.lines.length;
+    const from = gw.lines.length;
     await (await fetch(`${gw.url}/sqlite-json`)).arrayBuffer();
     await gw.waitForLine((l) => l.fields.tag === 'request-stats', 5000, from);
     const metrics = await (await fetch(`${gw.url}/metrics`)).text();

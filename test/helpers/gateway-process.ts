@@ -38,6 +38,8 @@ export interface GatewayProcess {
   /** Resolves with the first line (already seen or future) matching `pred`, or rejects after `timeoutMs`. */
   waitForLine(pred: (l: ParsedLine) => boolean, timeoutMs?: number, from?: number): Promise<ParsedLine>;
   writeOverride(doc: unknown): void;
+  /** Writes the override, sends SIGUSR1 and resolves with the config-reload (or config-err) record it causes. */
+  reload(doc: unknown): Promise<ParsedLine>;
   signal(sig: NodeJS.Signals): void;
   /** Resolves with the exit code once the process has exited. */
   exited: Promise<number | null>;
@@ -138,6 +140,12 @@ export async function startGateway(opts: StartOptions = {}): Promise<GatewayProc
     },
     writeOverride(doc) {
       writeFileSync(overrideFile, typeof doc === 'string' ? doc : stringify(doc));
+    },
+    async reload(doc) {
+      gw.writeOverride(doc);
+      const from = lines.length;
+      child.kill('SIGUSR1');
+      return gw.waitForLine((l) => l.fields.tag === 'config-reload' || l.fields.tag === 'config-err', 5000, from);
     },
     signal(sig) {
       child.kill(sig);
