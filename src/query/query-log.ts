@@ -29,12 +29,18 @@ function resultsText(q: QueryRecord, max: number): string {
   return truncate(text + ']', max);
 }
 
-export function queryStatsFields(queries: readonly QueryRecord[], type: QueryLogType, maxResultsLen: number): Record<string, unknown> | undefined {
+/** The fields are added to `fields` (so a caller's leading fields need no copy) and returned. */
+export function queryStatsFields(
+  queries: readonly QueryRecord[],
+  type: QueryLogType,
+  maxResultsLen: number,
+  fields: Record<string, unknown> = {},
+): Record<string, unknown> | undefined {
   if (type === 'none' || queries.length === 0) return undefined;
   const withQuery = type === 'stats_with_query' || type === 'all';
   const withResults = type === 'stats_with_results' || type === 'all';
-  const fields: Record<string, unknown> = {};
-  queries.forEach((q, index) => {
+  for (let index = 0; index < queries.length; index++) {
+    const q = queries[index];
     const p = `q${index + 1}_`;
     fields[`${p}resource_id`] = q.resourceId;
     fields[`${p}conn_id`] = q.connId;
@@ -45,6 +51,6 @@ export function queryStatsFields(queries: readonly QueryRecord[], type: QueryLog
       if (q.params.length > 0) fields[`${p}params`] = JSON.stringify(q.params, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
     }
     if (withResults) fields[`${p}results`] = resultsText(q, maxResultsLen);
-  });
+  }
   return fields;
 }
