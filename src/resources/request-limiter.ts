@@ -52,13 +52,19 @@ export class RequestLimiter {
    * or the close error once close() was called.
    */
   acquire(signal?: AbortSignal): Promise<SlotGrant> {
+    const slot = this.acquireNow(signal);
+    return slot instanceof Promise ? slot : Promise.resolve(slot);
+  }
+
+  /** Like acquire(), but a slot free right away comes back as is: the common case needs no promise. */
+  acquireNow(signal?: AbortSignal): SlotGrant | Promise<SlotGrant> {
     const rid = this.resourceId;
     if (this.closedWith) return Promise.reject(this.closedWith);
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     emitSafely(this.events, 'slot-requested', { resourceId: rid });
     const start = nowMs();
     const rc = resourceConfig(rid);
-    if (this.waiters.size === 0 && this.active < maxActiveRequests(rc)) return Promise.resolve(this.grant(start));
+    if (this.waiters.size === 0 && this.active < maxActiveRequests(rc)) return this.grant(start);
     if (this.waiters.size >= rc.max_pending_requests) {
       emitSafely(this.events, 'slot-error', { resourceId: rid, type: 'overload', waitSeconds: 0 });
       // The queue turns over within one slot timeout: a sensible moment to try again.

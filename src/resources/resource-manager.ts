@@ -104,7 +104,8 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
     try {
       for (const rid of ids) {
         const { limiter, pool } = this.get(rid);
-        holding.addSlot(rid, await limiter.acquire(signal));
+        const slot = limiter.acquireNow(signal);
+        holding.addSlot(rid, slot instanceof Promise ? await slot : slot);
         holding.addLease(rid, await pool.acquire(signal));
       }
       if (this.shuttingDown) throw new ShuttingDownError();
