@@ -144,6 +144,15 @@ export class DbConnectionPool {
         throw this.unreachable(failure.error);
       }
     }
+    const ready = this.tarn.takeFreeNow((conn) => this.usableWithoutCheck(conn, rc));
+    if (ready !== undefined) {
+      // Lent a microtask later, as tarn would after validating: a refusal or abort in this turn still wins.
+      await Promise.resolve();
+      const stop = this.refusedWith ?? (signal?.aborted ? abortReason(signal) : undefined);
+      if (stop === undefined) return this.lease(ready, start);
+      this.tarn.release(ready); // never lent: back to the idle list untouched, as tarn does
+      throw this.acquireError(stop, rc, signal);
+    }
     const op = this.tarn.acquire();
     this.waiters.add(op);
     const onAbort = (): void => op.abort();
@@ -316,6 +325,13 @@ export class DbConnectionPool {
       return false;
     }
     return this.pingIfStale(conn, rc);
+  }
+
+  /** What validate() would accept without a ping: not expired, no shrink due, not idle long enough to need a check. */
+  private usableWithoutCheck(conn: DbConnection, rc: ResourceSettings): boolean {
+    if (this.expiryReason(conn, rc) !== undefined || this.openCount() > rc.db_max_conn_pool_size) return false;
+    const meta = this.meta.get(conn);
+    return meta !== undefined && nowMs() - meta.lastActiveMs <= rc.db_conn_idle_check_after * 1000;
   }
 
   /** Pings a connection idle for more than db_conn_idle_check_after; true when it may be used. */

@@ -68,6 +68,20 @@ export class LiveTarnPool<T> extends Pool<T> {
     return taken;
   }
 
+  /**
+   * Checks out the most recently freed resource at once, like tarn's own hand-out, when no acquire
+   * is queued before us and `ready` accepts it without validation; undefined otherwise (then use
+   * acquire(), which validates). Saves tarn's two timed pending operations on the common path.
+   */
+  takeFreeNow(ready: (resource: T) => boolean): T | undefined {
+    if (this.destroyed || this.pendingAcquires.length > 0) return undefined;
+    const free = this.free[this.free.length - 1];
+    if (free === undefined || !ready(free.resource)) return undefined;
+    this.free.pop();
+    this.used.push(free);
+    return free.resource;
+  }
+
   /** Starts `n` creations; each new resource joins the idle list (or serves a waiting acquire). */
   topUp(n: number): void {
     for (let i = 0; i < n && !this.destroyed; i++) this._doCreate();
