@@ -111,6 +111,29 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: s
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/**
+ * Starts `n` concurrent GET /pg-json while the table is locked, waits until `settleFirst` of them
+ * have been answered (the ones refused or timed out while the others wait on the lock), then
+ * releases the lock and returns every response. Waiting on answers, not on a clock, keeps the
+ * test exact on a busy machine.
+ */
+async function requestsWhileLocked(gw: GatewayProcess, db: string, n: number, settleFirst: number): Promise<Response[]> {
+  const lock = await lockPgTable(db);
+  try {
+    let settled = 0;
+    const requests = Array.from({ length: n }, () =>
+      fetch(`${gw.url}/pg-json`).finally(() => {
+        settled++;
+      }),
+    );
+    await waitFor(async () => settled >= settleFirst, 10_000, `${settleFirst} early answers`);
+    await lock.release();
+    return await Promise.all(requests);
+  } finally {
+    await lock.release();
+  }
+}
+
 /** In-use connections and active/pending requests of a resource, as /metrics shows them. */
 async function heldCounts(gw: GatewayProcess, rid: string): Promise<{ active: number; pending: number; inUse: number }> {
   const [active, pending, open, pooled] = await Promise.all([
@@ -301,36 +324,21 @@ describe.skipIf(skipPg)('limits, timeouts and faults on PostgreSQL', () => {
   });
 
   it('refuses exactly the requests beyond active + pending with 429 and Retry-After', async () => {
-    const lock = await lockPgTable(db);
-    try {
-      const requests = Array.from({ length: 8 }, () => fetch(`${gw.url}/pg-json`));
-      await sleep(300); // the 5 refusals are immediate; 1 active + 2 pending wait on the lock
-      await lock.release();
-      const responses = await Promise.all(requests);
-      const statuses = responses.map((r) => r.status).sort();
-      expect(statuses).toEqual([200, 200, 200, 429, 429, 429, 429, 429]);
-      const refused = responses.find((r) => r.status === 429)!;
-      expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
-      expect(await refused.json()).toMatchObject({ detail: 'too many pending requests for resource pg_traffic' });
-    } finally {
-      await lock.release();
-    }
+    // 1 active + 2 pending wait on the lock; the other 5 are refused at once.
+    const responses = await requestsWhileLocked(gw, db, 8, 5);
+    expect(responses.map((r) => r.status).sort()).toEqual([200, 200, 200, 429, 429, 429, 429, 429]);
+    const refused = responses.find((r) => r.status === 429)!;
+    expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(await refused.json()).toMatchObject({ detail: 'too many pending requests for resource pg_traffic' });
     await expectNothingHeld(gw, rid);
   });
 
   it('answers 504 to requests that wait longer than request_slot_timeout for a slot', async () => {
-    const lock = await lockPgTable(db);
-    try {
-      const requests = Array.from({ length: 3 }, () => fetch(`${gw.url}/pg-json`));
-      await sleep(800); // past the 0.5 s slot timeout, before the 1 s query timeout
-      await lock.release();
-      const responses = await Promise.all(requests);
-      expect(responses.map((r) => r.status).sort()).toEqual([200, 504, 504]);
-      const timedOut = responses.find((r) => r.status === 504)!;
-      expect(((await timedOut.json()) as { detail: string }).detail).toBe('0.5-sec timeout waiting for a request slot for resource pg_traffic');
-    } finally {
-      await lock.release();
-    }
+    // The 2 pending ones time out after 0.5 s; the active one finishes once the lock goes (before its 1 s query timeout).
+    const responses = await requestsWhileLocked(gw, db, 3, 2);
+    expect(responses.map((r) => r.status).sort()).toEqual([200, 504, 504]);
+    const timedOut = responses.find((r) => r.status === 504)!;
+    expect(((await timedOut.json()) as { detail: string }).detail).toBe('0.5-sec timeout waiting for a request slot for resource pg_traffic');
     await expectNothingHeld(gw, rid);
   });
 
@@ -411,22 +419,11 @@ describe.skipIf(skipPg)('limits, timeouts and faults on PostgreSQL', () => {
   }, 120_000);
 
   it('applies limits changed by SIGUSR1 on the next request', async () => {
-    /** Statuses of `n` concurrent requests started while the table is locked, released after 200 ms. */
-    const statusesWhileLocked = async (n: number) => {
-      const lock = await lockPgTable(db);
-      try {
-        const requests = Array.from({ length: n }, () => fetch(`${gw.url}/pg-json`));
-        await sleep(200);
-        await lock.release();
-        return (await Promise.all(requests)).map((r) => r.status).sort();
-      } finally {
-        await lock.release();
-      }
-    };
+    const statuses = async (n: number, refused: number) => (await requestsWhileLocked(gw, db, n, refused)).map((r) => r.status).sort();
     expect((await gw.reload({ resources: { [rid]: { max_pending_requests: 0 } } })).fields.tag).toBe('config-reload');
-    expect(await statusesWhileLocked(3)).toEqual([200, 429, 429]);
+    expect(await statuses(3, 2)).toEqual([200, 429, 429]);
     expect((await gw.reload({ resources: { [rid]: { max_active_requests: 2, max_pending_requests: 0 } } })).fields.tag).toBe('config-reload');
-    expect(await statusesWhileLocked(3)).toEqual([200, 200, 429]);
+    expect(await statuses(3, 1)).toEqual([200, 200, 429]);
     expect((await gw.reload({})).fields.tag).toBe('config-reload');
     await expectNothingHeld(gw, rid);
   });

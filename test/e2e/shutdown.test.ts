@@ -40,6 +40,18 @@ function start(shutdownTimeout: number): Promise<GatewayProcess> {
   });
 }
 
+/** Waits until the gateway reports these active and pending requests on pg_traffic (from /metrics). */
+async function waitForRequests(gw: GatewayProcess, active: number, pending: number): Promise<void> {
+  const until = Date.now() + 10_000;
+  for (;;) {
+    const text = await (await fetch(`${gw.url}/metrics`)).text();
+    const value = (name: string) => Number(new RegExp(`^${name}\\{resource_id="pg_traffic"\\} (\\S+)$`, 'm').exec(text)?.[1]);
+    if (value('wt_in_progress_requests') === active && value('wt_pending_requests') === pending) return;
+    if (Date.now() > until) throw new Error(`gateway never reported ${active} active and ${pending} pending requests`);
+    await sleep(50);
+  }
+}
+
 /** Status, or the network error's name when the connection was refused or cut. */
 async function statusOf(p: Promise<Response>): Promise<number | string> {
   try {
@@ -71,7 +83,7 @@ describe.skipIf(skip)('graceful shutdown (single process)', () => {
     const release = await lockTable();
     try {
       const inFlight = [statusOf(fetch(`${gw.url}/pg-json`)), statusOf(fetch(`${gw.url}/pg-json`))];
-      await sleep(300);
+      await waitForRequests(gw, 1, 1);
       gw.signal('SIGTERM');
       await gw.waitForLine((l) => l.fields.tag === 'shutdown');
       const late = await statusOf(fetch(`${gw.url}/pg-json`));
@@ -93,9 +105,9 @@ describe.skipIf(skip)('graceful shutdown (single process)', () => {
     const release = await lockTable();
     try {
       const running = statusOf(fetch(`${gw.url}/pg-json`));
-      await sleep(200);
+      await waitForRequests(gw, 1, 0);
       const waiting = statusOf(fetch(`${gw.url}/pg-json`));
-      await sleep(200);
+      await waitForRequests(gw, 1, 1);
       gw.signal('SIGTERM');
       expect(await waiting).toBe(503);
       await release();
