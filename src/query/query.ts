@@ -119,51 +119,43 @@ export class RequestQueries {
     }
     const record: QueryRecord = { resourceId, connId: conn.connId, sql, params, seconds: 0, rowCount: 'streamed' };
     this.state.queries.push(record);
-    let reported = false;
-    const finish = (err?: unknown) => {
-      if (reported) return;
-      reported = true;
+    // The outcome is recorded once, by whichever side ends the stream first: the rows running out,
+    // an error, the consumer leaving the loop, or the request ending (client gone). Only the last
+    // two leave a statement running on the server, which is then cancelled before release.
+    let recorded = false;
+    const finish = (err?: unknown): boolean => {
+      if (recorded) return false;
+      recorded = true;
       record.seconds = this.report(resourceId, started, undefined, err);
+      return true;
     };
-    // Stops the statement once, from whichever side notices first: the consumer leaving the loop
-    // or the request ending (client gone) before the stream was drained.
-    let finished = false;
-    let iteratorDone = false;
+    let exhausted = false;
     let cancelling: Promise<void> | undefined;
     const cancel = () => (cancelling ??= rowStream.cancel().catch(() => undefined));
     this.state.cleanups.push(async () => {
-      if (!finished) {
-        finished = true;
-        finish();
-        await cancel();
-      } else if (cancelling) await cancelling;
+      if (finish()) await cancel();
+      else if (cancelling) await cancelling;
     });
     return (async function* rows() {
       try {
         if (first.done) {
-          iteratorDone = true;
+          exhausted = true;
           return;
         }
         yield first.value;
         for (;;) {
           const next = await iterator.next();
           if (next.done) {
-            iteratorDone = true;
+            exhausted = true;
             return;
           }
           yield next.value;
         }
       } catch (err) {
-        finished = true;
         finish(err);
         throw toAppError(err, resourceId, timeoutSeconds);
       } finally {
-        if (!finished) {
-          finish();
-          finished = true;
-          // Reached without exhausting the rows means the consumer stopped early.
-          if (!iteratorDone) await cancel();
-        }
+        if (finish() && !exhausted) await cancel();
       }
     })();
   }

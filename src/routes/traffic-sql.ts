@@ -3,6 +3,7 @@
  * the original) and a UTC DATETIME/TIMESTAMP elsewhere, rendered 'YYYY-MM-DD HH:MM:SS'.
  * Every value is a bound parameter.
  */
+import { epochToSqlDateTime } from '../db/sample-data.js';
 import type { SqlParam, Statement } from '../db/types.js';
 
 export type Dialect = 'sqlite' | 'postgres' | 'mysql';
@@ -16,20 +17,7 @@ export interface TrafficFilter {
   limit: number;
 }
 
-export interface TrafficRow {
-  date_hour: number | string;
-  port: number;
-  flows: number;
-  pkts: number;
-  bytes: number;
-}
-
 export const TRAFFIC_COLUMNS = ['date_hour', 'port', 'flows', 'pkts', 'bytes'] as const;
-
-/** 'YYYY-MM-DD HH:MM:SS' in UTC: the form DATETIME/TIMESTAMP columns compare and store. */
-export function sqlDateTime(epochSeconds: number): string {
-  return new Date(epochSeconds * 1000).toISOString().slice(0, 19).replace('T', ' ');
-}
 
 function dateHourSelect(dialect: Dialect): string {
   switch (dialect) {
@@ -43,7 +31,7 @@ function dateHourSelect(dialect: Dialect): string {
 }
 
 function timeParam(dialect: Dialect, epochSeconds: number): SqlParam {
-  return dialect === 'sqlite' ? epochSeconds : sqlDateTime(epochSeconds);
+  return dialect === 'sqlite' ? epochSeconds : epochToSqlDateTime(epochSeconds);
 }
 
 export function selectTraffic(dialect: Dialect, f: TrafficFilter): Statement {
