@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { BadRequestError } from '../../src/errors.js';
+import { parseTime, toFilter } from '../../src/routes/traffic-params.js';
+import { insertTraffic, selectTraffic } from '../../src/routes/traffic-sql.js';
+import { compareRows } from '../../src/routes/traffic.js';
+
+const JAN6 = Date.UTC(2025, 0, 6) / 1000;
+
+describe('traffic query parameters', () => {
+  it('reads epoch seconds and ISO 8601, UTC unless an offset is given', () => {
+    expect(parseTime(String(JAN6), 'from')).toBe(JAN6);
+    expect(parseTime('2025-01-06', 'from')).toBe(JAN6);
+    expect(parseTime('2025-01-06T01:00:00Z', 'from')).toBe(JAN6 + 3600);
+    expect(parseTime('2025-01-06 01:00', 'from')).toBe(JAN6 + 3600);
+    expect(parseTime('2025-01-06T03:00:00+02:00', 'from')).toBe(JAN6 + 3600);
+  });
+
+  it('names the field of an impossible date and refuses from after to', () => {
+    expect(() => parseTime('2025-13-40', 'to')).toThrow(/querystring\/to is not a valid date-time/);
+    try {
+      toFilter({ from: '2025-01-07', to: '2025-01-06', limit: 10 });
+      throw new Error('expected a refusal');
+    } catch (err) {
+      expect(err).toBeInstanceOf(BadRequestError);
+      expect((err as BadRequestError).statusCode).toBe(400);
+      expect((err as Error).message).toBe('querystring/from must not be after querystring/to');
+    }
+  });
+});
+
+describe('traffic SQL', () => {
+  it('binds every filter value and compares dates in each dialect own form', () => {
+    const filter = { port: 443, from: JAN6, to: JAN6 + 7200, limit: 5 };
+    expect(selectTraffic('sqlite', filter).params).toEqual([443, JAN6, JAN6 + 7200, 5]);
+    const pg = selectTraffic('postgres', filter);
+    expect(pg.params).toEqual([443, '2025-01-06 00:00:00', '2025-01-06 02:00:00', 5]);
+    expect(pg.sql).not.toMatch(/443|2025/);
+    expect(selectTraffic('mysql', { limit: 10 }).sql).toBe(
+      "SELECT DATE_FORMAT(date_hour, '%Y-%m-%d %H:%i:%s') AS date_hour, port, flows, pkts, bytes FROM tcp_hourly ORDER BY tcp_hourly.date_hour, tcp_hourly.port LIMIT ?",
+    );
+    expect(insertTraffic('postgres', { date_hour: JAN6, port: 22, flows: 1, pkts: 2, bytes: 3 }).params).toEqual(['2025-01-06 00:00:00', 22, 1, 2, 3]);
+  });
+});
+
+describe('compareRows', () => {
+  it('matches rows by hour and port across date forms and flags differences and gaps', () => {
+    const out = compareRows(
+      [
+        { date_hour: JAN6, port: 22, flows: 1, pkts: 2, bytes: 3 },
+        { date_hour: JAN6, port: 80, flows: 5, pkts: 5, bytes: 5 },
+      ],
+      [
+        { date_hour: '2025-01-06 00:00:00', port: 22, flows: '1', pkts: '2', bytes: '3' },
+        { date_hour: '2025-01-06 00:00:00', port: 80, flows: 6, pkts: 5, bytes: 5 },
+        { date_hour: '2025-01-06 01:00:00', port: 22, flows: 1, pkts: 1, bytes: 1 },
+      ],
+    );
+    expect(out.map((r) => [r.date_hour, r.port, r.match])).toEqual([
+      [JAN6, 22, true],
+      [JAN6, 80, false],
+      [JAN6 + 3600, 22, false],
+    ]);
+    expect(out[2].sqlite).toBeNull();
+  });
+});
