@@ -10,11 +10,20 @@ import { getLogger } from '../log/index.js';
 
 const log = getLogger('acquired-resources.ts');
 
-function guarded(rid: string, fn: () => void): void {
+/** What release() returns: the work is synchronous, so every call can share one settled promise. */
+const RELEASED: Promise<void> = Promise.resolve();
+
+function logReleaseError(rid: string, err: unknown): void {
+  log.error('release-err', 'releasing a resource failed', { resource_id: rid, error: err instanceof Error ? err.message : String(err) });
+}
+
+/** Runs one release step; a failure is logged so that it cannot keep the other steps from running. */
+function releaseStep(rid: string, step: { release(): void } | undefined): void {
+  if (step === undefined) return;
   try {
-    fn();
+    step.release();
   } catch (err) {
-    log.error('release-err', 'releasing a resource failed', { resource_id: rid, error: err instanceof Error ? err.message : String(err) });
+    logReleaseError(rid, err);
   }
 }
 
@@ -33,6 +42,8 @@ export interface AcquiredResources {
   discard(rid: string): void;
   /** Gives everything back: connections first, then slots. Idempotent; every call returns the same promise. */
   release(): Promise<void>;
+  /** The same, synchronously (nothing in a release waits). Idempotent. */
+  releaseNow(): void;
 }
 
 /** What the request holds of one resource. */
@@ -48,7 +59,7 @@ export class Holding implements AcquiredResources {
   // A plain array: a request holds one or two resources, so a scan beats five Maps per request.
   private readonly held: Held[] = [];
   private readonly ids: string[] = [];
-  private releasing: Promise<void> | undefined;
+  private isReleased = false;
 
   constructor(private readonly onReleased: (h: Holding) => void) {}
 
@@ -57,7 +68,7 @@ export class Holding implements AcquiredResources {
   }
 
   get released(): boolean {
-    return this.releasing !== undefined;
+    return this.isReleased;
   }
 
   addSlot(rid: string, grant: SlotGrant): void {
@@ -96,31 +107,30 @@ export class Holding implements AcquiredResources {
   }
 
   release(): Promise<void> {
-    this.releasing ??= this.releaseAll();
-    return this.releasing;
+    this.releaseNow();
+    return RELEASED;
+  }
+
+  releaseNow(): void {
+    if (this.isReleased) return;
+    this.isReleased = true;
+    // Connection before slot: a waiter admitted by the slot then finds the connection back in the pool.
+    for (let i = this.held.length - 1; i >= 0; i--) {
+      const h = this.held[i];
+      const lease = h.lease;
+      h.lease = undefined;
+      releaseStep(h.rid, lease);
+      releaseStep(h.rid, h.slot);
+    }
+    try {
+      this.onReleased(this);
+    } catch (err) {
+      logReleaseError(this.ids.join(','), err);
+    }
   }
 
   private find(rid: string): Held | undefined {
     for (const h of this.held) if (h.rid === rid) return h;
     return undefined;
-  }
-
-  /** Synchronous work behind a promise: nothing here waits, so no async function is needed. */
-  private releaseAll(): Promise<void> {
-    // Connection before slot: a waiter admitted by the slot then finds the connection back in the pool.
-    // Each step guarded: one failure must not keep the others held.
-    try {
-      for (let i = this.held.length - 1; i >= 0; i--) {
-        const h = this.held[i];
-        const { lease, slot } = h;
-        h.lease = undefined;
-        if (lease) guarded(h.rid, () => lease.release());
-        if (slot) guarded(h.rid, () => slot.release());
-      }
-      this.onReleased(this);
-      return Promise.resolve();
-    } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
-    }
   }
 }

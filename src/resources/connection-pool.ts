@@ -23,7 +23,7 @@ import { getLogger } from '../log/index.js';
 import { emitSafely, type ConnCloseReason, type ResourceEvents } from './events.js';
 import { LeasedConnection } from './leased-connection.js';
 import { LiveTarnPool } from './live-tarn-pool.js';
-import { abortReason, nowMs, secondsSince, unrefTimeout } from './util.js';
+import { abortReason, nowMs, secondsSince, unrefTimeout, type CancelSignal } from './util.js';
 
 const log = getLogger('pool.ts');
 
@@ -122,7 +122,7 @@ export class DbConnectionPool {
    * One connection, waiting at most db_conn_pool_acquire_timeout. Rejects with AppTimeoutError
    * (kind 'pool'), DatabaseError (unreachable), the signal's reason, or the refuseNew() error.
    */
-  async acquire(signal?: AbortSignal): Promise<PoolLease> {
+  async acquire(signal?: CancelSignal): Promise<PoolLease> {
     const rid = this.resourceId;
     if (this.refusedWith) {
       emitSafely(this.events, 'conn-acquire-error', { resourceId: rid, type: 'shutdown' });
@@ -172,6 +172,17 @@ export class DbConnectionPool {
       throw abortReason(signal);
     }
     return this.lease(conn, start);
+  }
+
+  /**
+   * An idle connection that needs no check, lent at once; undefined (and nothing counted) when
+   * there is none or an acquire is already queued. The waiting path is acquire().
+   */
+  leaseNow(): PoolLease | undefined {
+    if (this.refusedWith) return undefined;
+    const rc = resourceConfig(this.resourceId);
+    const conn = this.tarn.takeFreeNow((c) => this.usableWithoutCheck(c, rc));
+    return conn === undefined ? undefined : this.lease(conn, undefined);
   }
 
   /** Applies the live config now (called on reload): a higher max serves waiters at once; the next check follows the new interval. */
@@ -227,7 +238,7 @@ export class DbConnectionPool {
     return new DatabaseError(`could not open a DB connection to resource ${this.resourceId}`, { resourceId: this.resourceId, unreachable: true, cause });
   }
 
-  private acquireError(err: unknown, rc: ResourceSettings, signal: AbortSignal | undefined): Error {
+  private acquireError(err: unknown, rc: ResourceSettings, signal: CancelSignal | undefined): Error {
     const rid = this.resourceId;
     if (this.refusedWith !== undefined && err === this.refusedWith) {
       emitSafely(this.events, 'conn-acquire-error', { resourceId: rid, type: 'shutdown' });
@@ -246,10 +257,11 @@ export class DbConnectionPool {
     return err instanceof Error ? err : new Error(String(err));
   }
 
-  private lease(conn: DbConnection, start: number): PoolLease {
+  /** `start`: when the acquire began; undefined when the connection was free at once. */
+  private lease(conn: DbConnection, start: number | undefined): PoolLease {
     const rid = this.resourceId;
     const meta = this.meta.get(conn);
-    const waitSeconds = secondsSince(start);
+    const waitSeconds = start === undefined ? 0 : secondsSince(start);
     emitSafely(this.events, 'conn-acquired', { resourceId: rid, connId: conn.connId, waitSeconds });
     const leasedAt = nowMs();
     let discardAtRelease = false;

@@ -19,8 +19,8 @@ import { getLogger } from '../log/index.js';
 import { Holding, type AcquiredResources } from './acquired-resources.js';
 import { DbConnectionPool } from './connection-pool.js';
 import type { ResourceEventMap } from './events.js';
-import { RequestLimiter } from './request-limiter.js';
-import { unrefTimeout } from './util.js';
+import { RequestLimiter, type SlotGrant } from './request-limiter.js';
+import { abortReason, unrefTimeout, type CancelSignal } from './util.js';
 
 export type { AcquiredResources } from './acquired-resources.js';
 
@@ -88,25 +88,48 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
   }
 
   /**
+   * The common case without a promise: one resource whose slot and an idle connection are free
+   * right now (and nobody is queued for either). Undefined when anything would have to wait,
+   * holding nothing and counting nothing; then use acquire().
+   */
+  acquireNow(rids: readonly string[]): AcquiredResources | undefined {
+    if (this.shuttingDown || rids.length !== 1) return undefined;
+    const rid = rids[0];
+    const r = this.resources.get(rid);
+    if (r === undefined || !r.limiter.canGrantNow()) return undefined;
+    const lease = r.pool.leaseNow();
+    if (lease === undefined) return undefined;
+    // Cannot be refused: canGrantNow() held and nothing ran since.
+    const slot = r.limiter.grantNow() as SlotGrant;
+    const holding = new Holding(this.released);
+    holding.addSlot(rid, slot);
+    holding.addLease(rid, lease);
+    this.held.add(holding);
+    return holding;
+  }
+
+  /**
    * A slot, then a connection, for each resource, in sorted id order. On any failure everything
    * already held is released and the error rethrown: ResourceError (429), AppTimeoutError (504,
    * kind 'slot' or 'pool'), DatabaseError (503, unreachable), ShuttingDownError (503),
    * BadRequestError (404, unknown resource), or the signal's reason when it aborts.
    */
-  async acquire(rids: readonly string[], signal?: AbortSignal): Promise<AcquiredResources> {
+  async acquire(rids: readonly string[], signal?: CancelSignal): Promise<AcquiredResources> {
     if (this.shuttingDown) throw new ShuttingDownError();
-    const ids = [...new Set(rids)].sort();
+    const ids = rids.length === 1 ? rids : [...new Set(rids)].sort();
     for (const rid of ids) {
       if (!this.resources.has(rid)) throw new BadRequestError(`unknown resource ${rid}`, { statusCode: 404, resourceId: rid });
     }
-    const holding = new Holding((h) => this.onReleased(h));
+    const holding = new Holding(this.released);
     this.held.add(holding);
     try {
       for (const rid of ids) {
         const { limiter, pool } = this.get(rid);
         const slot = limiter.acquireNow(signal);
         holding.addSlot(rid, slot instanceof Promise ? await slot : slot);
-        holding.addLease(rid, await pool.acquire(signal));
+        if (signal?.aborted) throw abortReason(signal);
+        // With a slot, a connection is nearly always idle (slots never outnumber connections).
+        holding.addLease(rid, pool.leaseNow() ?? (await pool.acquire(signal)));
       }
       if (this.shuttingDown) throw new ShuttingDownError();
       return holding;
@@ -168,10 +191,10 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
     });
   }
 
-  private onReleased(h: Holding): void {
+  private readonly released = (h: Holding): void => {
     this.held.delete(h);
     if (this.held.size === 0) this.onHeldDrained?.();
-  }
+  };
 
   /** After a config reload: a raised active limit admits waiters at once, a raised pool max serves them. */
   private readonly onReload = (): void => {

@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { AppTimeoutError, ResourceError, ShuttingDownError } from '../../src/errors.js';
+import { AppTimeoutError, ClientClosedError, ResourceError, ShuttingDownError } from '../../src/errors.js';
 import type { ResourceEventMap } from '../../src/resources/events.js';
 import { RequestLimiter, type SlotGrant } from '../../src/resources/request-limiter.js';
+import { CancelOnce } from '../../src/resources/util.js';
 import { outcome, reloadWith, tick, useConfig } from './helpers.js';
 
 const RID = 'db_a';
@@ -67,6 +68,34 @@ describe('RequestLimiter', () => {
     expect(lim.stats().active).toBe(0);
   });
 
+  it('times each waiter out at its own deadline, also when a reload shortened the timeout of later ones', async () => {
+    useConfig({ [RID]: { max_active_requests: 1, request_slot_timeout: 0.4 } });
+    const { lim } = limiter();
+    const held = await lim.acquire();
+    const settledAt = (p: Promise<SlotGrant>) => outcome(p).then((r) => ({ r, at: performance.now() }));
+    const start = performance.now();
+    const granted = lim.acquire();
+    const early = settledAt(lim.acquire());
+    const late = settledAt(lim.acquire());
+    reloadWith({ [RID]: { max_active_requests: 1, request_slot_timeout: 0.1 } });
+    const shortened = settledAt(lim.acquire());
+    // The second waiter gets the slot before any deadline: it must not be failed later by the shared timer.
+    held.release();
+    const second = await granted;
+
+    const s = await shortened;
+    expect(s.r).toBeInstanceOf(AppTimeoutError);
+    expect(s.at - start).toBeLessThan(350); // its own 0.1 s, not the head's 0.4 s
+    const [e, l] = await Promise.all([early, late]);
+    expect(e.r).toBeInstanceOf(AppTimeoutError);
+    expect(l.r).toBeInstanceOf(AppTimeoutError);
+    expect((e.r as AppTimeoutError).timeoutSeconds).toBe(0.4);
+    expect(e.at - start).toBeGreaterThanOrEqual(390);
+    expect(lim.stats()).toMatchObject({ active: 1, pending: 0 });
+    second.release();
+    expect(lim.stats()).toMatchObject({ active: 0, pending: 0 });
+  });
+
   it('an aborted waiter leaves the queue and leaks no slot', async () => {
     const { lim } = limiter();
     const held = await lim.acquire();
@@ -78,6 +107,25 @@ describe('RequestLimiter', () => {
     expect(lim.stats()).toMatchObject({ active: 1, pending: 1 });
     held.release();
     (await behind).release();
+    expect(lim.stats()).toMatchObject({ active: 0, pending: 0 });
+  });
+
+  it('a CancelOnce cancels a waiter with its reason, once, and a granted waiter stops listening', async () => {
+    const { lim } = limiter();
+    const held = await lim.acquire();
+    const gone = new CancelOnce();
+    const waiting = outcome(lim.acquire(gone));
+    const kept = new CancelOnce();
+    const behind = lim.acquire(kept);
+    const reason = new ClientClosedError();
+    gone.cancel(reason);
+    gone.cancel(new Error('second'));
+    expect(await waiting).toBe(reason);
+    held.release();
+    const g = await behind;
+    kept.cancel(new Error('too late')); // granted already: nothing listens any more
+    expect(lim.stats()).toMatchObject({ active: 1, pending: 0 });
+    g.release();
     expect(lim.stats()).toMatchObject({ active: 0, pending: 0 });
   });
 

@@ -56,6 +56,40 @@ describe('ResourceManager', () => {
     expectIdle(m, ['db_a', 'db_b']);
   });
 
+  it('acquireNow lends a free slot and idle connection synchronously, and otherwise holds and counts nothing', async () => {
+    useConfig({ db_a: { db_min_conn_pool_size: 1, db_max_conn_pool_size: 1 } });
+    const m = manager();
+    const requested: string[] = [];
+    m.on('slot-requested', (e) => requested.push(e.resourceId));
+    expect(m.acquireNow(['db_a'])).toBeUndefined(); // the minimum connection is still being opened
+    await until(() => m.stats('db_a').pooled === 1);
+    expect(requested).toEqual([]);
+
+    const now = m.acquireNow(['db_a']);
+    expect(now?.connection('db_a').connId).toBe(1);
+    expect(now?.slotWaitSeconds('db_a')).toBe(0);
+    expect(m.stats('db_a')).toMatchObject({ active: 1, pooled: 0, inUse: 1 });
+    expect(requested).toEqual(['db_a']);
+
+    // Slot taken: nothing lent, nothing counted; the waiting path queues behind it.
+    expect(m.acquireNow(['db_a'])).toBeUndefined();
+    expect(requested).toEqual(['db_a']);
+    const waiting = m.acquire(['db_a']);
+    await until(() => m.stats('db_a').pending === 1);
+    // Someone queued: acquireNow must not jump the line even once the slot is free.
+    now?.releaseNow();
+    expect(now?.released).toBe(true);
+    expect(m.acquireNow(['db_a'])).toBeUndefined();
+    const second = await waiting;
+    expect(second.connection('db_a').connId).toBe(1);
+    await second.release();
+
+    expect(m.acquireNow(['db_a', 'db_a'])).toBeUndefined(); // more than one id: the general path
+    await m.shutdown(1);
+    expect(m.acquireNow(['db_a'])).toBeUndefined();
+    expectIdle(m, ['db_a']);
+  });
+
   it('refuses an unknown resource with 404', async () => {
     useConfig({ db_a: {} });
     const m = manager();
