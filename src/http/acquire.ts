@@ -1,11 +1,14 @@
 /**
- * preHandler that gives a route the database resources it declares (`config.resources`) before its
- * handler runs, and makes sure they go back even if the client leaves while it waits.
+ * The preHandler that gives a route the database resources it declares (`config.resources`)
+ * before its handler runs, and makes sure they go back even if the client leaves while it waits.
+ * It is attached only to routes that declare resources, with their ids bound at registration.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest, preHandlerHookHandler } from 'fastify';
 import { config } from '../config/index.js';
 import { BadRequestError, ClientClosedError } from '../errors.js';
 import { getLogger } from '../log/index.js';
+import { roundSeconds } from '../query/query-log.js';
+import { CancelOnce, type CancelSignal } from '../resources/util.js';
 import { releaseHeld } from './lifecycle.js';
 import type { HeldResources } from './request-state.js';
 
@@ -13,39 +16,63 @@ const log = getLogger('acquire.ts');
 
 export interface ResourceAcquirer {
   has(resourceId: string): boolean;
-  acquire(resourceIds: string[], signal?: AbortSignal): Promise<HeldResources>;
+  /** Everything at once when nothing has to wait; undefined otherwise, holding nothing. */
+  acquireNow(resourceIds: readonly string[]): HeldResources | undefined;
+  acquire(resourceIds: readonly string[], signal?: CancelSignal): Promise<HeldResources>;
 }
 
-function logAcquisition(resourceIds: string[], held: HeldResources): void {
+function logAcquisition(resourceIds: readonly string[], held: HeldResources): void {
   const cfg = config();
   if (!cfg.log_request_slot_durations && !cfg.log_db_conn_durations) return;
   const fields: Record<string, number> = {};
   for (const rid of resourceIds) {
-    if (cfg.log_request_slot_durations) fields[`${rid}_request_slot_duration`] = Number(held.slotWaitSeconds(rid).toFixed(4));
-    if (cfg.log_db_conn_durations) fields[`${rid}_db_connection_duration`] = Number(held.connWaitSeconds(rid).toFixed(4));
+    if (cfg.log_request_slot_durations) fields[`${rid}_request_slot_duration`] = roundSeconds(held.slotWaitSeconds(rid));
+    if (cfg.log_db_conn_durations) fields[`${rid}_db_connection_duration`] = roundSeconds(held.connWaitSeconds(rid));
   }
   log.info('acquisition-stats', 'acquisition durations', fields);
 }
 
-export function registerAcquire(app: FastifyInstance, acquirer: ResourceAcquirer): void {
-  app.addHook('preHandler', async (req: FastifyRequest, reply) => {
-    const resourceIds = req.routeOptions.config.resources;
-    if (!resourceIds || resourceIds.length === 0) return;
+/** Hands `held` to the request, unless the request already ended (then nobody else would give it back). */
+function adopt(req: FastifyRequest, resourceIds: readonly string[], held: HeldResources): Promise<void> | undefined {
+  req.wt.held = held;
+  if (req.wt.finished) return releaseHeld(req.wt).then(() => Promise.reject(new ClientClosedError()));
+  logAcquisition(resourceIds, held);
+  return undefined;
+}
+
+/** The waiting path: a slot or a connection is not free, so the client may leave while we wait. */
+async function acquireWaiting(req: FastifyRequest, resourceIds: readonly string[], acquirer: ResourceAcquirer): Promise<void> {
+  const gone = new CancelOnce();
+  // The request's end (its response closing before we answered: the client went away) aborts the wait.
+  req.wt.abandon = () => gone.cancel(new ClientClosedError());
+  let held: HeldResources;
+  try {
+    held = await acquirer.acquire(resourceIds, gone);
+  } finally {
+    req.wt.abandon = undefined;
+  }
+  await adopt(req, resourceIds, held);
+}
+
+function acquireHook(resourceIds: readonly string[], acquirer: ResourceAcquirer): preHandlerHookHandler {
+  return (req, _reply, done) => {
     for (const rid of resourceIds) {
-      if (!acquirer.has(rid)) throw new BadRequestError(`resource ${rid} is not enabled on this server`, { statusCode: 404, resourceId: rid });
+      if (!acquirer.has(rid)) return done(new BadRequestError(`resource ${rid} is not enabled on this server`, { statusCode: 404, resourceId: rid }));
     }
-    const gone = new AbortController();
-    const onClose = () => gone.abort();
-    // Before the reply is sent, the response closing means the client went away.
-    reply.raw.once('close', onClose);
-    const held = await acquirer.acquire(resourceIds, gone.signal);
-    reply.raw.removeListener('close', onClose);
-    req.wt.held = held;
-    if (req.wt.finished) {
-      // The request ended while we waited: nobody else will give these back.
-      await releaseHeld(req.wt);
-      throw new ClientClosedError();
-    }
-    logAcquisition(resourceIds, held);
+    // Usually everything is free: no promise, no abort signal, no listener.
+    const held = acquirer.acquireNow(resourceIds);
+    const pending = held !== undefined ? adopt(req, resourceIds, held) : acquireWaiting(req, resourceIds, acquirer);
+    if (pending === undefined) done();
+    else pending.then(() => done(), done);
+  };
+}
+
+export function registerAcquire(app: FastifyInstance, acquirer: ResourceAcquirer): void {
+  app.addHook('onRoute', (route) => {
+    const ids = route.config?.resources;
+    if (!ids || ids.length === 0) return;
+    const hook = acquireHook([...ids], acquirer);
+    const existing = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
+    route.preHandler = [...existing, hook];
   });
 }

@@ -7,10 +7,10 @@ import { performance } from 'node:perf_hooks';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { config } from '../config/index.js';
 import { ShuttingDownError } from '../errors.js';
-import { currentCid, requestContext } from '../log/context.js';
+import { requestContext } from '../log/context.js';
 import { getLogger } from '../log/index.js';
 import { UNMATCHED_ENDPOINT } from '../metrics/bind.js';
-import { queryLogTypeFor, queryStatsFields } from '../query/query-log.js';
+import { queryLogTypeFor, queryStatsFields, roundSeconds } from '../query/query-log.js';
 import { correlationId } from './cid.js';
 import type { RequestState } from './request-state.js';
 
@@ -33,12 +33,18 @@ function seconds(state: RequestState): number {
   return (performance.now() - state.start) / 1000;
 }
 
-/** Releases what the request holds, after any in-flight stream cancellation; exactly once. */
+const DONE: Promise<void> = Promise.resolve();
+
+/**
+ * Releases what the request holds, after any in-flight stream cancellation; exactly once. Without
+ * cleanups the release happens before this returns (and the result is an already settled promise).
+ */
 export function releaseHeld(state: RequestState): Promise<void> {
   const held = state.held;
-  if (!held) return Promise.resolve();
+  if (!held) return DONE;
   if (state.cleanups.length > 0) return Promise.all(state.cleanups.map((cleanup) => cleanup())).then(() => held.release());
-  return held.release();
+  held.releaseNow();
+  return DONE;
 }
 
 export function registerLifecycle(app: FastifyInstance, observer: RequestObserver, isShuttingDown: () => boolean): void {
@@ -50,16 +56,19 @@ export function registerLifecycle(app: FastifyInstance, observer: RequestObserve
       start: performance.now(),
       cid: correlationId(req.headers['x-correlation-id'], cfg.cid_len),
       logged: !isQuiet(req.url),
+      client: req.ip,
       queries: [],
       cleanups: [],
     };
     req.wt = state;
     reply.header('X-Correlation-ID', state.cid);
-    // onResponse does not run when the client goes away mid-response; 'close' always comes.
+    // The end of every request, answered or abandoned mid-response ('close' always comes; Fastify's
+    // onResponse does not run for an abandoned one, so one listener serves both and no hook is needed).
     reply.raw.once('close', () => void finish(req, reply, observer));
-    // Everything after this hook (other hooks, handler, its awaits) runs inside the context.
-    requestContext.run({ cid: state.cid }, () => {
-      if (state.logged) log.info('request', `${req.method} ${req.url}`, { client: req.ip });
+    // Everything after this hook (other hooks, handler, its awaits) runs inside the context; the
+    // state is the context (it carries the cid), so no second object per request.
+    requestContext.run(state, () => {
+      if (state.logged) log.info('request', `${req.method} ${req.url}`, { client: state.client });
       done(isShuttingDown() ? new ShuttingDownError() : undefined);
     });
   });
@@ -72,27 +81,34 @@ export function registerLifecycle(app: FastifyInstance, observer: RequestObserve
     if (isShuttingDown()) reply.header('Connection', 'close');
     done(null, payload);
   });
-
-  // Callback style, not async: one promise fewer per request on the hot path.
-  app.addHook('onResponse', (req, reply, done) => {
-    finish(req, reply, observer).then(() => done(), done);
-  });
 }
 
-const FINISHED: Promise<void> = Promise.resolve();
-
-/** Runs once per request, from onResponse or from the socket closing, whichever is first. */
+/**
+ * Runs once per request, when its response closes. Returns DONE when everything happened
+ * synchronously (the usual case: nothing to cancel first).
+ */
 function finish(req: FastifyRequest, reply: FastifyReply, observer: RequestObserver): Promise<void> {
   const state = req.wt;
-  if (state.finished) return FINISHED;
+  if (state.finished) return DONE;
   state.finished = true;
-  // onResponse usually runs inside the request's context already; entering it again costs an ALS run.
-  if (currentCid() === state.cid) return finishInContext(req, reply, observer, state);
-  return requestContext.run({ cid: state.cid }, () => finishInContext(req, reply, observer, state));
+  // A request still waiting for its resources stops waiting: the client is gone.
+  state.abandon?.();
+  // Event listeners run outside the request's context: enter it so the records carry the cid.
+  return requestContext.run(state, () => finishInContext(req, reply, observer, state));
 }
 
 function finishInContext(req: FastifyRequest, reply: FastifyReply, observer: RequestObserver, state: RequestState): Promise<void> {
-  // The records follow the release, whether it succeeded or not.
+  if (state.cleanups.length === 0) {
+    try {
+      state.held?.releaseNow();
+      recordRequestEnd(req, reply, observer, state);
+      return DONE;
+    } catch (err) {
+      // Reported like the asynchronous path's failures: never thrown into an event listener.
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+  // A stream to cancel first. The records follow the release, whether it succeeded or not.
   return releaseHeld(state).then(
     () => recordRequestEnd(req, reply, observer, state),
     (err: unknown) => {
@@ -109,15 +125,15 @@ function recordRequestEnd(req: FastifyRequest, reply: FastifyReply, observer: Re
   if (!state.logged) return;
   const cfg = config();
   const aborted = req.raw.aborted || !reply.raw.writableFinished;
-  const queryFields = queryStatsFields(state.queries, queryLogTypeFor(req.url, cfg), cfg.query_results_log_max_len, { client: req.ip });
+  const queryFields = queryStatsFields(state.queries, queryLogTypeFor(req.url, cfg), cfg.query_results_log_max_len, { client: state.client });
   if (queryFields) log.info('query-stats', `${req.method} ${req.url} query stats`, queryFields);
   const length = reply.getHeader('content-length');
   log.info('request-stats', `${req.method} ${req.url} results`, {
-    client: req.ip,
+    client: state.client,
     queries: state.queries.length,
     status_code: reply.statusCode,
     content_length: length === undefined ? '-' : length,
-    duration: Number(duration.toFixed(4)),
+    duration: roundSeconds(duration),
     aborted: aborted || undefined,
   });
 }

@@ -11,6 +11,8 @@ export interface HeldResources {
   connWaitSeconds(resourceId: string): number;
   /** Gives everything back; exactly once however often it is called. */
   release(): Promise<void>;
+  /** The same, synchronously. */
+  releaseNow(): void;
 }
 
 export interface RequestState {
@@ -19,6 +21,10 @@ export interface RequestState {
   cid: string;
   /** Whether this request writes request/request-stats records (not for /metrics, /docs, /health). */
   logged: boolean;
+  /** The client address, read once for the records. */
+  client: string;
+  /** Set while the request waits for resources: stops the wait when the client goes away. */
+  abandon?: () => void;
   held?: HeldResources;
   queries: QueryRecord[];
   /** Set when the end-of-request work has run (it runs once). */

@@ -22,6 +22,25 @@ export type ResourceSource = EventEmitter<ResourceEventMap> & { stats(rid: strin
 const nowSeconds = (): number => Date.now() / 1000;
 
 /**
+ * Label objects made once per value and reused for every update (prom-client keeps them as given
+ * and never changes them): a request updates about a dozen series.
+ */
+function labelCache<K extends string, V>(make: (key: K) => V): (key: K) => V {
+  const cache = new Map<K, V>();
+  return (key) => {
+    let v = cache.get(key);
+    if (v === undefined) cache.set(key, (v = make(key)));
+    return v;
+  };
+}
+const ridLabels = labelCache((resource_id: string) => ({ resource_id }));
+const endpointLabels = labelCache((endpoint: string) => ({ endpoint }));
+const summaryLabels = labelCache((key: `${string} ${StatusClass}`) => {
+  const cut = key.lastIndexOf(' ');
+  return { endpoint: key.slice(0, cut), status_code: key.slice(cut + 1) as StatusClass };
+});
+
+/**
  * Subscribes the metrics to a ResourceManager and makes the live gauges read its stats().
  * Returns a function that unsubscribes.
  */
@@ -32,30 +51,30 @@ export function bindResourceMetrics(metrics: Metrics, source: ResourceSource, re
 
   const handlers: { [E in keyof ResourceEventMap]: (...args: ResourceEventMap[E]) => void } = {
     'slot-requested': ({ resourceId }) => {
-      m.resourceRequestsTotal.inc({ resource_id: resourceId });
-      m.lastRequestTime.set({ resource_id: resourceId }, nowSeconds());
+      m.resourceRequestsTotal.inc(ridLabels(resourceId));
+      m.lastRequestTime.set(ridLabels(resourceId), nowSeconds());
     },
-    'slot-acquired': ({ resourceId, waitSeconds }) => m.requestSlotAcquireDuration.observe({ resource_id: resourceId }, waitSeconds),
+    'slot-acquired': ({ resourceId, waitSeconds }) => m.requestSlotAcquireDuration.observe(ridLabels(resourceId), waitSeconds),
     'slot-error': ({ resourceId, type, waitSeconds }) => {
       m.requestSlotErrorsTotal.inc({ resource_id: resourceId, error_type: type });
       // Failed waits count too: a slow failure is still latency the client saw.
-      m.requestSlotAcquireDuration.observe({ resource_id: resourceId }, waitSeconds);
+      m.requestSlotAcquireDuration.observe(ridLabels(resourceId), waitSeconds);
     },
-    'slot-released': ({ resourceId }) => m.lastResponseTime.set({ resource_id: resourceId }, nowSeconds()),
+    'slot-released': ({ resourceId }) => m.lastResponseTime.set(ridLabels(resourceId), nowSeconds()),
     'conn-created': ({ resourceId }) => {
-      m.createdConnectionsTotal.inc({ resource_id: resourceId });
-      m.lastConnCreatedTime.set({ resource_id: resourceId }, nowSeconds());
+      m.createdConnectionsTotal.inc(ridLabels(resourceId));
+      m.lastConnCreatedTime.set(ridLabels(resourceId), nowSeconds());
     },
     'conn-create-error': ({ resourceId, type }) => {
       m.connCreationErrorsTotal.inc({ resource_id: resourceId, error_type: type });
-      m.lastConnCreatedErrorTime.set({ resource_id: resourceId }, nowSeconds());
+      m.lastConnCreatedErrorTime.set(ridLabels(resourceId), nowSeconds());
     },
-    'conn-closed': ({ resourceId }) => m.closedConnectionsTotal.inc({ resource_id: resourceId }),
-    'pool-empty': ({ resourceId }) => m.poolEmptyTotal.inc({ resource_id: resourceId }),
-    'pool-exhausted': ({ resourceId }) => m.poolExhaustedTotal.inc({ resource_id: resourceId }),
-    'conn-acquired': ({ resourceId, waitSeconds }) => m.acquireConnectionDuration.observe({ resource_id: resourceId }, waitSeconds),
-    'conn-acquire-error': ({ resourceId }) => m.connAcquireErrorsTotal.inc({ resource_id: resourceId }),
-    'conn-released': ({ resourceId, usageSeconds }) => m.connectionUsageDuration.observe({ resource_id: resourceId }, usageSeconds),
+    'conn-closed': ({ resourceId }) => m.closedConnectionsTotal.inc(ridLabels(resourceId)),
+    'pool-empty': ({ resourceId }) => m.poolEmptyTotal.inc(ridLabels(resourceId)),
+    'pool-exhausted': ({ resourceId }) => m.poolExhaustedTotal.inc(ridLabels(resourceId)),
+    'conn-acquired': ({ resourceId, waitSeconds }) => m.acquireConnectionDuration.observe(ridLabels(resourceId), waitSeconds),
+    'conn-acquire-error': ({ resourceId }) => m.connAcquireErrorsTotal.inc(ridLabels(resourceId)),
+    'conn-released': ({ resourceId, usageSeconds }) => m.connectionUsageDuration.observe(ridLabels(resourceId), usageSeconds),
   };
 
   const events = Object.keys(handlers) as (keyof ResourceEventMap)[];
@@ -70,7 +89,7 @@ export function bindResourceMetrics(metrics: Metrics, source: ResourceSource, re
 
 /** Records one finished query (called by the Query layer). */
 export function recordQuery(metrics: Metrics, ev: QueryEvent): void {
-  const labels = { resource_id: ev.resourceId };
+  const labels = ridLabels(ev.resourceId);
   metrics.queriesTotal.inc(labels);
   metrics.queryDuration.observe(labels, ev.seconds);
   if (ev.error !== undefined) metrics.queryErrorsTotal.inc({ resource_id: ev.resourceId, error_type: ev.error });
@@ -90,10 +109,10 @@ export function statusClass(statusCode: number): StatusClass {
 
 /** Records one finished request; `endpoint` is the route template or UNMATCHED_ENDPOINT. */
 export function recordRequest(metrics: Metrics, endpoint: string, statusCode: number, seconds: number): void {
-  const labels = { endpoint };
+  const labels = endpointLabels(endpoint);
   metrics.requestsTotal.inc(labels);
   metrics.requestDuration.observe(labels, seconds);
-  metrics.requestDurationSummary.observe({ endpoint, status_code: statusClass(statusCode) }, seconds);
+  metrics.requestDurationSummary.observe(summaryLabels(`${endpoint} ${statusClass(statusCode)}`), seconds);
 }
 
 export function recordConfigReload(metrics: Metrics, ok: boolean): void {

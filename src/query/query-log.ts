@@ -29,6 +29,34 @@ function resultsText(q: QueryRecord, max: number): string {
   return truncate(text + ']', max);
 }
 
+interface QueryKeys {
+  resourceId: string;
+  connId: string;
+  duration: string;
+  rowCount: string;
+  query: string;
+  params: string;
+  results: string;
+}
+
+/** Field names per query index, built once: a record is written for every request. */
+const keysByIndex: QueryKeys[] = [];
+
+function keysFor(index: number): QueryKeys {
+  let k = keysByIndex[index];
+  if (k === undefined) {
+    const p = `q${index + 1}_`;
+    k = { resourceId: `${p}resource_id`, connId: `${p}conn_id`, duration: `${p}duration`, rowCount: `${p}row_count`, query: `${p}query`, params: `${p}params`, results: `${p}results` };
+    keysByIndex[index] = k;
+  }
+  return k;
+}
+
+/** Seconds rounded to 0.1 ms, as a number (toFixed would allocate a string). */
+export function roundSeconds(seconds: number): number {
+  return Math.round(seconds * 1e4) / 1e4;
+}
+
 /** The fields are added to `fields` (so a caller's leading fields need no copy) and returned. */
 export function queryStatsFields(
   queries: readonly QueryRecord[],
@@ -41,16 +69,16 @@ export function queryStatsFields(
   const withResults = type === 'stats_with_results' || type === 'all';
   for (let index = 0; index < queries.length; index++) {
     const q = queries[index];
-    const p = `q${index + 1}_`;
-    fields[`${p}resource_id`] = q.resourceId;
-    fields[`${p}conn_id`] = q.connId;
-    fields[`${p}duration`] = Number(q.seconds.toFixed(4));
-    fields[`${p}row_count`] = q.rowCount === 'streamed' ? '<streamed>' : q.rowCount;
+    const k = keysFor(index);
+    fields[k.resourceId] = q.resourceId;
+    fields[k.connId] = q.connId;
+    fields[k.duration] = roundSeconds(q.seconds);
+    fields[k.rowCount] = q.rowCount === 'streamed' ? '<streamed>' : q.rowCount;
     if (withQuery) {
-      fields[`${p}query`] = q.sql.replace(/\s+/g, ' ').trim();
-      if (q.params.length > 0) fields[`${p}params`] = JSON.stringify(q.params, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+      fields[k.query] = q.sql.replace(/\s+/g, ' ').trim();
+      if (q.params.length > 0) fields[k.params] = JSON.stringify(q.params, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
     }
-    if (withResults) fields[`${p}results`] = resultsText(q, maxResultsLen);
+    if (withResults) fields[k.results] = resultsText(q, maxResultsLen);
   }
   return fields;
 }

@@ -23,7 +23,7 @@ beforeAll(async () => {
   setLogDestination(new Writable({ write: (c, _e, cb) => (lines.push(...String(c).split('\n').filter(Boolean)), cb()) }));
   setLogLevel('INFO');
   app = await buildApp({
-    acquirer: { has: () => false, acquire: () => Promise.reject(new Error('not used')) },
+    acquirer: { has: () => false, acquireNow: () => undefined, acquire: () => Promise.reject(new Error('not used')) },
     readiness: () => ({ ready: true, unavailable: [] }),
     observer: { requestDone: (endpoint, status) => finished.push({ endpoint, status }) },
     onQuery: () => undefined,
