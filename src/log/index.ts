@@ -3,7 +3,7 @@
  * so each record is formatted once, straight to its final line:
  *   [<pid>] <LEVEL> <source> tag=<tag> msg="<text>" key=value ... cid=<cid>
  *
- * Output is pino's synchronous destination (its default) with a small buffer: lines collect until
+ * Output is pino's synchronous destination (its default) behind a LineBatcher: lines collect until
  * about 3 KB and are written in one call, and at least every LOG_FLUSH_MS. A write per line (or an
  * asynchronous write, which goes through libuv's thread pool) costs more per request than the rest
  * of the logging together. Chunks stay under PIPE_BUF (4 KB) for the usual line lengths, so cluster
@@ -12,6 +12,7 @@
  */
 import pino, { type Logger } from 'pino';
 import { currentCid } from './context.js';
+import { LineBatcher } from './line-batcher.js';
 import { logfmtValue } from './logfmt.js';
 
 export { oneLineTraceback } from './logfmt.js';
@@ -57,13 +58,15 @@ function createRoot(destination: pino.DestinationStream): Logger<keyof typeof LE
 
 /** Longest time a line waits in the buffer. */
 export const LOG_FLUSH_MS = 200;
-const LOG_BUFFER_BYTES = 3072;
+/** Below PIPE_BUF (4 KB) with room for a line, so a chunk reaches a shared pipe in one piece. */
+const LOG_CHUNK_BYTES = 3072;
 
-const stdout = pino.destination({ dest: 1, sync: true, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_MS });
+const stdoutSink = pino.destination({ dest: 1, sync: true });
+const stdout = new LineBatcher(stdoutSink, LOG_CHUNK_BYTES, LOG_FLUSH_MS);
 // Synchronous destinations get no exit hook from pino: write what is buffered ourselves.
 process.once('exit', () => {
   try {
-    stdout.flushSync();
+    stdout.flush();
   } catch {
     // stdout is gone (closed pipe): nothing left to write to.
   }
@@ -92,7 +95,7 @@ export function isLevelEnabled(level: Level): boolean {
 
 /** Writes buffered lines now (before an exit, or when a test reads the output). */
 export function flushLogs(): void {
-  if (current === stdout) stdout.flushSync();
+  if (current === stdout) stdout.flush();
   else root.flush();
 }
 
