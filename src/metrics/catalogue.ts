@@ -9,8 +9,8 @@
  * live levels sum; "last time" gauges take the most recent (max); pid-labelled gauges keep each
  * pid's own series (pids never collide, so 'first' just passes each one through).
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { SumCountSummary } from './sum-count-summary.js';
+import { Gauge, Registry } from 'prom-client';
+import { FastCounter as Counter, FastHistogram as Histogram, SumCountSummary } from './collectors.js';
 
 /** Live levels of one resource, read at scrape time (ResourceManager.stats). */
 export interface LiveStats {
@@ -91,10 +91,9 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
   const registers = [registry];
   const live: LiveSource = { resourceIds: [] };
 
-  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
-    new Counter<L>({ name, help, labelNames, registers, aggregator: 'sum' });
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) => new Counter<L>(name, help, labelNames, registry);
   const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]) =>
-    new Histogram<L>({ name, help, labelNames, buckets, registers, aggregator: 'sum' });
+    new Histogram<L>(name, help, labelNames, buckets, registry);
   const lastTime = (name: string, help: string) => new Gauge<R>({ name, help, labelNames: R_LABELS, registers, aggregator: 'max' });
   const perPid = (name: string, help: string) => new Gauge<'pid'>({ name, help, labelNames: PID, registers, aggregator: 'first' });
   /** A live level: set from the stats source on every scrape, summed over workers. */
