@@ -29,6 +29,10 @@ function isQuiet(url: string): boolean {
   return false;
 }
 
+function isStream(payload: unknown): boolean {
+  return typeof (payload as { pipe?: unknown } | null)?.pipe === 'function';
+}
+
 function seconds(state: RequestState): number {
   return (performance.now() - state.start) / 1000;
 }
@@ -74,8 +78,13 @@ export function registerLifecycle(app: FastifyInstance, observer: RequestObserve
   });
 
   app.addHook('onSend', (req, reply, payload, done) => {
+    const state = req.wt;
     // For a stream this is the time to the first byte: headers leave before the body.
-    reply.header('X-Process-Time', seconds(req.wt).toFixed(3));
+    reply.header('X-Process-Time', seconds(state).toFixed(3));
+    // A complete body (not a stream) no longer needs the database: give the slot and connection
+    // back now, so a queued request starts while this response is written. Streams keep theirs
+    // until they end.
+    if (state.held !== undefined && state.cleanups.length === 0 && !isStream(payload)) state.held.releaseNow();
     // Requests in flight when shutdown began close their keep-alive connection with the response;
     // otherwise the server would wait for clients to drop idle sockets.
     if (isShuttingDown()) reply.header('Connection', 'close');

@@ -1,0 +1,96 @@
+import { Readable, Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/app.js';
+import { buildSettings, setConfig } from '../../src/config/index.js';
+import type { HeldResources } from '../../src/http/request-state.js';
+import { setLogDestination } from '../../src/log/index.js';
+
+/** What happened, in order, across the requests of a test. */
+const events: string[] = [];
+let app: FastifyInstance;
+
+function fakeHeld(tag: string): HeldResources {
+  // Idempotent, as the contract requires: only the first call gives anything back.
+  let released = false;
+  const releaseNow = () => {
+    if (!released) events.push(`${tag}:released`);
+    released = true;
+  };
+  return {
+    connection: () => {
+      throw new Error('no connection in this test');
+    },
+    slotWaitSeconds: () => 0,
+    connWaitSeconds: () => 0,
+    releaseNow,
+    release: async () => releaseNow(),
+  };
+}
+
+beforeAll(async () => {
+  setConfig(buildSettings({ resource_ids: ['r1'], secure: { r1: { db_type: 'sqlite', db_path: 'unused.db' } } }, {}, { env: {} }));
+  setLogDestination(new Writable({ write: (_c, _e, cb) => cb() }));
+  let n = 0;
+  app = await buildApp({
+    acquirer: { has: () => true, acquireNow: () => fakeHeld(`req${++n}`), acquire: () => Promise.reject(new Error('not used')) },
+    readiness: () => ({ ready: true, unavailable: [] }),
+    observer: { requestDone: (endpoint) => events.push(`done ${endpoint}`) },
+    onQuery: () => undefined,
+    metricsPlugin: () => undefined,
+    isShuttingDown: () => false,
+    docs: false,
+    version: 'test',
+  });
+  // Runs once the response is written (its 'finish'), before the request's end work ('close').
+  app.addHook('onResponse', (_req, _reply, done) => {
+    events.push('written');
+    done();
+  });
+  app.get('/json', { config: { resources: ['r1'] } }, async () => ({ ok: true }));
+  app.get('/stream', { config: { resources: ['r1'] } }, async (req, reply) => {
+    // A stream still reading from the database: the request registers its cancellation.
+    req.wt.cleanups.push(async () => undefined);
+    let i = 0;
+    const body = new Readable({
+      read() {
+        if (i < 3) this.push(`row${i++}\n`);
+        else {
+          events.push('stream-end');
+          this.push(null);
+        }
+      },
+    });
+    return reply.type('text/plain').send(body);
+  });
+  app.get('/plain', async () => ({ ok: true }));
+  await app.ready();
+});
+afterAll(async () => app?.close());
+
+describe('request lifecycle', () => {
+  it('gives a complete response’s resources back before the response is written, exactly once', async () => {
+    events.length = 0;
+    const res = await app.inject({ method: 'GET', url: '/json' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['x-process-time']).toMatch(/^\d+\.\d{3}$/);
+    await new Promise((r) => setImmediate(r));
+    expect(events).toEqual(['req1:released', 'written', 'done /json']);
+  });
+
+  it('keeps a stream’s resources until the stream has ended', async () => {
+    events.length = 0;
+    const res = await app.inject({ method: 'GET', url: '/stream' });
+    expect(res.body).toBe('row0\nrow1\nrow2\n');
+    await new Promise((r) => setImmediate(r)); // the response's close event follows its end
+    expect(events.indexOf('stream-end')).toBeGreaterThanOrEqual(0);
+    expect(events.filter((e) => e.endsWith(':released'))).toHaveLength(1);
+    expect(events.findIndex((e) => e.endsWith(':released'))).toBeGreaterThan(events.indexOf('written'));
+  });
+
+  it('acquires nothing for a route that declares no resources', async () => {
+    events.length = 0;
+    await app.inject({ method: 'GET', url: '/plain' });
+    expect(events).toEqual(['written', 'done /plain']);
+  });
+});
