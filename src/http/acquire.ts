@@ -18,17 +18,19 @@ export interface ResourceAcquirer {
   has(resourceId: string): boolean;
   /** Everything at once when nothing has to wait; undefined otherwise, holding nothing. */
   acquireNow(resourceIds: readonly string[]): HeldResources | undefined;
-  acquire(resourceIds: readonly string[], signal?: CancelSignal): Promise<HeldResources>;
+  /** `cid` goes on the records of a failed acquisition. */
+  acquire(resourceIds: readonly string[], signal?: CancelSignal, cid?: string): Promise<HeldResources>;
 }
 
-function logAcquisition(resourceIds: readonly string[], held: HeldResources): void {
+function logAcquisition(resourceIds: readonly string[], held: HeldResources, cid: string): void {
   const cfg = config();
   if (!cfg.log_request_slot_durations && !cfg.log_db_conn_durations) return;
-  const fields: Record<string, number> = {};
+  const fields: Record<string, number | string> = {};
   for (const rid of resourceIds) {
     if (cfg.log_request_slot_durations) fields[`${rid}_request_slot_duration`] = roundSeconds(held.slotWaitSeconds(rid));
     if (cfg.log_db_conn_durations) fields[`${rid}_db_connection_duration`] = roundSeconds(held.connWaitSeconds(rid));
   }
+  fields.cid = cid;
   log.info('acquisition-stats', 'acquisition durations', fields);
 }
 
@@ -36,7 +38,7 @@ function logAcquisition(resourceIds: readonly string[], held: HeldResources): vo
 function adopt(req: FastifyRequest, resourceIds: readonly string[], held: HeldResources): Promise<void> | undefined {
   req.wt.held = held;
   if (req.wt.finished) return releaseHeld(req.wt).then(() => Promise.reject(new ClientClosedError()));
-  logAcquisition(resourceIds, held);
+  logAcquisition(resourceIds, held, req.wt.cid);
   return undefined;
 }
 
@@ -47,7 +49,7 @@ async function acquireWaiting(req: FastifyRequest, resourceIds: readonly string[
   req.wt.abandon = () => gone.cancel(new ClientClosedError());
   let held: HeldResources;
   try {
-    held = await acquirer.acquire(resourceIds, gone);
+    held = await acquirer.acquire(resourceIds, gone, req.wt.cid);
   } finally {
     req.wt.abandon = undefined;
   }

@@ -27,7 +27,7 @@ export function registerErrorReplies(app: FastifyInstance): void {
     if (err instanceof AppError) {
       if (err instanceof ResourceError) reply.header('Retry-After', String(err.retryAfterSeconds));
       if (err instanceof WithDetailsError) {
-        log.error('traceback', err.message, { ...err.details, traceback: oneLineTraceback(err) });
+        log.error('traceback', err.message, { ...err.details, traceback: oneLineTraceback(err), cid: req.wt?.cid });
       }
       return send(reply, req, err.statusCode, err.message);
     }
@@ -42,6 +42,7 @@ export function registerErrorReplies(app: FastifyInstance): void {
       url: req.url,
       error: err instanceof Error ? err.message : String(err),
       traceback: oneLineTraceback(err),
+      cid: req.wt?.cid,
     });
     return send(reply, req, 500, 'unexpected error; see the server log for this cid');
   });

@@ -1,5 +1,5 @@
 /**
- * Request lifecycle hooks: correlation id and request context on arrival, response headers, and
+ * Request lifecycle hooks: correlation id and request state on arrival, response headers, and
  * on completion the query-stats and request-stats records, metrics, and the release of every
  * resource the request held (also when the client went away mid-response).
  */
@@ -7,7 +7,6 @@ import { performance } from 'node:perf_hooks';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { config } from '../config/index.js';
 import { ShuttingDownError } from '../errors.js';
-import { requestContext } from '../log/context.js';
 import { getLogger } from '../log/index.js';
 import { UNMATCHED_ENDPOINT } from '../metrics/bind.js';
 import { queryLogTypeFor, queryStatsFields, roundSeconds } from '../query/query-log.js';
@@ -69,12 +68,8 @@ export function registerLifecycle(app: FastifyInstance, observer: RequestObserve
     // The end of every request, answered or abandoned mid-response ('close' always comes; Fastify's
     // onResponse does not run for an abandoned one, so one listener serves both and no hook is needed).
     reply.raw.once('close', () => void finish(req, reply, observer));
-    // Everything after this hook (other hooks, handler, its awaits) runs inside the context; the
-    // state is the context (it carries the cid), so no second object per request.
-    requestContext.run(state, () => {
-      if (state.logged) log.info('request', `${req.method} ${req.url}`, { client: state.client });
-      done(isShuttingDown() ? new ShuttingDownError() : undefined);
-    });
+    if (state.logged) log.info('request', `${req.method} ${req.url}`, { client: state.client, cid: state.cid });
+    done(isShuttingDown() ? new ShuttingDownError() : undefined);
   });
 
   app.addHook('onSend', (req, reply, payload, done) => {
@@ -102,11 +97,10 @@ function finish(req: FastifyRequest, reply: FastifyReply, observer: RequestObser
   state.finished = true;
   // A request still waiting for its resources stops waiting: the client is gone.
   state.abandon?.();
-  // Event listeners run outside the request's context: enter it so the records carry the cid.
-  return requestContext.run(state, () => finishInContext(req, reply, observer, state));
+  return finishRequest(req, reply, observer, state);
 }
 
-function finishInContext(req: FastifyRequest, reply: FastifyReply, observer: RequestObserver, state: RequestState): Promise<void> {
+function finishRequest(req: FastifyRequest, reply: FastifyReply, observer: RequestObserver, state: RequestState): Promise<void> {
   if (state.cleanups.length === 0) {
     try {
       state.held?.releaseNow();
@@ -121,7 +115,7 @@ function finishInContext(req: FastifyRequest, reply: FastifyReply, observer: Req
   return releaseHeld(state).then(
     () => recordRequestEnd(req, reply, observer, state),
     (err: unknown) => {
-      log.error('release-err', 'releasing request resources failed', { error: err as Error });
+      log.error('release-err', 'releasing request resources failed', { error: err as Error, cid: state.cid });
       recordRequestEnd(req, reply, observer, state);
     },
   );
@@ -134,7 +128,7 @@ function recordRequestEnd(req: FastifyRequest, reply: FastifyReply, observer: Re
   if (!state.logged) return;
   const cfg = config();
   const aborted = req.raw.aborted || !reply.raw.writableFinished;
-  const queryFields = queryStatsFields(state.queries, queryLogTypeFor(req.url, cfg), cfg.query_results_log_max_len, { client: state.client });
+  const queryFields = queryStatsFields(state.queries, queryLogTypeFor(req.url, cfg), cfg.query_results_log_max_len, { client: state.client, cid: state.cid });
   if (queryFields) log.info('query-stats', `${req.method} ${req.url} query stats`, queryFields);
   const length = reply.getHeader('content-length');
   log.info('request-stats', `${req.method} ${req.url} results`, {
@@ -144,5 +138,6 @@ function recordRequestEnd(req: FastifyRequest, reply: FastifyReply, observer: Re
     content_length: length === undefined ? '-' : length,
     duration: roundSeconds(duration),
     aborted: aborted || undefined,
+    cid: state.cid,
   });
 }

@@ -2,6 +2,9 @@
  * Logging: pino does level filtering and output; we replace its JSON serializer with a logfmt one,
  * so each record is formatted once, straight to its final line:
  *   [<pid>] <LEVEL> <source> tag=<tag> msg="<text>" key=value ... cid=<cid>
+ * Records written for a request pass its correlation id as the `cid` field; it is written last.
+ * (Not an AsyncLocalStorage: on Node 20 that installs promise hooks which tax every promise in the
+ * process, and measured about 8 µs of CPU and 15% of the latency per request.)
  *
  * Output is pino's synchronous destination (its default) behind a LineBatcher: lines collect until
  * about 3 KB and are written in one call, and at least every LOG_FLUSH_MS. A write per line (or an
@@ -11,7 +14,6 @@
  * exit; only a SIGKILL can lose up to LOG_FLUSH_MS of lines.
  */
 import pino, { type Logger } from 'pino';
-import { currentCid } from './context.js';
 import { LineBatcher } from './line-batcher.js';
 import { logfmtValue } from './logfmt.js';
 
@@ -33,15 +35,13 @@ interface Record_ {
 function formatLine(pidPrefix: string, rec: Record_, msg: string, num: number): string {
   let line = `${pidPrefix}${LEVEL_LABEL[num]} ${rec.s} tag=${logfmtValue(rec.t)} msg=${logfmtValue(msg)}`;
   const f = rec.f;
-  if (f !== undefined) {
-    for (const key in f) {
-      const v = f[key];
-      if (v !== undefined) line += ` ${key}=${logfmtValue(v)}`;
-    }
+  if (f === undefined) return line + '\n';
+  for (const key in f) {
+    const v = f[key];
+    if (v !== undefined && key !== 'cid') line += ` ${key}=${logfmtValue(v)}`;
   }
-  const cid = currentCid();
-  if (cid !== undefined && (f === undefined || f.cid === undefined)) line += ` cid=${cid}`;
-  return line + '\n';
+  // The correlation id goes last, where every request-scoped record has it.
+  return f.cid === undefined ? line + '\n' : `${line} cid=${logfmtValue(f.cid)}\n`;
 }
 
 function createRoot(destination: pino.DestinationStream): Logger<keyof typeof LEVELS> {

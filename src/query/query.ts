@@ -37,9 +37,9 @@ function timeoutFor(resourceId: string, opts?: QueryOptions): number {
 }
 
 /** Maps a driver failure to the client-facing error and writes the matching log record. */
-export function toAppError(err: unknown, resourceId: string, timeoutSeconds: number): Error {
+export function toAppError(err: unknown, resourceId: string, timeoutSeconds: number, cid?: string): Error {
   if (!(err instanceof DbDriverError)) return err instanceof Error ? err : new Error(String(err));
-  const fields = { resource_id: resourceId, error: err.message, driver_code: err.driverCode, conn_usable: err.connectionUsable };
+  const fields = { resource_id: resourceId, error: err.message, driver_code: err.driverCode, conn_usable: err.connectionUsable, cid };
   switch (err.kind) {
     case 'timeout':
       log.error('query-timeout', 'query ran past its timeout and was stopped', { ...fields, timeout: timeoutSeconds });
@@ -96,7 +96,7 @@ export class RequestQueries {
       return result.rows;
     } catch (err) {
       this.report(resourceId, started, undefined, err);
-      throw toAppError(err, resourceId, timeoutSeconds);
+      throw toAppError(err, resourceId, timeoutSeconds, this.state.cid);
     }
   }
 
@@ -115,7 +115,7 @@ export class RequestQueries {
       first = await iterator.next();
     } catch (err) {
       this.report(resourceId, started, undefined, err);
-      throw toAppError(err, resourceId, timeoutSeconds);
+      throw toAppError(err, resourceId, timeoutSeconds, this.state.cid);
     }
     const record: QueryRecord = { resourceId, connId: conn.connId, sql, params, seconds: 0, rowCount: 'streamed' };
     this.state.queries.push(record);
@@ -130,6 +130,7 @@ export class RequestQueries {
       return true;
     };
     let exhausted = false;
+    const cid = this.state.cid;
     let cancelling: Promise<void> | undefined;
     const cancel = () => (cancelling ??= rowStream.cancel().catch(() => undefined));
     this.state.cleanups.push(async () => {
@@ -153,7 +154,7 @@ export class RequestQueries {
         }
       } catch (err) {
         finish(err);
-        throw toAppError(err, resourceId, timeoutSeconds);
+        throw toAppError(err, resourceId, timeoutSeconds, cid);
       } finally {
         if (finish() && !exhausted) await cancel();
       }
@@ -180,7 +181,7 @@ export class RequestQueries {
       return counts;
     } catch (err) {
       this.report(resourceId, started, undefined, err);
-      throw toAppError(err, resourceId, timeoutSeconds);
+      throw toAppError(err, resourceId, timeoutSeconds, this.state.cid);
     }
   }
 }

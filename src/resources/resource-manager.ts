@@ -8,8 +8,8 @@
  * always eventually get a connection: at most max_active requests hold slots, each needs at most
  * one connection, and the pool may open that many.
  *
- * It emits the events of events.ts (limiters and pools emit through it) and, running in request
- * context, writes the request-level error logs (slot-err, slot-timeout, dbconn-timeout, dbconn-err).
+ * It emits the events of events.ts (limiters and pools emit through it) and writes the
+ * request-level error logs (slot-err, slot-timeout, dbconn-timeout, dbconn-err) with the request's cid.
  */
 import { EventEmitter } from 'node:events';
 import { config, configEvents, resourceConfig } from '../config/index.js';
@@ -112,9 +112,10 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
    * A slot, then a connection, for each resource, in sorted id order. On any failure everything
    * already held is released and the error rethrown: ResourceError (429), AppTimeoutError (504,
    * kind 'slot' or 'pool'), DatabaseError (503, unreachable), ShuttingDownError (503),
-   * BadRequestError (404, unknown resource), or the signal's reason when it aborts.
+   * BadRequestError (404, unknown resource), or the signal's reason when it aborts. `cid` goes on
+   * the failure's record.
    */
-  async acquire(rids: readonly string[], signal?: CancelSignal): Promise<AcquiredResources> {
+  async acquire(rids: readonly string[], signal?: CancelSignal, cid?: string): Promise<AcquiredResources> {
     if (this.shuttingDown) throw new ShuttingDownError();
     const ids = rids.length === 1 ? rids : [...new Set(rids)].sort();
     for (const rid of ids) {
@@ -135,7 +136,7 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
       return holding;
     } catch (err) {
       await holding.release();
-      logAcquireError(err);
+      logAcquireError(err, cid);
       throw err;
     }
   }
@@ -211,19 +212,19 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
   }
 }
 
-/** The request-level record of a failed acquisition (the cid is added from the request context). */
-function logAcquireError(err: unknown): void {
+/** The request-level record of a failed acquisition. */
+function logAcquireError(err: unknown, cid: string | undefined): void {
   if (err instanceof ResourceError && err.resourceId) {
     const rid = err.resourceId;
-    log.error('slot-err', 'too many pending requests', { resource_id: rid, max_pending_requests: resourceConfig(rid).max_pending_requests });
+    log.error('slot-err', 'too many pending requests', { resource_id: rid, max_pending_requests: resourceConfig(rid).max_pending_requests, cid });
   } else if (err instanceof AppTimeoutError && err.kind === 'slot') {
-    log.error('slot-timeout', 'timeout waiting for a request slot', { resource_id: err.resourceId, request_slot_timeout: err.timeoutSeconds });
+    log.error('slot-timeout', 'timeout waiting for a request slot', { resource_id: err.resourceId, request_slot_timeout: err.timeoutSeconds, cid });
   } else if (err instanceof AppTimeoutError && err.kind === 'pool') {
-    log.error('dbconn-timeout', 'timeout waiting for a pooled connection', { resource_id: err.resourceId, db_conn_pool_acquire_timeout: err.timeoutSeconds });
+    log.error('dbconn-timeout', 'timeout waiting for a pooled connection', { resource_id: err.resourceId, db_conn_pool_acquire_timeout: err.timeoutSeconds, cid });
   } else if (err instanceof DatabaseError) {
     const cause = err.cause instanceof Error ? err.cause.message : undefined;
-    log.error('dbconn-err', err.message, { resource_id: err.resourceId, error: cause });
+    log.error('dbconn-err', err.message, { resource_id: err.resourceId, error: cause, cid });
   } else if (err instanceof ShuttingDownError) {
-    log.info('shutdown-cancel', 'request refused: shutting down');
+    log.info('shutdown-cancel', 'request refused: shutting down', { cid });
   }
 }

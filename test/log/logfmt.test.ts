@@ -1,6 +1,5 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { requestContext } from '../../src/log/context.js';
 import { getLogger, setLogDestination, setLogLevel } from '../../src/log/index.js';
 import { logfmtValue, oneLineTraceback } from '../../src/log/logfmt.js';
 import { parseLogLine } from '../helpers/logfmt-parse.js';
@@ -40,7 +39,8 @@ describe('logger', () => {
     const lines = capture();
     setLogLevel('INFO');
     const log = getLogger('test.ts');
-    requestContext.run({ cid: 'abc123' }, () => log.info('request', 'GET /sqlite-json', { client: '127.0.0.1', n: 3, note: 'two words' }));
+    // The cid field goes last, whatever its position among the fields.
+    log.info('request', 'GET /sqlite-json', { client: '127.0.0.1', cid: 'abc123', n: 3, note: 'two words' });
     log.warning('odd', 'with "quotes"\nand newline');
     expect(lines).toHaveLength(2);
     expect(lines[0]).toBe(`[${process.pid}] INFO test.ts tag=request msg="GET /sqlite-json" client=127.0.0.1 n=3 note="two words" cid=abc123`);

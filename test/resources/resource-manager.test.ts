@@ -3,7 +3,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { buildSettings, resourceConfig } from '../../src/config/index.js';
 import { AppTimeoutError, BadRequestError, ConfigError, DatabaseError, ResourceError, ShuttingDownError } from '../../src/errors.js';
 import { setLogDestination } from '../../src/log/index.js';
-import { requestContext } from '../../src/log/context.js';
 import { ResourceManager, type AcquiredResources } from '../../src/resources/resource-manager.js';
 import { FakeConnector } from './fake-connector.js';
 import { FAST, outcome, reloadWith, until, useConfig } from './helpers.js';
@@ -106,7 +105,7 @@ describe('ResourceManager', () => {
     setLogDestination({ write: (s: string) => lines.push(s) });
     try {
       const holder = await m.acquire(['db_b']);
-      const err = await requestContext.run({ cid: 'abc123def456' }, () => outcome(m.acquire(['db_b', 'db_a'])));
+      const err = await outcome(m.acquire(['db_b', 'db_a'], undefined, 'abc123def456'));
       expect(err).toBeInstanceOf(ResourceError);
       expect(err).toMatchObject({ statusCode: 429, resourceId: 'db_b' });
       expectIdle(m, ['db_a']);
