@@ -10,7 +10,7 @@
  * pid's own series (pids never collide, so 'first' just passes each one through).
  */
 import { Gauge, Registry } from 'prom-client';
-import { FastCounter as Counter, FastHistogram as Histogram, SumCountSummary } from './collectors.js';
+import { FastCounter as Counter, FastGauge, FastHistogram as Histogram, SumCountSummary } from './collectors.js';
 
 /** Live levels of one resource, read at scrape time (ResourceManager.stats). */
 export interface LiveStats {
@@ -40,8 +40,8 @@ export interface Metrics {
   // Request slots
   readonly pendingRequests: Gauge<R>;
   readonly inProgressRequests: Gauge<R>;
-  readonly lastRequestTime: Gauge<R>;
-  readonly lastResponseTime: Gauge<R>;
+  readonly lastRequestTime: FastGauge<R>;
+  readonly lastResponseTime: FastGauge<R>;
   readonly resourceRequestsTotal: Counter<R>;
   readonly requestSlotErrorsTotal: Counter<RE>;
   readonly requestSlotAcquireDuration: Histogram<R>;
@@ -54,8 +54,8 @@ export interface Metrics {
   readonly connCreationErrorsTotal: Counter<RE>;
   readonly openConnections: Gauge<R>;
   readonly pooledConnections: Gauge<R>;
-  readonly lastConnCreatedTime: Gauge<R>;
-  readonly lastConnCreatedErrorTime: Gauge<R>;
+  readonly lastConnCreatedTime: FastGauge<R>;
+  readonly lastConnCreatedErrorTime: FastGauge<R>;
   readonly acquireConnectionDuration: Histogram<R>;
   readonly connectionUsageDuration: Histogram<R>;
   // Queries
@@ -94,7 +94,7 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
   const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) => new Counter<L>(name, help, labelNames, registry);
   const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]) =>
     new Histogram<L>(name, help, labelNames, buckets, registry);
-  const lastTime = (name: string, help: string) => new Gauge<R>({ name, help, labelNames: R_LABELS, registers, aggregator: 'max' });
+  const lastTime = (name: string, help: string) => new FastGauge<R>(name, help, R_LABELS, 'max', registry);
   const perPid = (name: string, help: string) => new Gauge<'pid'>({ name, help, labelNames: PID, registers, aggregator: 'first' });
   /** A live level: set from the stats source on every scrape, summed over workers. */
   const liveGauge = (name: string, help: string, pick: (s: LiveStats) => number) =>

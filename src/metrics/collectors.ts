@@ -1,5 +1,5 @@
 /**
- * Counter, histogram and sum/count summary collectors for the metrics the request path updates.
+ * Counter, gauge, histogram and sum/count summary collectors for the metrics the request path updates.
  *
  * Hand-written because prom-client, on every update, copies the label object, validates it, hashes
  * it to a string and (for histograms) allocates a closure; a request makes about a dozen updates.
@@ -21,8 +21,9 @@ const exposed = <L extends string>(labels: Labels<L>, extra?: { le: number | str
   (extra ? { ...labels, ...extra } : labels) as ValueLabels;
 
 abstract class Collector<L extends string, S extends { labels: Labels<L> }> {
-  abstract readonly type: 'counter' | 'histogram' | 'summary';
-  readonly aggregator: Aggregator = 'sum';
+  abstract readonly type: 'counter' | 'gauge' | 'histogram' | 'summary';
+  /** How cluster mode merges a series over workers. */
+  aggregator: Aggregator = 'sum';
   private readonly byKey = new Map<string, S>();
   private byObject = new WeakMap<object, S>();
 
@@ -93,6 +94,33 @@ export class FastCounter<L extends string> extends Collector<L, CounterSeries<L>
   }
 
   protected values(s: CounterSeries<L>): Value[] {
+    return [{ metricName: this.name, labels: exposed(s.labels), value: s.value }];
+  }
+}
+
+interface GaugeSeries<L extends string> {
+  labels: Labels<L>;
+  value: number;
+}
+
+/** A gauge that is only set (here: the "last time" gauges, set on every request). */
+export class FastGauge<L extends string> extends Collector<L, GaugeSeries<L>> {
+  readonly type = 'gauge';
+
+  constructor(name: string, help: string, labelNames: readonly L[], aggregator: Aggregator, registry: Registry) {
+    super(name, help, labelNames, registry);
+    this.aggregator = aggregator;
+  }
+
+  set(labels: Labels<L>, value: number): void {
+    this.series(labels).value = value;
+  }
+
+  protected create(labels: Labels<L>): GaugeSeries<L> {
+    return { labels, value: 0 };
+  }
+
+  protected values(s: GaugeSeries<L>): Value[] {
     return [{ metricName: this.name, labels: exposed(s.labels), value: s.value }];
   }
 }

@@ -1,6 +1,6 @@
 import { AggregatorRegistry, Counter, Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { FastCounter, FastHistogram, SumCountSummary } from '../../src/metrics/collectors.js';
+import { FastCounter, FastGauge, FastHistogram, SumCountSummary } from '../../src/metrics/collectors.js';
 import { parseExposition, type Sample } from './exposition.js';
 
 const BUCKETS = [0.001, 0.05, 0.1, 0.5, 1, 2.5];
@@ -51,11 +51,12 @@ describe('FastHistogram and FastCounter', () => {
     expect(parseExposition(await r.metrics()).samples).toEqual([{ name: 'c_total', labels: { x: '1' }, value: 2 }]);
   });
 
-  it('sum in the cluster aggregation like the built-in metrics', async () => {
+  it('aggregate over cluster workers like the built-in metrics (sum, or max for last-time gauges)', async () => {
     const snapshot = async (n: number) => {
       const r = new Registry();
       const h = new FastHistogram('h', 'help', ['x'], BUCKETS, r);
       const s = new SumCountSummary('s', 'help', ['x'], r);
+      new FastGauge('g_time', 'help', ['x'], 'max', r).set({ x: 'k' }, 1000 + n);
       for (let i = 0; i < n; i++) {
         h.observe({ x: 'k' }, 0.2);
         s.observe({ x: 'k' }, 0.2);
@@ -69,6 +70,7 @@ describe('FastHistogram and FastCounter', () => {
     expect(value('h_count', { x: 'k' })).toBe(5);
     expect(value('s_count', { x: 'k' })).toBe(5);
     expect(value('s_sum', { x: 'k' })).toBeCloseTo(1);
+    expect(value('g_time', { x: 'k' })).toBe(1003); // a "last time" gauge takes the latest worker's
   });
 });
 
