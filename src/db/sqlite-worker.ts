@@ -45,8 +45,26 @@ function prepare(sql: string): Database.Statement {
   return stmt;
 }
 
+/**
+ * Prepared statements of run(), by SQL text: the routes run the same few statements over and
+ * over, and preparing is most of a short query's cost. Streams prepare their own, since a
+ * statement cannot run again while a cursor still iterates it. Oldest out first past the limit.
+ */
+const statements = new Map<string, Database.Statement>();
+const MAX_STATEMENTS = 100;
+
+function cached(sql: string): Database.Statement {
+  let stmt = statements.get(sql);
+  if (stmt === undefined) {
+    stmt = prepare(sql);
+    statements.set(sql, stmt);
+    if (statements.size > MAX_STATEMENTS) statements.delete(statements.keys().next().value as string);
+  }
+  return stmt;
+}
+
 function run(sql: string, params: WorkerParam[]): { rows: Row[]; rowCount: number } {
-  const stmt = prepare(sql);
+  const stmt = cached(sql);
   if (stmt.reader) {
     const rows = stmt.all(...params).map(normalize);
     return { rows, rowCount: rows.length };

@@ -90,6 +90,28 @@ describe('sqlite', () => {
       await c.close();
     });
 
+    it('reuses prepared statements across queries and streams of the same SQL, and sees schema changes', async () => {
+      const c = await connector().connect(5, 5);
+      const o = { timeoutSeconds: 5 };
+      try {
+        await c.query('CREATE TABLE IF NOT EXISTS prep_t (n INTEGER)', [], o);
+        await c.query('DELETE FROM prep_t', [], o);
+        for (let i = 1; i <= 3; i++) await c.query('INSERT INTO prep_t (n) VALUES (?)', [i], o);
+        const sql = 'SELECT * FROM prep_t ORDER BY n';
+        expect((await c.query(sql, [], o)).rows).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
+        const streamed: unknown[] = [];
+        for await (const row of c.stream(sql, [], o)) streamed.push(row);
+        expect(streamed).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
+        expect((await c.query(sql, [], o)).rowCount).toBe(3);
+        // The cached statement is prepared again by SQLite after a schema change.
+        await c.query('ALTER TABLE prep_t ADD COLUMN m INTEGER DEFAULT 7', [], o);
+        expect((await c.query(sql, [], o)).rows[0]).toEqual({ n: 1, m: 7 });
+        await c.query('DROP TABLE prep_t', [], o);
+      } finally {
+        await c.close();
+      }
+    });
+
     it('cancel() between batches keeps the connection usable', async () => {
       const c = await connector().connect(4, 5);
       try {
