@@ -56,8 +56,9 @@ async function acquireWaiting(req: FastifyRequest, resourceIds: readonly string[
   await adopt(req, resourceIds, held);
 }
 
-function acquireHook(resourceIds: readonly string[], acquirer: ResourceAcquirer): preHandlerHookHandler {
+function acquireHook(url: string, resourceIds: readonly string[], acquirer: ResourceAcquirer): preHandlerHookHandler {
   return (req, _reply, done) => {
+    req.wt.endpoint = url;
     for (const rid of resourceIds) {
       if (!acquirer.has(rid)) return done(new BadRequestError(`resource ${rid} is not enabled on this server`, { statusCode: 404, resourceId: rid }));
     }
@@ -73,7 +74,7 @@ export function registerAcquire(app: FastifyInstance, acquirer: ResourceAcquirer
   app.addHook('onRoute', (route) => {
     const ids = route.config?.resources;
     if (!ids || ids.length === 0) return;
-    const hook = acquireHook([...ids], acquirer);
+    const hook = acquireHook(route.url, [...ids], acquirer);
     const existing = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
     route.preHandler = [...existing, hook];
   });

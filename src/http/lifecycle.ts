@@ -67,7 +67,8 @@ export function registerLifecycle(app: FastifyInstance, observer: RequestObserve
     reply.header('X-Correlation-ID', state.cid);
     // The end of every request, answered or abandoned mid-response ('close' always comes; Fastify's
     // onResponse does not run for an abandoned one, so one listener serves both and no hook is needed).
-    reply.raw.once('close', () => void finish(req, reply, observer));
+    // 'close' comes once per response; finish() is idempotent anyway, so no once() wrapper.
+    reply.raw.on('close', () => void finish(req, reply, observer));
     if (state.logged) log.info('request', `${req.method} ${req.url}`, { client: state.client, cid: state.cid });
     done(isShuttingDown() ? new ShuttingDownError() : undefined);
   });
@@ -123,8 +124,9 @@ function finishRequest(req: FastifyRequest, reply: FastifyReply, observer: Reque
 
 function recordRequestEnd(req: FastifyRequest, reply: FastifyReply, observer: RequestObserver, state: RequestState): void {
   const duration = seconds(state);
-  const endpoint = req.routeOptions.url ?? UNMATCHED_ENDPOINT;
-  observer.requestDone(req.is404 ? UNMATCHED_ENDPOINT : endpoint, reply.statusCode, duration);
+  // Data routes set their template when acquiring; Fastify's routeOptions builds an object per read.
+  const endpoint = state.endpoint ?? (req.is404 ? UNMATCHED_ENDPOINT : (req.routeOptions.url ?? UNMATCHED_ENDPOINT));
+  observer.requestDone(endpoint, reply.statusCode, duration);
   if (!state.logged) return;
   const cfg = config();
   const aborted = req.raw.aborted || !reply.raw.writableFinished;

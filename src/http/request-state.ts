@@ -21,6 +21,8 @@ export interface RequestState {
   cid: string;
   /** Whether this request writes request/request-stats records (not for /metrics, /docs, /health). */
   logged: boolean;
+  /** The route template, when a route's hook set it (else read from Fastify at the end). */
+  endpoint?: string;
   /** The client address, read once for the records. */
   client: string;
   /** Set while the request waits for resources: stops the wait when the client goes away. */
