@@ -84,17 +84,39 @@ export class RequestQueries {
     return seconds;
   }
 
+  /**
+   * Registers a statement as running until the returned function is called: the request's end
+   * waits for it before its resources go back (a handler that failed while another of its
+   * statements ran, under Promise.all, must not return that connection busy), and the early
+   * release (release(), onSend) does not happen meanwhile.
+   */
+  private running(): () => void {
+    const cleanups = this.state.cleanups;
+    let finished!: () => void;
+    const settled = new Promise<void>((resolve) => (finished = resolve));
+    const wait = (): Promise<void> => settled;
+    cleanups.push(wait);
+    return () => {
+      const i = cleanups.indexOf(wait);
+      if (i !== -1) cleanups.splice(i, 1);
+      finished();
+    };
+  }
+
   /** Runs one statement and returns all its rows. */
   async rows(resourceId: string, sql: string, params: SqlParam[], opts?: QueryOptions): Promise<Row[]> {
     const conn = this.connection(resourceId);
     const timeoutSeconds = timeoutFor(resourceId, opts);
     const started = performance.now();
+    const done = this.running();
     try {
       const result = await conn.query(sql, params, { timeoutSeconds });
+      done();
       const seconds = this.report(resourceId, started, result.rowCount);
       this.state.queries.push({ resourceId, connId: conn.connId, sql, params, seconds, rowCount: result.rowCount, results: result.rows });
       return result.rows;
     } catch (err) {
+      done();
       this.report(resourceId, started, undefined, err);
       throw toAppError(err, resourceId, timeoutSeconds, this.state.cid);
     }
@@ -161,13 +183,25 @@ export class RequestQueries {
     })();
   }
 
+  /**
+   * The handler is done with the database: give its slots and connections back now, so a queued
+   * request starts while this one's reply is serialized and written. Optional (a complete reply
+   * releases them anyway) and idempotent; a query after it fails. Does nothing while a statement
+   * or stream of the request still runs: the request's end releases then.
+   */
+  release(): void {
+    if (this.state.cleanups.length === 0) this.state.held?.releaseNow();
+  }
+
   /** Runs statements in one transaction: all or nothing. Returns the rows affected by each. */
   async transaction(resourceId: string, statements: Statement[], opts?: QueryOptions): Promise<number[]> {
     const conn = this.connection(resourceId);
     const timeoutSeconds = timeoutFor(resourceId, opts);
     const started = performance.now();
+    const done = this.running();
     try {
       const counts = await conn.transaction(statements, { timeoutSeconds });
+      done();
       const total = counts.reduce((a, b) => a + b, 0);
       const seconds = this.report(resourceId, started, total);
       this.state.queries.push({
@@ -180,6 +214,7 @@ export class RequestQueries {
       });
       return counts;
     } catch (err) {
+      done();
       this.report(resourceId, started, undefined, err);
       throw toAppError(err, resourceId, timeoutSeconds, this.state.cid);
     }

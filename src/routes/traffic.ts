@@ -105,7 +105,10 @@ export function trafficRoutes(app: FastifyInstance, opts: { onQuery: QueryListen
       },
       async (req) => {
         const { sql, params } = selectTraffic(dialect, toFilter(req.query));
-        return queries(req).rows(resourceId, sql, params);
+        const q = queries(req);
+        const rows = await q.rows(resourceId, sql, params);
+        q.release();
+        return rows;
       },
     );
 
@@ -176,6 +179,7 @@ export function trafficRoutes(app: FastifyInstance, opts: { onQuery: QueryListen
         q.rows('sqlite_traffic', sqliteStmt.sql, sqliteStmt.params),
         q.rows('pg_traffic', pgStmt.sql, pgStmt.params),
       ]);
+      q.release();
       return compareRows(sqliteRows, pgRows);
     },
   );
@@ -205,7 +209,9 @@ export function trafficRoutes(app: FastifyInstance, opts: { onQuery: QueryListen
       },
       async (req, reply) => {
         const statements = req.body.rows.map((row) => insertTraffic(dialect, row));
-        const counts = await queries(req).transaction(resourceId, statements);
+        const q = queries(req);
+        const counts = await q.transaction(resourceId, statements);
+        q.release();
         return reply.code(201).send({ inserted: counts.reduce((a, b) => a + b, 0) });
       },
     );

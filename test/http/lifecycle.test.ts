@@ -5,10 +5,27 @@ import { buildApp } from '../../src/app.js';
 import { buildSettings, setConfig } from '../../src/config/index.js';
 import type { HeldResources } from '../../src/http/request-state.js';
 import { setLogDestination } from '../../src/log/index.js';
+import { RequestQueries } from '../../src/query/query.js';
 
 /** What happened, in order, across the requests of a test. */
 const events: string[] = [];
 let app: FastifyInstance;
+
+/** The statement 'slow' settles when the test calls finishSlow(); 'fail' fails at once. */
+let finishSlow: () => void = () => undefined;
+const fakeConnection = {
+  connId: 1,
+  query: (sql: string) => {
+    if (sql === 'fail') return Promise.reject(new Error('syntax error'));
+    events.push('slow-started');
+    return new Promise((resolve) => {
+      finishSlow = () => {
+        events.push('slow-finished');
+        resolve({ rows: [], rowCount: 0 });
+      };
+    });
+  },
+};
 
 function fakeHeld(tag: string): HeldResources {
   // Idempotent, as the contract requires: only the first call gives anything back.
@@ -18,9 +35,7 @@ function fakeHeld(tag: string): HeldResources {
     released = true;
   };
   return {
-    connection: () => {
-      throw new Error('no connection in this test');
-    },
+    connection: () => fakeConnection as unknown as ReturnType<HeldResources['connection']>,
     slotWaitSeconds: () => 0,
     connWaitSeconds: () => 0,
     releaseNow,
@@ -64,6 +79,11 @@ beforeAll(async () => {
     return reply.type('text/plain').send(body);
   });
   app.get('/plain', async () => ({ ok: true }));
+  app.get('/two', { config: { resources: ['r1'] } }, async (req) => {
+    const q = new RequestQueries(req.wt, () => undefined);
+    await Promise.all([q.rows('r1', 'slow', []), q.rows('r1', 'fail', [])]);
+    return { unreachable: true };
+  });
   await app.ready();
 });
 afterAll(async () => app?.close());
@@ -86,6 +106,18 @@ describe('request lifecycle', () => {
     expect(events.indexOf('stream-end')).toBeGreaterThanOrEqual(0);
     expect(events.filter((e) => e.endsWith(':released'))).toHaveLength(1);
     expect(events.findIndex((e) => e.endsWith(':released'))).toBeGreaterThan(events.indexOf('written'));
+  });
+
+  it('answers a failed statement at once but keeps the resources until a statement still running has ended', async () => {
+    events.length = 0;
+    const res = await app.inject({ method: 'GET', url: '/two' });
+    expect(res.statusCode).toBe(500);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(events.some((e) => e.endsWith(':released'))).toBe(false);
+    finishSlow();
+    await new Promise((r) => setImmediate(r));
+    const released = events.findIndex((e) => e.endsWith(':released'));
+    expect(released).toBeGreaterThan(events.indexOf('slow-finished'));
   });
 
   it('acquires nothing for a route that declares no resources', async () => {
