@@ -27,13 +27,18 @@ const LEVEL_LABEL: Record<number, string> = { 20: 'DEBUG', 30: 'INFO', 40: 'WARN
 
 /** What a Log method hands to pino; read back by formatLine. */
 interface Record_ {
-  s: string;
+  /** "<LEVEL> <source> tag=", made once per logger and level. */
+  p: string;
   t: string;
   f?: Fields;
 }
 
-function formatLine(pidPrefix: string, rec: Record_, msg: string, num: number): string {
-  let line = `${pidPrefix}${LEVEL_LABEL[num]} ${rec.s} tag=${logfmtValue(rec.t)} msg=${logfmtValue(msg)}`;
+/** pino's write step (level already checked, message already final), a public pino symbol. */
+type WriteFn = (this: Logger<keyof typeof LEVELS>, obj: Record_, msg: string, num: number) => void;
+const WRITE = pino.symbols.writeSym as unknown as symbol;
+
+function formatLine(pidPrefix: string, rec: Record_, msg: string): string {
+  let line = `${pidPrefix}${rec.p}${logfmtValue(rec.t)} msg=${logfmtValue(msg)}`;
   const f = rec.f;
   if (f === undefined) return line + '\n';
   for (const key in f) {
@@ -51,8 +56,7 @@ function createRoot(destination: pino.DestinationStream): Logger<keyof typeof LE
   ) as unknown as Logger<keyof typeof LEVELS>;
   const pidPrefix = `[${process.pid}] `;
   // pino's public symbol for its serializer: replacing it is how we emit logfmt without a JSON round trip.
-  (root as unknown as Record<symbol, unknown>)[pino.symbols.asJsonSym] = (obj: Record_, msg: string, num: number) =>
-    formatLine(pidPrefix, obj, msg, num);
+  (root as unknown as Record<symbol, unknown>)[pino.symbols.asJsonSym] = (obj: Record_, msg: string) => formatLine(pidPrefix, obj, msg);
   return root;
 }
 
@@ -111,10 +115,14 @@ export interface Log {
 export function getLogger(source: string): Log {
   const at = (level: Level) => {
     const val = LEVELS[level];
+    const prefix = `${LEVEL_LABEL[val]} ${source} tag=`;
     return (tag: string, msg: string, fields?: Fields) => {
       // Checked here so a disabled level costs no allocation.
       if (val < root.levelVal) return;
-      root[level]({ s: source, t: tag, f: fields } as unknown as object, msg);
+      // Straight to pino's write step: its level method would only re-read its arguments and scan
+      // the message for printf placeholders, which our messages never use.
+      const write = (root as unknown as Record<symbol, WriteFn>)[WRITE];
+      write.call(root, { p: prefix, t: tag, f: fields }, msg, val);
     };
   };
   return { debug: at('debug'), info: at('info'), warning: at('warning'), error: at('error'), critical: at('critical') };
