@@ -65,10 +65,9 @@ export function registerLifecycle(app: FastifyInstance, observer: RequestObserve
     };
     req.wt = state;
     reply.header('X-Correlation-ID', state.cid);
-    // The end of every request, answered or abandoned mid-response ('close' always comes; Fastify's
-    // onResponse does not run for an abandoned one, so one listener serves both and no hook is needed).
-    // 'close' comes once per response; finish() is idempotent anyway, so no once() wrapper.
-    reply.raw.on('close', () => void finish(req, reply, observer));
+    // The end of every request, answered or abandoned mid-response: 'close' always comes (once),
+    // while Fastify's onResponse does not run for an abandoned one, so no hook is needed.
+    reply.raw.on('close', () => finish(req, reply, observer));
     if (state.logged) log.info('request', `${req.method} ${req.url}`, { client: state.client, cid: state.cid });
     done(isShuttingDown() ? new ShuttingDownError() : undefined);
   });
@@ -78,8 +77,8 @@ export function registerLifecycle(app: FastifyInstance, observer: RequestObserve
     // For a stream this is the time to the first byte: headers leave before the body.
     reply.header('X-Process-Time', seconds(state).toFixed(3));
     // A complete body (not a stream) no longer needs the database: give the slot and connection
-    // back now, so a queued request starts while this response is written. Streams keep theirs
-    // until they end.
+    // back now, so a queued request starts while this response is written. Streams, and statements
+    // still running (both are cleanups), keep them until they end.
     if (state.held !== undefined && state.cleanups.length === 0 && !isStream(payload)) state.held.releaseNow();
     // Requests in flight when shutdown began close their keep-alive connection with the response;
     // otherwise the server would wait for clients to drop idle sockets.
@@ -89,37 +88,41 @@ export function registerLifecycle(app: FastifyInstance, observer: RequestObserve
 }
 
 /**
- * Runs once per request, when its response closes. Returns DONE when everything happened
- * synchronously (the usual case: nothing to cancel first).
+ * Runs once per request, when its response closes: releases what it holds (synchronously unless a
+ * stream must be cancelled or a statement is still running), then writes its records and metrics.
+ * Never throws: it runs in an event listener.
  */
-function finish(req: FastifyRequest, reply: FastifyReply, observer: RequestObserver): Promise<void> {
+function finish(req: FastifyRequest, reply: FastifyReply, observer: RequestObserver): void {
   const state = req.wt;
-  if (state.finished) return DONE;
+  if (state.finished) return;
   state.finished = true;
   // A request still waiting for its resources stops waiting: the client is gone.
   state.abandon?.();
-  return finishRequest(req, reply, observer, state);
+  // The records follow the release, whether it succeeded or not.
+  if (state.cleanups.length > 0) {
+    releaseHeld(state)
+      .catch((err: unknown) => logReleaseFailure(state, err))
+      .then(() => recordSafely(req, reply, observer, state));
+    return;
+  }
+  try {
+    state.held?.releaseNow();
+  } catch (err) {
+    logReleaseFailure(state, err);
+  }
+  recordSafely(req, reply, observer, state);
 }
 
-function finishRequest(req: FastifyRequest, reply: FastifyReply, observer: RequestObserver, state: RequestState): Promise<void> {
-  if (state.cleanups.length === 0) {
-    try {
-      state.held?.releaseNow();
-      recordRequestEnd(req, reply, observer, state);
-      return DONE;
-    } catch (err) {
-      // Reported like the asynchronous path's failures: never thrown into an event listener.
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
-    }
+function logReleaseFailure(state: RequestState, err: unknown): void {
+  log.error('release-err', 'releasing request resources failed', { error: err as Error, cid: state.cid });
+}
+
+function recordSafely(req: FastifyRequest, reply: FastifyReply, observer: RequestObserver, state: RequestState): void {
+  try {
+    recordRequestEnd(req, reply, observer, state);
+  } catch (err) {
+    log.error('request-end-err', 'recording the end of a request failed', { error: err as Error, cid: state.cid });
   }
-  // A stream to cancel first. The records follow the release, whether it succeeded or not.
-  return releaseHeld(state).then(
-    () => recordRequestEnd(req, reply, observer, state),
-    (err: unknown) => {
-      log.error('release-err', 'releasing request resources failed', { error: err as Error, cid: state.cid });
-      recordRequestEnd(req, reply, observer, state);
-    },
-  );
 }
 
 function recordRequestEnd(req: FastifyRequest, reply: FastifyReply, observer: RequestObserver, state: RequestState): void {

@@ -76,35 +76,33 @@ abstract class Collector<L extends string, S extends { labels: Labels<L> }> {
   }
 }
 
-interface CounterSeries<L extends string> {
+interface ValueSeries<L extends string> {
   labels: Labels<L>;
   value: number;
 }
 
-export class FastCounter<L extends string> extends Collector<L, CounterSeries<L>> {
+/** One number per series: what counters and gauges share. */
+abstract class ValueCollector<L extends string> extends Collector<L, ValueSeries<L>> {
+  protected create(labels: Labels<L>): ValueSeries<L> {
+    return { labels, value: 0 };
+  }
+
+  protected values(s: ValueSeries<L>): Value[] {
+    return [{ metricName: this.name, labels: exposed(s.labels), value: s.value }];
+  }
+}
+
+export class FastCounter<L extends string> extends ValueCollector<L> {
   readonly type = 'counter';
 
   inc(labels: Labels<L>, value = 1): void {
     if (!(value >= 0)) throw new RangeError(`${this.name}: a counter only goes up (got ${value})`);
     this.series(labels).value += value;
   }
-
-  protected create(labels: Labels<L>): CounterSeries<L> {
-    return { labels, value: 0 };
-  }
-
-  protected values(s: CounterSeries<L>): Value[] {
-    return [{ metricName: this.name, labels: exposed(s.labels), value: s.value }];
-  }
-}
-
-interface GaugeSeries<L extends string> {
-  labels: Labels<L>;
-  value: number;
 }
 
 /** A gauge that is only set (here: the "last time" gauges, set on every request). */
-export class FastGauge<L extends string> extends Collector<L, GaugeSeries<L>> {
+export class FastGauge<L extends string> extends ValueCollector<L> {
   readonly type = 'gauge';
 
   constructor(name: string, help: string, labelNames: readonly L[], aggregator: Aggregator, registry: Registry) {
@@ -114,14 +112,6 @@ export class FastGauge<L extends string> extends Collector<L, GaugeSeries<L>> {
 
   set(labels: Labels<L>, value: number): void {
     this.series(labels).value = value;
-  }
-
-  protected create(labels: Labels<L>): GaugeSeries<L> {
-    return { labels, value: 0 };
-  }
-
-  protected values(s: GaugeSeries<L>): Value[] {
-    return [{ metricName: this.name, labels: exposed(s.labels), value: s.value }];
   }
 }
 
