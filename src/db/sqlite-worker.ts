@@ -7,7 +7,7 @@
  */
 import Database from 'better-sqlite3';
 import type { Row } from './types.js';
-import type { WorkerErrorInfo, WorkerParam, WorkerReply, WorkerRequest } from './sqlite-protocol.js';
+import type { TaggedValue, WorkerErrorInfo, WorkerParam, WorkerReply, WorkerRequest } from './sqlite-protocol.js';
 
 let db: Database.Database | undefined;
 let cursor: { id: number; rows: IterableIterator<unknown>; batchSize: number } | undefined;
@@ -16,14 +16,38 @@ function send(reply: WorkerReply): void {
   process.send?.(reply);
 }
 
-/** Integers are read as bigint so none loses precision; safe ones go back as numbers, others as strings. */
+/** Set when a row of the reply being built holds a tagged value. */
+let tagged = false;
+
+/**
+ * Integers are read as bigint so none loses precision; safe ones go back as numbers, others as
+ * strings. BLOBs and non-finite numbers, which JSON cannot carry, go tagged (see sqlite-protocol).
+ */
 function normalize(raw: unknown): Row {
   const row = raw as Row;
   for (const key in row) {
     const v = row[key];
     if (typeof v === 'bigint') row[key] = v >= Number.MIN_SAFE_INTEGER && v <= Number.MAX_SAFE_INTEGER ? Number(v) : v.toString();
+    else if (v instanceof Uint8Array) {
+      row[key] = { $blob: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') } satisfies TaggedValue;
+      tagged = true;
+    } else if (typeof v === 'number' && !Number.isFinite(v)) {
+      row[key] = { $number: String(v) as 'Infinity' | '-Infinity' | 'NaN' } satisfies TaggedValue;
+      tagged = true;
+    }
   }
   return row;
+}
+
+/** Rows, and whether the receiver must decode tagged values in them. */
+function normalizeAll(raw: unknown[]): { rows: Row[]; tagged?: true } {
+  tagged = false;
+  const rows = raw.map(normalize);
+  return tagged ? { rows, tagged: true } : { rows };
+}
+
+function bindable(params: WorkerParam[]): unknown[] {
+  return params.map((p) => (p !== null && typeof p === 'object' ? BigInt(p.$bigint) : p));
 }
 
 function errorInfo(err: unknown): WorkerErrorInfo {
@@ -63,13 +87,13 @@ function cached(sql: string): Database.Statement {
   return stmt;
 }
 
-function run(sql: string, params: WorkerParam[]): { rows: Row[]; rowCount: number } {
+function run(sql: string, params: WorkerParam[]): { rows: Row[]; rowCount: number; tagged?: true } {
   const stmt = cached(sql);
   if (stmt.reader) {
-    const rows = stmt.all(...params).map(normalize);
-    return { rows, rowCount: rows.length };
+    const result = normalizeAll(stmt.all(...bindable(params)));
+    return { ...result, rowCount: result.rows.length };
   }
-  return { rows: [], rowCount: stmt.run(...params).changes };
+  return { rows: [], rowCount: stmt.run(...bindable(params)).changes };
 }
 
 function transaction(statements: { sql: string; params: WorkerParam[] }[]): number[] {
@@ -88,7 +112,7 @@ function transaction(statements: { sql: string; params: WorkerParam[] }[]): numb
 function sendBatch(): void {
   if (!cursor) return;
   const { id, rows, batchSize } = cursor;
-  const batch: Row[] = [];
+  const batch: unknown[] = [];
   let done = false;
   while (batch.length < batchSize) {
     const r = rows.next();
@@ -96,10 +120,10 @@ function sendBatch(): void {
       done = true;
       break;
     }
-    batch.push(normalize(r.value));
+    batch.push(r.value);
   }
   if (done) cursor = undefined;
-  send({ type: 'batch', id, rows: batch, done });
+  send({ type: 'batch', id, done, ...normalizeAll(batch) });
 }
 
 function closeCursor(): void {
@@ -135,7 +159,7 @@ function handle(msg: WorkerRequest): void {
         closeCursor();
         const stmt = prepare(msg.sql);
         if (!stmt.reader) throw new TypeError('only a statement that returns rows can be streamed');
-        cursor = { id: msg.id, rows: stmt.iterate(...msg.params), batchSize: msg.batchSize };
+        cursor = { id: msg.id, rows: stmt.iterate(...bindable(msg.params)), batchSize: msg.batchSize };
         sendBatch();
         break;
       }

@@ -72,6 +72,22 @@ describe('sqlite', () => {
       }
     });
 
+    it('carries what JSON cannot over its worker channel: bigint parameters, BLOBs and infinities, in queries and streams', async () => {
+      const c = await connector().connect(6, 5);
+      const o = { timeoutSeconds: 5 };
+      try {
+        const sql = "SELECT ? AS big, x'00ff10' AS blob, 9e999 AS inf, -9e999 AS ninf, 'a\nb' AS text, 1.5 AS real";
+        const expected = { big: '9007199254740993', blob: Buffer.from([0, 255, 16]), inf: Infinity, ninf: -Infinity, text: 'a\nb', real: 1.5 };
+        expect((await c.query(sql, [9007199254740993n], o)).rows).toEqual([expected]);
+        const streamed: unknown[] = [];
+        for await (const row of c.stream(sql, [9007199254740993n], o)) streamed.push(row);
+        expect(streamed).toEqual([expected]);
+        expect((await c.query('SELECT ? + 1 AS n', [41n], o)).rows).toEqual([{ n: 42 }]);
+      } finally {
+        await c.close();
+      }
+    });
+
     it('reports a missing database file as unreachable', async () => {
       await expect(connector(join(dir, 'missing.db')).connect(2, 5)).rejects.toMatchObject({ kind: 'unreachable', connectionUsable: false });
     });
