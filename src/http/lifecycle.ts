@@ -11,7 +11,7 @@ import { getLogger } from '../log/index.js';
 import { UNMATCHED_ENDPOINT } from '../metrics/bind.js';
 import { queryLogTypeFor, queryStatsFields, roundSeconds } from '../query/query-log.js';
 import { correlationId } from './cid.js';
-import type { RequestState } from './request-state.js';
+import { isBusy, statementsEnded, type RequestState } from './request-state.js';
 
 const log = getLogger('lifecycle.ts');
 
@@ -39,13 +39,16 @@ function seconds(state: RequestState): number {
 const DONE: Promise<void> = Promise.resolve();
 
 /**
- * Releases what the request holds, after any in-flight stream cancellation; exactly once. Without
- * cleanups the release happens before this returns (and the result is an already settled promise).
+ * Releases what the request holds, once its statements have ended and its streams are stopped;
+ * exactly once. When nothing runs the release happens before this returns (and the result is an
+ * already settled promise).
  */
 export function releaseHeld(state: RequestState): Promise<void> {
   const held = state.held;
   if (!held) return DONE;
-  if (state.cleanups.length > 0) return Promise.all(state.cleanups.map((cleanup) => cleanup())).then(() => held.release());
+  if (isBusy(state)) {
+    return Promise.all([statementsEnded(state), ...state.cleanups.map((cleanup) => cleanup())]).then(() => held.release());
+  }
   held.releaseNow();
   return DONE;
 }
@@ -62,6 +65,7 @@ export function registerLifecycle(app: FastifyInstance, observer: RequestObserve
       client: req.ip,
       queries: [],
       cleanups: [],
+      running: 0,
     };
     req.wt = state;
     reply.header('X-Correlation-ID', state.cid);
@@ -78,8 +82,8 @@ export function registerLifecycle(app: FastifyInstance, observer: RequestObserve
     reply.header('X-Process-Time', seconds(state).toFixed(3));
     // A complete body (not a stream) no longer needs the database: give the slot and connection
     // back now, so a queued request starts while this response is written. Streams, and statements
-    // still running (both are cleanups), keep them until they end.
-    if (state.held !== undefined && state.cleanups.length === 0 && !isStream(payload)) state.held.releaseNow();
+    // still running, keep them until they end.
+    if (state.held !== undefined && !isBusy(state) && !isStream(payload)) state.held.releaseNow();
     // Requests in flight when shutdown began close their keep-alive connection with the response;
     // otherwise the server would wait for clients to drop idle sockets.
     if (isShuttingDown()) reply.header('Connection', 'close');
@@ -99,7 +103,7 @@ function finish(req: FastifyRequest, reply: FastifyReply, observer: RequestObser
   // A request still waiting for its resources stops waiting: the client is gone.
   state.abandon?.();
   // The records follow the release, whether it succeeded or not.
-  if (state.cleanups.length > 0) {
+  if (isBusy(state)) {
     releaseHeld(state)
       .catch((err: unknown) => logReleaseFailure(state, err))
       .then(() => recordSafely(req, reply, observer, state));

@@ -33,6 +33,36 @@ export interface RequestState {
   finished?: boolean;
   /** Work that must finish before resources go back, e.g. stopping a streamed statement. */
   cleanups: (() => Promise<void>)[];
+  /** Statements of this request still running (RequestQueries counts them). */
+  running: number;
+  /** Called once `running` drops to zero, when the request's end waits for that. */
+  whenIdle?: () => void;
+}
+
+/** Whether giving the resources back must wait: a statement still runs, or a stream must be stopped. */
+export function isBusy(state: RequestState): boolean {
+  return state.running > 0 || state.cleanups.length > 0;
+}
+
+/** Counts a statement as ended and wakes whoever waits for the last one. */
+export function statementEnded(state: RequestState): void {
+  state.running--;
+  if (state.running > 0 || state.whenIdle === undefined) return;
+  const wake = state.whenIdle;
+  state.whenIdle = undefined;
+  wake();
+}
+
+/** Settles once no statement of the request runs. */
+export function statementsEnded(state: RequestState): Promise<void> {
+  if (state.running === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const earlier = state.whenIdle;
+    state.whenIdle = () => {
+      earlier?.();
+      resolve();
+    };
+  });
 }
 
 declare module 'fastify' {

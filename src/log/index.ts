@@ -61,7 +61,7 @@ function createRoot(destination: pino.DestinationStream): Logger<keyof typeof LE
 }
 
 /** Longest time a line waits in the buffer. */
-export const LOG_FLUSH_MS = 200;
+const LOG_FLUSH_MS = 200;
 /** Below PIPE_BUF (4 KB) with room for a line, so a chunk reaches a shared pipe in one piece. */
 const LOG_CHUNK_BYTES = 3072;
 

@@ -35,10 +35,11 @@ function labelCache<K extends string, V>(make: (key: K) => V): (key: K) => V {
 }
 const ridLabels = labelCache((resource_id: string) => ({ resource_id }));
 const endpointLabels = labelCache((endpoint: string) => ({ endpoint }));
-const summaryLabels = labelCache((key: `${string} ${StatusClass}`) => {
-  const cut = key.lastIndexOf(' ');
-  return { endpoint: key.slice(0, cut), status_code: key.slice(cut + 1) as StatusClass };
-});
+const summaryLabels = labelCache((endpoint: string) => ({
+  '2xx': { endpoint, status_code: '2xx' },
+  '4xx': { endpoint, status_code: '4xx' },
+  '5xx': { endpoint, status_code: '5xx' },
+}));
 
 /**
  * Subscribes the metrics to a ResourceManager and makes the live gauges read its stats().
@@ -112,7 +113,7 @@ export function recordRequest(metrics: Metrics, endpoint: string, statusCode: nu
   const labels = endpointLabels(endpoint);
   metrics.requestsTotal.inc(labels);
   metrics.requestDuration.observe(labels, seconds);
-  metrics.requestDurationSummary.observe(summaryLabels(`${endpoint} ${statusClass(statusCode)}`), seconds);
+  metrics.requestDurationSummary.observe(summaryLabels(endpoint)[statusClass(statusCode)], seconds);
 }
 
 export function recordConfigReload(metrics: Metrics, ok: boolean): void {

@@ -5,9 +5,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import { resourceConfig } from '../config/index.js';
-import { DbDriverError, type Row, type SqlParam, type Statement } from '../db/types.js';
+import { DbDriverError, type QueryResult, type Row, type SqlParam, type Statement } from '../db/types.js';
 import { AppTimeoutError, BadRequestError, DatabaseError } from '../errors.js';
-import type { RequestState } from '../http/request-state.js';
+import { isBusy, statementEnded, type RequestState } from '../http/request-state.js';
 import { getLogger } from '../log/index.js';
 import type { QueryEvent } from '../resources/events.js';
 
@@ -84,42 +84,31 @@ export class RequestQueries {
     return seconds;
   }
 
-  /**
-   * Registers a statement as running until the returned function is called: the request's end
-   * waits for it before its resources go back (a handler that failed while another of its
-   * statements ran, under Promise.all, must not return that connection busy), and the early
-   * release (release(), onSend) does not happen meanwhile.
-   */
-  private running(): () => void {
-    const cleanups = this.state.cleanups;
-    let finished!: () => void;
-    const settled = new Promise<void>((resolve) => (finished = resolve));
-    const wait = (): Promise<void> => settled;
-    cleanups.push(wait);
-    return () => {
-      const i = cleanups.indexOf(wait);
-      if (i !== -1) cleanups.splice(i, 1);
-      finished();
-    };
-  }
-
   /** Runs one statement and returns all its rows. */
   async rows(resourceId: string, sql: string, params: SqlParam[], opts?: QueryOptions): Promise<Row[]> {
     const conn = this.connection(resourceId);
     const timeoutSeconds = timeoutFor(resourceId, opts);
     const started = performance.now();
-    const done = this.running();
+    // Counted as running until it settles: the request's end, and the early releases, wait for it
+    // (a handler that failed beside a running statement, under Promise.all, must not return it busy).
+    this.state.running++;
+    let result: QueryResult;
     try {
-      const result = await conn.query(sql, params, { timeoutSeconds });
-      done();
-      const seconds = this.report(resourceId, started, result.rowCount);
-      this.state.queries.push({ resourceId, connId: conn.connId, sql, params, seconds, rowCount: result.rowCount, results: result.rows });
-      return result.rows;
+      result = await conn.query(sql, params, { timeoutSeconds });
     } catch (err) {
-      done();
-      this.report(resourceId, started, undefined, err);
-      throw toAppError(err, resourceId, timeoutSeconds, this.state.cid);
+      throw this.failed(resourceId, started, timeoutSeconds, err);
     }
+    statementEnded(this.state);
+    const seconds = this.report(resourceId, started, result.rowCount);
+    this.state.queries.push({ resourceId, connId: conn.connId, sql, params, seconds, rowCount: result.rowCount, results: result.rows });
+    return result.rows;
+  }
+
+  /** A running statement failed: it has ended; report it and map the error for the client. */
+  private failed(resourceId: string, started: number, timeoutSeconds: number, err: unknown): Error {
+    statementEnded(this.state);
+    this.report(resourceId, started, undefined, err);
+    return toAppError(err, resourceId, timeoutSeconds, this.state.cid);
   }
 
   /**
@@ -133,12 +122,14 @@ export class RequestQueries {
     const rowStream = conn.stream(sql, params, { timeoutSeconds });
     const iterator = rowStream[Symbol.asyncIterator]();
     let first: IteratorResult<Row>;
+    // Running until its first row; from then on the cleanup registered below stands for it.
+    this.state.running++;
     try {
       first = await iterator.next();
     } catch (err) {
-      this.report(resourceId, started, undefined, err);
-      throw toAppError(err, resourceId, timeoutSeconds, this.state.cid);
+      throw this.failed(resourceId, started, timeoutSeconds, err);
     }
+    statementEnded(this.state);
     const record: QueryRecord = { resourceId, connId: conn.connId, sql, params, seconds: 0, rowCount: 'streamed' };
     this.state.queries.push(record);
     // The outcome is recorded once, by whichever side ends the stream first: the rows running out,
@@ -190,7 +181,7 @@ export class RequestQueries {
    * or stream of the request still runs: the request's end releases then.
    */
   release(): void {
-    if (this.state.cleanups.length === 0) this.state.held?.releaseNow();
+    if (!isBusy(this.state)) this.state.held?.releaseNow();
   }
 
   /** Runs statements in one transaction: all or nothing. Returns the rows affected by each. */
@@ -198,25 +189,24 @@ export class RequestQueries {
     const conn = this.connection(resourceId);
     const timeoutSeconds = timeoutFor(resourceId, opts);
     const started = performance.now();
-    const done = this.running();
+    this.state.running++;
+    let counts: number[];
     try {
-      const counts = await conn.transaction(statements, { timeoutSeconds });
-      done();
-      const total = counts.reduce((a, b) => a + b, 0);
-      const seconds = this.report(resourceId, started, total);
-      this.state.queries.push({
-        resourceId,
-        connId: conn.connId,
-        sql: statements.length === 1 ? statements[0].sql : `${statements.length} statements: ${statements[0]?.sql ?? ''}`,
-        params: [],
-        seconds,
-        rowCount: total,
-      });
-      return counts;
+      counts = await conn.transaction(statements, { timeoutSeconds });
     } catch (err) {
-      done();
-      this.report(resourceId, started, undefined, err);
-      throw toAppError(err, resourceId, timeoutSeconds, this.state.cid);
+      throw this.failed(resourceId, started, timeoutSeconds, err);
     }
+    statementEnded(this.state);
+    const total = counts.reduce((a, b) => a + b, 0);
+    const seconds = this.report(resourceId, started, total);
+    this.state.queries.push({
+      resourceId,
+      connId: conn.connId,
+      sql: statements.length === 1 ? statements[0].sql : `${statements.length} statements: ${statements[0]?.sql ?? ''}`,
+      params: [],
+      seconds,
+      rowCount: total,
+    });
+    return counts;
   }
 }

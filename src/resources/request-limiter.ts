@@ -85,8 +85,8 @@ export class RequestLimiter {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     emitSafely(this.events, 'slot-requested', { resourceId: rid });
     const start = nowMs();
+    if (this.canGrantNow()) return this.grant(start);
     const rc = resourceConfig(rid);
-    if (this.waiters.size === 0 && this.active < maxActiveRequests(rc)) return this.grant(start);
     if (this.waiters.size >= rc.max_pending_requests) {
       emitSafely(this.events, 'slot-error', { resourceId: rid, type: 'overload', waitSeconds: 0 });
       // The queue turns over within one slot timeout: a sensible moment to try again.

@@ -3,7 +3,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { AppTimeoutError, ClientClosedError, ResourceError, ShuttingDownError } from '../../src/errors.js';
 import type { ResourceEventMap } from '../../src/resources/events.js';
 import { RequestLimiter, type SlotGrant } from '../../src/resources/request-limiter.js';
-import { CancelOnce } from '../../src/resources/util.js';
+import { CancelOnce, type CancelSignal } from '../../src/resources/util.js';
 import { outcome, reloadWith, tick, useConfig } from './helpers.js';
 
 const RID = 'db_a';
@@ -115,15 +115,23 @@ describe('RequestLimiter', () => {
     const held = await lim.acquire();
     const gone = new CancelOnce();
     const waiting = outcome(lim.acquire(gone));
-    const kept = new CancelOnce();
+    // A signal that shows who listens: a granted waiter must leave no listener behind.
+    const listening = new Set<() => void>();
+    const kept: CancelSignal = {
+      aborted: false,
+      reason: undefined,
+      addEventListener: (_t, l) => listening.add(l),
+      removeEventListener: (_t, l) => listening.delete(l),
+    };
     const behind = lim.acquire(kept);
+    expect(listening.size).toBe(1);
     const reason = new ClientClosedError();
     gone.cancel(reason);
     gone.cancel(new Error('second'));
     expect(await waiting).toBe(reason);
     held.release();
     const g = await behind;
-    kept.cancel(new Error('too late')); // granted already: nothing listens any more
+    expect(listening.size).toBe(0);
     expect(lim.stats()).toMatchObject({ active: 1, pending: 0 });
     g.release();
     expect(lim.stats()).toMatchObject({ active: 0, pending: 0 });
