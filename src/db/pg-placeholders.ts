@@ -5,6 +5,26 @@
  * library does just this. A jsonb `?` operator cannot be told from a placeholder: use jsonb_exists().
  */
 export function toPgPlaceholders(sql: string): string {
+  let out = rewritten.get(sql);
+  if (out === undefined) {
+    if (rewritten.size >= REWRITTEN_MAX) rewritten.clear();
+    out = rewrite(sql);
+    rewritten.set(sql, out);
+  }
+  return out;
+}
+
+/**
+ * Routes build their SQL from a few templates, so the same texts come back on every request:
+ * remember the rewrites (bounded; dropped all at once when full, which costs one rescan each).
+ */
+const REWRITTEN_MAX = 512;
+const rewritten = new Map<string, string>();
+
+/** Characters that start something the rewrite must look at; everything else is copied in runs. */
+const SPECIAL = /[?'"\-/$]/g;
+
+function rewrite(sql: string): string {
   let out = '';
   let n = 0;
   let i = 0;
@@ -47,7 +67,9 @@ export function toPgPlaceholders(sql: string): string {
         copyTo(i + 1);
       }
     } else {
-      copyTo(i + 1);
+      // An ordinary character, or a '-' or '/' that starts no comment: copy up to the next one worth a look.
+      SPECIAL.lastIndex = i + 1;
+      copyTo(SPECIAL.exec(sql)?.index ?? len);
     }
   }
   return out;

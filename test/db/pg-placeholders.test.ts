@@ -14,8 +14,20 @@ describe('toPgPlaceholders', () => {
     ['SELECT $1', 'SELECT $1'],
     ['INSERT INTO t VALUES (?,?,?)', 'INSERT INTO t VALUES ($1,$2,$3)'],
     ["SELECT 'unterminated ?", "SELECT 'unterminated ?"],
+    ['SELECT a - ?, b / ? FROM t', 'SELECT a - $1, b / $2 FROM t'],
+    ["SELECT name'x' , e'?\\'' , ?", "SELECT name'x' , e'?\\'' , $1"],
+    ['SELECT price$ , ?', 'SELECT price$ , $1'],
     ['', ''],
   ])('%j → %j', (input, expected) => {
     expect(toPgPlaceholders(input)).toBe(expected);
+  });
+
+  it('gives the same rewrite for a text seen before, and stays right past the size of its memory', () => {
+    const sql = 'SELECT * FROM t WHERE a = ? AND b = ?';
+    expect(toPgPlaceholders(sql)).toBe(toPgPlaceholders(sql));
+    for (let i = 0; i < 2000; i++) {
+      expect(toPgPlaceholders(`SELECT ${i} WHERE x = ? AND y = '?'`)).toBe(`SELECT ${i} WHERE x = $1 AND y = '?'`);
+    }
+    expect(toPgPlaceholders(sql)).toBe('SELECT * FROM t WHERE a = $1 AND b = $2');
   });
 });
