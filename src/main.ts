@@ -4,6 +4,7 @@
  * each run a gateway. Signals: SIGUSR1 reload, SIGTERM/SIGINT graceful shutdown, SIGHUP (cluster)
  * rolling restart.
  */
+import './runtime-flags.js';
 import cluster from 'node:cluster';
 import { config, initConfig } from './config/index.js';
 import { ConfigError } from './errors.js';
