@@ -23,8 +23,9 @@ export function fixedPool(extra = {}) {
 
 /**
  * @param {import('./databases.mjs').BenchDb} db
- * @param {{ label: string, config?: Record<string, unknown>, resource?: Record<string, unknown> }} opts
- *   config: top-level keys (log_level, queries_log_type, ...); resource: keys under resources.<id>.
+ * @param {{ label: string, config?: Record<string, unknown>, resource?: Record<string, unknown>, nodeArgs?: string[] }} opts
+ *   config: top-level keys (log_level, queries_log_type, ...); resource: keys under resources.<id>;
+ *   nodeArgs: node command-line options before the script.
  */
 export async function startGateway(db, opts) {
   const dir = tempDir('wt-bench-gw-');
@@ -41,6 +42,7 @@ export async function startGateway(db, opts) {
   try {
     const server = await spawnServer(MAIN, {
       label: opts.label,
+      nodeArgs: opts.nodeArgs,
       env: { WT_CONFIG: configFile, OVERRIDE_CONFIG_PATH: join(dir, 'override.yaml'), WT_WORKERS: '1', ...env },
       describe: `config was:\n${stringify(doc)}`,
     });
