@@ -5,6 +5,7 @@
  * library does just this. A jsonb `?` operator cannot be told from a placeholder: use jsonb_exists().
  */
 export function toPgPlaceholders(sql: string): string {
+  if (sql.length > REMEMBERED_MAX_CHARS) return rewrite(sql);
   let out = rewritten.get(sql);
   if (out === undefined) {
     if (rewritten.size >= REWRITTEN_MAX) rewritten.clear();
@@ -16,9 +17,11 @@ export function toPgPlaceholders(sql: string): string {
 
 /**
  * Routes build their SQL from a few templates, so the same texts come back on every request:
- * remember the rewrites (bounded; dropped all at once when full, which costs one rescan each).
+ * remember the rewrites (bounded in count and, by skipping long texts, in memory; dropped all at
+ * once when full, which costs one rescan each).
  */
 const REWRITTEN_MAX = 512;
+const REMEMBERED_MAX_CHARS = 4096;
 const rewritten = new Map<string, string>();
 
 /** Characters that start something the rewrite must look at; everything else is copied in runs. */

@@ -24,7 +24,10 @@ describe('toPgPlaceholders', () => {
 
   it('gives the same rewrite for a text seen before, and stays right past the size of its memory', () => {
     const sql = 'SELECT * FROM t WHERE a = ? AND b = ?';
-    expect(toPgPlaceholders(sql)).toBe(toPgPlaceholders(sql));
+    expect(toPgPlaceholders(sql)).toBe('SELECT * FROM t WHERE a = $1 AND b = $2');
+    expect(toPgPlaceholders(sql)).toBe('SELECT * FROM t WHERE a = $1 AND b = $2');
+    const long = `SELECT ?, '${'?'.repeat(5000)}'`;
+    expect(toPgPlaceholders(long)).toBe(`SELECT $1, '${'?'.repeat(5000)}'`);
     for (let i = 0; i < 2000; i++) {
       expect(toPgPlaceholders(`SELECT ${i} WHERE x = ? AND y = '?'`)).toBe(`SELECT ${i} WHERE x = $1 AND y = '?'`);
     }
