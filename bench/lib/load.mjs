@@ -9,7 +9,7 @@ export const DURATION = Number(process.env.BENCH_DURATION ?? 5);
 /** Concurrent HTTP connections (env BENCH_CONNECTIONS). */
 export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 /** Rounds per comparison, alternating between the servers compared (env BENCH_ROUNDS). */
-export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const WARMUP = Math.min(1, DURATION);
 const SAMPLE_MS = 200;
 
@@ -92,6 +92,24 @@ export async function compareRounds(cases) {
   }
   return cases.map((c, i) => {
     const best = rounds[i].reduce((a, b) => (b['req/s'] > a['req/s'] ? b : a));
-    return { ...c.label, ...best, 'req/s by round': rounds[i].map((r) => r['req/s']).join(' / ') };
+    const row = { ...c.label, ...best, 'req/s by round': rounds[i].map((r) => r['req/s']).join(' / ') };
+    // Kept out of the printed table and the JSON row (the column above shows the same figures).
+    Object.defineProperty(row, 'reqsByRound', { value: rounds[i].map((r) => r['req/s']), enumerable: false });
+    return row;
   });
+}
+
+/**
+ * Throughput of `a` over `b`, round by round (the two were measured one after the other in each
+ * round, so slow drift in the machine's speed hits both alike), summarised by the median, with the
+ * lowest and highest round. Sturdier than best-of-a over best-of-b, where the server with the
+ * larger spread gets the larger lucky draw.
+ * @returns {{ median: number, min: number, max: number }}
+ */
+export function pairedRatio(a, b) {
+  const ratios = a.reqsByRound.map((x, i) => x / b.reqsByRound[i]).sort((x, y) => x - y);
+  const mid = Math.floor(ratios.length / 2);
+  const median = ratios.length % 2 === 1 ? ratios[mid] : (ratios[mid - 1] + ratios[mid]) / 2;
+  const round2 = (x) => Number(x.toFixed(2));
+  return { median: round2(median), min: round2(ratios[0]), max: round2(ratios[ratios.length - 1]) };
 }
