@@ -9,7 +9,7 @@ import cluster from 'node:cluster';
 import { config, initConfig } from './config/index.js';
 import { ConfigError } from './errors.js';
 import { createGateway, logConfigError, type Gateway } from './gateway.js';
-import { flushLogs, getLogger, oneLineTraceback } from './log/index.js';
+import { flushLogs, getLogger, oneLineTraceback, shareStdout } from './log/index.js';
 import { runPrimary } from './cluster/primary.js';
 import { setupWorker } from './cluster/worker.js';
 
@@ -71,8 +71,10 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  if (cluster.isPrimary && config().workers > 1) await runPrimary();
-  else await runGateway();
+  if (cluster.isPrimary && config().workers > 1) {
+    shareStdout();
+    await runPrimary();
+  } else await runGateway();
 }
 
 main().catch((err: unknown) => {

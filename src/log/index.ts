@@ -1,20 +1,23 @@
 /**
- * Logging: pino does level filtering and output; we replace its JSON serializer with a logfmt one,
- * so each record is formatted once, straight to its final line:
+ * Logging: each record is formatted once, straight to its final logfmt line:
  *   [<pid>] <LEVEL> <source> tag=<tag> msg="<text>" key=value ... cid=<cid>
  * Records written for a request pass its correlation id as the `cid` field; it is written last.
  * (Not an AsyncLocalStorage: on Node 20 that installs promise hooks which tax every promise in the
  * process, and measured about 8 µs of CPU and 15% of the latency per request.)
  *
- * Output is pino's synchronous destination (its default) behind a LineBatcher: lines collect until
- * about 3 KB and are written in one call, and at least every LOG_FLUSH_MS. A write per line (or an
- * asynchronous write, which goes through libuv's thread pool) costs more per request than the rest
- * of the logging together. Chunks stay under PIPE_BUF (4 KB) for the usual line lengths, so cluster
- * workers sharing one stdout pipe do not interleave inside a line. The buffer is written out on
- * exit; only a SIGKILL can lose up to LOG_FLUSH_MS of lines.
+ * Output is pino's synchronous destination (SonicBoom: partial writes, EAGAIN, closed pipes) behind
+ * a LineBatcher: lines collect into chunks written in one call, at least every LOG_FLUSH_MS. A write
+ * per line (or an asynchronous write, which goes through libuv's thread pool) costs more per
+ * request than the rest of the logging together. The buffer is written out on exit; only a SIGKILL
+ * can lose up to LOG_FLUSH_MS of lines.
+ *
+ * The logger itself is hand-written: a level check and a call to the formatter. Going through a
+ * pino logger added its generic write step (mixins, hooks, metadata) to each of the three records
+ * of every request, about a tenth of the logging's CPU, for features we do not use.
  */
-import pino, { type Logger } from 'pino';
-import { LineBatcher } from './line-batcher.js';
+import cluster from 'node:cluster';
+import pino from 'pino';
+import { LineBatcher, type LineSink } from './line-batcher.js';
 import { logfmtValue } from './logfmt.js';
 
 export { oneLineTraceback } from './logfmt.js';
@@ -25,21 +28,14 @@ type Fields = Record<string, unknown>;
 
 const LEVEL_LABEL: Record<number, string> = { 20: 'DEBUG', 30: 'INFO', 40: 'WARNING', 50: 'ERROR', 60: 'CRITICAL' };
 
-/** What a Log method hands to pino; read back by formatLine. */
-interface Record_ {
-  /** "<LEVEL> <source> tag=", made once per logger and level. */
-  p: string;
-  t: string;
-  f?: Fields;
+/** Where formatted lines go: the stdout batcher, or what a test or benchmark set. */
+export interface LogDestination extends LineSink {
+  flush?(done?: (err?: Error) => void): void;
 }
 
-/** pino's write step (level already checked, message already final), a public pino symbol. */
-type WriteFn = (this: Logger<keyof typeof LEVELS>, obj: Record_, msg: string, num: number) => void;
-const WRITE = pino.symbols.writeSym as unknown as symbol;
-
-function formatLine(pidPrefix: string, rec: Record_, msg: string): string {
-  let line = `${pidPrefix}${rec.p}${logfmtValue(rec.t)} msg=${logfmtValue(msg)}`;
-  const f = rec.f;
+/** `head` is "[<pid>] <LEVEL> <source> tag=", made once per logger and level. */
+function formatLine(head: string, tag: string, msg: string, f: Fields | undefined): string {
+  let line = `${head}${logfmtValue(tag)} msg=${logfmtValue(msg)}`;
   if (f === undefined) return line + '\n';
   for (const key in f) {
     const v = f[key];
@@ -49,24 +45,25 @@ function formatLine(pidPrefix: string, rec: Record_, msg: string): string {
   return f.cid === undefined ? line + '\n' : `${line} cid=${logfmtValue(f.cid)}\n`;
 }
 
-function createRoot(destination: pino.DestinationStream): Logger<keyof typeof LEVELS> {
-  const root = pino(
-    { customLevels: LEVELS, useOnlyCustomLevels: true, level: 'info', timestamp: false, base: null },
-    destination,
-  ) as unknown as Logger<keyof typeof LEVELS>;
-  const pidPrefix = `[${process.pid}] `;
-  // pino's public symbol for its serializer: replacing it is how we emit logfmt without a JSON round trip.
-  (root as unknown as Record<symbol, unknown>)[pino.symbols.asJsonSym] = (obj: Record_, msg: string) => formatLine(pidPrefix, obj, msg);
-  return root;
-}
-
 /** Longest time a line waits in the buffer. */
 const LOG_FLUSH_MS = 200;
-/** Below PIPE_BUF (4 KB) with room for a line, so a chunk reaches a shared pipe in one piece. */
-const LOG_CHUNK_BYTES = 3072;
+/**
+ * Processes of a cluster share one stdout: below PIPE_BUF (4 KB), with room for a line, a chunk
+ * reaches the pipe in one piece and never interleaves with another process's. A process that
+ * writes alone has no such limit and batches more per system call, counted without measuring.
+ */
+const SHARED_CHUNK_BYTES = 3072;
+const ALONE_CHUNK_CHARS = 16384;
 
 const stdoutSink = pino.destination({ dest: 1, sync: true });
-const stdout = new LineBatcher(stdoutSink, LOG_CHUNK_BYTES, LOG_FLUSH_MS);
+const stdout = cluster.isWorker
+  ? new LineBatcher(stdoutSink, SHARED_CHUNK_BYTES, LOG_FLUSH_MS, 'bytes')
+  : new LineBatcher(stdoutSink, ALONE_CHUNK_CHARS, LOG_FLUSH_MS, 'chars');
+
+/** Called by a cluster primary before it forks: from now on its stdout is shared with workers. */
+export function shareStdout(): void {
+  stdout.setLimit(SHARED_CHUNK_BYTES, 'bytes');
+}
 // Synchronous destinations get no exit hook from pino: write what is buffered ourselves.
 process.once('exit', () => {
   try {
@@ -76,31 +73,30 @@ process.once('exit', () => {
   }
 });
 
-let root = createRoot(stdout);
-let current: pino.DestinationStream = stdout;
+let destination: LogDestination = stdout;
+let minLevel: number = LEVELS.info;
+const PID_PREFIX = `[${process.pid}] `;
 
 /** Points all loggers at another destination (benchmarks and tests). */
-export function setLogDestination(destination: pino.DestinationStream): void {
-  const level = root.level;
-  current = destination;
-  root = createRoot(destination);
-  root.level = level;
+export function setLogDestination(d: LogDestination): void {
+  destination = d;
 }
 
 /** Accepts the config's level names (DEBUG, INFO, WARN/WARNING, ERROR, CRITICAL). */
 export function setLogLevel(name: string): void {
   const lower = name.toLowerCase();
-  root.level = lower === 'warn' ? 'warning' : lower;
+  const level = (lower === 'warn' ? 'warning' : lower) as Level;
+  if (!(level in LEVELS)) throw new Error(`unknown log level ${name}`);
+  minLevel = LEVELS[level];
 }
 
 export function isLevelEnabled(level: Level): boolean {
-  return LEVELS[level] >= root.levelVal;
+  return LEVELS[level] >= minLevel;
 }
 
 /** Writes buffered lines now (before an exit, or when a test reads the output). */
 export function flushLogs(): void {
-  if (current === stdout) stdout.flush();
-  else root.flush();
+  destination.flush?.();
 }
 
 export interface Log {
@@ -115,14 +111,11 @@ export interface Log {
 export function getLogger(source: string): Log {
   const at = (level: Level) => {
     const val = LEVELS[level];
-    const prefix = `${LEVEL_LABEL[val]} ${source} tag=`;
+    const head = `${PID_PREFIX}${LEVEL_LABEL[val]} ${source} tag=`;
     return (tag: string, msg: string, fields?: Fields) => {
-      // Checked here so a disabled level costs no allocation.
-      if (val < root.levelVal) return;
-      // Straight to pino's write step: its level method would only re-read its arguments and scan
-      // the message for printf placeholders, which our messages never use.
-      const write = (root as unknown as Record<symbol, WriteFn>)[WRITE];
-      write.call(root, { p: prefix, t: tag, f: fields }, msg, val);
+      // Checked first so a disabled level costs no allocation.
+      if (val < minLevel) return;
+      destination.write(formatLine(head, tag, msg, fields));
     };
   };
   return { debug: at('debug'), info: at('info'), warning: at('warning'), error: at('error'), critical: at('critical') };

@@ -3,9 +3,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LineBatcher } from '../../src/log/line-batcher.js';
 
 const batchers: LineBatcher[] = [];
-function batcher(maxBytes: number, flushMs = 60_000): { b: LineBatcher; chunks: string[] } {
+function batcher(maxSize: number, flushMs = 60_000, unit: 'bytes' | 'chars' = 'bytes'): { b: LineBatcher; chunks: string[] } {
   const chunks: string[] = [];
-  const b = new LineBatcher({ write: (c: string) => chunks.push(c) }, maxBytes, flushMs);
+  const b = new LineBatcher({ write: (c: string) => chunks.push(c) }, maxSize, flushMs, unit);
   batchers.push(b);
   return { b, chunks };
 }
@@ -35,6 +35,26 @@ describe('LineBatcher', () => {
     expect(chunks).toEqual([]);
     b.write('€€\n'); // 7 more bytes: 14 >= 12
     expect(chunks).toEqual(['ééé\n€€\n']);
+  });
+
+  it('counts characters when asked to, for a sink without a byte limit', () => {
+    const { b, chunks } = batcher(12, 60_000, 'chars');
+    b.write('ééé\n'); // 4 characters
+    b.write('€€\n'); // 3 more: 7 < 12, though 14 bytes
+    expect(chunks).toEqual([]);
+    b.write('abcde\n'); // 13 >= 12
+    expect(chunks).toEqual(['ééé\n€€\nabcde\n']);
+  });
+
+  it('writes what is pending when the limit changes, then batches under the new one', () => {
+    const { b, chunks } = batcher(1000, 60_000, 'chars');
+    b.write('pending\n');
+    b.setLimit(10, 'bytes');
+    expect(chunks).toEqual(['pending\n']);
+    b.write('éé\n'); // 5 bytes
+    expect(chunks).toHaveLength(1);
+    b.write('éé\n'); // 10 bytes >= 10
+    expect(chunks).toEqual(['pending\n', 'éé\néé\n']);
   });
 
   it('writes what waits at least every flush interval', async () => {
