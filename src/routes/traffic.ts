@@ -25,6 +25,16 @@ export const TRAFFIC_SOURCES: readonly TrafficSource[] = [
   { prefix: 'mysql-odbc', resourceId: 'mysql_odbc_traffic', dialect: 'mysql', label: 'MySQL/MariaDB through ODBC' },
 ];
 
+/**
+ * A counter column. The drivers return integers beyond 2^53 as their exact decimal text, which a
+ * plain `integer` schema would turn back into a rounded JSON number; a string stays a string.
+ */
+const counterSchema = {
+  type: ['integer', 'string'],
+  description: 'A JSON number; beyond 2^53, where JSON numbers lose precision, its exact decimal text',
+} as const;
+const countersSchema = { flows: counterSchema, pkts: counterSchema, bytes: counterSchema } as const;
+
 function rowSchema(dialect: Dialect) {
   return {
     type: 'object',
@@ -34,9 +44,7 @@ function rowSchema(dialect: Dialect) {
           ? { type: 'integer', description: 'Start of the hour, epoch seconds' }
           : { type: 'string', description: 'Start of the hour, UTC, YYYY-MM-DD HH:MM:SS' },
       port: { type: 'integer' },
-      flows: { type: 'integer' },
-      pkts: { type: 'integer' },
-      bytes: { type: 'integer' },
+      ...countersSchema,
     },
   } as const;
 }
@@ -159,8 +167,8 @@ export function trafficRoutes(app: FastifyInstance, opts: { onQuery: QueryListen
               properties: {
                 date_hour: { type: 'integer', description: 'epoch seconds' },
                 port: { type: 'integer' },
-                sqlite: { type: ['object', 'null'], properties: { flows: { type: 'integer' }, pkts: { type: 'integer' }, bytes: { type: 'integer' } } },
-                pg: { type: ['object', 'null'], properties: { flows: { type: 'integer' }, pkts: { type: 'integer' }, bytes: { type: 'integer' } } },
+                sqlite: { type: ['object', 'null'], properties: countersSchema },
+                pg: { type: ['object', 'null'], properties: countersSchema },
                 match: { type: 'boolean' },
               },
             },
@@ -218,11 +226,19 @@ export function trafficRoutes(app: FastifyInstance, opts: { onQuery: QueryListen
   }
 }
 
+/** A number, or the exact decimal text of one beyond 2^53 (as every driver returns it). */
+type Counter = number | string;
+interface Counters {
+  flows: Counter;
+  pkts: Counter;
+  bytes: Counter;
+}
+
 interface CompareRow {
   date_hour: number;
   port: number;
-  sqlite: { flows: number; pkts: number; bytes: number } | null;
-  pg: { flows: number; pkts: number; bytes: number } | null;
+  sqlite: Counters | null;
+  pg: Counters | null;
   match: boolean;
 }
 
@@ -232,8 +248,14 @@ function epochOf(v: unknown): number {
   return Math.floor(Date.parse(`${String(v).replace(' ', 'T')}Z`) / 1000);
 }
 
-function counters(r: Row) {
-  return { flows: Number(r.flows), pkts: Number(r.pkts), bytes: Number(r.bytes) };
+/** A number when exact as one; otherwise the decimal text, which Number() would round. */
+function counter(v: unknown): Counter {
+  const n = Number(v);
+  return Number.isSafeInteger(n) ? n : String(v);
+}
+
+function counters(r: Row): Counters {
+  return { flows: counter(r.flows), pkts: counter(r.pkts), bytes: counter(r.bytes) };
 }
 
 export function compareRows(sqliteRows: Row[], pgRows: Row[]): CompareRow[] {

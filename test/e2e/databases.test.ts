@@ -10,6 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConnector } from '../../src/db/index.js';
 import { ensureDatabase, seedSampleData } from '../../src/db/sample-data.js';
+import { insertTraffic, type Dialect } from '../../src/routes/traffic-sql.js';
 import type { SecureResourceSettings } from '../../src/config/schema.js';
 import {
   blackholeServer,
@@ -223,6 +224,37 @@ describe.skipIf(skipPg || skipMysql)('same data from every database', () => {
     const base = normalize(texts[0]);
     expect(base).toHaveLength(300);
     for (const [i, t] of texts.entries()) expect(normalize(t), prefixes[i]).toEqual(base);
+  });
+
+  it('keeps counters beyond 2^53 exact in JSON and PSV from every database', async () => {
+    const big = '9007199254740993'; // 2^53 + 1: as a JSON number it would read 9007199254740992
+    const hour = Date.UTC(2031, 0, 1) / 1000;
+    const port = 9999;
+    const targets: [Dialect, SecureResourceSettings][] = [
+      ['sqlite', { db_type: 'sqlite', db_path: join(gw.dir, 'traffic.db') } as SecureResourceSettings],
+      ['postgres', pgTarget({ db_name: db })],
+      ['mysql', mysqlTarget({ db_name: db })],
+    ];
+    for (const [dialect, target] of targets) {
+      const conn = await createConnector('big', target).connect(0, 10);
+      try {
+        const { sql, params } = insertTraffic(dialect, { date_hour: hour, port, flows: 1, pkts: 2, bytes: 0 });
+        params[4] = BigInt(big);
+        await conn.query(sql, params, { timeoutSeconds: 10 });
+      } finally {
+        await conn.close();
+      }
+    }
+    const q = `port=${port}&from=${hour}`;
+    for (const p of ['sqlite', 'pg', 'mysql', ...(skipOdbc ? [] : ['mysql-odbc'])]) {
+      const json = await (await fetch(`${gw.url}/${p}-json?${q}`)).text();
+      expect(json, p).toContain(`"bytes":"${big}"`);
+      expect(JSON.parse(json), p).toMatchObject([{ port, flows: 1, pkts: 2, bytes: big }]);
+      const psv = await (await fetch(`${gw.url}/${p}-psv?${q}`)).text();
+      expect(psv.trimEnd().split('|').slice(1), p).toEqual([String(port), '1', '2', big]);
+    }
+    const compare = (await (await fetch(`${gw.url}/traffic/compare?${q}`)).json()) as { match: boolean; sqlite: { bytes: unknown } }[];
+    expect(compare).toMatchObject([{ match: true, sqlite: { bytes: big }, pg: { bytes: big } }]);
   });
 
   it('compares SQLite and PostgreSQL per hour on the two-resource route', async () => {

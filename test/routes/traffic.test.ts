@@ -62,4 +62,12 @@ describe('compareRows', () => {
     ]);
     expect(out[2].sqlite).toBeNull();
   });
+
+  it('compares counters beyond 2^53 by their exact text, not as rounded numbers', () => {
+    const row = (bytes: number | string) => ({ date_hour: JAN6, port: 22, flows: 1, pkts: 2, bytes });
+    // 2^53 + 1 and 2^53 + 2 both round to 2^53 as numbers.
+    const same = compareRows([row('9007199254740993')], [row('9007199254740993')]);
+    expect(same[0]).toMatchObject({ match: true, pg: { bytes: '9007199254740993' } });
+    expect(compareRows([row('9007199254740993')], [row('9007199254740994')])[0].match).toBe(false);
+  });
 });
