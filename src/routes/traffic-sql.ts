@@ -57,7 +57,8 @@ export function selectTraffic(dialect: Dialect, f: TrafficFilter): Statement {
   return { sql, params };
 }
 
-export function insertTraffic(dialect: Dialect, row: { date_hour: number; port: number; flows: number; pkts: number; bytes: number }): Statement {
+/** Counters may be decimal text beyond 2^53 (bound as text; the database converts it exactly). */
+export function insertTraffic(dialect: Dialect, row: { date_hour: number; port: number; flows: number | string; pkts: number | string; bytes: number | string }): Statement {
   return {
     sql: 'INSERT INTO tcp_hourly (date_hour, port, flows, pkts, bytes) VALUES (?, ?, ?, ?, ?)',
     params: [timeParam(dialect, row.date_hour), row.port, row.flows, row.pkts, row.bytes],

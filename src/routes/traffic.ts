@@ -67,6 +67,19 @@ async function* psvChunks(rows: AsyncIterable<Row>): AsyncGenerator<string> {
   if (chunk.length > 0) yield chunk;
 }
 
+/**
+ * A counter in a POST body: a JSON number only up to 2^53 - 1 (JSON.parse has already rounded
+ * anything larger, so such a number is refused rather than stored wrong), or decimal text of up
+ * to 18 digits, which fits a BIGINT exactly.
+ */
+const counterInputSchema = {
+  type: ['integer', 'string'],
+  minimum: 0,
+  maximum: Number.MAX_SAFE_INTEGER,
+  pattern: '^(0|[1-9][0-9]{0,17})$',
+  description: 'A JSON number up to 2^53 - 1, or decimal text of up to 18 digits for larger counts',
+} as const;
+
 const insertRowSchema = {
   type: 'object',
   additionalProperties: false,
@@ -74,14 +87,14 @@ const insertRowSchema = {
   properties: {
     date_hour: { type: 'integer', minimum: 0, maximum: 253402300799, description: 'Start of the hour, epoch seconds (UTC)' },
     port: { type: 'integer', minimum: 1, maximum: 65535 },
-    flows: { type: 'integer', minimum: 0 },
-    pkts: { type: 'integer', minimum: 0 },
-    bytes: { type: 'integer', minimum: 0 },
+    flows: counterInputSchema,
+    pkts: counterInputSchema,
+    bytes: counterInputSchema,
   },
 } as const;
 
 interface InsertBody {
-  rows: { date_hour: number; port: number; flows: number; pkts: number; bytes: number }[];
+  rows: { date_hour: number; port: number; flows: Counter; pkts: Counter; bytes: Counter }[];
 }
 
 export function trafficRoutes(app: FastifyInstance, opts: { onQuery: QueryListener }): void {

@@ -299,6 +299,25 @@ describe.skipIf(skipPg || skipMysql)('same data from every database', () => {
     });
   }
 
+  for (const prefix of ['pg', 'mysql']) {
+    it(`takes counters beyond 2^53 into ${prefix} as decimal text, and refuses them as rounded JSON numbers`, async () => {
+      const hour = Date.UTC(2032, 0, 1) / 1000 + (prefix === 'pg' ? 0 : 3600);
+      const post = (body: string) => fetch(`${gw.url}/${prefix}/traffic`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      // Written by hand: JSON.stringify cannot produce a number that JSON.parse would round.
+      const rounded = await post(`{"rows":[{"date_hour":${hour},"port":7777,"flows":1,"pkts":2,"bytes":9007199254740993}]}`);
+      expect(rounded.status).toBe(400);
+      expect(((await rounded.json()) as { detail: string }).detail).toMatch(/body\/rows\/0\/bytes must be <= 9007199254740991/);
+      const notDigits = await post(JSON.stringify({ rows: [{ date_hour: hour, port: 7777, flows: 1, pkts: '2x', bytes: 3 }] }));
+      expect(notDigits.status).toBe(400);
+      expect(((await notDigits.json()) as { detail: string }).detail).toMatch(/body\/rows\/0\/pkts must match pattern/);
+
+      const ok = await post(JSON.stringify({ rows: [{ date_hour: hour, port: 7777, flows: 1, pkts: '2', bytes: '9007199254740993' }] }));
+      expect(ok.status).toBe(201);
+      const rows = (await (await fetch(`${gw.url}/${prefix}-json?port=7777&from=${hour}&to=${hour}`)).json()) as unknown[];
+      expect(rows).toMatchObject([{ port: 7777, flows: 1, pkts: 2, bytes: '9007199254740993' }]);
+    });
+  }
+
   it('logs query text and results without breaking JSON routes', async () => {
     expect((await gw.reload({ queries_log_type: 'all', query_results_log_max_len: 80 })).fields.tag).toBe('config-reload');
     const res = await fetch(`${gw.url}/pg-json?limit=2&port=53`);
