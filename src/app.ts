@@ -42,7 +42,8 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
     logger: false,
     // Answered by our own onRequest check, so the 503 body has the usual shape.
     return503OnClosing: false,
-    ajv: { customOptions: { removeAdditional: false, allErrors: false } },
+    // Union types (`['integer', 'string']` counters) are meant; without this ajv warns on stderr at start-up.
+    ajv: { customOptions: { removeAdditional: false, allErrors: false, allowUnionTypes: true } },
     schemaErrorFormatter: formatValidation,
     bodyLimit: 5 * 1024 * 1024,
   });
