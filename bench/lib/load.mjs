@@ -93,8 +93,8 @@ export async function compareRounds(cases) {
   return cases.map((c, i) => {
     const best = rounds[i].reduce((a, b) => (b['req/s'] > a['req/s'] ? b : a));
     const row = { ...c.label, ...best, 'req/s by round': rounds[i].map((r) => r['req/s']).join(' / ') };
-    // Kept out of the printed table and the JSON row (the column above shows the same figures).
-    Object.defineProperty(row, 'reqsByRound', { value: rounds[i].map((r) => r['req/s']), enumerable: false });
+    // Every round's measurements, kept out of the printed table and the JSON row.
+    Object.defineProperty(row, 'byRound', { value: rounds[i], enumerable: false });
     return row;
   });
 }
@@ -107,9 +107,17 @@ export async function compareRounds(cases) {
  * @returns {{ median: number, min: number, max: number }}
  */
 export function pairedRatio(a, b) {
-  const ratios = a.reqsByRound.map((x, i) => x / b.reqsByRound[i]).sort((x, y) => x - y);
-  const mid = Math.floor(ratios.length / 2);
-  const median = ratios.length % 2 === 1 ? ratios[mid] : (ratios[mid - 1] + ratios[mid]) / 2;
-  const round2 = (x) => Number(x.toFixed(2));
-  return { median: round2(median), min: round2(ratios[0]), max: round2(ratios[ratios.length - 1]) };
+  return pairedSummary(a, b, (x, y) => x['req/s'] / y['req/s'], 2);
+}
+
+/**
+ * `diff(roundOfA, roundOfB)` for each round, summarised like pairedRatio.
+ * @returns {{ median: number, min: number, max: number }}
+ */
+export function pairedSummary(a, b, diff, digits) {
+  const values = a.byRound.map((x, i) => diff(x, b.byRound[i])).sort((x, y) => x - y);
+  const mid = Math.floor(values.length / 2);
+  const median = values.length % 2 === 1 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
+  const round = (x) => Number(x.toFixed(digits));
+  return { median: round(median), min: round(values[0]), max: round(values[values.length - 1]) };
 }
