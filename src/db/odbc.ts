@@ -13,6 +13,7 @@
 import type { SecureResourceSettings } from '../config/schema.js';
 import { BaseConnection } from './base.js';
 import { connectError } from './classify.js';
+import { exactInteger } from './exact-integer.js';
 import type { BatchSource } from './row-stream.js';
 import { Deadline, HOUSEKEEPING_MS, runStoppable, settledWithin, stopAndProve, toMs, withTimeout } from './timeout.js';
 import { DbDriverError, type DbConnector, type QueryResult, type Row, type SqlParam, type Statement } from './types.js';
@@ -94,7 +95,7 @@ export function odbcConnectionString(target: SecureResourceSettings): string {
 /** 'YYYY-MM-DD HH:MM:SS.fff' in UTC: the ODBC timestamp literal every driver accepts. */
 function toOdbcParam(p: SqlParam): OdbcParam {
   if (typeof p === 'boolean') return p ? 1 : 0;
-  if (typeof p === 'bigint') return p >= Number.MIN_SAFE_INTEGER && p <= Number.MAX_SAFE_INTEGER ? Number(p) : p.toString();
+  if (typeof p === 'bigint') return exactInteger(p);
   if (p instanceof Date) return p.toISOString().replace('T', ' ').replace('Z', '');
   return p;
 }
@@ -104,7 +105,7 @@ function normalize(rows: Row[]): Row[] {
   for (const row of rows) {
     for (const key in row) {
       const v = row[key];
-      if (typeof v === 'bigint') row[key] = v >= Number.MIN_SAFE_INTEGER && v <= Number.MAX_SAFE_INTEGER ? Number(v) : v.toString();
+      if (typeof v === 'bigint') row[key] = exactInteger(v);
     }
   }
   return rows;

@@ -13,6 +13,7 @@ import QueryStream from 'pg-query-stream';
 import type { SecureResourceSettings } from '../config/schema.js';
 import { BaseConnection } from './base.js';
 import { connectError } from './classify.js';
+import { exactInteger } from './exact-integer.js';
 import { toPgPlaceholders } from './pg-placeholders.js';
 import { readableBatches, type BatchSource } from './row-stream.js';
 import { Deadline, HOUSEKEEPING_MS, runStoppable, settledWithin, stopAndProve, toMs, withTimeout } from './timeout.js';
@@ -24,17 +25,13 @@ const SAFETY_MARGIN_MS = 1000;
 const INT8_OID = 20;
 const TIMESTAMP_OID = 1114;
 
-function parseInt8(text: string): number | string {
-  const n = Number(text);
-  return Number.isSafeInteger(n) ? n : text;
-}
 function parseUtcTimestamp(text: string): Date | string {
   const d = new Date(`${text.replace(' ', 'T')}Z`);
   return Number.isNaN(d.getTime()) ? text : d; // 'infinity', BC dates: keep the server's text
 }
 const types: pg.CustomTypesConfig = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
-    if (format !== 'binary' && oid === INT8_OID) return parseInt8;
+    if (format !== 'binary' && oid === INT8_OID) return exactInteger;
     if (format !== 'binary' && oid === TIMESTAMP_OID) return parseUtcTimestamp;
     return pg.types.getTypeParser(oid, format);
   }) as pg.CustomTypesConfig['getTypeParser'],

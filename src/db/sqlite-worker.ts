@@ -6,6 +6,7 @@
  * per "more" message, so memory stays flat however many rows the statement yields.
  */
 import Database from 'better-sqlite3';
+import { exactInteger } from './exact-integer.js';
 import type { Row } from './types.js';
 import type { TaggedValue, WorkerErrorInfo, WorkerParam, WorkerReply, WorkerRequest } from './sqlite-protocol.js';
 
@@ -27,7 +28,7 @@ function normalize(raw: unknown): Row {
   const row = raw as Row;
   for (const key in row) {
     const v = row[key];
-    if (typeof v === 'bigint') row[key] = v >= Number.MIN_SAFE_INTEGER && v <= Number.MAX_SAFE_INTEGER ? Number(v) : v.toString();
+    if (typeof v === 'bigint') row[key] = exactInteger(v);
     else if (v instanceof Uint8Array) {
       row[key] = { $blob: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') } satisfies TaggedValue;
       tagged = true;

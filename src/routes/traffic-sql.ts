@@ -17,6 +17,9 @@ export interface TrafficFilter {
   limit: number;
 }
 
+/** A counter as the drivers return it: a number, or the exact decimal text of one beyond 2^53. */
+export type Counter = number | string;
+
 export const TRAFFIC_COLUMNS = ['date_hour', 'port', 'flows', 'pkts', 'bytes'] as const;
 
 function dateHourSelect(dialect: Dialect): string {
@@ -58,7 +61,7 @@ export function selectTraffic(dialect: Dialect, f: TrafficFilter): Statement {
 }
 
 /** Counters may be decimal text beyond 2^53 (bound as text; the database converts it exactly). */
-export function insertTraffic(dialect: Dialect, row: { date_hour: number; port: number; flows: number | string; pkts: number | string; bytes: number | string }): Statement {
+export function insertTraffic(dialect: Dialect, row: { date_hour: number; port: number; flows: Counter; pkts: Counter; bytes: Counter }): Statement {
   return {
     sql: 'INSERT INTO tcp_hourly (date_hour, port, flows, pkts, bytes) VALUES (?, ?, ?, ?, ?)',
     params: [timeParam(dialect, row.date_hour), row.port, row.flows, row.pkts, row.bytes],

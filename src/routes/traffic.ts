@@ -5,10 +5,11 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Row } from '../db/types.js';
+import { exactInteger } from '../db/exact-integer.js';
 import { dataRouteErrors, errorResponse } from '../http/schemas.js';
 import { RequestQueries, type QueryListener } from '../query/query.js';
 import { STREAM_MAX_LIMIT, JSON_MAX_LIMIT, toFilter, trafficQuerySchema, type TrafficQuery } from './traffic-params.js';
-import { insertTraffic, selectTraffic, TRAFFIC_COLUMNS, type Dialect } from './traffic-sql.js';
+import { insertTraffic, selectTraffic, TRAFFIC_COLUMNS, type Counter, type Dialect } from './traffic-sql.js';
 
 export interface TrafficSource {
   /** Route prefix: /<prefix>-json, /<prefix>-psv. */
@@ -239,8 +240,6 @@ export function trafficRoutes(app: FastifyInstance, opts: { onQuery: QueryListen
   }
 }
 
-/** A number, or the exact decimal text of one beyond 2^53 (as every driver returns it). */
-type Counter = number | string;
 interface Counters {
   flows: Counter;
   pkts: Counter;
@@ -261,10 +260,9 @@ function epochOf(v: unknown): number {
   return Math.floor(Date.parse(`${String(v).replace(' ', 'T')}Z`) / 1000);
 }
 
-/** A number when exact as one; otherwise the decimal text, which Number() would round. */
+/** Compared in the drivers' exact form: Number() would round the decimal text of a large counter. */
 function counter(v: unknown): Counter {
-  const n = Number(v);
-  return Number.isSafeInteger(n) ? n : String(v);
+  return typeof v === 'number' ? v : exactInteger(typeof v === 'bigint' ? v : String(v));
 }
 
 function counters(r: Row): Counters {
