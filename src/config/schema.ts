@@ -90,7 +90,7 @@ export const globalSchema: { [K in keyof GlobalSettings]: Node<GlobalSettings[K]
   },
   log_level: { doc: 'Least severe level written.', format: [...LOG_LEVELS], default: 'INFO', env: 'LOG_LEVEL', reloadable: true },
   cid_len: {
-    doc: 'Length of generated correlation ids (trailing hex characters of a UUIDv4).',
+    doc: 'Length of generated correlation ids (random hex characters).',
     format: (v: unknown) => {
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 4 || v > 32) throw new Error('must be a whole number from 4 to 32');
     },

@@ -10,6 +10,13 @@ describe('correlationId', () => {
     }
   });
 
+  it('stays unique and well-formed across many refills of its random bytes', () => {
+    const ids = new Set<string>();
+    for (let i = 0; i < 5000; i++) ids.add(correlationId(undefined, i % 2 === 0 ? 32 : 13));
+    expect(ids.size).toBe(5000);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{13}$|^[0-9a-f]{32}$/);
+  });
+
   it('keeps a safe client id and replaces anything else', () => {
     expect(correlationId('client-42.a_b', 12)).toBe('client-42.a_b');
     expect(correlationId('bad id"', 12)).toMatch(/^[0-9a-f]{12}$/);
