@@ -54,6 +54,31 @@ async function dropDatabase(target: SecureResourceSettings): Promise<void> {
   }
 }
 
+type PropertySchema = { type?: string; anyOf?: { type: string }[] };
+
+/** Whether `v` is of one of the types the OpenAPI document declares for a property. */
+function ofDeclaredType(v: unknown, schema: PropertySchema): boolean {
+  const types = schema.anyOf ? schema.anyOf.map((s) => s.type) : [schema.type];
+  return types.some((t) => (t === 'integer' ? Number.isInteger(v) : t === 'string' ? typeof v === 'string' : false));
+}
+
+/**
+ * Holds JSON rows to the response schema the gateway documents at /docs/json for `path`: exactly
+ * the declared properties, each of a declared type. (The JSON routes write rows with the native
+ * JSON.stringify, so nothing but this test checks their shape against the schema.)
+ */
+async function expectDocumentedRows(baseUrl: string, path: string, rows: Record<string, unknown>[]): Promise<void> {
+  const doc = (await (await fetch(`${baseUrl}/docs/json`)).json()) as {
+    paths: Record<string, { get: { responses: { 200: { content: { 'application/json': { schema: { items: { properties: Record<string, PropertySchema> } } } } } } } }>;
+  };
+  const properties = doc.paths[path].get.responses[200].content['application/json'].schema.items.properties;
+  expect(rows.length, path).toBeGreaterThan(0);
+  for (const row of rows) {
+    expect(Object.keys(row), path).toEqual(Object.keys(properties));
+    for (const [key, schema] of Object.entries(properties)) expect(ofDeclaredType(row[key], schema), `${path} ${key}=${String(row[key])}`).toBe(true);
+  }
+}
+
 function pgClient(db: string): pg.Client {
   const t = pgTarget({ db_name: db });
   return new pg.Client({ host: t.db_host, port: t.db_port, user: t.db_user, database: db });
@@ -202,6 +227,7 @@ describe.skipIf(skipPg || skipMysql)('same data from every database', () => {
       expect(res.status, p).toBe(200);
       return (await res.json()) as Record<string, unknown>[];
     }));
+    for (const [i, rows] of results.entries()) await expectDocumentedRows(gw.url, `/${prefixes[i]}-json`, rows);
     const sqlite = results[0];
     expect(sqlite).toHaveLength(50);
     expect(sqlite[0].date_hour).toBe(Date.UTC(2025, 0, 8) / 1000);
@@ -250,6 +276,7 @@ describe.skipIf(skipPg || skipMysql)('same data from every database', () => {
       const json = await (await fetch(`${gw.url}/${p}-json?${q}`)).text();
       expect(json, p).toContain(`"bytes":"${big}"`);
       expect(JSON.parse(json), p).toMatchObject([{ port, flows: 1, pkts: 2, bytes: big }]);
+      await expectDocumentedRows(gw.url, `/${p}-json`, JSON.parse(json) as Record<string, unknown>[]);
       const psv = await (await fetch(`${gw.url}/${p}-psv?${q}`)).text();
       expect(psv.trimEnd().split('|').slice(1), p).toEqual([String(port), '1', '2', big]);
     }
