@@ -8,6 +8,9 @@
 const BARE = /^[^\s"=\\\x00-\x1f\x7f]+$/;
 // eslint-disable-next-line no-control-regex
 const NEEDS_ESCAPE = /["\\\x00-\x1f\x7f]/g;
+/** The same test without the global flag: most quoted values (a message with spaces) need no escape at all. */
+// eslint-disable-next-line no-control-regex
+const HAS_ESCAPE = /["\\\x00-\x1f\x7f]/;
 
 function escapeChar(c: string): string {
   switch (c) {
@@ -35,7 +38,8 @@ export function logfmtValue(v: unknown): string {
     case 'bigint':
       return String(v);
     case 'string':
-      return BARE.test(v) ? v : `"${v.replace(NEEDS_ESCAPE, escapeChar)}"`;
+      if (BARE.test(v)) return v;
+      return HAS_ESCAPE.test(v) ? `"${v.replace(NEEDS_ESCAPE, escapeChar)}"` : '"' + v + '"';
     case 'undefined':
       return '""';
     default:
