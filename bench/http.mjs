@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serverDbs, sqliteDb } from './lib/databases.mjs';
 import { POOL, startGateway } from './lib/gateway.mjs';
-import { CONNECTIONS, DURATION, ROUNDS, compareRounds, pairedRatio } from './lib/load.mjs';
+import { CONNECTIONS, DURATION, ROUNDS, WARMUP, compareRounds, pairedRatio } from './lib/load.mjs';
 import { removeTempDir, spawnServer, tempDir } from './lib/processes.mjs';
 
 const BARE = fileURLToPath(new URL('./bare-server.mjs', import.meta.url));
@@ -66,13 +66,14 @@ export async function run() {
     return {
       name: 'http',
       seconds: DURATION,
+      warmupSeconds: WARMUP,
       rounds: ROUNDS,
       connections: CONNECTIONS,
       pool: POOL,
       notes: [
         `pool of ${POOL} connections on every server (gateway: min = max, never retired during the run unless the row says so)`,
         'peak RSS MB sums the server process and its children (SQLite: one child process per connection); database servers are not counted',
-        `each server measured ${ROUNDS} time(s), alternating; a row shows its best round (other load only slows a server down)`,
+        `each server measured ${ROUNDS} time(s), alternating, each time freshly started and loaded for ${WARMUP} s before the measured ${DURATION} s; a row shows its best round (other load only slows a server down)`,
         'the target uses, per database, the median over rounds of gateway req/s / bare req/s, the two measured back to back in each round',
         'CPU ms/req: user + system CPU of the server process tree per request',
         ...skipped.map((s) => `skipped ${s.key}: ${s.reason}`),

@@ -9,8 +9,14 @@ export const DURATION = Number(process.env.BENCH_DURATION ?? 5);
 /** Concurrent HTTP connections (env BENCH_CONNECTIONS). */
 export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 /** Rounds per comparison, alternating between the servers compared (env BENCH_ROUNDS). */
-export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const WARMUP = Math.min(1, DURATION);
+export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+/**
+ * Seconds of load before each measured phase (env BENCH_WARMUP). A freshly started server needs
+ * several seconds of traffic before V8 has optimised its request path: on a 2-core machine the
+ * gateway took about 5 s to reach its steady rate and the bare server about 3 s (bench/README.md),
+ * so a shorter warm-up measures compilation, and the server with more code the more.
+ */
+export const WARMUP = Number(process.env.BENCH_WARMUP ?? 5);
 const SAMPLE_MS = 200;
 
 /**
