@@ -17,7 +17,7 @@ import type { DbConnector } from '../db/types.js';
 import { AppTimeoutError, BadRequestError, DatabaseError, ResourceError, ShuttingDownError } from '../errors.js';
 import { getLogger } from '../log/index.js';
 import { Holding, type AcquiredResources } from './acquired-resources.js';
-import { DbConnectionPool } from './connection-pool.js';
+import { DbConnectionPool, type PoolLease } from './connection-pool.js';
 import type { ResourceEventMap } from './events.js';
 import { RequestLimiter, type SlotGrant } from './request-limiter.js';
 import { abortReason, unrefTimeout, type CancelSignal } from './util.js';
@@ -115,8 +115,60 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
    * BadRequestError (404, unknown resource), or the signal's reason when it aborts. `cid` goes on
    * the failure's record.
    */
-  async acquire(rids: readonly string[], signal?: CancelSignal, cid?: string): Promise<AcquiredResources> {
-    if (this.shuttingDown) throw new ShuttingDownError();
+  acquire(rids: readonly string[], signal?: CancelSignal, cid?: string): Promise<AcquiredResources> {
+    if (this.shuttingDown) return Promise.reject(new ShuttingDownError());
+    if (rids.length === 1 && this.resources.has(rids[0])) return this.acquireOne(rids[0], signal, cid);
+    return this.acquireAll(rids, signal, cid);
+  }
+
+  /**
+   * acquire() for one resource, chained rather than async: every request queued for a slot comes
+   * this way. Same steps and failure handling as acquireAll().
+   */
+  private acquireOne(rid: string, signal: CancelSignal | undefined, cid: string | undefined): Promise<AcquiredResources> {
+    const { limiter, pool } = this.get(rid);
+    const holding = new Holding(this.released);
+    this.held.add(holding);
+    let failed = false;
+    // Releases what is held and logs the failure, once, whichever step failed; then rethrows.
+    const fail = (err: unknown): never => {
+      if (!failed) {
+        failed = true;
+        holding.releaseNow();
+        logAcquireError(err, cid);
+      }
+      throw err;
+    };
+    const withLease = (lease: PoolLease): AcquiredResources => {
+      holding.addLease(rid, lease);
+      return this.shuttingDown ? fail(new ShuttingDownError()) : holding;
+    };
+    const withSlot = (slot: SlotGrant): AcquiredResources | Promise<AcquiredResources> => {
+      try {
+        holding.addSlot(rid, slot);
+        if (signal?.aborted) throw abortReason(signal);
+        // With a slot, a connection is nearly always idle (slots never outnumber connections).
+        const lease = pool.leaseNow();
+        return lease !== undefined ? withLease(lease) : pool.acquire(signal).then(withLease, fail);
+      } catch (err) {
+        return fail(err);
+      }
+    };
+    try {
+      const slot = limiter.acquireNow(signal);
+      return slot instanceof Promise ? slot.then(withSlot, fail) : Promise.resolve(withSlot(slot));
+    } catch (err) {
+      try {
+        fail(err);
+      } catch {
+        // fail() rethrows by design; the rejection below carries the error.
+      }
+      return Promise.reject(err as Error);
+    }
+  }
+
+  /** acquire() for several resources: in sorted id order, everything released on any failure. */
+  private async acquireAll(rids: readonly string[], signal: CancelSignal | undefined, cid: string | undefined): Promise<AcquiredResources> {
     const ids = rids.length === 1 ? rids : [...new Set(rids)].sort();
     for (const rid of ids) {
       if (!this.resources.has(rid)) throw new BadRequestError(`unknown resource ${rid}`, { statusCode: 404, resourceId: rid });

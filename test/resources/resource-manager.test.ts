@@ -134,6 +134,43 @@ describe('ResourceManager', () => {
     expectIdle(m, ['db_a', 'db_b']);
   });
 
+  it('one resource: a failure at any step gives back what was held and is logged once', async () => {
+    useConfig({ db_a: { max_active_requests: 1, max_pending_requests: 1, request_slot_timeout: 0.1, db_conn_pool_acquire_timeout: 0.1, db_conn_timeout: 5 } });
+    connectors.db_a = new FakeConnector('db_a');
+    connectors.db_a.connectDelayMs = 600; // the slot is free, the first connection is late
+    const m = manager();
+    const lines: string[] = [];
+    setLogDestination({ write: (s: string) => lines.push(s) });
+    try {
+      const late = await outcome(m.acquire(['db_a'], undefined, 'cid0pool'));
+      expect(late).toBeInstanceOf(AppTimeoutError);
+      expect(late).toMatchObject({ statusCode: 504, kind: 'pool' });
+      expectIdle(m, ['db_a']);
+      await until(() => m.stats('db_a').open === 1);
+
+      const holder = await m.acquire(['db_a']);
+      const queued = outcome(m.acquire(['db_a'], undefined, 'cid0slot'));
+      const refused = await outcome(m.acquire(['db_a'], undefined, 'cid0full'));
+      expect(refused).toBeInstanceOf(ResourceError);
+      expect(await queued).toMatchObject({ statusCode: 504, kind: 'slot' });
+
+      const ac = new AbortController();
+      const leaving = outcome(m.acquire(['db_a'], ac.signal));
+      await until(() => m.stats('db_a').pending === 1);
+      ac.abort();
+      expect(await leaving).toHaveProperty('name', 'AbortError');
+      expect(m.stats('db_a')).toMatchObject({ active: 1, pending: 0, inUse: 1 });
+      await holder.release();
+      expectIdle(m, ['db_a']);
+    } finally {
+      setLogDestination(process.stdout);
+    }
+    const tagsOf = (cid: string) => lines.filter((l) => l.includes(`cid=${cid}`)).map((l) => /tag=(\S+)/.exec(l)?.[1]);
+    expect(tagsOf('cid0pool')).toEqual(['dbconn-timeout']);
+    expect(tagsOf('cid0slot')).toEqual(['slot-timeout']);
+    expect(tagsOf('cid0full')).toEqual(['slot-err']);
+  });
+
   it('never pools an unusable connection and discards on request', async () => {
     useConfig({ db_a: {} });
     const m = manager();
