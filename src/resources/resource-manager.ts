@@ -117,20 +117,14 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
    */
   acquire(rids: readonly string[], signal?: CancelSignal, cid?: string): Promise<AcquiredResources> {
     if (this.shuttingDown) return Promise.reject(new ShuttingDownError());
-    if (rids.length === 1 && this.resources.has(rids[0])) return this.acquireOne(rids[0], signal, cid);
-    return this.acquireAll(rids, signal, cid);
-  }
-
-  /**
-   * acquire() for one resource, chained rather than async: every request queued for a slot comes
-   * this way. Same steps and failure handling as acquireAll().
-   */
-  private acquireOne(rid: string, signal: CancelSignal | undefined, cid: string | undefined): Promise<AcquiredResources> {
-    const { limiter, pool } = this.get(rid);
+    const ids = rids.length === 1 ? rids : [...new Set(rids)].sort();
+    for (const rid of ids) {
+      if (!this.resources.has(rid)) return Promise.reject(new BadRequestError(`unknown resource ${rid}`, { statusCode: 404, resourceId: rid }));
+    }
     const holding = new Holding(this.released);
     this.held.add(holding);
     let failed = false;
-    // Releases what is held and logs the failure, once, whichever step failed; then rethrows.
+    // Gives back what is held and logs the failure, once, whichever step failed; then rethrows.
     const fail = (err: unknown): never => {
       if (!failed) {
         failed = true;
@@ -139,24 +133,13 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
       }
       throw err;
     };
-    const withLease = (lease: PoolLease): AcquiredResources => {
-      holding.addLease(rid, lease);
-      return this.shuttingDown ? fail(new ShuttingDownError()) : holding;
-    };
-    const withSlot = (slot: SlotGrant): AcquiredResources | Promise<AcquiredResources> => {
-      try {
-        holding.addSlot(rid, slot);
-        if (signal?.aborted) throw abortReason(signal);
-        // With a slot, a connection is nearly always idle (slots never outnumber connections).
-        const lease = pool.leaseNow();
-        return lease !== undefined ? withLease(lease) : pool.acquire(signal).then(withLease, fail);
-      } catch (err) {
-        return fail(err);
-      }
-    };
+    const finish = (): AcquiredResources => (this.shuttingDown ? fail(new ShuttingDownError()) : holding);
+    // Chained rather than async (every request queued for a slot comes this way); one resource after
+    // the other, each step starting only once the previous one holds its slot and connection.
+    let steps: Promise<void> | undefined;
     try {
-      const slot = limiter.acquireNow(signal);
-      return slot instanceof Promise ? slot.then(withSlot, fail) : Promise.resolve(withSlot(slot));
+      for (const rid of ids) steps = steps !== undefined ? steps.then(() => this.take(holding, rid, signal)) : this.take(holding, rid, signal);
+      if (steps === undefined) return Promise.resolve(finish());
     } catch (err) {
       try {
         fail(err);
@@ -165,32 +148,25 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
       }
       return Promise.reject(err as Error);
     }
+    return steps.then(finish, fail);
   }
 
-  /** acquire() for several resources: in sorted id order, everything released on any failure. */
-  private async acquireAll(rids: readonly string[], signal: CancelSignal | undefined, cid: string | undefined): Promise<AcquiredResources> {
-    const ids = rids.length === 1 ? rids : [...new Set(rids)].sort();
-    for (const rid of ids) {
-      if (!this.resources.has(rid)) throw new BadRequestError(`unknown resource ${rid}`, { statusCode: 404, resourceId: rid });
-    }
-    const holding = new Holding(this.released);
-    this.held.add(holding);
-    try {
-      for (const rid of ids) {
-        const { limiter, pool } = this.get(rid);
-        const slot = limiter.acquireNow(signal);
-        holding.addSlot(rid, slot instanceof Promise ? await slot : slot);
-        if (signal?.aborted) throw abortReason(signal);
-        // With a slot, a connection is nearly always idle (slots never outnumber connections).
-        holding.addLease(rid, pool.leaseNow() ?? (await pool.acquire(signal)));
-      }
-      if (this.shuttingDown) throw new ShuttingDownError();
-      return holding;
-    } catch (err) {
-      await holding.release();
-      logAcquireError(err, cid);
-      throw err;
-    }
+  /** A slot, then a connection, of one resource into `holding`; synchronous when both are free now. */
+  private take(holding: Holding, rid: string, signal: CancelSignal | undefined): Promise<void> | undefined {
+    const { limiter, pool } = this.get(rid);
+    const withLease = (lease: PoolLease): undefined => {
+      holding.addLease(rid, lease);
+      return undefined;
+    };
+    const withSlot = (slot: SlotGrant): Promise<void> | undefined => {
+      holding.addSlot(rid, slot);
+      if (signal?.aborted) throw abortReason(signal);
+      // With a slot, a connection is nearly always idle (slots never outnumber connections).
+      const lease = pool.leaseNow();
+      return lease !== undefined ? withLease(lease) : pool.acquire(signal).then(withLease);
+    };
+    const slot = limiter.acquireNow(signal);
+    return slot instanceof Promise ? slot.then(withSlot) : withSlot(slot);
   }
 
   readiness(): Readiness {
