@@ -123,42 +123,30 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
     }
     const holding = new Holding(this.released);
     this.held.add(holding);
-    let failed = false;
-    // Gives back what is held and logs the failure, once, whichever step failed; then rethrows.
+    // Gives back what is held and logs the failure; then rethrows.
     const fail = (err: unknown): never => {
-      if (!failed) {
-        failed = true;
-        holding.releaseNow();
-        logAcquireError(err, cid);
-      }
+      holding.releaseNow();
+      logAcquireError(err, cid);
       throw err;
     };
-    const finish = (): AcquiredResources => (this.shuttingDown ? fail(new ShuttingDownError()) : holding);
     // Chained rather than async (every request queued for a slot comes this way); one resource after
-    // the other, each step starting only once the previous one holds its slot and connection.
-    let steps: Promise<void> | undefined;
+    // the other, each step starting only once the previous one holds its slot and connection. The
+    // first step runs now, so the request takes its place in the slot queue the moment it asks.
+    let steps: Promise<unknown>;
     try {
-      for (const rid of ids) steps = steps !== undefined ? steps.then(() => this.take(holding, rid, signal)) : this.take(holding, rid, signal);
-      if (steps === undefined) return Promise.resolve(finish());
+      steps = Promise.resolve(this.take(holding, ids[0], signal));
     } catch (err) {
-      try {
-        fail(err);
-      } catch {
-        // fail() rethrows by design; the rejection below carries the error.
-      }
-      return Promise.reject(err as Error);
+      steps = Promise.reject(err as Error);
     }
-    return steps.then(finish, fail);
+    for (let i = 1; i < ids.length; i++) steps = steps.then(() => this.take(holding, ids[i], signal));
+    return steps.then(() => (this.shuttingDown ? fail(new ShuttingDownError()) : holding), fail);
   }
 
   /** A slot, then a connection, of one resource into `holding`; synchronous when both are free now. */
-  private take(holding: Holding, rid: string, signal: CancelSignal | undefined): Promise<void> | undefined {
+  private take(holding: Holding, rid: string, signal: CancelSignal | undefined): Promise<void> | void {
     const { limiter, pool } = this.get(rid);
-    const withLease = (lease: PoolLease): undefined => {
-      holding.addLease(rid, lease);
-      return undefined;
-    };
-    const withSlot = (slot: SlotGrant): Promise<void> | undefined => {
+    const withLease = (lease: PoolLease): void => holding.addLease(rid, lease);
+    const withSlot = (slot: SlotGrant): Promise<void> | void => {
       holding.addSlot(rid, slot);
       if (signal?.aborted) throw abortReason(signal);
       // With a slot, a connection is nearly always idle (slots never outnumber connections).
