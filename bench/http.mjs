@@ -3,22 +3,15 @@
 // >= 80% of bare throughput) applies to the bare server using the same driver layer; the bare
 // server using the database's own client is reported for information.
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { startBare } from './lib/bare.mjs';
 import { serverDbs, sqliteDb } from './lib/databases.mjs';
 import { POOL, startGateway } from './lib/gateway.mjs';
 import { CONNECTIONS, DURATION, ROUNDS, WARMUP, compareRounds, pairedRatio } from './lib/load.mjs';
-import { removeTempDir, spawnServer, tempDir } from './lib/processes.mjs';
+import { removeTempDir, tempDir } from './lib/processes.mjs';
 
-const BARE = fileURLToPath(new URL('./bare-server.mjs', import.meta.url));
 const TARGET = 0.8;
 
-function bare(db, driver) {
-  return () =>
-    spawnServer(BARE, {
-      label: `bare server (${driver}, ${db.key})`,
-      env: { BARE_DRIVER: driver, BARE_POOL: String(POOL), BARE_DB: JSON.stringify({ resourceId: db.resourceId, dialect: db.dialect, target: db.target }) },
-    });
-}
+const bare = (db, driver) => () => startBare(db, driver);
 
 const RAW_CLIENT = { sqlite: 'better-sqlite3 in-process', postgres: 'pg.Pool', mysql: 'mysql2 pool' };
 

@@ -1,5 +1,5 @@
-// The one benchmark entry (`npm run bench` builds first). Runs every benchmark module in turn,
-// or the ones named on the command line (`node bench/run.mjs http logging`), prints a table per
+// The one benchmark entry (`npm run bench` builds first). Runs every benchmark module in turn but
+// the optional ones, or the ones named on the command line (`node bench/run.mjs http logging`), prints a table per
 // benchmark and a summary of ratios and targets, and writes bench/results/bench-<time>.json and
 // bench/results/latest.json with the machine it ran on. Every child process is killed and every
 // temp directory removed at the end, also after a failure or Ctrl-C.
@@ -15,6 +15,7 @@ process.env.BENCH_SECONDS ??= process.env.BENCH_DURATION;
 /** name -> module path; run in this order (the logging micro-benchmark redirects this process' log, so last). */
 const MODULES = {
   http: './http.mjs',
+  instructions: './instructions.mjs',
   instrumentation: './instrumentation.mjs',
   cluster: './cluster-throughput.mjs',
   'metrics-scrape': './metrics-scrape.mjs',
@@ -30,8 +31,11 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
   });
 }
 
+/** Run only when named: instruction counting runs every server under valgrind, ~50 times slower. */
+const OPTIONAL = new Set(['instructions']);
+
 function selected(args) {
-  if (args.length === 0) return Object.keys(MODULES);
+  if (args.length === 0) return Object.keys(MODULES).filter((n) => !OPTIONAL.has(n));
   const names = args.map((a) => Object.keys(MODULES).find((n) => n === a || n.startsWith(a)));
   const unknown = args.filter((_, i) => names[i] === undefined);
   if (unknown.length > 0) {

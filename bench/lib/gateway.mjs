@@ -23,9 +23,9 @@ export function fixedPool(extra = {}) {
 
 /**
  * @param {import('./databases.mjs').BenchDb} db
- * @param {{ label: string, config?: Record<string, unknown>, resource?: Record<string, unknown>, nodeArgs?: string[] }} opts
+ * @param {{ label: string, config?: Record<string, unknown>, resource?: Record<string, unknown>, nodeArgs?: string[], wrapper?: string[], env?: Record<string, string>, readyTimeoutMs?: number }} opts
  *   config: top-level keys (log_level, queries_log_type, ...); resource: keys under resources.<id>;
- *   nodeArgs: node command-line options before the script.
+ *   nodeArgs: node command-line options before the script; wrapper, env, readyTimeoutMs: see spawnServer.
  */
 export async function startGateway(db, opts) {
   const dir = tempDir('wt-bench-gw-');
@@ -43,7 +43,9 @@ export async function startGateway(db, opts) {
     const server = await spawnServer(MAIN, {
       label: opts.label,
       nodeArgs: opts.nodeArgs,
-      env: { WT_CONFIG: configFile, OVERRIDE_CONFIG_PATH: join(dir, 'override.yaml'), WT_WORKERS: '1', ...env },
+      wrapper: opts.wrapper,
+      readyTimeoutMs: opts.readyTimeoutMs,
+      env: { WT_CONFIG: configFile, OVERRIDE_CONFIG_PATH: join(dir, 'override.yaml'), WT_WORKERS: '1', ...env, ...opts.env },
       describe: `config was:\n${stringify(doc)}`,
     });
     return {

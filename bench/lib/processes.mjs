@@ -40,15 +40,17 @@ export function freePort() {
 
 /**
  * Starts `node [nodeArgs] <script>` with `env` (plus HOST/PORT), stdout to /dev/null, stderr kept (last 4 KB)
- * for error messages. Resolves once GET /health/ready answers 200.
+ * for error messages. Resolves once GET /health/ready answers 200. `wrapper` runs node under
+ * another program (for example `['valgrind', '--tool=callgrind', ...]`); the pid is then that program's.
  * @param {string} script
- * @param {{ env?: Record<string, string>, nodeArgs?: string[], label: string, describe?: string, readyTimeoutMs?: number }} opts
+ * @param {{ env?: Record<string, string>, nodeArgs?: string[], wrapper?: string[], label: string, describe?: string, readyTimeoutMs?: number }} opts
  * @returns {Promise<ServerProcess>}
  */
 export async function spawnServer(script, opts) {
   const port = await freePort();
   const devNull = openSync('/dev/null', 'w');
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), script], {
+  const [command, ...args] = [...(opts.wrapper ?? []), process.execPath, ...(opts.nodeArgs ?? []), script];
+  const child = spawn(command, args, {
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), ...opts.env },
     stdio: ['ignore', devNull, 'pipe'],
   });
