@@ -1,6 +1,6 @@
 // Instructions per request, gateway against the bare server with the same driver layer, counted by
 // valgrind's callgrind on each server's main thread. Throughput on a shared, noisy machine moves by
-// tens of per cent between identical runs; an instruction count repeats to about 1%, so this shows
+// tens of per cent between identical runs; an instruction count repeats to within a few per cent, so this shows
 // whether a change to the request path made it cheaper when req/s cannot. It is not the target
 // (that is throughput, in http.mjs): instructions ignore cache misses, system calls and the other
 // processes, and under valgrind a server runs ~50 times slower, so its timers (the log flush every
