@@ -1,7 +1,7 @@
 // Instructions per request, gateway against the bare server with the same driver layer, counted by
 // valgrind's callgrind on each server's main thread. Throughput on a shared, noisy machine moves by
-// tens of per cent between identical runs; an instruction count repeats to within a few per cent, so this shows
-// whether a change to the request path made it cheaper when req/s cannot. It is not the target
+// tens of per cent between identical runs; an instruction count repeats to within a few per cent, so
+// this shows whether a change to the request path made it cheaper when req/s cannot. It is not the target
 // (that is throughput, in http.mjs): instructions ignore cache misses, system calls and the other
 // processes, and under valgrind a server runs ~50 times slower, so its timers (the log flush every
 // 200 ms) fire more often per request than at full speed.
@@ -21,6 +21,7 @@ import { removeTempDir, tempDir } from './lib/processes.mjs';
 const WARMUP_REQUESTS = Number(process.env.BENCH_CG_WARMUP ?? 12_000);
 const COUNTED_REQUESTS = Number(process.env.BENCH_CG_REQUESTS ?? 3_000);
 const CONNECTIONS = 4;
+const MAIN = 'instructions/req, main thread';
 /** vgdb finds a valgrind process by user and host name: both sides get the same ones. */
 const VGDB_ENV = { USER: 'wt-bench', LOGNAME: 'wt-bench', HOST: '127.0.0.1' };
 
@@ -51,30 +52,36 @@ function instructionsByThread(dir, pid) {
   return byThread;
 }
 
+/** A load phase whose answers were not all 2xx measured something else than the route. */
+function expectAllOk(result, what) {
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${what}: ${result.non2xx} non-2xx answers and ${result.errors} errors`);
+}
+
 /** Starts one server under callgrind, counts COUNTED_REQUESTS requests and returns its row. */
 async function count(label, start, path, dir) {
+  const name = `${label.db} ${label.server}`;
   const wrapper = ['valgrind', '--tool=callgrind', '--instr-atstart=no', '--separate-threads=yes', '--smc-check=all-non-file', `--callgrind-out-file=${join(dir, 'cg.%p')}`];
   const server = await start({ wrapper, env: VGDB_ENV, readyTimeoutMs: 300_000 });
   try {
     const url = `${server.url}${path}`;
-    const warm = await autocannon({ url, connections: CONNECTIONS, amount: WARMUP_REQUESTS, timeout: 60 });
-    if (warm.non2xx > 0 || warm.errors > 0) throw new Error(`${label}: warm-up got ${warm.non2xx} non-2xx answers and ${warm.errors} errors`);
+    expectAllOk(await autocannon({ url, connections: CONNECTIONS, amount: WARMUP_REQUESTS, timeout: 60 }), `${name}, warm-up`);
     callgrindControl(server.pid, '--zero');
     callgrindControl(server.pid, '--instr=on');
     const counted = await autocannon({ url, connections: CONNECTIONS, amount: COUNTED_REQUESTS, timeout: 60 });
     callgrindControl(server.pid, '--instr=off');
     callgrindControl(server.pid, '--dump');
-    if (counted.non2xx > 0 || counted.errors > 0) throw new Error(`${label}: ${counted.non2xx} non-2xx answers and ${counted.errors} errors`);
+    expectAllOk(counted, name);
   } finally {
     await server.stop();
   }
   const threads = instructionsByThread(dir, server.pid);
-  if (!threads.get(1)) throw new Error(`${label.db} ${label.server}: callgrind wrote no counts for the main thread (did callgrind_control reach pid ${server.pid}?)`);
+  const main = threads.get(1);
+  if (!main) throw new Error(`${name}: callgrind wrote no counts for the main thread (did callgrind_control reach pid ${server.pid}?)`);
   let others = 0;
   for (const [thread, n] of threads) if (thread !== 1) others += n;
   return {
     ...label,
-    'instructions/req, main thread': Math.round((threads.get(1) ?? 0) / COUNTED_REQUESTS),
+    [MAIN]: Math.round(main / COUNTED_REQUESTS),
     'instructions/req, other threads': Math.round(others / COUNTED_REQUESTS),
   };
 }
@@ -97,8 +104,7 @@ export async function run() {
       const gw = await count({ db: db.key, server: 'gateway' }, (o) => startGateway(db, { label: `gateway (${db.key}, callgrind)`, ...o }), db.route, dir);
       const bare = await count({ db: db.key, server: 'bare, same driver layer' }, (o) => startBare(db, 'layer', o), db.route, dir);
       rows.push(gw, bare);
-      const key = 'instructions/req, main thread';
-      ratio[`${db.key}: bare / gateway instructions per request, main thread`] = Number((bare[key] / gw[key]).toFixed(3));
+      ratio[`${db.key}: bare / gateway instructions per request, main thread`] = Number((bare[MAIN] / gw[MAIN]).toFixed(3));
     }
     return { name: 'instructions', warmupRequests: WARMUP_REQUESTS, countedRequests: COUNTED_REQUESTS, connections: CONNECTIONS, notes, rows, ratio };
   } finally {
