@@ -17,7 +17,7 @@ function measure(fn) {
 }
 
 export async function run() {
-  const batcher = new LineBatcher(pino.destination({ dest: '/dev/null', sync: true }), 3072, 200);
+  const batcher = new LineBatcher(pino.destination({ dest: '/dev/null', sync: true, contentMode: 'buffer' }), 16384, 200);
   setLogDestination(batcher);
   setLogLevel('INFO');
   const log = getLogger('bench.ts');

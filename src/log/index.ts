@@ -30,7 +30,8 @@ type Fields = Record<string, unknown>;
 const LEVEL_LABEL: Record<number, string> = { 20: 'DEBUG', 30: 'INFO', 40: 'WARNING', 50: 'ERROR', 60: 'CRITICAL' };
 
 /** Where formatted lines go: the stdout batcher, or what a test or benchmark set. */
-export interface LogDestination extends LineSink {
+export interface LogDestination {
+  write(line: string): unknown;
   flush?(done?: (err?: Error) => void): void;
 }
 
@@ -65,21 +66,22 @@ function formatLine(head: string, tag: string, msg: string, f: Fields | undefine
 /** Longest time a line waits in the buffer. */
 const LOG_FLUSH_MS = 200;
 /**
- * Processes of a cluster share one stdout: below PIPE_BUF (4 KB), with room for a line, a chunk
- * reaches the pipe in one piece and never interleaves with another process's. A process that
- * writes alone has no such limit and batches more per system call, counted without measuring.
+ * Processes of a cluster share one stdout: a write of at most PIPE_BUF (4096 bytes on Linux) reaches
+ * the pipe in one piece, never interleaved with another process's. A process that writes alone has
+ * no such limit and batches more per system call.
  */
-const SHARED_CHUNK_BYTES = 3072;
-const ALONE_CHUNK_CHARS = 16384;
+const SHARED_CHUNK_BYTES = 4096;
+const ALONE_CHUNK_BYTES = 16384;
 
-const stdoutSink = pino.destination({ dest: 1, sync: true });
-const stdout = cluster.isWorker
-  ? new LineBatcher(stdoutSink, SHARED_CHUNK_BYTES, LOG_FLUSH_MS, 'bytes')
-  : new LineBatcher(stdoutSink, ALONE_CHUNK_CHARS, LOG_FLUSH_MS, 'chars');
+// Buffer mode: chunks arrive encoded and SonicBoom writes them as they are (its typings only know
+// the string mode's write).
+const sonic = pino.destination({ dest: 1, sync: true, contentMode: 'buffer' });
+const stdoutSink: LineSink = { write: (chunk) => sonic.write(chunk as unknown as string) };
+const stdout = new LineBatcher(stdoutSink, cluster.isWorker ? SHARED_CHUNK_BYTES : ALONE_CHUNK_BYTES, LOG_FLUSH_MS);
 
 /** Called by a cluster primary before it forks: from now on its stdout is shared with workers. */
 export function shareStdout(): void {
-  stdout.setLimit(SHARED_CHUNK_BYTES, 'bytes');
+  stdout.setLimit(SHARED_CHUNK_BYTES);
 }
 // Synchronous destinations get no exit hook from pino: write what is buffered ourselves.
 process.once('exit', () => {

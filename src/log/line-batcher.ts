@@ -1,58 +1,71 @@
 /**
- * Collects whole log lines and hands them to the real destination in chunks of about `maxSize`,
- * at least every `flushMs`, and on flush(). The destination (pino's SonicBoom) still does the I/O,
- * with its handling of partial writes, EAGAIN and closed pipes.
+ * Collects whole log lines, encoded as UTF-8 straight into a buffer of `maxBytes`, and hands each
+ * full buffer to the real destination in one write, at least every `flushMs`, and on flush(). The
+ * destination (pino's SonicBoom, in buffer mode) still does the I/O, with its handling of partial
+ * writes, EAGAIN and closed pipes.
  *
- * Hand-written because SonicBoom's own buffering (minLength) measures the byte length of its whole
- * pending buffer on every write, which flattens that string each time: about 4 KB of garbage per
- * request at three records each. Here a line is measured at most once and a chunk is joined once.
+ * Hand-written because SonicBoom's string mode measures the UTF-8 length of every write and, once
+ * written, encodes the whole chunk a second time only to count the bytes written (its own buffering,
+ * minLength, also measures its whole pending string on every write). Here each line is encoded once,
+ * into the chunk that is written, and a chunk never exceeds its byte limit unless one line does.
  */
 export interface LineSink {
-  write(chunk: string): unknown;
+  write(chunk: Buffer): unknown;
 }
 
+/** UTF-8 needs at most 3 bytes per UTF-16 unit (a surrogate pair: 4 bytes for 2 units). */
+const MAX_BYTES_PER_UNIT = 3;
+
 export class LineBatcher {
-  private lines: string[] = [];
-  private size = 0;
+  private chunk: Buffer;
+  private used = 0;
   private readonly timer: NodeJS.Timeout;
 
-  /**
-   * `unit`: 'bytes' measures each line's UTF-8 length, for a limit that must hold in bytes (a
-   * shared pipe's PIPE_BUF); 'chars' counts UTF-16 units, which needs no pass over the line and is
-   * enough where the limit is only about how many lines share a system call.
-   */
+  /** A chunk never exceeds `maxBytes` unless one line alone does (then that line is written by itself). */
   constructor(
     private readonly sink: LineSink,
-    private maxSize: number,
+    private maxBytes: number,
     flushMs: number,
-    private unit: 'bytes' | 'chars' = 'bytes',
   ) {
+    this.chunk = Buffer.allocUnsafeSlow(maxBytes);
     this.timer = setInterval(() => this.flush(), flushMs);
     this.timer.unref();
   }
 
   /** Writes what is pending under the old limit, then applies the new one. */
-  setLimit(maxSize: number, unit: 'bytes' | 'chars'): void {
+  setLimit(maxBytes: number): void {
     this.flush();
-    this.maxSize = maxSize;
-    this.unit = unit;
+    this.maxBytes = maxBytes;
+    this.chunk = Buffer.allocUnsafeSlow(maxBytes);
   }
 
   /** Takes one formatted line (ending in a newline). */
   write(line: string): boolean {
-    this.lines.push(line);
-    this.size += this.unit === 'chars' ? line.length : Buffer.byteLength(line);
-    if (this.size >= this.maxSize) this.flush();
+    const room = this.maxBytes - this.used;
+    // Only a line that might not fit is measured: most are appended without a length pass.
+    if (line.length * MAX_BYTES_PER_UNIT > room) {
+      const bytes = Buffer.byteLength(line);
+      if (bytes > room) {
+        this.flush();
+        if (bytes > this.maxBytes) {
+          this.sink.write(Buffer.from(line));
+          return true;
+        }
+      }
+    }
+    this.used += this.chunk.write(line, this.used);
+    if (this.used === this.maxBytes) this.flush();
     return true;
   }
 
   /** Hands everything collected so far to the sink, as one chunk; calls `done` after. */
   flush(done?: (err?: Error) => void): void {
-    if (this.lines.length > 0) {
-      const chunk = this.lines.length === 1 ? this.lines[0] : this.lines.join('');
-      this.lines = [];
-      this.size = 0;
-      this.sink.write(chunk);
+    if (this.used > 0) {
+      const full = this.chunk.subarray(0, this.used);
+      // A new buffer per chunk: the sink may keep the written one (a write it must retry).
+      this.chunk = Buffer.allocUnsafeSlow(this.maxBytes);
+      this.used = 0;
+      this.sink.write(full);
     }
     done?.();
   }
