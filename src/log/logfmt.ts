@@ -29,17 +29,39 @@ function escapeChar(c: string): string {
   }
 }
 
+/**
+ * The last encoding of a string, per slot (its length, modulo the slots). A request's records repeat
+ * most of their values: tags, messages, the client's address, resource ids, its cid in each record.
+ * A hit costs a string comparison; the regex test it saves costs a few hundred instructions, and
+ * the request path writes about fifteen values per request.
+ */
+const SLOTS = 32;
+const seen: string[] = new Array<string>(SLOTS).fill('');
+const encoded: string[] = new Array<string>(SLOTS).fill('""');
+
+function encodeString(v: string): string {
+  const slot = v.length & (SLOTS - 1);
+  if (seen[slot] === v) return encoded[slot];
+  const e = BARE.test(v) ? v : HAS_ESCAPE.test(v) ? `"${v.replace(NEEDS_ESCAPE, escapeChar)}"` : '"' + v + '"';
+  seen[slot] = v;
+  encoded[slot] = e;
+  return e;
+}
+
+/** Small non-negative integers (status codes, counts, ids) as text, made once. */
+const SMALL_INTS: string[] = Array.from({ length: 1024 }, (_, i) => String(i));
+
 /** Encodes one value; never returns a string containing a newline. */
 export function logfmtValue(v: unknown): string {
   switch (typeof v) {
     case 'number':
+      if (v >= 0 && v < SMALL_INTS.length && Number.isInteger(v)) return SMALL_INTS[v];
       return Number.isFinite(v) ? String(v) : `"${String(v)}"`;
     case 'boolean':
     case 'bigint':
       return String(v);
     case 'string':
-      if (BARE.test(v)) return v;
-      return HAS_ESCAPE.test(v) ? `"${v.replace(NEEDS_ESCAPE, escapeChar)}"` : '"' + v + '"';
+      return encodeString(v);
     case 'undefined':
       return '""';
     default:

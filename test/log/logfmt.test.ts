@@ -26,6 +26,25 @@ describe('logfmt values', () => {
     expect(logfmtValue('')).toBe('""');
     expect(logfmtValue('k=v')).toBe('"k=v"');
   });
+  it('gives each value its own encoding, also when values of one length alternate', () => {
+    // Same lengths, different needs: a remembered encoding must never be handed to another value.
+    const pairs: [string, string][] = [
+      ['a b', '"a b"'],
+      ['abc', 'abc'],
+      ['a"c', '"a\\"c"'],
+      ['a=c', '"a=c"'],
+    ];
+    for (let round = 0; round < 3; round++) for (const [v, e] of pairs) expect(logfmtValue(v)).toBe(e);
+    // A value equal in text but another string object gets the same encoding.
+    const built = ['GET', '/x y'].join(' ');
+    expect(logfmtValue(built)).toBe('"GET /x y"');
+    expect(logfmtValue('GET /x y')).toBe('"GET /x y"');
+  });
+  it('writes numbers as String() does, small integers included', () => {
+    for (const n of [0, -0, 1, 200, 1023, 1024, -1, 2.5, 0.0031, 1e21, Number.MAX_SAFE_INTEGER]) expect(logfmtValue(n)).toBe(String(n));
+    expect(logfmtValue(NaN)).toBe('"NaN"');
+    expect(logfmtValue(-Infinity)).toBe('"-Infinity"');
+  });
   it('never lets a newline through', () => {
     expect(logfmtValue('a\nb\r\tc')).toBe('"a\\nb\\r\\tc"');
     const tb = oneLineTraceback(new Error('boom'));
