@@ -28,6 +28,39 @@ function isQuiet(url: string): boolean {
   return false;
 }
 
+/** The `msg` of a request's three records. */
+interface RecordMessages {
+  request: string;
+  queryStats: string;
+  results: string;
+}
+
+/**
+ * Made once per method and URL (most requests repeat one), so the records pass the same strings
+ * each time and the log formatter recognises them at once instead of comparing new text. Bounded
+ * in entries (emptied when full) and in URL length, so odd URLs cannot make it large.
+ */
+const recordMessages = new Map<string, RecordMessages>();
+const MAX_RECORD_MESSAGES = 1000;
+const MAX_CACHED_URL = 256;
+
+function makeMessages(method: string, url: string): RecordMessages {
+  const line = `${method} ${url}`;
+  return { request: line, queryStats: `${line} query stats`, results: `${line} results` };
+}
+
+function messagesFor(method: string, url: string): RecordMessages {
+  if (url.length > MAX_CACHED_URL) return makeMessages(method, url);
+  const key = method === 'GET' ? url : `${method} ${url}`;
+  let m = recordMessages.get(key);
+  if (m === undefined) {
+    m = makeMessages(method, url);
+    if (recordMessages.size >= MAX_RECORD_MESSAGES) recordMessages.clear();
+    recordMessages.set(key, m);
+  }
+  return m;
+}
+
 function isStream(payload: unknown): boolean {
   return typeof (payload as { pipe?: unknown } | null)?.pipe === 'function';
 }
@@ -72,7 +105,7 @@ export function registerLifecycle(app: FastifyInstance, observer: RequestObserve
     // The end of every request, answered or abandoned mid-response: 'close' always comes (once),
     // while Fastify's onResponse does not run for an abandoned one, so no hook is needed.
     reply.raw.on('close', () => finish(req, reply, observer));
-    if (state.logged) log.info('request', `${req.method} ${req.url}`, { client: state.client, cid: state.cid });
+    if (state.logged) log.info('request', messagesFor(req.method, req.url).request, { client: state.client, cid: state.cid });
     done(isShuttingDown() ? new ShuttingDownError() : undefined);
   });
 
@@ -138,9 +171,10 @@ function recordRequestEnd(req: FastifyRequest, reply: FastifyReply, observer: Re
   const cfg = config();
   const aborted = req.raw.aborted || !reply.raw.writableFinished;
   const queryFields = queryStatsFields(state.queries, queryLogTypeFor(req.url, cfg), cfg.query_results_log_max_len, { client: state.client, cid: state.cid });
-  if (queryFields) log.info('query-stats', `${req.method} ${req.url} query stats`, queryFields);
+  const msg = messagesFor(req.method, req.url);
+  if (queryFields) log.info('query-stats', msg.queryStats, queryFields);
   const length = reply.getHeader('content-length');
-  log.info('request-stats', `${req.method} ${req.url} results`, {
+  log.info('request-stats', msg.results, {
     client: state.client,
     queries: state.queries.length,
     status_code: reply.statusCode,

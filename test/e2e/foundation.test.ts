@@ -102,6 +102,19 @@ describe('gateway process on the embedded SQLite database', () => {
     await bad.arrayBuffer();
   });
 
+  it('names the method and URL in the msg of each of a request’s records, for repeated and for long URLs', async () => {
+    const long = `/no/such/${'x'.repeat(300)}`;
+    for (const path of ['/sqlite-json?limit=2', '/sqlite-json?limit=2', long]) {
+      const res = await fetch(`${gw.url}${path}`);
+      const cid = res.headers.get('x-correlation-id');
+      await res.arrayBuffer();
+      await gw.waitForLine((l) => l.fields.tag === 'request-stats' && l.fields.cid === cid);
+      const msgs = Object.fromEntries(gw.parsed().filter((l) => l.fields.cid === cid).map((l) => [l.fields.tag, l.fields.msg]));
+      const queryStats = path === long ? {} : { 'query-stats': `GET ${path} query stats` };
+      expect(msgs).toEqual({ request: `GET ${path}`, 'request-stats': `GET ${path} results`, ...queryStats });
+    }
+  });
+
   it('serves Swagger UI and an OpenAPI 3 document describing params and error responses', async () => {
     const ui = await fetch(`${gw.url}/docs`, { redirect: 'follow' });
     expect(ui.status).toBe(200);
