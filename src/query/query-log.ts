@@ -42,11 +42,20 @@ interface QueryKeys {
 /** Field names per query index, built once: a record is written for every request. */
 const keysByIndex: QueryKeys[] = [];
 
+/**
+ * The name as V8 keeps property names (internalized): a store with a freshly built string looks it
+ * up in the string table every time.
+ */
+function propertyName(name: string): string {
+  return Object.keys({ [name]: 0 })[0];
+}
+
 function keysFor(index: number): QueryKeys {
   let k = keysByIndex[index];
   if (k === undefined) {
     const p = `q${index + 1}_`;
-    k = { resourceId: `${p}resource_id`, connId: `${p}conn_id`, duration: `${p}duration`, rowCount: `${p}row_count`, query: `${p}query`, params: `${p}params`, results: `${p}results` };
+    const key = (suffix: string) => propertyName(p + suffix);
+    k = { resourceId: key('resource_id'), connId: key('conn_id'), duration: key('duration'), rowCount: key('row_count'), query: key('query'), params: key('params'), results: key('results') };
     keysByIndex[index] = k;
   }
   return k;
