@@ -29,20 +29,28 @@ function escapeChar(c: string): string {
   }
 }
 
+function encodeUncached(v: string): string {
+  if (BARE.test(v)) return v;
+  return HAS_ESCAPE.test(v) ? `"${v.replace(NEEDS_ESCAPE, escapeChar)}"` : '"' + v + '"';
+}
+
 /**
- * The last encoding of a string, per slot (its length, modulo the slots). A request's records repeat
- * most of their values: tags, messages, the client's address, resource ids, its cid in each record.
- * A hit costs a string comparison; the regex test it saves costs a few hundred instructions, and
- * the request path writes about fifteen values per request.
+ * The last encoding of a short string, per slot (its length, modulo the slots). A request's records
+ * repeat most of their values: tags, messages, the client's address, resource ids, its cid in each
+ * record. A hit costs a string comparison; the regex test it saves costs a few hundred instructions,
+ * and the request path writes about fifteen values per request. Long values (results, tracebacks)
+ * are neither kept nor compared.
  */
 const SLOTS = 32;
+const MAX_CACHED_LENGTH = 256;
 const seen: string[] = new Array<string>(SLOTS).fill('');
 const encoded: string[] = new Array<string>(SLOTS).fill('""');
 
 function encodeString(v: string): string {
+  if (v.length > MAX_CACHED_LENGTH) return encodeUncached(v);
   const slot = v.length & (SLOTS - 1);
   if (seen[slot] === v) return encoded[slot];
-  const e = BARE.test(v) ? v : HAS_ESCAPE.test(v) ? `"${v.replace(NEEDS_ESCAPE, escapeChar)}"` : '"' + v + '"';
+  const e = encodeUncached(v);
   seen[slot] = v;
   encoded[slot] = e;
   return e;

@@ -34,7 +34,11 @@ describe('logfmt values', () => {
       ['a"c', '"a\\"c"'],
       ['a=c', '"a=c"'],
     ];
-    for (let round = 0; round < 3; round++) for (const [v, e] of pairs) expect(logfmtValue(v)).toBe(e);
+    const long: [string, string][] = [
+      ['x'.repeat(300), 'x'.repeat(300)],
+      [`${'x'.repeat(299)} `, `"${'x'.repeat(299)} "`],
+    ];
+    for (let round = 0; round < 3; round++) for (const [v, e] of [...pairs, ...long]) expect(logfmtValue(v)).toBe(e);
     // A value equal in text but another string object gets the same encoding.
     const built = ['GET', '/x y'].join(' ');
     expect(logfmtValue(built)).toBe('"GET /x y"');
