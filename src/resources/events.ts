@@ -53,12 +53,14 @@ export type ResourceEvents = EventEmitter<ResourceEventMap>;
 
 /**
  * Emits without letting a listener's exception escape into pool or limiter bookkeeping: a failing
- * metrics listener must never leak a slot or a connection.
+ * metrics listener must never leak a slot or a connection. Every event has one payload, passed as
+ * is: a rest parameter spread into emit() cost an array and a spread call on each of the five
+ * events of every request.
  */
-export function emitSafely<K extends keyof ResourceEventMap>(events: ResourceEvents, name: K, ...args: ResourceEventMap[K]): void {
+export function emitSafely<K extends keyof ResourceEventMap>(events: ResourceEvents, name: K, payload: ResourceEventMap[K][0]): void {
   try {
-    // The signature above checks the arguments; TS cannot match a generic rest tuple to the typed emit.
-    (events as EventEmitter).emit(name, ...args);
+    // The signature above checks the payload; TS cannot match a generic key's tuple to the typed emit.
+    (events as EventEmitter).emit(name, payload);
   } catch (err) {
     log.error('event-listener', `listener of ${name} threw: ${err instanceof Error ? err.message : String(err)}`);
   }

@@ -1,6 +1,11 @@
 /** Small helpers shared by the resource modules. */
+import { performance } from 'node:perf_hooks';
 
-/** Monotonic milliseconds: wall-clock jumps must not distort waits or ages measured in-process. */
+/**
+ * Monotonic milliseconds: wall-clock jumps must not distort waits or ages measured in-process.
+ * Imported, not the global: Node defines that one as an accessor, which V8 cannot cache, and the
+ * pool reads the clock several times per request.
+ */
 export const nowMs = (): number => performance.now();
 
 /** Seconds elapsed since a nowMs() reading, rounded to the microsecond. */
