@@ -41,6 +41,57 @@ const summaryLabels = labelCache((endpoint: string) => ({
   '5xx': { endpoint, status_code: '5xx' },
 }));
 
+/** The series a resource's events and queries update on every request, each looked up once. */
+function resourceSeries(m: Metrics, resourceId: string) {
+  const r = ridLabels(resourceId);
+  return {
+    requests: m.resourceRequestsTotal.bind(r),
+    lastRequest: m.lastRequestTime.bind(r),
+    slotWait: m.requestSlotAcquireDuration.bind(r),
+    lastResponse: m.lastResponseTime.bind(r),
+    connWait: m.acquireConnectionDuration.bind(r),
+    connUsage: m.connectionUsageDuration.bind(r),
+    queries: m.queriesTotal.bind(r),
+    queryDuration: m.queryDuration.bind(r),
+    queryRows: m.queryRows.bind(r),
+  };
+}
+
+/** The series every finished request updates, per endpoint. */
+function endpointSeries(m: Metrics, endpoint: string) {
+  const labels = endpointLabels(endpoint);
+  const byClass = summaryLabels(endpoint);
+  return {
+    requests: m.requestsTotal.bind(labels),
+    duration: m.requestDuration.bind(labels),
+    summary: {
+      '2xx': m.requestDurationSummary.bind(byClass['2xx']),
+      '4xx': m.requestDurationSummary.bind(byClass['4xx']),
+      '5xx': m.requestDurationSummary.bind(byClass['5xx']),
+    },
+  };
+}
+
+/**
+ * Bound series per Metrics (tests and benchmarks build several), by resource id and by endpoint:
+ * a request makes about a dozen updates, and a lookup of its series each time cost more than the
+ * update. Both key sets are bounded (configured resources, route templates).
+ */
+interface BoundSeries {
+  resource: (resourceId: string) => ReturnType<typeof resourceSeries>;
+  endpoint: (endpoint: string) => ReturnType<typeof endpointSeries>;
+}
+const boundSeries = new WeakMap<Metrics, BoundSeries>();
+
+function boundOf(m: Metrics): BoundSeries {
+  let b = boundSeries.get(m);
+  if (b === undefined) {
+    b = { resource: labelCache((rid: string) => resourceSeries(m, rid)), endpoint: labelCache((ep: string) => endpointSeries(m, ep)) };
+    boundSeries.set(m, b);
+  }
+  return b;
+}
+
 /**
  * Subscribes the metrics to a ResourceManager and makes the live gauges read its stats().
  * Returns a function that unsubscribes.
@@ -49,19 +100,21 @@ export function bindResourceMetrics(metrics: Metrics, source: ResourceSource, re
   const m = metrics;
   metrics.live.stats = (rid) => source.stats(rid);
   metrics.live.resourceIds = [...resourceIds];
+  const of = boundOf(m).resource;
 
   const handlers: { [E in keyof ResourceEventMap]: (...args: ResourceEventMap[E]) => void } = {
     'slot-requested': ({ resourceId }) => {
-      m.resourceRequestsTotal.inc(ridLabels(resourceId));
-      m.lastRequestTime.set(ridLabels(resourceId), nowSeconds());
+      const r = of(resourceId);
+      r.requests.inc();
+      r.lastRequest.set(nowSeconds());
     },
-    'slot-acquired': ({ resourceId, waitSeconds }) => m.requestSlotAcquireDuration.observe(ridLabels(resourceId), waitSeconds),
+    'slot-acquired': ({ resourceId, waitSeconds }) => of(resourceId).slotWait.observe(waitSeconds),
     'slot-error': ({ resourceId, type, waitSeconds }) => {
       m.requestSlotErrorsTotal.inc({ resource_id: resourceId, error_type: type });
       // Failed waits count too: a slow failure is still latency the client saw.
       m.requestSlotAcquireDuration.observe(ridLabels(resourceId), waitSeconds);
     },
-    'slot-released': ({ resourceId }) => m.lastResponseTime.set(ridLabels(resourceId), nowSeconds()),
+    'slot-released': ({ resourceId }) => of(resourceId).lastResponse.set(nowSeconds()),
     'conn-created': ({ resourceId }) => {
       m.createdConnectionsTotal.inc(ridLabels(resourceId));
       m.lastConnCreatedTime.set(ridLabels(resourceId), nowSeconds());
@@ -73,9 +126,9 @@ export function bindResourceMetrics(metrics: Metrics, source: ResourceSource, re
     'conn-closed': ({ resourceId }) => m.closedConnectionsTotal.inc(ridLabels(resourceId)),
     'pool-empty': ({ resourceId }) => m.poolEmptyTotal.inc(ridLabels(resourceId)),
     'pool-exhausted': ({ resourceId }) => m.poolExhaustedTotal.inc(ridLabels(resourceId)),
-    'conn-acquired': ({ resourceId, waitSeconds }) => m.acquireConnectionDuration.observe(ridLabels(resourceId), waitSeconds),
+    'conn-acquired': ({ resourceId, waitSeconds }) => of(resourceId).connWait.observe(waitSeconds),
     'conn-acquire-error': ({ resourceId }) => m.connAcquireErrorsTotal.inc(ridLabels(resourceId)),
-    'conn-released': ({ resourceId, usageSeconds }) => m.connectionUsageDuration.observe(ridLabels(resourceId), usageSeconds),
+    'conn-released': ({ resourceId, usageSeconds }) => of(resourceId).connUsage.observe(usageSeconds),
   };
 
   const events = Object.keys(handlers) as (keyof ResourceEventMap)[];
@@ -90,11 +143,11 @@ export function bindResourceMetrics(metrics: Metrics, source: ResourceSource, re
 
 /** Records one finished query (called by the Query layer). */
 export function recordQuery(metrics: Metrics, ev: QueryEvent): void {
-  const labels = ridLabels(ev.resourceId);
-  metrics.queriesTotal.inc(labels);
-  metrics.queryDuration.observe(labels, ev.seconds);
+  const r = boundOf(metrics).resource(ev.resourceId);
+  r.queries.inc();
+  r.queryDuration.observe(ev.seconds);
   if (ev.error !== undefined) metrics.queryErrorsTotal.inc({ resource_id: ev.resourceId, error_type: ev.error });
-  else if (ev.rows !== undefined) metrics.queryRows.observe(labels, ev.rows);
+  else if (ev.rows !== undefined) r.queryRows.observe(ev.rows);
 }
 
 /**
@@ -110,10 +163,10 @@ export function statusClass(statusCode: number): StatusClass {
 
 /** Records one finished request; `endpoint` is the route template or UNMATCHED_ENDPOINT. */
 export function recordRequest(metrics: Metrics, endpoint: string, statusCode: number, seconds: number): void {
-  const labels = endpointLabels(endpoint);
-  metrics.requestsTotal.inc(labels);
-  metrics.requestDuration.observe(labels, seconds);
-  metrics.requestDurationSummary.observe(summaryLabels(endpoint)[statusClass(statusCode)], seconds);
+  const e = boundOf(metrics).endpoint(endpoint);
+  e.requests.inc();
+  e.duration.observe(seconds);
+  e.summary[statusClass(statusCode)].observe(seconds);
 }
 
 export function recordConfigReload(metrics: Metrics, ok: boolean): void {

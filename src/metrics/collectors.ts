@@ -26,6 +26,8 @@ abstract class Collector<L extends string, S extends { labels: Labels<L> }> {
   aggregator: Aggregator = 'sum';
   private readonly byKey = new Map<string, S>();
   private byObject = new WeakMap<object, S>();
+  /** Bumped by reset(): a bound series is then looked up again. */
+  private generation = 0;
 
   constructor(
     readonly name: string,
@@ -62,9 +64,26 @@ abstract class Collector<L extends string, S extends { labels: Labels<L> }> {
     this.series(labels);
   }
 
+  /**
+   * The series of one label set, looked up once (and again after a reset): for the request path,
+   * which updates the same few series on every request.
+   */
+  protected bound(labels: Labels<L>): () => S {
+    let s = this.series(labels);
+    let generation = this.generation;
+    return () => {
+      if (generation !== this.generation) {
+        s = this.series(labels);
+        generation = this.generation;
+      }
+      return s;
+    };
+  }
+
   reset(): void {
     this.byKey.clear();
     this.byObject = new WeakMap();
+    this.generation++;
   }
 
   async get(): Promise<MetricObjectWithValues<Value>> {
@@ -96,8 +115,18 @@ export class FastCounter<L extends string> extends ValueCollector<L> {
   readonly type = 'counter';
 
   inc(labels: Labels<L>, value = 1): void {
+    this.add(this.series(labels), value);
+  }
+
+  /** inc() for one label set, resolved once. */
+  bind(labels: Labels<L>): { inc(value?: number): void } {
+    const series = this.bound(labels);
+    return { inc: (value = 1) => this.add(series(), value) };
+  }
+
+  private add(s: ValueSeries<L>, value: number): void {
     if (!(value >= 0)) throw new RangeError(`${this.name}: a counter only goes up (got ${value})`);
-    this.series(labels).value += value;
+    s.value += value;
   }
 }
 
@@ -112,6 +141,16 @@ export class FastGauge<L extends string> extends ValueCollector<L> {
 
   set(labels: Labels<L>, value: number): void {
     this.series(labels).value = value;
+  }
+
+  /** set() for one label set, resolved once. */
+  bind(labels: Labels<L>): { set(value: number): void } {
+    const series = this.bound(labels);
+    return {
+      set: (value) => {
+        series().value = value;
+      },
+    };
   }
 }
 
@@ -133,8 +172,17 @@ export class FastHistogram<L extends string> extends Collector<L, HistogramSerie
   }
 
   observe(labels: Labels<L>, value: number): void {
+    this.record(this.series(labels), value);
+  }
+
+  /** observe() for one label set, resolved once. */
+  bind(labels: Labels<L>): { observe(value: number): void } {
+    const series = this.bound(labels);
+    return { observe: (value) => this.record(series(), value) };
+  }
+
+  private record(s: HistogramSeries<L>, value: number): void {
     if (!Number.isFinite(value)) throw new TypeError(`${this.name}: not a finite number: ${value}`);
-    const s = this.series(labels);
     const b = this.buckets;
     let i = 0;
     while (i < b.length && value > b[i]) i++;
@@ -173,7 +221,16 @@ export class SumCountSummary<L extends string> extends Collector<L, SummarySerie
   readonly type = 'summary';
 
   observe(labels: Labels<L>, value: number): void {
-    const s = this.series(labels);
+    this.record(this.series(labels), value);
+  }
+
+  /** observe() for one label set, resolved once. */
+  bind(labels: Labels<L>): { observe(value: number): void } {
+    const series = this.bound(labels);
+    return { observe: (value) => this.record(series(), value) };
+  }
+
+  private record(s: SummarySeries<L>, value: number): void {
     s.sum += value;
     s.count += 1;
   }

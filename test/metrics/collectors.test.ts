@@ -51,6 +51,33 @@ describe('FastHistogram and FastCounter', () => {
     expect(parseExposition(await r.metrics()).samples).toEqual([{ name: 'c_total', labels: { x: '1' }, value: 2 }]);
   });
 
+  it('update the same series through a bound label set as through the labels, also after a reset', async () => {
+    const r = new Registry();
+    const c = new FastCounter('c_total', 'help', ['x'], r);
+    const g = new FastGauge('g', 'help', ['x'], 'max', r);
+    const h = new FastHistogram('h', 'help', ['x'], BUCKETS, r);
+    const s = new SumCountSummary('s', 'help', ['x'], r);
+    const labels = { x: '1' };
+    const [bc, bg, bh, bs] = [c.bind(labels), g.bind(labels), h.bind(labels), s.bind(labels)];
+    bc.inc();
+    c.inc({ x: '1' }, 2);
+    bg.set(7);
+    bh.observe(0.07);
+    h.observe({ x: '1' }, 3);
+    bs.observe(0.5);
+    const value = (samples: Sample[], name: string) => samples.find((x) => x.name === name)?.value;
+    let e = parseExposition(await r.metrics()).samples;
+    expect([value(e, 'c_total'), value(e, 'g'), value(e, 'h_count'), value(e, 'h_sum'), value(e, 's_count')]).toEqual([3, 7, 2, 3.07, 1]);
+    expect(() => bc.inc(-1)).toThrow(RangeError);
+    expect(() => bh.observe(Number.NaN)).toThrow(TypeError);
+    // After a reset the bound handles must not keep updating series that are no longer exposed.
+    r.resetMetrics();
+    bc.inc();
+    bh.observe(0.2);
+    e = parseExposition(await r.metrics()).samples;
+    expect([value(e, 'c_total'), value(e, 'h_count'), value(e, 'g')]).toEqual([1, 1, undefined]);
+  });
+
   it('aggregate over cluster workers like the built-in metrics (sum, or max for last-time gauges)', async () => {
     const snapshot = async (n: number) => {
       const r = new Registry();
