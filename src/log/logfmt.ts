@@ -43,6 +43,7 @@ function encodeUncached(v: string): string {
  */
 const SLOTS = 32;
 const MAX_CACHED_LENGTH = 256;
+// Every slot starts as the empty string and its encoding, so even an unused slot answers correctly.
 const seen: string[] = new Array<string>(SLOTS).fill('');
 const encoded: string[] = new Array<string>(SLOTS).fill('""');
 

@@ -112,7 +112,7 @@ export function bindResourceMetrics(metrics: Metrics, source: ResourceSource, re
     'slot-error': ({ resourceId, type, waitSeconds }) => {
       m.requestSlotErrorsTotal.inc({ resource_id: resourceId, error_type: type });
       // Failed waits count too: a slow failure is still latency the client saw.
-      m.requestSlotAcquireDuration.observe(ridLabels(resourceId), waitSeconds);
+      of(resourceId).slotWait.observe(waitSeconds);
     },
     'slot-released': ({ resourceId }) => of(resourceId).lastResponse.set(nowSeconds()),
     'conn-created': ({ resourceId }) => {
