@@ -67,6 +67,22 @@ function run(conn: mysql.Connection, sql: string, values: MysqlParam[]): Promise
   });
 }
 
+/**
+ * Stops the statement running in session `threadId` with KILL QUERY from a short-lived second
+ * connection (also used for MariaDB/MySQL reached through ODBC). Bounded by HOUSEKEEPING_MS.
+ */
+export async function killQuery(target: SecureResourceSettings, threadId: number): Promise<void> {
+  if (!Number.isSafeInteger(threadId)) throw new Error(`no session id to stop: ${threadId}`);
+  const side = await openConnection(mysqlOptions(target, HOUSEKEEPING_MS), HOUSEKEEPING_MS);
+  try {
+    // KILL is not preparable; the id is an integer we checked, so the text is safe.
+    const kill = new Promise<void>((resolve, reject) => side.query(`KILL QUERY ${threadId}`, (err) => (err ? reject(err) : resolve())));
+    await withTimeout(kill, HOUSEKEEPING_MS, () => new Error('KILL QUERY timed out'));
+  } finally {
+    side.destroy();
+  }
+}
+
 class MysqlConnection extends BaseConnection {
   constructor(
     resourceId: string,
@@ -79,18 +95,8 @@ class MysqlConnection extends BaseConnection {
     conn.on('end', () => this.markUnusable());
   }
 
-  private async killQuery(): Promise<void> {
-    const side = await openConnection(mysqlOptions(this.target, HOUSEKEEPING_MS), HOUSEKEEPING_MS);
-    try {
-      // KILL is not preparable; the id is our own integer, so the text is safe.
-      await new Promise<void>((resolve, reject) => side.query(`KILL QUERY ${Number(this.conn.threadId)}`, (err) => (err ? reject(err) : resolve())));
-    } finally {
-      side.destroy();
-    }
-  }
-
   private async stop(running: Promise<unknown> | undefined): Promise<boolean> {
-    const clean = await stopAndProve(running, () => this.killQuery(), () => run(this.conn, 'SELECT 1', []));
+    const clean = await stopAndProve(running, () => killQuery(this.target, Number(this.conn.threadId)), () => run(this.conn, 'SELECT 1', []));
     if (!clean) this.markUnusable();
     return clean;
   }

@@ -1,8 +1,22 @@
 /**
  * Any database with an ODBC driver, through the optional `odbc` package (loaded on first use so the
  * gateway runs without it). Each statement carries the ODBC query timeout (SQL_ATTR_QUERY_TIMEOUT)
- * as the server-side safety net; our own timer fires first and calls SQLCancel (connection.cancel),
- * then proves the connection with SELECT 1, or marks it unusable. Streams use an ODBC cursor
+ * as the server-side safety net; our own timer fires first and stops the statement, then proves the
+ * connection with SELECT 1, or marks it unusable.
+ *
+ * The odbc package runs connect and close under one process-wide lock, which the main thread also
+ * takes (after each query, and when a connection object is collected). A driver call that never
+ * returns while holding it therefore stalls every ODBC connection and the event loop. So:
+ * - MariaDB/MySQL drivers get CONN_TIMEOUT: their login timeout does not cover the server's greeting,
+ *   and a server that accepts but never answers would hold the lock for ever.
+ * - They are stopped with KILL QUERY from a side connection (mysql2, asynchronous), not SQLCancel:
+ *   the package calls SQLCancel on the main thread, where their driver opens that side connection
+ *   synchronously, and, between calls, frees the statement under a fetch that is about to run.
+ *   Other drivers get SQLCancel (connection.cancel).
+ * - A connection is closed only once the driver has returned from every call on it: its disconnect
+ *   would wait for a running statement while holding the lock.
+ *
+ * Streams use an ODBC cursor
  * fetched `BATCH_SIZE` rows at a time, except with the MariaDB/MySQL ODBC drivers: their block
  * fetch (row array size > 1) silently loses rows after the first block (seen with MariaDB
  * Connector/ODBC 3.1), so there the cursor fetches one row per call, which is correct but slower.
@@ -14,6 +28,7 @@ import type { SecureResourceSettings } from '../config/schema.js';
 import { BaseConnection } from './base.js';
 import { connectError } from './classify.js';
 import { exactInteger } from './exact-integer.js';
+import { killQuery } from './mysql.js';
 import type { BatchSource } from './row-stream.js';
 import { Deadline, HOUSEKEEPING_MS, runStoppable, settledWithin, stopAndProve, toMs, withTimeout } from './timeout.js';
 import { DbDriverError, type DbConnector, type QueryResult, type Row, type SqlParam, type Statement } from './types.js';
@@ -77,7 +92,13 @@ function braced(v: string): string {
   return `{${v.replace(/}/g, '}}')}}`;
 }
 
-export function odbcConnectionString(target: SecureResourceSettings): string {
+/** MariaDB/MySQL drivers: CONN_TIMEOUT, KILL QUERY, row-at-a-time cursors (see the top of this file). */
+function isMysqlFamily(driver: string): boolean {
+  return /maria|mysql/i.test(driver);
+}
+
+/** The connection string; with `connectSeconds`, a MariaDB/MySQL driver also bounds the handshake. */
+export function odbcConnectionString(target: SecureResourceSettings, connectSeconds?: number): string {
   const parts: [string, string][] = [
     ['DRIVER', target.db_driver],
     ['SERVER', target.db_host],
@@ -85,6 +106,7 @@ export function odbcConnectionString(target: SecureResourceSettings): string {
     ['DATABASE', target.db_name],
     ['UID', target.db_user],
     ['PWD', target.db_password],
+    ['CONN_TIMEOUT', connectSeconds !== undefined && isMysqlFamily(target.db_driver) ? String(connectSeconds) : ''],
   ];
   return parts
     .filter(([, v]) => v !== '')
@@ -111,11 +133,6 @@ function normalize(rows: Row[]): Row[] {
   return rows;
 }
 
-/** Drivers whose block cursor fetch loses rows (see the top of this file). */
-function fetchesOneRowAtATime(driver: string): boolean {
-  return /maria|mysql/i.test(driver);
-}
-
 function isCursor(r: OdbcResult | OdbcCursor): r is OdbcCursor {
   return typeof (r as OdbcCursor).fetch === 'function';
 }
@@ -126,23 +143,47 @@ function serverTimeout(ms: number): number {
 }
 
 class OdbcDbConnection extends BaseConnection {
+  /** Driver calls that have not returned yet (see doClose). */
+  private readonly inDriver = new Set<Promise<unknown>>();
+
+  /**
+   * @param sessionId the server's id of this session where it can be stopped with KILL QUERY
+   *   (MariaDB/MySQL drivers); otherwise undefined and statements are stopped with SQLCancel.
+   */
   constructor(
     resourceId: string,
     connId: number,
     private readonly conn: OdbcConnection,
-    private readonly rowAtATime: boolean,
+    private readonly target: SecureResourceSettings,
+    private readonly sessionId: number | undefined,
   ) {
     super(resourceId, connId, 'odbc');
   }
 
+  /** Records a driver call until it returns. */
+  private call<T>(op: Promise<T>): Promise<T> {
+    this.inDriver.add(op);
+    const done = () => this.inDriver.delete(op);
+    op.then(done, done);
+    return op;
+  }
+
+  private cancelOnServer(): Promise<unknown> {
+    return this.sessionId !== undefined ? killQuery(this.target, this.sessionId) : this.conn.cancel();
+  }
+
   private async stop(running: Promise<unknown> | undefined): Promise<boolean> {
-    const clean = await stopAndProve(running, () => this.conn.cancel(), () => this.conn.query('SELECT 1', [], {}));
+    const clean = await stopAndProve(running, () => this.cancelOnServer(), () => this.call(this.conn.query('SELECT 1', [], {})));
     if (!clean) this.markUnusable();
     return clean;
   }
 
+  private get rowAtATime(): boolean {
+    return isMysqlFamily(this.target.db_driver);
+  }
+
   private async execute(sql: string, params: SqlParam[], ms: number): Promise<QueryResult> {
-    const running = this.conn.query(sql, params.map(toOdbcParam), { timeout: serverTimeout(ms) });
+    const running = this.call(this.conn.query(sql, params.map(toOdbcParam), { timeout: serverTimeout(ms) }));
     const res = await runStoppable(running, ms, () => this.stop(running), 'query');
     if (isCursor(res)) throw new Error('unexpected cursor');
     const rows = normalize(Array.from(res)); // a plain array, without the driver's extra properties
@@ -159,16 +200,16 @@ class OdbcDbConnection extends BaseConnection {
 
   protected async runTransaction(statements: Statement[], ms: number): Promise<number[]> {
     const deadline = new Deadline(ms);
-    await this.bounded(this.conn.beginTransaction(), deadline.remaining());
+    await this.bounded(this.call(this.conn.beginTransaction()), deadline.remaining());
     try {
       const counts: number[] = [];
       for (const s of statements) counts.push((await this.execute(s.sql, s.params, deadline.remaining())).rowCount);
-      await this.bounded(this.conn.commit(), deadline.remaining());
+      await this.bounded(this.call(this.conn.commit()), deadline.remaining());
       return counts;
     } catch (err) {
       if (this.usable) {
         try {
-          await withTimeout(this.conn.rollback(), HOUSEKEEPING_MS, () => new Error('rollback timed out'));
+          await withTimeout(this.call(this.conn.rollback()), HOUSEKEEPING_MS, () => new Error('rollback timed out'));
         } catch {
           this.markUnusable(); // closing the connection rolls back
         }
@@ -184,7 +225,7 @@ class OdbcDbConnection extends BaseConnection {
     const closeCursor = async (): Promise<boolean> => {
       const c = cursor;
       cursor = undefined;
-      return !c || (await settledWithin(c.close(), HOUSEKEEPING_MS));
+      return !c || (await settledWithin(this.call(c.close()), HOUSEKEEPING_MS));
     };
     return {
       next: async () => {
@@ -192,7 +233,7 @@ class OdbcDbConnection extends BaseConnection {
         try {
           if (!cursor) {
             const fetchSize = this.rowAtATime ? 1 : BATCH_SIZE;
-            const opened = this.conn.query(sql, params.map(toOdbcParam), { cursor: true, fetchSize, timeout: serverTimeout(ms) });
+            const opened = this.call(this.conn.query(sql, params.map(toOdbcParam), { cursor: true, fetchSize, timeout: serverTimeout(ms) }));
             pending = opened;
             const res = await opened;
             if (!isCursor(res)) throw new Error('the ODBC driver did not return a cursor');
@@ -200,7 +241,7 @@ class OdbcDbConnection extends BaseConnection {
           }
           const rows: Row[] = [];
           while (rows.length < BATCH_SIZE) {
-            const fetching = cursor.fetch();
+            const fetching = this.call(cursor.fetch());
             pending = fetching;
             const got = await fetching;
             rows.push(...got);
@@ -234,8 +275,33 @@ class OdbcDbConnection extends BaseConnection {
     };
   }
 
+  /**
+   * Closes once the driver has returned from every call on this connection: a disconnect behind a
+   * running statement would wait for it under the package's process-wide lock. If the calls do not
+   * return in time, the close still happens, later, when they do.
+   */
   protected async doClose(): Promise<void> {
-    await settledWithin(this.conn.close(), HOUSEKEEPING_MS);
+    const returned = Promise.allSettled([...this.inDriver]);
+    if (await settledWithin(returned, HOUSEKEEPING_MS)) {
+      await settledWithin(this.conn.close(), HOUSEKEEPING_MS);
+    } else {
+      returned.then(() => this.conn.close()).catch(() => undefined);
+    }
+  }
+}
+
+/** The server's id of a MariaDB/MySQL session, for KILL QUERY; on failure the connection is closed. */
+async function sessionIdOf(conn: OdbcConnection, ms: number): Promise<number> {
+  const asking = conn.query('SELECT CONNECTION_ID() AS id', [], { timeout: serverTimeout(ms) });
+  try {
+    const res = await withTimeout(asking, ms, () => new Error('reading the session id timed out'));
+    const id = isCursor(res) ? Number.NaN : Number(res[0]?.id);
+    if (!Number.isSafeInteger(id)) throw new Error('the server did not report a session id');
+    return id;
+  } catch (err) {
+    // Closed once the query has returned (see OdbcDbConnection.doClose).
+    asking.then(() => undefined, () => undefined).then(() => conn.close()).catch(() => undefined);
+    throw err;
   }
 }
 
@@ -243,18 +309,20 @@ export function odbcConnector(resourceId: string, target: SecureResourceSettings
   return {
     dbType: 'odbc',
     async connect(connId, timeoutSeconds) {
-      const ms = toMs(timeoutSeconds);
+      const deadline = new Deadline(toMs(timeoutSeconds));
       try {
         odbcModule ??= loadOdbc();
         const odbc = await odbcModule;
         const seconds = Math.max(1, Math.ceil(timeoutSeconds));
-        const opening = odbc.connect({ connectionString: odbcConnectionString(target), loginTimeout: seconds, connectionTimeout: seconds });
+        const connectionString = odbcConnectionString(target, seconds);
+        const opening = odbc.connect({ connectionString, loginTimeout: seconds, connectionTimeout: seconds });
         // A connect that completes after we gave up is closed, not leaked.
-        const conn = await withTimeout(opening, ms, () => {
+        const conn = await withTimeout(opening, deadline.remaining(), () => {
           opening.then((c) => c.close()).catch(() => undefined);
           return new DbDriverError(`ODBC connect timed out after ${timeoutSeconds} s`, { kind: 'timeout', connectionUsable: false });
         });
-        return new OdbcDbConnection(resourceId, connId, conn, fetchesOneRowAtATime(target.db_driver));
+        const sessionId = isMysqlFamily(target.db_driver) ? await sessionIdOf(conn, deadline.remaining()) : undefined;
+        return new OdbcDbConnection(resourceId, connId, conn, target, sessionId);
       } catch (err) {
         throw connectError('odbc', err);
       }

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { createConnector } from '../../src/db/index.js';
 import { odbcConnectionString } from '../../src/db/odbc.js';
-import { odbcAvailable, odbcTarget, requireOrSkip } from '../helpers/databases.js';
+import { DbDriverError } from '../../src/db/types.js';
+import { blackholeServer, odbcAvailable, odbcTarget, requireOrSkip, tcpRelay } from '../helpers/databases.js';
 import { driverSuite } from './driver-suite.js';
-import { mariadbDialect } from './mariadb-dialect.js';
+import { admin, mariadbDialect } from './mariadb-dialect.js';
 
 const skip = requireOrSkip('ODBC (MariaDB)', await odbcAvailable());
 const connector = (port?: number) => createConnector('odbc_test', odbcTarget(port ? { db_port: port } : {}));
@@ -12,6 +13,106 @@ describe('odbc connection string', () => {
   it('braces every value so ; and } in a password are literal', () => {
     const s = odbcConnectionString({ ...odbcTarget(), db_host: 'db', db_port: 3307, db_name: 'x', db_user: 'u', db_password: 'p;w}d' });
     expect(s).toBe('DRIVER={MariaDB Unicode};SERVER={db};PORT={3307};DATABASE={x};UID={u};PWD={p;w}}d}');
+  });
+
+  it('bounds the handshake of MariaDB/MySQL drivers with CONN_TIMEOUT, and only theirs', () => {
+    expect(odbcConnectionString({ ...odbcTarget(), db_driver: 'MariaDB Unicode' }, 3)).toMatch(/;CONN_TIMEOUT=\{3\}$/);
+    expect(odbcConnectionString({ ...odbcTarget(), db_driver: 'MySQL ODBC 8.0 Unicode Driver' }, 2)).toMatch(/;CONN_TIMEOUT=\{2\}$/);
+    expect(odbcConnectionString({ ...odbcTarget(), db_driver: 'PostgreSQL Unicode' }, 3)).not.toContain('CONN_TIMEOUT');
+  });
+});
+
+const T = { timeoutSeconds: 10 };
+
+/** The longest the event loop went without running a timer while `fn` ran, and what `fn` threw. */
+async function loopStallWhile(fn: () => Promise<unknown>): Promise<{ stallMs: number; error: unknown }> {
+  let last = Date.now();
+  let stallMs = 0;
+  const tick = setInterval(() => {
+    const now = Date.now();
+    stallMs = Math.max(stallMs, now - last);
+    last = now;
+  }, 20);
+  try {
+    await fn();
+    return { stallMs, error: undefined };
+  } catch (error) {
+    return { stallMs, error };
+  } finally {
+    clearInterval(tick);
+  }
+}
+
+// The odbc package runs connect and close under one process-wide lock that the main thread takes
+// too: a driver call that never returns there would stop every ODBC connection and the event loop.
+describe.skipIf(skip)('odbc: nothing waits on a server that does not answer', () => {
+  it('gives up a connect to a server that never sends its greeting, so other connections still open', async () => {
+    const hole = await blackholeServer();
+    try {
+      const err = await connector(hole.port)
+        .connect(97, 0.5)
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DbDriverError);
+      expect((err as DbDriverError).kind).toBe('timeout');
+      // The silent server still holds the first connect's socket: only the driver's own
+      // CONN_TIMEOUT ends that call, and until it does the package's lock stops this connect too.
+      const started = Date.now();
+      const c = await connector().connect(96, 5);
+      try {
+        expect((await c.query('SELECT 1 AS one', [], T)).rows).toEqual([{ one: 1 }]);
+      } finally {
+        await c.close();
+      }
+      expect(Date.now() - started).toBeLessThan(3000);
+    } finally {
+      await hole.close();
+    }
+  });
+
+  it('stops a statement without blocking the event loop when the server takes no new connections', async () => {
+    const target = odbcTarget();
+    const relay = await tcpRelay(target.db_host, target.db_port);
+    const c = await connector(relay.port).connect(95, 5);
+    try {
+      // The running session still works; a side connection to stop it is not answered for 3 s.
+      relay.silence(3000);
+      const { stallMs, error } = await loopStallWhile(() => c.query('SELECT SLEEP(4)', [], { timeoutSeconds: 0.5 }));
+      expect(error).toBeInstanceOf(DbDriverError);
+      expect((error as DbDriverError).kind).toBe('timeout');
+      // Not proven clean (the stop could not be sent), so it is not reused.
+      expect(c.usable).toBe(false);
+      expect(stallMs).toBeLessThan(1000);
+    } finally {
+      await c.close();
+      await relay.close();
+    }
+  });
+
+  it('closes a connection only once its statement has returned, and blocks no other connection meanwhile', async () => {
+    const c = await connector().connect(94, 5);
+    const session = Number((await c.query('SELECT CONNECTION_ID() AS id', [], T)).rows[0].id);
+    const running = c.query('SELECT SLEEP(3)', [], T).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 200));
+    const { stallMs, error } = await loopStallWhile(async () => {
+      const closing = c.close();
+      const started = Date.now();
+      const other = await connector().connect(93, 5);
+      try {
+        expect((await other.query('SELECT 2 AS two', [], T)).rows).toEqual([{ two: 2 }]);
+      } finally {
+        await other.close();
+      }
+      expect(Date.now() - started).toBeLessThan(1500); // well before SLEEP(3) ends
+      await closing;
+    });
+    expect(error).toBeUndefined();
+    expect(stallMs).toBeLessThan(1000);
+    await running;
+    // The close happened after all, once the statement returned.
+    const gone = async () => (await admin('SELECT ID FROM information_schema.PROCESSLIST WHERE ID = ?', [session])).length === 0;
+    const until = Date.now() + 5000;
+    while (!(await gone()) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    expect(await gone()).toBe(true);
   });
 });
 

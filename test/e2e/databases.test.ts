@@ -4,7 +4,6 @@
  * limits, timeouts and kills happen exactly when the test wants them.
  */
 import { readFileSync } from 'node:fs';
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,7 +21,9 @@ import {
   pgAvailable,
   pgTarget,
   requireOrSkip,
+  tcpRelay,
   uniqueName,
+  type TcpRelay,
 } from '../helpers/databases.js';
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 
@@ -540,8 +541,7 @@ describe.skipIf(skipPg)('limits, timeouts and faults on PostgreSQL', () => {
 describe.skipIf(skipPg || skipMysql)('databases that are down or hang', () => {
   let gw: GatewayProcess;
   let proxyPort: number;
-  let proxy: Server | undefined;
-  const sockets = new Set<Socket>();
+  let proxy: TcpRelay | undefined;
   let hang: { port: number; close: () => Promise<void> };
   const db = uniqueName('wt_e2e_down');
 
@@ -567,8 +567,7 @@ describe.skipIf(skipPg || skipMysql)('databases that are down or hang', () => {
 
   afterAll(async () => {
     expect(await gw?.stop()).toBe(0);
-    for (const s of sockets) s.destroy();
-    proxy?.close();
+    await proxy?.close();
     await hang.close();
     await dropDatabase(pgTarget({ db_name: db }));
   });
@@ -583,14 +582,7 @@ describe.skipIf(skipPg || skipMysql)('databases that are down or hang', () => {
 
     // "The database comes back": a TCP relay to the real server appears on the configured port.
     const target = pgTarget();
-    proxy = createServer((client) => {
-      const upstream = connect(target.db_port, target.db_host);
-      sockets.add(client).add(upstream);
-      client.pipe(upstream).pipe(client);
-      client.on('error', () => upstream.destroy());
-      upstream.on('error', () => client.destroy());
-    });
-    await new Promise<void>((r) => proxy!.listen(proxyPort, '127.0.0.1', r));
+    proxy = await tcpRelay(target.db_host, target.db_port, proxyPort);
     await waitFor(async () => (await fetch(`${gw.url}/pg-json?limit=1`)).status === 200, 10_000, 'pg_traffic to recover');
     await waitFor(async () => (await fetch(`${gw.url}/health/ready`)).status === 200, 5000, 'readiness to recover');
   });

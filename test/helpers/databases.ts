@@ -4,7 +4,7 @@
  * but fails it under CI=true, so CI can never go green by silently skipping.
  */
 import { execFile } from 'node:child_process';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { SecureResourceSettings } from '../../src/config/schema.js';
 import { createConnector, targetFromUrl } from '../../src/db/index.js';
@@ -86,6 +86,53 @@ export async function blackholeServer(): Promise<{ port: number; close: () => Pr
   if (address === null || typeof address === 'string') throw new Error('no port');
   return {
     port: address.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export interface TcpRelay {
+  port: number;
+  /**
+   * From now on new connections are accepted and never answered (a server that stopped answering),
+   * each dropped after `dropAfterMs` so a client that waits on it without a timeout is freed at last.
+   */
+  silence(dropAfterMs: number): void;
+  close(): Promise<void>;
+}
+
+/** A loopback TCP relay to a real server, on `port` (0: any free one). */
+export async function tcpRelay(host: string, targetPort: number, port = 0): Promise<TcpRelay> {
+  const sockets = new Set<Socket>();
+  let dropAfterMs: number | undefined;
+  const track = (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => s.destroy());
+  };
+  const server: Server = createServer((client) => {
+    track(client);
+    if (dropAfterMs !== undefined) {
+      setTimeout(() => client.destroy(), dropAfterMs).unref();
+      return;
+    }
+    const upstream = connect(targetPort, host);
+    track(upstream);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return {
+    port: address.port,
+    silence: (ms) => {
+      dropAfterMs = ms;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
