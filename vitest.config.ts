@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // A test process whose event loop stops for good is killed and reported, not waited on for ever.
+    setupFiles: ['test/helpers/stall-watchdog.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Suites start real servers and child processes on fixed loopback resources; keep them from starving each other on small machines.
