@@ -5,6 +5,8 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // A test process whose event loop stops for good is killed and reported, not waited on for ever.
     setupFiles: ['test/helpers/stall-watchdog.ts'],
+    // ...and a run that does not end for any other reason stops with the process tree printed.
+    globalSetup: ['test/helpers/run-watchdog.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Suites start real servers and child processes on fixed loopback resources; keep them from starving each other on small machines.

@@ -145,6 +145,7 @@ function serverTimeout(ms: number): number {
 class OdbcDbConnection extends BaseConnection {
   /** Driver calls that have not returned yet (see doClose). */
   private readonly inDriver = new Set<Promise<unknown>>();
+  private readonly rowAtATime: boolean;
 
   /**
    * @param sessionId the server's id of this session where it can be stopped with KILL QUERY
@@ -158,6 +159,7 @@ class OdbcDbConnection extends BaseConnection {
     private readonly sessionId: number | undefined,
   ) {
     super(resourceId, connId, 'odbc');
+    this.rowAtATime = isMysqlFamily(target.db_driver);
   }
 
   /** Records a driver call until it returns. */
@@ -176,10 +178,6 @@ class OdbcDbConnection extends BaseConnection {
     const clean = await stopAndProve(running, () => this.cancelOnServer(), () => this.call(this.conn.query('SELECT 1', [], {})));
     if (!clean) this.markUnusable();
     return clean;
-  }
-
-  private get rowAtATime(): boolean {
-    return isMysqlFamily(this.target.db_driver);
   }
 
   private async execute(sql: string, params: SqlParam[], ms: number): Promise<QueryResult> {
@@ -294,7 +292,7 @@ class OdbcDbConnection extends BaseConnection {
 async function sessionIdOf(conn: OdbcConnection, ms: number): Promise<number> {
   const asking = conn.query('SELECT CONNECTION_ID() AS id', [], { timeout: serverTimeout(ms) });
   try {
-    const res = await withTimeout(asking, ms, () => new Error('reading the session id timed out'));
+    const res = await withTimeout(asking, ms, () => new DbDriverError('ODBC connect timed out reading the session id', { kind: 'timeout', connectionUsable: false }));
     const id = isCursor(res) ? Number.NaN : Number(res[0]?.id);
     if (!Number.isSafeInteger(id)) throw new Error('the server did not report a session id');
     return id;
