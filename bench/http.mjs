@@ -68,7 +68,7 @@ export async function run() {
         'peak RSS MB sums the server process and its children (SQLite: one child process per connection); database servers are not counted',
         `each server measured ${ROUNDS} time(s), alternating, each time freshly started and loaded for ${WARMUP} s before the measured ${DURATION} s; a row shows its best round (other load only slows a server down)`,
         'the target uses, per database, the median over rounds of gateway req/s / bare req/s, the two measured back to back in each round',
-        'CPU ms/req: user + system CPU of the server process tree per request',
+        'CPU ms/req: user + system CPU of the server process tree per request; main thread µs/req: of the server process\'s main thread alone (where its own code runs), user + system',
         ...skipped.map((s) => `skipped ${s.key}: ${s.reason}`),
       ],
       rows,

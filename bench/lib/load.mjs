@@ -2,7 +2,7 @@
 // warm-up, while the server's process tree is sampled for memory (VmRSS summed over the server
 // and its child processes) and CPU time.
 import autocannon from 'autocannon';
-import { cpuSeconds, processTree, rssBytes } from './processes.mjs';
+import { cpuSeconds, mainThreadCpu, processTree, rssBytes } from './processes.mjs';
 
 /** Seconds per measured phase (env BENCH_DURATION). */
 export const DURATION = Number(process.env.BENCH_DURATION ?? 5);
@@ -53,6 +53,7 @@ export async function measure(server, url, opts = {}) {
   };
   sample();
   const cpuBefore = cpuSeconds(pids);
+  const mainBefore = mainThreadCpu(server.pid);
   const timer = setInterval(sample, SAMPLE_MS);
   let result;
   try {
@@ -61,6 +62,7 @@ export async function measure(server, url, opts = {}) {
     clearInterval(timer);
   }
   sample();
+  const mainAfter = mainThreadCpu(server.pid);
   // CPU of processes alive at both ends (none are replaced while a phase runs in these configs).
   let cpu = 0;
   for (const [pid, after] of cpuSeconds(pids)) cpu += after - (cpuBefore.get(pid) ?? 0);
@@ -71,6 +73,8 @@ export async function measure(server, url, opts = {}) {
     'p99 ms': result.latency.p99,
     'peak RSS MB': Math.round(peak / 1048576),
     'CPU ms/req': Number(((cpu * 1000) / requests).toFixed(3)),
+    // The server's own code runs here; the rest is V8's helper threads and driver child processes.
+    'main thread µs/req user+sys': `${Math.round(((mainAfter.user - mainBefore.user) * 1e6) / requests)}+${Math.round(((mainAfter.system - mainBefore.system) * 1e6) / requests)}`,
     processes: pids.length,
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,

@@ -166,6 +166,17 @@ export function cpuSeconds(pids) {
   return out;
 }
 
+/** User and system CPU seconds used so far by the main thread of `pid` alone (zeros once it exited). */
+export function mainThreadCpu(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { user: Number(f[11]) / clockTicks(), system: Number(f[12]) / clockTicks() };
+  } catch {
+    return { user: 0, system: 0 };
+  }
+}
+
 /**
  * Kills every process this benchmark process started that is still running (the servers started
  * here and anything else below this process, such as a module that manages its own children),
