@@ -73,15 +73,25 @@ export function uniqueName(prefix = 'wt_test'): string {
   return `${prefix}_${randomBytes(5).toString('hex')}`;
 }
 
-/** A TCP server that accepts connections and never says a word: proves connect timeouts fire. */
-export async function blackholeServer(): Promise<{ port: number; close: () => Promise<void> }> {
+interface LoopbackServer {
+  port: number;
+  /** Closes the server and every socket it tracked. */
+  close(): Promise<void>;
+}
+
+/** A TCP server on 127.0.0.1:`port` whose sockets (those `onConnection` passes to `track`) close with it. */
+async function loopbackServer(port: number, onConnection: (client: Socket, track: (s: Socket) => void) => void): Promise<LoopbackServer> {
   const sockets = new Set<Socket>();
-  const server: Server = createServer((s) => {
+  const track = (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
-    s.on('error', () => undefined);
+    s.on('error', () => s.destroy());
+  };
+  const server: Server = createServer((client) => {
+    track(client);
+    onConnection(client, track);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   const address = server.address();
   if (address === null || typeof address === 'string') throw new Error('no port');
   return {
@@ -94,27 +104,23 @@ export async function blackholeServer(): Promise<{ port: number; close: () => Pr
   };
 }
 
-export interface TcpRelay {
-  port: number;
+/** A TCP server that accepts connections and never says a word: proves connect timeouts fire. */
+export function blackholeServer(): Promise<LoopbackServer> {
+  return loopbackServer(0, () => undefined);
+}
+
+export interface TcpRelay extends LoopbackServer {
   /**
    * From now on new connections are accepted and never answered (a server that stopped answering),
    * each dropped after `dropAfterMs` so a client that waits on it without a timeout is freed at last.
    */
   silence(dropAfterMs: number): void;
-  close(): Promise<void>;
 }
 
 /** A loopback TCP relay to a real server, on `port` (0: any free one). */
 export async function tcpRelay(host: string, targetPort: number, port = 0): Promise<TcpRelay> {
-  const sockets = new Set<Socket>();
   let dropAfterMs: number | undefined;
-  const track = (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => s.destroy());
-  };
-  const server: Server = createServer((client) => {
-    track(client);
+  const server = await loopbackServer(port, (client, track) => {
     if (dropAfterMs !== undefined) {
       setTimeout(() => client.destroy(), dropAfterMs).unref();
       return;
@@ -125,19 +131,11 @@ export async function tcpRelay(host: string, targetPort: number, port = 0): Prom
     upstream.on('close', () => client.destroy());
     client.pipe(upstream).pipe(client);
   });
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('no port');
   return {
-    port: address.port,
+    ...server,
     silence: (ms) => {
       dropAfterMs = ms;
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
   };
 }
 
