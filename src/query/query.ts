@@ -179,9 +179,16 @@ export class RequestQueries {
    * request starts while this one's reply is serialized and written. Optional (a complete reply
    * releases them anyway) and idempotent; a query after it fails. Does nothing while a statement
    * or stream of the request still runs: the request's end releases then.
+   *
+   * Resolves at the event loop's next check phase (setImmediate). A handler that awaits it writes
+   * its reply only after the request it let in, and every other callback of this loop turn, has
+   * sent its statement: the database works while the replies go out, instead of idling behind
+   * them. Measured on /sqlite-json with requests queued (bench/README.md): about +20% req/s and
+   * -15% main-thread CPU per request; without a queue it costs one loop turn.
    */
-  release(): void {
+  release(): Promise<void> {
     if (!isBusy(this.state)) this.state.held?.releaseNow();
+    return new Promise((resolve) => setImmediate(resolve));
   }
 
   /** Runs statements in one transaction: all or nothing. Returns the rows affected by each. */

@@ -139,7 +139,7 @@ export function trafficRoutes(app: FastifyInstance, opts: { onQuery: QueryListen
         const { sql, params } = selectTraffic(dialect, toFilter(req.query));
         const q = queries(req);
         const rows = await q.rows(resourceId, sql, params);
-        q.release();
+        await q.release();
         return rows;
       },
     );
@@ -211,7 +211,7 @@ export function trafficRoutes(app: FastifyInstance, opts: { onQuery: QueryListen
         q.rows('sqlite_traffic', sqliteStmt.sql, sqliteStmt.params),
         q.rows('pg_traffic', pgStmt.sql, pgStmt.params),
       ]);
-      q.release();
+      await q.release();
       return compareRows(sqliteRows, pgRows);
     },
   );
@@ -243,7 +243,7 @@ export function trafficRoutes(app: FastifyInstance, opts: { onQuery: QueryListen
         const statements = req.body.rows.map((row) => insertTraffic(dialect, row));
         const q = queries(req);
         const counts = await q.transaction(resourceId, statements);
-        q.release();
+        await q.release();
         return reply.code(201).send({ inserted: counts.reduce((a, b) => a + b, 0) });
       },
     );

@@ -17,6 +17,11 @@ const fakeConnection = {
   connId: 1,
   query: (sql: string) => {
     if (sql === 'fail') return Promise.reject(new Error('syntax error'));
+    if (sql.startsWith('quick')) {
+      events.push(`${sql} sent`);
+      // The result arrives in a later callback of the event loop, as a database's would.
+      return new Promise((resolve) => setImmediate(() => resolve({ rows: [], rowCount: 0 })));
+    }
     events.push('slow-started');
     return new Promise((resolve) => {
       finishSlow = () => {
@@ -43,12 +48,17 @@ function fakeHeld(tag: string): HeldResources {
   };
 }
 
+/** What the acquirer does; a test may replace these (each request takes its resources through them). */
+let acquireNow: () => HeldResources | undefined;
+let acquireWaiting: () => Promise<HeldResources> = () => Promise.reject(new Error('not used'));
+
 beforeAll(async () => {
   setConfig(buildSettings({ resource_ids: ['r1'], secure: { r1: { db_type: 'sqlite', db_path: 'unused.db' } } }, {}, { env: {} }));
   setLogDestination(new Writable({ write: (_c, _e, cb) => cb() }));
   let n = 0;
+  acquireNow = () => fakeHeld(`req${++n}`);
   app = await buildApp({
-    acquirer: { has: () => true, acquireNow: () => fakeHeld(`req${++n}`), acquire: () => Promise.reject(new Error('not used')) },
+    acquirer: { has: () => true, acquireNow: () => acquireNow(), acquire: () => acquireWaiting() },
     readiness: () => ({ ready: true, unavailable: [] }),
     observer: { requestDone: (endpoint) => events.push(`done ${endpoint}`) },
     onQuery: () => undefined,
@@ -79,6 +89,22 @@ beforeAll(async () => {
     return reply.type('text/plain').send(body);
   });
   app.get('/plain', async () => ({ ok: true }));
+  app.get<{ Querystring: { tag: string } }>(
+    '/handoff',
+    {
+      config: { resources: ['r1'] },
+      onSend: (req, _reply, payload, done) => {
+        events.push(`${req.query.tag} reply`);
+        done(null, payload);
+      },
+    },
+    async (req) => {
+      const q = new RequestQueries(req.wt, () => undefined);
+      await q.rows('r1', `quick ${req.query.tag}`, []);
+      await q.release();
+      return { ok: true };
+    },
+  );
   app.get('/two', { config: { resources: ['r1'] } }, async (req) => {
     const q = new RequestQueries(req.wt, () => undefined);
     await Promise.all([q.rows('r1', 'slow', []), q.rows('r1', 'fail', [])]);
@@ -118,6 +144,35 @@ describe('request lifecycle', () => {
     await new Promise((r) => setImmediate(r));
     const released = events.findIndex((e) => e.endsWith(':released'));
     expect(released).toBeGreaterThan(events.indexOf('slow-finished'));
+  });
+
+  it('writes a reply after the other callbacks of its loop turn, so the statements they let in go first', async () => {
+    events.length = 0;
+    // A holds its resources at once. B waits for resources that another request gives back in the
+    // callback right after the one delivering A's result: the same loop turn, as under load.
+    let handOver: (held: HeldResources) => void = () => undefined;
+    acquireWaiting = () => new Promise((resolve) => (handOver = resolve));
+    const saved = acquireNow;
+    let first = true;
+    acquireNow = () => {
+      if (!first) return undefined;
+      first = false;
+      return fakeHeld('A');
+    };
+    const query = fakeConnection.query;
+    fakeConnection.query = (sql: string) => {
+      const result = query(sql);
+      if (sql === 'quick A') setImmediate(() => handOver(fakeHeld('B')));
+      return result;
+    };
+    try {
+      const [a, b] = await Promise.all([app.inject({ url: '/handoff?tag=A' }), app.inject({ url: '/handoff?tag=B' })]);
+      expect([a.statusCode, b.statusCode]).toEqual([200, 200]);
+    } finally {
+      acquireNow = saved;
+      fakeConnection.query = query;
+    }
+    expect(events.filter((e) => e.endsWith(' sent') || e.endsWith(' reply'))).toEqual(['quick A sent', 'quick B sent', 'A reply', 'B reply']);
   });
 
   it('acquires nothing for a route that declares no resources', async () => {
