@@ -151,14 +151,20 @@ function clockTicks() {
   return ticks;
 }
 
+/** User and system CPU seconds from a /proc stat file (utime, stime); throws once it is gone. */
+function statCpu(path) {
+  const stat = readFileSync(path, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(f[11]) / clockTicks(), system: Number(f[12]) / clockTicks() };
+}
+
 /** User + system CPU seconds used so far by each of `pids`, as a Map (vanished ones omitted). */
 export function cpuSeconds(pids) {
   const out = new Map();
   for (const pid of pids) {
     try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(pid, (Number(f[11]) + Number(f[12])) / clockTicks()); // utime, stime
+      const { user, system } = statCpu(`/proc/${pid}/stat`);
+      out.set(pid, user + system);
     } catch {
       // exited
     }
@@ -169,9 +175,7 @@ export function cpuSeconds(pids) {
 /** User and system CPU seconds used so far by the main thread of `pid` alone (zeros once it exited). */
 export function mainThreadCpu(pid) {
   try {
-    const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { user: Number(f[11]) / clockTicks(), system: Number(f[12]) / clockTicks() };
+    return statCpu(`/proc/${pid}/task/${pid}/stat`);
   } catch {
     return { user: 0, system: 0 };
   }
