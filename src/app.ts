@@ -11,6 +11,7 @@ import { registerSwagger } from './http/swagger.js';
 import type { QueryListener } from './query/query.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
 import { trafficRoutes } from './routes/traffic.js';
+import { dataframeRoutes } from './routes/dataframe.js';
 
 export interface AppParts {
   acquirer: ResourceAcquirer;
@@ -57,5 +58,6 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
   await parts.metricsPlugin(app);
   healthRoutes(app, { readiness: parts.readiness, shuttingDown: parts.isShuttingDown });
   trafficRoutes(app, { onQuery: parts.onQuery });
+  dataframeRoutes(app, { onQuery: parts.onQuery });
   return app;
 }
