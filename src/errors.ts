@@ -49,6 +49,15 @@ export class AppTimeoutError extends AppError {
 }
 
 /**
+ * A transaction's COMMIT was sent but no clear answer came back in time (504): its rows may or may
+ * not have been written. Said as such, never as a failure, which could be false.
+ */
+export class OutcomeUnknownError extends AppError {
+  readonly statusCode = 504;
+  readonly code = 'outcome-unknown';
+}
+
+/**
  * A database failed. `unreachable` (503) when no connection could be had; otherwise the query
  * failed on a working database (500).
  */

@@ -13,7 +13,7 @@ import type { SecureResourceSettings } from '../config/schema.js';
 import { BaseConnection } from './base.js';
 import { connectError } from './classify.js';
 import { readableBatches, type BatchSource } from './row-stream.js';
-import { Deadline, HOUSEKEEPING_MS, runStoppable, settledWithin, stopAndProve, toMs, withTimeout } from './timeout.js';
+import { awaitCommit, Deadline, HOUSEKEEPING_MS, runStoppable, settledWithin, stopAndProve, timeoutError, toMs, withTimeout } from './timeout.js';
 import { DbDriverError, type DbConnector, type QueryResult, type Row, type SqlParam, type Statement } from './types.js';
 
 const BATCH_SIZE = 500;
@@ -110,14 +110,18 @@ class MysqlConnection extends BaseConnection {
     return this.execute(sql, params, ms);
   }
 
+  /**
+   * The query timeout covers START TRANSACTION and the statements; past it nothing is committed.
+   * Once COMMIT is sent it is never killed: its own answer is awaited (see awaitCommit) and is what
+   * the caller gets.
+   */
   protected async runTransaction(statements: Statement[], ms: number): Promise<number[]> {
     const deadline = new Deadline(ms);
     await this.simple('START TRANSACTION', deadline.remaining());
+    const counts: number[] = [];
     try {
-      const counts: number[] = [];
       for (const s of statements) counts.push((await this.execute(s.sql, s.params, deadline.remaining())).rowCount);
-      await this.simple('COMMIT', deadline.remaining());
-      return counts;
+      if (deadline.expired()) throw timeoutError('transaction', ms / 1000, true);
     } catch (err) {
       if (this.usable) {
         try {
@@ -128,11 +132,17 @@ class MysqlConnection extends BaseConnection {
       }
       throw err;
     }
+    await awaitCommit('mysql', this.send('COMMIT'), () => this.markUnusable());
+    return counts;
   }
 
   /** Transaction control is not preparable on every server version: plain text protocol. */
+  private send(sql: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => this.conn.query(sql, (err) => (err ? reject(err) : resolve())));
+  }
+
   private simple(sql: string, ms: number): Promise<unknown> {
-    const running = new Promise<void>((resolve, reject) => this.conn.query(sql, (err) => (err ? reject(err) : resolve())));
+    const running = this.send(sql);
     return runStoppable(running, ms, () => this.stop(running), 'query');
   }
 

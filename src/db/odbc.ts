@@ -30,7 +30,7 @@ import { connectError } from './classify.js';
 import { exactInteger } from './exact-integer.js';
 import { killQuery } from './mysql.js';
 import type { BatchSource } from './row-stream.js';
-import { Deadline, HOUSEKEEPING_MS, runStoppable, settledWithin, stopAndProve, toMs, withTimeout } from './timeout.js';
+import { awaitCommit, Deadline, HOUSEKEEPING_MS, runStoppable, settledWithin, stopAndProve, timeoutError, toMs, withTimeout } from './timeout.js';
 import { DbDriverError, type DbConnector, type QueryResult, type Row, type SqlParam, type Statement } from './types.js';
 
 const BATCH_SIZE = 500;
@@ -196,14 +196,17 @@ class OdbcDbConnection extends BaseConnection {
     return runStoppable(op, ms, () => this.stop(op), 'transaction');
   }
 
+  /**
+   * The query timeout covers the start and the statements; past it nothing is committed. Once the
+   * commit is sent it is never cancelled: its own answer is awaited (see awaitCommit).
+   */
   protected async runTransaction(statements: Statement[], ms: number): Promise<number[]> {
     const deadline = new Deadline(ms);
     await this.bounded(this.call(this.conn.beginTransaction()), deadline.remaining());
+    const counts: number[] = [];
     try {
-      const counts: number[] = [];
       for (const s of statements) counts.push((await this.execute(s.sql, s.params, deadline.remaining())).rowCount);
-      await this.bounded(this.call(this.conn.commit()), deadline.remaining());
-      return counts;
+      if (deadline.expired()) throw timeoutError('transaction', ms / 1000, true);
     } catch (err) {
       if (this.usable) {
         try {
@@ -214,6 +217,8 @@ class OdbcDbConnection extends BaseConnection {
       }
       throw err;
     }
+    await awaitCommit('odbc', this.call(this.conn.commit()), () => this.markUnusable());
+    return counts;
   }
 
   protected openStream(sql: string, params: SqlParam[], ms: number): BatchSource {

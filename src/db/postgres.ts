@@ -16,7 +16,7 @@ import { connectError } from './classify.js';
 import { exactInteger } from './exact-integer.js';
 import { toPgPlaceholders } from './pg-placeholders.js';
 import { readableBatches, type BatchSource } from './row-stream.js';
-import { Deadline, HOUSEKEEPING_MS, runStoppable, settledWithin, stopAndProve, toMs, withTimeout } from './timeout.js';
+import { awaitCommit, Deadline, HOUSEKEEPING_MS, runStoppable, settledWithin, stopAndProve, timeoutError, toMs, withTimeout } from './timeout.js';
 import { DbDriverError, type DbConnector, type QueryResult, type Row, type SqlParam, type Statement } from './types.js';
 
 const BATCH_SIZE = 500;
@@ -126,19 +126,24 @@ class PgConnection extends BaseConnection {
     return this.execute(sql, params, deadline.remaining());
   }
 
+  /**
+   * The query timeout covers BEGIN and the statements; past it nothing is committed. Once COMMIT is
+   * sent it is never cancelled: its own answer is awaited (see awaitCommit) and is what the caller gets.
+   */
   protected async runTransaction(statements: Statement[], ms: number): Promise<number[]> {
     const deadline = new Deadline(ms);
     await this.ensureStatementTimeout(ms);
     await this.execute('BEGIN', [], deadline.remaining());
+    const counts: number[] = [];
     try {
-      const counts: number[] = [];
       for (const s of statements) counts.push((await this.execute(s.sql, s.params, deadline.remaining())).rowCount);
-      await this.execute('COMMIT', [], deadline.remaining());
-      return counts;
+      if (deadline.expired()) throw timeoutError('transaction', ms / 1000, true);
     } catch (err) {
       await this.rollback();
       throw err;
     }
+    await awaitCommit('postgres', this.client.query('COMMIT'), () => this.markUnusable());
+    return counts;
   }
 
   /** Bounded ROLLBACK; a connection that cannot roll back is not reused (closing it rolls back). */

@@ -16,7 +16,10 @@ export type TaggedValue = { $blob: string } | { $number: 'Infinity' | '-Infinity
 export type WorkerRequest =
   | { type: 'open'; path: string; busyTimeoutMs: number }
   | { type: 'query'; id: number; sql: string; params: WorkerParam[] }
+  /** Runs the statements in a transaction left open: the worker answers 'prepared' and waits for 'commit' or 'rollback'. */
   | { type: 'tx'; id: number; statements: { sql: string; params: WorkerParam[] }[] }
+  | { type: 'commit'; id: number }
+  | { type: 'rollback'; id: number }
   | { type: 'stream'; id: number; sql: string; params: WorkerParam[]; batchSize: number }
   | { type: 'more'; id: number }
   | { type: 'cancel'; id: number }
@@ -31,7 +34,9 @@ export interface WorkerErrorInfo {
 export type WorkerReply =
   | { type: 'ready' }
   | { type: 'result'; id: number; rows: Row[]; rowCount: number; tagged?: true }
+  | { type: 'prepared'; id: number }
   | { type: 'counts'; id: number; counts: number[] }
+  | { type: 'rolled-back'; id: number }
   | { type: 'batch'; id: number; rows: Row[]; done: boolean; tagged?: true }
   | { type: 'cancelled'; id: number }
   | { type: 'error'; id: number; error: WorkerErrorInfo };

@@ -97,15 +97,39 @@ function run(sql: string, params: WorkerParam[]): { rows: Row[]; rowCount: numbe
   return { rows: [], rowCount: stmt.run(...bindable(params)).changes };
 }
 
-function transaction(statements: { sql: string; params: WorkerParam[] }[]): number[] {
+/**
+ * The counts of the transaction left open by the last 'tx', waiting for the parent's word. The
+ * parent kills this process when its timeout passes, and must know whether that can undo a commit:
+ * so COMMIT runs only once the parent, its timer stopped, asks for it.
+ */
+let prepared: number[] | undefined;
+
+function rollback(): void {
+  prepared = undefined;
+  if (db?.inTransaction) db.exec('ROLLBACK');
+}
+
+function transaction(statements: { sql: string; params: WorkerParam[] }[]): void {
   const conn = open();
+  rollback(); // a transaction the parent abandoned (it kills us in that case, so this is a safety net)
   conn.exec('BEGIN IMMEDIATE'); // take the write lock up front: no deadlock upgrading a read lock later
   try {
-    const counts = statements.map((s) => run(s.sql, s.params).rowCount);
-    conn.exec('COMMIT');
+    prepared = statements.map((s) => run(s.sql, s.params).rowCount);
+  } catch (err) {
+    rollback();
+    throw err;
+  }
+}
+
+function commit(): number[] {
+  const counts = prepared;
+  prepared = undefined;
+  if (counts === undefined || !open().inTransaction) throw Object.assign(new Error('no transaction to commit'), { code: 'SQLITE_MISUSE' });
+  try {
+    open().exec('COMMIT');
     return counts;
   } catch (err) {
-    if (conn.inTransaction) conn.exec('ROLLBACK');
+    rollback(); // a failed COMMIT may leave the transaction open: its outcome must be "not written"
     throw err;
   }
 }
@@ -154,7 +178,15 @@ function handle(msg: WorkerRequest): void {
         send({ type: 'result', id: msg.id, ...run(msg.sql, msg.params) });
         break;
       case 'tx':
-        send({ type: 'counts', id: msg.id, counts: transaction(msg.statements) });
+        transaction(msg.statements);
+        send({ type: 'prepared', id: msg.id });
+        break;
+      case 'commit':
+        send({ type: 'counts', id: msg.id, counts: commit() });
+        break;
+      case 'rollback':
+        rollback();
+        send({ type: 'rolled-back', id: msg.id });
         break;
       case 'stream': {
         closeCursor();

@@ -12,7 +12,7 @@ import { BaseConnection } from './base.js';
 import { connectError } from './classify.js';
 import type { BatchSource } from './row-stream.js';
 import type { WorkerParam, WorkerReply, WorkerRequest } from './sqlite-protocol.js';
-import { HOUSEKEEPING_MS, runStoppable, settledWithin, toMs, withTimeout } from './timeout.js';
+import { awaitCommit, Deadline, HOUSEKEEPING_MS, runStoppable, settledWithin, timeoutError, toMs, withTimeout } from './timeout.js';
 import { DbDriverError, type DbConnector, type QueryResult, type Row, type SqlParam, type Statement } from './types.js';
 
 const BATCH_SIZE = 500;
@@ -144,15 +144,32 @@ class SqliteConnection extends BaseConnection {
     return { rows: reply.tagged ? untag(reply.rows) : reply.rows, rowCount: reply.rowCount };
   }
 
+  /**
+   * Two steps, so a kill can never undo a commit we then report as failed: the worker runs the
+   * statements within the timeout (a kill rolls them back) and waits; only then, our timer stopped,
+   * do we ask it to COMMIT, and await that answer (see awaitCommit) instead of killing.
+   */
   protected async runTransaction(statements: Statement[], ms: number): Promise<number[]> {
+    const deadline = new Deadline(ms);
     const msg: WorkerRequest & { id: number } = {
       type: 'tx',
       id: this.nextId++,
       statements: statements.map((s) => ({ sql: s.sql, params: s.params.map(toWorkerParam) })),
     };
-    const reply = await runStoppable(this.request(msg), ms, () => this.kill(), 'transaction');
-    if (reply.type !== 'counts') throw new Error(`unexpected worker reply ${reply.type}`);
-    return reply.counts;
+    const ready = await runStoppable(this.request(msg), ms, () => this.kill(), 'transaction');
+    if (ready.type !== 'prepared') throw new Error(`unexpected worker reply ${ready.type}`);
+    if (deadline.expired()) {
+      const rolledBack = withTimeout(this.request({ type: 'rollback', id: this.nextId++ }), HOUSEKEEPING_MS, () => new Error('rollback timed out'));
+      const usable = await rolledBack.then(() => true, () => this.kill());
+      throw timeoutError('transaction', ms / 1000, usable);
+    }
+    let counts: number[] = [];
+    const committing = this.request({ type: 'commit', id: this.nextId++ }).then((reply) => {
+      if (reply.type !== 'counts') throw new Error(`unexpected worker reply ${reply.type}`);
+      counts = reply.counts;
+    });
+    await awaitCommit('sqlite', committing, () => void this.kill());
+    return counts;
   }
 
   protected openStream(sql: string, params: SqlParam[]): BatchSource {

@@ -2,6 +2,8 @@
  * Bounded waits shared by the drivers. Every wait on a database goes through one of these, so a
  * hung server or a lost packet can never park a request forever.
  */
+import type { DbType } from '../config/schema.js';
+import { classifyError } from './classify.js';
 import { DbDriverError } from './types.js';
 
 /** The error every driver throws when a statement ran past its limit. */
@@ -76,6 +78,10 @@ export class Deadline {
   constructor(readonly ms: number) {
     this.end = Date.now() + ms;
   }
+  /** True once the point has passed. */
+  expired(): boolean {
+    return Date.now() >= this.end;
+  }
   /** Milliseconds left, at least 1 so a timer still fires through the normal path. */
   remaining(): number {
     return Math.max(1, this.end - Date.now());
@@ -102,5 +108,42 @@ export async function stopAndProve(
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * How long a transaction waits for the answer to its COMMIT, once sent. It is a wait of its own,
+ * not part of the query timeout: the server may commit whatever we do after sending, so cutting the
+ * wait short (or cancelling) could only turn a commit into a false failure.
+ */
+export const COMMIT_OUTCOME_MS = 10_000;
+
+/**
+ * COMMIT was sent and no clear answer came: the rows may or may not have been written. Never
+ * reported as a failure, since that could be false; the connection is not reused.
+ */
+export class CommitOutcomeUnknown extends DbDriverError {
+  constructor(detail: string, cause?: unknown) {
+    super(`transaction outcome unknown: ${detail}`, { kind: 'broken', connectionUsable: false, driverCode: 'WT_COMMIT_UNKNOWN', cause });
+  }
+}
+
+/**
+ * Waits for the answer to a COMMIT already sent (at most COMMIT_OUTCOME_MS) and reports it truthfully:
+ * resolves when committed; rethrows a statement error the server answered with (a deferred
+ * constraint, a serialization failure: the transaction was rolled back); anything else (no answer
+ * in time, the connection lost, the statement interrupted) is CommitOutcomeUnknown, after
+ * `abandon()` marks the connection unusable.
+ */
+export async function awaitCommit(dbType: DbType, commit: Promise<unknown>, abandon: () => void): Promise<void> {
+  const ms = COMMIT_OUTCOME_MS;
+  try {
+    await withTimeout(commit, ms, () => new CommitOutcomeUnknown(`COMMIT was sent but not answered within ${ms / 1000} s`));
+    return;
+  } catch (err) {
+    const e = classifyError(dbType, err);
+    if (!(err instanceof CommitOutcomeUnknown) && (e.kind === 'query' || e.kind === 'constraint') && e.connectionUsable) throw e;
+    abandon();
+    throw err instanceof CommitOutcomeUnknown ? err : new CommitOutcomeUnknown(`COMMIT was sent and failed without a clear answer (${e.message})`, e);
   }
 }

@@ -5,8 +5,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import { resourceConfig } from '../config/index.js';
+import { CommitOutcomeUnknown } from '../db/timeout.js';
 import { DbDriverError, type QueryResult, type Row, type SqlParam, type Statement } from '../db/types.js';
-import { AppTimeoutError, BadRequestError, DatabaseError } from '../errors.js';
+import { AppTimeoutError, BadRequestError, DatabaseError, OutcomeUnknownError } from '../errors.js';
 import { isBusy, statementEnded, type RequestState } from '../http/request-state.js';
 import { getLogger } from '../log/index.js';
 import type { QueryEvent } from '../resources/events.js';
@@ -40,6 +41,13 @@ function timeoutFor(resourceId: string, opts?: QueryOptions): number {
 export function toAppError(err: unknown, resourceId: string, timeoutSeconds: number, cid?: string): Error {
   if (!(err instanceof DbDriverError)) return err instanceof Error ? err : new Error(String(err));
   const fields = { resource_id: resourceId, error: err.message, driver_code: err.driverCode, conn_usable: err.connectionUsable, cid };
+  if (err instanceof CommitOutcomeUnknown) {
+    log.error('commit-unknown', 'COMMIT got no clear answer: the transaction may or may not have been written', fields);
+    return new OutcomeUnknownError(
+      `transaction outcome unknown for resource ${resourceId}: COMMIT was sent but no clear answer came, so the rows may or may not have been written; check before retrying`,
+      { resourceId, cause: err },
+    );
+  }
   switch (err.kind) {
     case 'timeout':
       log.error('query-timeout', 'query ran past its timeout and was stopped', { ...fields, timeout: timeoutSeconds });
