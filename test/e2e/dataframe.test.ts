@@ -109,7 +109,8 @@ describe('dataframe routes', () => {
 
   it('takes the -json route parameters and refuses bad ones with a 400 naming them', async () => {
     const paths = await openApi(gw);
-    expect(Object.keys(paths).filter((p) => p.endsWith('-dataframe')).sort()).toEqual(['/mysql-dataframe', '/mysql-odbc-dataframe', '/sqlite-dataframe']);
+    expect(Object.keys(paths)).toEqual(expect.arrayContaining(prefixes.map((p) => `/${p}-dataframe`)));
+    expect(Object.keys(paths)).not.toContain('/pg-dataframe');
     for (const p of prefixes) {
       const params = (path: string) => (paths[path].get.parameters ?? []).map((x) => ({ name: x.name, in: x.in, schema: x.schema }));
       expect(params(`/${p}-dataframe`), p).toEqual(params(`/${p}-json`));
