@@ -11,7 +11,7 @@ import { toMs } from './timeout.js';
 export abstract class BaseConnection implements DbConnection {
   readonly createdAt = Date.now();
   private healthy = true;
-  private busy = false;
+  private running = false;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -22,6 +22,10 @@ export abstract class BaseConnection implements DbConnection {
 
   get usable(): boolean {
     return this.healthy && this.closing === undefined;
+  }
+
+  get busy(): boolean {
+    return this.running;
   }
 
   /** Once unusable, always unusable: the pool will close it. */
@@ -45,8 +49,8 @@ export abstract class BaseConnection implements DbConnection {
         driverCode: 'WT_CLOSED',
       });
     }
-    if (this.busy) throw new Error(`connection ${this.connId} is already running a statement`);
-    this.busy = true;
+    if (this.running) throw new Error(`connection ${this.connId} is already running a statement`);
+    this.running = true;
   }
 
   /** Runs one operation exclusively, classifying whatever it throws. */
@@ -57,7 +61,7 @@ export abstract class BaseConnection implements DbConnection {
     } catch (err) {
       throw this.fail(err);
     } finally {
-      this.busy = false;
+      this.running = false;
     }
   }
 
@@ -81,7 +85,7 @@ export abstract class BaseConnection implements DbConnection {
     try {
       source = this.openStream(sql, params, toMs(opts.timeoutSeconds));
     } catch (err) {
-      this.busy = false;
+      this.running = false;
       throw this.fail(err);
     }
     return createRowStream(source, {
@@ -89,7 +93,7 @@ export abstract class BaseConnection implements DbConnection {
       classify: (err) => this.fail(err),
       onFinish: (usable) => {
         if (!usable) this.markUnusable();
-        this.busy = false;
+        this.running = false;
       },
     });
   }

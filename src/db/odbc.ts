@@ -241,9 +241,11 @@ class OdbcDbConnection extends BaseConnection {
             const res = await opened;
             if (!isCursor(res)) throw new Error('the ODBC driver did not return a cursor');
             cursor = res;
+            if (ended) return null; // stopped while opening: stop() closes the cursor once this returns
           }
           const rows: Row[] = [];
           while (rows.length < BATCH_SIZE) {
+            if (ended) return null;
             const fetching = this.call(cursor.fetch());
             pending = fetching;
             const got = await fetching;

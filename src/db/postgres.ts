@@ -167,6 +167,7 @@ class PgConnection extends BaseConnection {
           // statement_timeout runs across every batch of a cursor, so it would cut a long stream;
           // each wait for a batch is bounded by our own timer and its server-side cancel instead.
           await this.ensureStatementTimeout(ms, 0);
+          if (ended) return null; // stopped while setting up: never start the statement
           stream = new QueryStream(toPgPlaceholders(sql), params.map(toPgParam), { batchSize: BATCH_SIZE, highWaterMark: BATCH_SIZE, types });
           this.client.query(stream);
           read = readableBatches(stream, BATCH_SIZE);
@@ -184,7 +185,10 @@ class PgConnection extends BaseConnection {
         }
       },
       stop: async () => {
-        if (!stream || ended) return this.usable;
+        if (!stream || ended) {
+          ended = true;
+          return this.usable;
+        }
         ended = true;
         const s = stream;
         const closed = new Promise<void>((resolve) => s.once('close', () => resolve()));

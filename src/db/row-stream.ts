@@ -5,13 +5,17 @@
  */
 import type { Readable } from 'node:stream';
 import { DbDriverError, type Row, type RowStream } from './types.js';
-import { runStoppable } from './timeout.js';
+import { HOUSEKEEPING_MS, runStoppable, settledWithin } from './timeout.js';
 
 export interface BatchSource {
   /** Waits for the next rows (at least one), or null once the statement has no more. */
   next(): Promise<Row[] | null>;
-  /** Stops the statement early (it may be mid-wait); bounded; resolves to whether the connection is clean. */
-  stop(): Promise<boolean>;
+  /**
+   * Stops the statement early (it may be mid-wait); bounded; resolves to whether the connection is
+   * clean. `overran`: the statement ran past its timeout and must be stopped at once; otherwise the
+   * consumer left, and a source may first let a batch already on its way arrive (cheaper to stop).
+   */
+  stop(overran?: boolean): Promise<boolean>;
 }
 
 interface StreamOptions {
@@ -27,6 +31,8 @@ export function createRowStream(source: BatchSource, opts: StreamOptions): RowSt
   let batch: Row[] = [];
   let i = 0;
   let finished = false;
+  /** The source's fetch now running, if any: the connection is not free before it has returned. */
+  let fetching: Promise<Row[] | null> | undefined;
 
   const finish = (usable: boolean) => {
     if (finished) return;
@@ -39,14 +45,18 @@ export function createRowStream(source: BatchSource, opts: StreamOptions): RowSt
     while (i >= batch.length) {
       if (finished) return DONE;
       let rows: Row[] | null;
+      const fetch = source.next();
+      fetching = fetch;
       try {
-        rows = await runStoppable(source.next(), opts.timeoutMs, () => source.stop(), 'stream fetch');
+        rows = await runStoppable(fetch, opts.timeoutMs, () => source.stop(true), 'stream fetch');
       } catch (err) {
         if (finished) return DONE; // cancelled while waiting: the cancel already cleaned up
         const e = opts.classify(err);
         // An error mid-stream leaves the protocol state unknown unless the source proves otherwise.
         finish(e.kind === 'timeout' ? e.connectionUsable : e.connectionUsable && (await source.stop().catch(() => false)));
         throw e;
+      } finally {
+        if (fetching === fetch) fetching = undefined;
       }
       if (finished) return DONE;
       if (rows === null) {
@@ -63,7 +73,12 @@ export function createRowStream(source: BatchSource, opts: StreamOptions): RowSt
     if (finished) return;
     finished = true; // before stopping, so a pending next() ends quietly
     batch = [];
-    const usable = await source.stop().catch(() => false);
+    const inFlight = fetching;
+    let usable = await source.stop().catch(() => false);
+    // A fetch that was running (the statement starting, or a batch on its way) must have returned
+    // before the connection is free again, or the next request would find it busy. stop() ends it;
+    // one that does not return in time leaves the connection in an unknown state.
+    if (inFlight && !(await settledWithin(inFlight, HOUSEKEEPING_MS))) usable = false;
     opts.onFinish(usable);
   };
 

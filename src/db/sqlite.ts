@@ -16,6 +16,12 @@ import { awaitCommit, Deadline, HOUSEKEEPING_MS, runStoppable, settledWithin, ti
 import { DbDriverError, type DbConnector, type QueryResult, type Row, type SqlParam, type Statement } from './types.js';
 
 const BATCH_SIZE = 500;
+/**
+ * How long a stream whose consumer left may finish the batch already being read before its worker
+ * is killed. A batch takes about a millisecond; a killed worker costs a process start, which under
+ * load (many clients leaving at once) took seconds of capacity away.
+ */
+const CANCEL_GRACE_MS = 250;
 /** How long SQLite waits for another writer's lock before SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5000;
 
@@ -175,16 +181,17 @@ class SqliteConnection extends BaseConnection {
   protected openStream(sql: string, params: SqlParam[]): BatchSource {
     const id = this.nextId++;
     let state: 'new' | 'open' | 'ended' = 'new';
-    let inFlight = false;
+    let inFlight: Promise<WorkerReply> | undefined;
     return {
       next: async (): Promise<Row[] | null> => {
         if (state === 'ended') return null;
         const msg: WorkerRequest & { id: number } =
           state === 'new' ? { type: 'stream', id, sql, params: params.map(toWorkerParam), batchSize: BATCH_SIZE } : { type: 'more', id };
         state = 'open';
-        inFlight = true;
+        const request = this.request(msg);
+        inFlight = request;
         try {
-          const reply = await this.request(msg);
+          const reply = await request;
           if (reply.type !== 'batch') throw new Error(`unexpected worker reply ${reply.type}`);
           if (reply.done) state = 'ended';
           if (reply.rows.length === 0) return null;
@@ -193,14 +200,17 @@ class SqliteConnection extends BaseConnection {
           state = 'ended'; // the worker closed its cursor on error
           throw err;
         } finally {
-          inFlight = false;
+          if (inFlight === request) inFlight = undefined;
         }
       },
-      stop: async (): Promise<boolean> => {
+      stop: async (overran?: boolean): Promise<boolean> => {
         if (state !== 'open') return this.usable;
         state = 'ended';
-        // Busy inside SQLite (a timeout): only killing stops it. Idle between batches: close the cursor.
-        if (inFlight) return this.kill();
+        // Busy inside SQLite: only killing stops it, at once past a timeout, after a short grace for
+        // a consumer that left (the batch under way usually arrives first). Idle: close the cursor.
+        const running = inFlight;
+        if (running && (overran || !(await settledWithin(running, CANCEL_GRACE_MS)))) return this.kill();
+        if (!this.usable) return false;
         const cancelled = this.request({ type: 'cancel', id });
         return withTimeout(cancelled, HOUSEKEEPING_MS, () => new Error('cancel timed out')).then(
           () => true,

@@ -41,6 +41,11 @@ export interface DbConnection {
   readonly createdAt: number;
   /** False once an error left the connection in an unknown state: it must be closed, never reused. */
   readonly usable: boolean;
+  /**
+   * True while a statement, transaction or stream runs on it (a stream until it is exhausted or
+   * cancelled). A connection must never be lent out, or pooled, in that state.
+   */
+  readonly busy: boolean;
 
   /**
    * Runs one statement. SQL uses `?` positional placeholders for every driver (the postgres driver

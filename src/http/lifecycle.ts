@@ -162,11 +162,18 @@ function recordSafely(req: FastifyRequest, reply: FastifyReply, observer: Reques
   }
 }
 
+/**
+ * Logged and counted for a client that closed its connection before any response went out
+ * (nginx's "client closed request"): it got no status at all, least of all the 200 the route meant.
+ */
+export const CLIENT_CLOSED_REQUEST = 499;
+
 function recordRequestEnd(req: FastifyRequest, reply: FastifyReply, observer: RequestObserver, state: RequestState): void {
   const duration = seconds(state);
+  const statusCode = reply.raw.headersSent ? reply.statusCode : CLIENT_CLOSED_REQUEST;
   // Data routes set their template when acquiring; Fastify's routeOptions builds an object per read.
   const endpoint = state.endpoint ?? (req.is404 ? UNMATCHED_ENDPOINT : (req.routeOptions.url ?? UNMATCHED_ENDPOINT));
-  observer.requestDone(endpoint, reply.statusCode, duration);
+  observer.requestDone(endpoint, statusCode, duration);
   if (!state.logged) return;
   const cfg = config();
   const aborted = req.raw.aborted || !reply.raw.writableFinished;
@@ -177,7 +184,7 @@ function recordRequestEnd(req: FastifyRequest, reply: FastifyReply, observer: Re
   log.info('request-stats', msg.results, {
     client: state.client,
     queries: state.queries.length,
-    status_code: reply.statusCode,
+    status_code: statusCode,
     content_length: length === undefined ? '-' : length,
     duration: roundSeconds(duration),
     aborted: aborted || undefined,

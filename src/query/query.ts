@@ -124,22 +124,13 @@ export class RequestQueries {
    * status code; later failures can only cut the stream short. Rows are yielded as they come.
    */
   async stream(resourceId: string, sql: string, params: SqlParam[], opts?: QueryOptions): Promise<AsyncGenerator<Row, void, void>> {
+    const state = this.state;
     const conn = this.connection(resourceId);
     const timeoutSeconds = timeoutFor(resourceId, opts);
     const started = performance.now();
     const rowStream = conn.stream(sql, params, { timeoutSeconds });
     const iterator = rowStream[Symbol.asyncIterator]();
-    let first: IteratorResult<Row>;
-    // Running until its first row; from then on the cleanup registered below stands for it.
-    this.state.running++;
-    try {
-      first = await iterator.next();
-    } catch (err) {
-      throw this.failed(resourceId, started, timeoutSeconds, err);
-    }
-    statementEnded(this.state);
     const record: QueryRecord = { resourceId, connId: conn.connId, sql, params, seconds: 0, rowCount: 'streamed' };
-    this.state.queries.push(record);
     // The outcome is recorded once, by whichever side ends the stream first: the rows running out,
     // an error, the consumer leaving the loop, or the request ending (client gone). Only the last
     // two leave a statement running on the server, which is then cancelled before release.
@@ -150,18 +141,35 @@ export class RequestQueries {
       record.seconds = this.report(resourceId, started, undefined, err);
       return true;
     };
-    let exhausted = false;
-    const cid = this.state.cid;
     let cancelling: Promise<void> | undefined;
     const cancel = () => (cancelling ??= rowStream.cancel().catch(() => undefined));
-    this.state.cleanups.push(async () => {
+    // Registered before the first row is awaited: a client that leaves while the statement starts
+    // (or a handler that never consumes the rows) still has it stopped before the connection goes back.
+    const cleanup = async () => {
       if (finish()) await cancel();
       else if (cancelling) await cancelling;
-    });
+    };
+    state.cleanups.push(cleanup);
+    let first: IteratorResult<Row>;
+    // Running until its first row; from then on the cleanup stands for it.
+    state.running++;
+    try {
+      first = await iterator.next();
+    } catch (err) {
+      // The row stream has ended itself on the error; there is nothing left to stop.
+      state.cleanups.splice(state.cleanups.indexOf(cleanup), 1);
+      recorded = true;
+      throw this.failed(resourceId, started, timeoutSeconds, err);
+    }
+    statementEnded(state);
+    state.queries.push(record);
+    let exhausted = false;
+    const cid = state.cid;
     return (async function* rows() {
       try {
-        if (first.done) {
-          exhausted = true;
+        // Done at once also when the request ended while the first row was awaited (the cleanup cancelled it).
+        if (first.done || recorded) {
+          exhausted = first.done === true;
           return;
         }
         yield first.value;

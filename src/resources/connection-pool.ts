@@ -308,6 +308,9 @@ export class DbConnectionPool {
   private expiryReason(conn: DbConnection, rc: ResourceSettings): ConnCloseReason | undefined {
     const meta = this.meta.get(conn);
     if (!conn.usable || !meta) return 'broken';
+    // A statement still runs on it: lending it out would fail the next request, and pooling it would
+    // fail every one after. Whoever gave it back has a bug; the connection is closed, never reused.
+    if (conn.busy) return 'busy';
     if (meta.uses >= rc.db_conn_max_uses) return 'max-uses';
     if (nowMs() - meta.createdAtMs >= rc.db_conn_max_age * 1000) return 'max-age';
     return undefined;
@@ -317,6 +320,9 @@ export class DbConnectionPool {
     const meta = this.meta.get(conn);
     if (!meta || meta.closeReason !== undefined) return;
     meta.closeReason = reason;
+    if (reason === 'busy') {
+      log.error('dbconn-busy', 'DB connection came back with a statement still running; closing it', { resource_id: this.resourceId, conn_id: conn.connId });
+    }
     if (reason === 'max-uses' || reason === 'max-age') {
       log.debug('dbconn-expired', 'retiring DB connection', { resource_id: this.resourceId, conn_id: conn.connId, reason, uses: meta.uses });
     }

@@ -10,7 +10,7 @@ const log = getLogger('events.ts');
 
 export type SlotErrorType = 'overload' | 'timeout';
 export type ConnCreateErrorType = 'timeout' | 'other';
-export type ConnCloseReason = 'max-uses' | 'max-age' | 'broken' | 'ping-failed' | 'shrink' | 'shutdown';
+export type ConnCloseReason = 'max-uses' | 'max-age' | 'broken' | 'busy' | 'ping-failed' | 'shrink' | 'shutdown';
 
 export interface ResourceEventMap {
   /** A request asked for a slot on a resource (counts wt_resource_requests_total, last request time). */

@@ -29,6 +29,9 @@ export class LeasedConnection implements DbConnection {
   get usable(): boolean {
     return this.inner.usable;
   }
+  get busy(): boolean {
+    return this.inner.busy;
+  }
 
   /** Ends the lease; the wrapper is dead from here on. */
   end(): void {

@@ -129,6 +129,21 @@ describe('DbConnectionPool', () => {
     expect(connector.closedTwice).toBe(0);
   });
 
+  it('never lends or pools a connection that comes back with a statement still running', async () => {
+    const { pool, connector, closed } = setup({ db_min_conn_pool_size: 0, db_max_conn_pool_size: 2 });
+    const a = await pool.acquire();
+    connector.connections[0].busy = true; // as a stream nobody cancelled would leave it
+    a.release();
+    const b = await pool.acquire();
+    expect(b.connection.connId).not.toBe(a.connection.connId);
+    expect(b.connection.busy).toBe(false);
+    b.release();
+    await until(() => closed.length === 1);
+    expect(closed).toEqual(['busy']);
+    expect(pool.stats()).toMatchObject({ open: 1, pooled: 1, inUse: 0 });
+    expect(connector.closedTwice).toBe(0);
+  });
+
   it('pings only connections idle longer than db_conn_idle_check_after, and drops those that fail', async () => {
     const { pool, connector, closed } = setup({ db_conn_idle_check_after: 0.1 });
     const a = await pool.acquire();

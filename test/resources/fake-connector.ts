@@ -10,6 +10,8 @@ export class FakeConnection implements DbConnection {
   readonly dbType = 'sqlite' as const;
   readonly createdAt = Date.now();
   usable = true;
+  /** Set by a test to stand for a statement still running on the connection. */
+  busy = false;
   closeCalls = 0;
   queries = 0;
   pings = 0;
