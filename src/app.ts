@@ -6,7 +6,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { FastifySchemaValidationError } from 'fastify/types/schema.js';
 import { registerAcquire, type ResourceAcquirer } from './http/acquire.js';
 import { registerErrorReplies } from './http/error-reply.js';
-import { registerLifecycle, type RequestObserver } from './http/lifecycle.js';
+import { isQuiet, registerLifecycle, type RequestObserver } from './http/lifecycle.js';
 import { registerSwagger } from './http/swagger.js';
 import type { QueryListener } from './query/query.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
@@ -23,7 +23,7 @@ export interface AppParts {
   isShuttingDown: () => boolean;
   docs: boolean;
   version: string;
-  /** Filled with the URL template of every route except the docs, for metric children. */
+  /** Filled with the URL template of every route counted in the request metrics, for metric children. */
   routeUrls?: string[];
 }
 
@@ -49,7 +49,7 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
     bodyLimit: 5 * 1024 * 1024,
   });
   app.addHook('onRoute', (route) => {
-    if (!route.url.startsWith('/docs') && route.method !== 'HEAD') parts.routeUrls?.push(route.url);
+    if (!isQuiet(route.url) && route.method !== 'HEAD') parts.routeUrls?.push(route.url);
   });
   registerLifecycle(app, parts.observer, parts.isShuttingDown);
   registerErrorReplies(app);

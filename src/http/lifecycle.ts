@@ -15,15 +15,19 @@ import { isBusy, statementsEnded, type RequestState } from './request-state.js';
 
 const log = getLogger('lifecycle.ts');
 
-/** Paths that write no request records: scrapes, docs and probes would drown the real traffic. */
+/**
+ * Paths that write no request records and are not counted in the request metrics (as in the
+ * original): scrapes, docs and probes would drown the real traffic, a 1 s scrape adding a request
+ * per second to every per-URL panel. They still get X-Correlation-ID and X-Process-Time.
+ */
 const QUIET_PREFIXES = ['/metrics', '/docs', '/health/'];
 
 export interface RequestObserver {
-  /** Called once per finished request with the route template (or UNMATCHED_ENDPOINT). */
+  /** Called once per finished request that is not quiet, with the route template (or UNMATCHED_ENDPOINT). */
   requestDone(endpoint: string, statusCode: number, seconds: number): void;
 }
 
-function isQuiet(url: string): boolean {
+export function isQuiet(url: string): boolean {
   for (const prefix of QUIET_PREFIXES) if (url.startsWith(prefix)) return true;
   return false;
 }
@@ -169,12 +173,12 @@ function recordSafely(req: FastifyRequest, reply: FastifyReply, observer: Reques
 export const CLIENT_CLOSED_REQUEST = 499;
 
 function recordRequestEnd(req: FastifyRequest, reply: FastifyReply, observer: RequestObserver, state: RequestState): void {
+  if (!state.logged) return;
   const duration = seconds(state);
   const statusCode = reply.raw.headersSent ? reply.statusCode : CLIENT_CLOSED_REQUEST;
   // Data routes set their template when acquiring; Fastify's routeOptions builds an object per read.
   const endpoint = state.endpoint ?? (req.is404 ? UNMATCHED_ENDPOINT : (req.routeOptions.url ?? UNMATCHED_ENDPOINT));
   observer.requestDone(endpoint, statusCode, duration);
-  if (!state.logged) return;
   const cfg = config();
   const aborted = req.raw.aborted || !reply.raw.writableFinished;
   const queryFields = queryStatsFields(state.queries, queryLogTypeFor(req.url, cfg), cfg.query_results_log_max_len, { client: state.client, cid: state.cid });

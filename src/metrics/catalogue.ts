@@ -155,8 +155,8 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
     memSharedBytes: perPid('wt_mem_shared_bytes', 'Shared memory (file-backed and shmem resident pages) of the process.'),
     memPercent: perPid('wt_mem_percent', 'Resident set size as percent of total memory.'),
     openFds: perPid('wt_open_fds', 'Open file descriptors of the process.'),
-    ioReadBytesTotal: counter('wt_io_read_bytes_total', 'Bytes the process read from storage.', PID),
-    ioWriteBytesTotal: counter('wt_io_write_bytes_total', 'Bytes the process wrote to storage.', PID),
+    ioReadBytesTotal: counter('wt_io_read_bytes_total', 'Bytes the process read through system calls (files, sockets, pipes; rchar).', PID),
+    ioWriteBytesTotal: counter('wt_io_write_bytes_total', 'Bytes the process wrote through system calls (files, sockets, pipes; wchar).', PID),
 
     configReloadsTotal: counter('wt_config_reloads_total', 'Config reloads by result (success, error).', ['result']),
   };

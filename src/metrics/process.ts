@@ -1,6 +1,9 @@
 /**
  * Process metrics (label pid): CPU from pidusage; VMS, shared memory, open fds and I/O bytes from
- * /proc where pidusage has no figure. Refreshed on an unref'd timer whose interval is re-read from
+ * /proc where pidusage has no figure. I/O is every byte the process read or wrote through a system
+ * call (rchar/wchar: files, sockets, pipes, page cache or not), as the original counted it and as
+ * its I/O panel and HighIoReadActivity expect; read_bytes/write_bytes, storage only, stay near 0
+ * for a gateway whose database files are read by other processes or from the page cache. Refreshed on an unref'd timer whose interval is re-read from
  * config on every tick, so a reload changes it. Off Linux only CPU and memory are reported.
  */
 import { readFile, readdir } from 'node:fs/promises';
@@ -72,8 +75,8 @@ export function processSampler(metrics: Metrics): ProcessSampler {
       // readdir itself holds one descriptor on the directory while listing it.
       metrics.openFds.set(labels, Math.max(0, fds.length - 1));
       const ioFields = parseProcFields(io);
-      advance(metrics.ioReadBytesTotal, pid, lastRead, ioFields.get('read_bytes'));
-      advance(metrics.ioWriteBytesTotal, pid, lastWrite, ioFields.get('write_bytes'));
+      advance(metrics.ioReadBytesTotal, pid, lastRead, ioFields.get('rchar'));
+      advance(metrics.ioWriteBytesTotal, pid, lastWrite, ioFields.get('wchar'));
     },
   };
 }

@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/metrics/catalogue.js';
 import { parseProcFields, processSampler, startProcessMetrics } from '../../src/metrics/process.js';
@@ -41,6 +43,40 @@ describe('process metrics', () => {
     expect(value('wt_io_read_bytes_total')).toBeGreaterThanOrEqual(0);
     expect(value('wt_io_write_bytes_total')).toBeGreaterThanOrEqual(0);
     for (const g of PROCESS_GAUGES) expect(e.types.get(g)).toBe('gauge');
+  });
+
+  it.runIf(linux)('counts every byte read and written, sockets included (rchar/wchar), as the original did', async () => {
+    const m = createMetrics();
+    const sampler = processSampler(m);
+    const value = async (name: string) => {
+      const s = parseExposition(await m.registry.metrics()).samples.find((x) => x.name === name);
+      return s?.value ?? NaN;
+    };
+    await sampler.sample();
+    const read0 = await value('wt_io_read_bytes_total');
+    const written0 = await value('wt_io_write_bytes_total');
+    // 4 MB through a loopback socket: this process writes it and reads it back, touching no storage.
+    const size = 4 * 1024 * 1024;
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const accepted = once(server, 'connection') as Promise<[Socket]>;
+    const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    const [peer] = await accepted;
+    let received = 0;
+    const drained = new Promise<void>((resolve) => {
+      peer.on('data', (d: Buffer) => {
+        received += d.length;
+        if (received >= size) resolve();
+      });
+    });
+    client.end(Buffer.alloc(size, 1));
+    await drained;
+    peer.destroy();
+    server.close();
+    await sampler.sample();
+    expect((await value('wt_io_read_bytes_total')) - read0).toBeGreaterThanOrEqual(size);
+    expect((await value('wt_io_write_bytes_total')) - written0).toBeGreaterThanOrEqual(size);
   });
 
   it('starts with a sample and stops cleanly', async () => {
