@@ -14,7 +14,7 @@ export type StatusClass = (typeof STATUS_CLASSES)[number];
 
 const SLOT_ERROR_TYPES = ['overload', 'timeout'] as const;
 const CONN_ERROR_TYPES = ['timeout', 'other'] as const;
-const QUERY_ERROR_TYPES = ['timeout', 'other'] as const;
+const QUERY_ERROR_TYPES = ['timeout', 'constraint', 'other'] as const;
 const RELOAD_RESULTS = ['success', 'error'] as const;
 
 export type ResourceSource = EventEmitter<ResourceEventMap> & { stats(rid: string): LiveStats };

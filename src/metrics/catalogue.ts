@@ -145,7 +145,7 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
     connectionUsageDuration: histogram('wt_connection_usage_duration_seconds', 'Time a request held its connection.', R_LABELS, CONN_USAGE_BUCKETS),
 
     queriesTotal: counter('wt_queries_total', 'Queries run, per resource.', R_LABELS),
-    queryErrorsTotal: counter('wt_query_errors_total', 'Failed queries, per resource and error type (timeout, other).', RE_LABELS),
+    queryErrorsTotal: counter('wt_query_errors_total', 'Failed queries, per resource and error type (timeout; constraint: a duplicate key or other violation, the client\'s mistake; other).', RE_LABELS),
     queryDuration: histogram('wt_query_duration_seconds', 'Query durations, failures included.', R_LABELS, QUERY_DURATION_BUCKETS),
     queryRows: histogram('wt_query_rows', 'Rows returned per query (streamed results not observed).', R_LABELS, QUERY_ROWS_BUCKETS),
 

@@ -87,7 +87,9 @@ export class RequestQueries {
 
   private report(resourceId: string, started: number, rows: number | undefined, err?: unknown): number {
     const seconds = (performance.now() - started) / 1000;
-    const error = err === undefined ? undefined : err instanceof DbDriverError && err.kind === 'timeout' ? 'timeout' : 'other';
+    // 'constraint' apart: a duplicate key or other violation is the client's mistake (409/400), not a server-side failure.
+    const kind = err instanceof DbDriverError ? err.kind : undefined;
+    const error = err === undefined ? undefined : kind === 'timeout' || kind === 'constraint' ? kind : 'other';
     this.onQuery({ resourceId, seconds, rows, error });
     return seconds;
   }

@@ -10,6 +10,8 @@ const log = getLogger('events.ts');
 
 export type SlotErrorType = 'overload' | 'timeout';
 export type ConnCreateErrorType = 'timeout' | 'other';
+/** wt_query_errors_total's error_type: 'constraint' is a client mistake (409/400), the others server-side. */
+export type QueryErrorType = 'timeout' | 'constraint' | 'other';
 export type ConnCloseReason = 'max-uses' | 'max-age' | 'broken' | 'busy' | 'ping-failed' | 'shrink' | 'shutdown';
 
 export interface ResourceEventMap {
@@ -45,7 +47,7 @@ export interface QueryEvent {
   seconds: number;
   /** Rows returned; undefined for streamed results. */
   rows?: number;
-  error?: 'timeout' | 'other';
+  error?: QueryErrorType;
 }
 
 /** The emitter the resource layer reports through (ResourceManager is one). */

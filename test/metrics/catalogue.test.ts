@@ -110,7 +110,7 @@ describe('metric catalogue', () => {
     const expected = [...ROUTES, UNMATCHED_ENDPOINT].flatMap((r) => ['2xx', '4xx', '5xx'].map((c) => `${r} ${c}`)).sort();
     expect(pairs).toEqual(expected);
     for (const [name, types] of [
-      ['wt_query_errors_total', ['other', 'timeout']],
+      ['wt_query_errors_total', ['constraint', 'other', 'timeout']],
       ['wt_conn_creation_errors_total', ['other', 'timeout']],
       ['wt_request_slot_errors_total', ['overload', 'timeout']],
     ] as const) {
