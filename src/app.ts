@@ -7,6 +7,7 @@ import type { FastifySchemaValidationError } from 'fastify/types/schema.js';
 import { registerAcquire, type ResourceAcquirer } from './http/acquire.js';
 import { registerErrorReplies } from './http/error-reply.js';
 import { isQuiet, registerLifecycle, type RequestObserver } from './http/lifecycle.js';
+import { addMaxDecimalKeyword, registerBodyParsers, registerStrictQueryIntegers } from './http/strict-input.js';
 import { registerSwagger } from './http/swagger.js';
 import type { QueryListener } from './query/query.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
@@ -43,8 +44,12 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
     logger: false,
     // Answered by our own onRequest check, so the 503 body has the usual shape.
     return503OnClosing: false,
-    // Union types (`['integer', 'string']` counters) are meant; without this ajv warns on stderr at start-up.
-    ajv: { customOptions: { removeAdditional: false, allErrors: false, allowUnionTypes: true } },
+    // Never coerce (see http/strict-input.ts). Union types (`['integer', 'string']` counters) are
+    // meant; without allowUnionTypes ajv warns on stderr at start-up.
+    ajv: {
+      customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, allowUnionTypes: true },
+      onCreate: (ajv) => addMaxDecimalKeyword(ajv),
+    },
     schemaErrorFormatter: formatValidation,
     bodyLimit: 5 * 1024 * 1024,
   });
@@ -54,6 +59,8 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
   registerLifecycle(app, parts.observer, parts.isShuttingDown);
   registerErrorReplies(app);
   registerAcquire(app, parts.acquirer);
+  registerStrictQueryIntegers(app);
+  registerBodyParsers(app);
   if (parts.docs) await registerSwagger(app, parts.version);
   await parts.metricsPlugin(app);
   healthRoutes(app, { readiness: parts.readiness, shuttingDown: parts.isShuttingDown });

@@ -8,7 +8,7 @@ import type { Row } from '../db/types.js';
 import { exactInteger } from '../db/exact-integer.js';
 import { dataRouteErrors, errorResponse } from '../http/schemas.js';
 import { RequestQueries, type QueryListener } from '../query/query.js';
-import { STREAM_MAX_LIMIT, JSON_MAX_LIMIT, toFilter, trafficQuerySchema, type TrafficQuery } from './traffic-params.js';
+import { JSON_MAX_LIMIT, MAX_EPOCH, MIN_EPOCH, STREAM_MAX_LIMIT, toFilter, trafficQuerySchema, type TrafficQuery } from './traffic-params.js';
 import { insertTraffic, selectTraffic, TRAFFIC_COLUMNS, type Counter, type Dialect } from './traffic-sql.js';
 
 export interface TrafficSource {
@@ -77,17 +77,21 @@ async function* psvChunks(rows: AsyncIterable<Row>): AsyncGenerator<string> {
   if (chunk.length > 0) yield chunk;
 }
 
+/** BIGINT's largest value: counters are stored signed 64-bit in PostgreSQL and MySQL. */
+export const MAX_COUNTER = '9223372036854775807';
+
 /**
  * A counter in a POST body: a JSON number only up to 2^53 - 1 (JSON.parse has already rounded
- * anything larger, so such a number is refused rather than stored wrong), or decimal text of up
- * to 18 digits, which fits a BIGINT exactly.
+ * anything larger, so such a number is refused rather than stored wrong), or decimal text up to
+ * 2^63 - 1, which a BIGINT holds exactly (`x-maxDecimal` is checked by a keyword of src/app.ts).
  */
 const counterInputSchema = {
   type: ['integer', 'string'],
   minimum: 0,
   maximum: Number.MAX_SAFE_INTEGER,
-  pattern: '^(0|[1-9][0-9]{0,17})$',
-  description: 'A JSON number up to 2^53 - 1, or decimal text of up to 18 digits for larger counts',
+  pattern: '^(0|[1-9][0-9]{0,18})$',
+  'x-maxDecimal': MAX_COUNTER,
+  description: `A JSON number up to 2^53 - 1, or decimal text up to 2^63 - 1 (${MAX_COUNTER}) for larger counts`,
 } as const;
 
 const insertRowSchema = {
@@ -95,7 +99,13 @@ const insertRowSchema = {
   additionalProperties: false,
   required: ['date_hour', 'port', 'flows', 'pkts', 'bytes'],
   properties: {
-    date_hour: { type: 'integer', minimum: 0, maximum: 253402300799, description: 'Start of the hour, epoch seconds (UTC)' },
+    date_hour: {
+      type: 'integer',
+      minimum: MIN_EPOCH,
+      maximum: MAX_EPOCH,
+      multipleOf: 3600,
+      description: 'Start of the hour, epoch seconds (UTC): a multiple of 3600 from 1970 to 9999',
+    },
     port: { type: 'integer', minimum: 1, maximum: 65535 },
     flows: counterInputSchema,
     pkts: counterInputSchema,

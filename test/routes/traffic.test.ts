@@ -15,6 +15,19 @@ describe('traffic query parameters', () => {
     expect(parseTime('2025-01-06T03:00:00+02:00', 'from')).toBe(JAN6 + 3600);
   });
 
+  it('refuses dates that do not exist instead of rolling them over, and instants beyond 1970-9999', () => {
+    for (const v of ['2025-02-30', '2025-02-29', '2100-02-29', '2025-04-31', '2025-00-10', '2025-01-06T24:00', '2025-01-06T23:60', '2025-01-06T23:00:60', '2025-01-06T23:00+24:00', '2025-01-06T23:00+05:60']) {
+      expect(() => parseTime(v, 'from'), v).toThrow(`querystring/from is not a valid date-time: ${v}`);
+    }
+    expect(parseTime('2024-02-29', 'from')).toBe(Date.UTC(2024, 1, 29) / 1000);
+    expect(parseTime('2000-02-29T23:59:59.999Z', 'from')).toBe(Date.UTC(2000, 1, 29, 23, 59, 59) / 1000);
+    expect(parseTime('9999-12-31T23:59:59Z', 'to')).toBe(253402300799);
+    expect(parseTime('0', 'to')).toBe(0);
+    for (const v of ['9999-12-31T23:00:00-05:00', '253402300800', '1969-12-31', '1970-01-01T00:00:00+00:01', '0050-01-01']) {
+      expect(() => parseTime(v, 'to'), v).toThrow('querystring/to must be from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z');
+    }
+  });
+
   it('names the field of an impossible date and refuses from after to', () => {
     expect(() => parseTime('2025-13-40', 'to')).toThrow(/querystring\/to is not a valid date-time/);
     try {

@@ -1,0 +1,114 @@
+/**
+ * What the request parsers and the validator let through. Fastify's defaults are lenient: ajv
+ * coerces types (a body's `null` became 0, `true` 1, `[5]` 5; the query string's "Infinity",
+ * "0x16" or " 22" became numbers, and a coerced Infinity skips minimum/maximum), text/plain
+ * bodies are parsed as strings, and a `__proto__` key is reported as invalid JSON. Here:
+ * - the validator never coerces (app.ts); an integer query parameter is turned into a number only
+ *   from strict decimal text, before validation, and must declare safe bounds;
+ * - JSON is the only body type (others get 415), and a key that could reach an object's
+ *   prototype is refused by name;
+ * - `x-maxDecimal` bounds decimal text beyond 2^53 (a BIGINT counter), which no number can.
+ */
+import { errorCodes, type FastifyInstance, type FastifyRequest, type preValidationHookHandler } from 'fastify';
+import { BadRequestError } from '../errors.js';
+
+/** Decimal digits, an optional minus, no leading zero, sign, space, exponent, radix or fraction. */
+const STRICT_INTEGER = /^-?(0|[1-9][0-9]*)$/;
+
+interface PropertySchema {
+  type?: unknown;
+  minimum?: unknown;
+  maximum?: unknown;
+}
+
+/**
+ * The integer parameters of a route's query-string schema. Each must have safe integer bounds,
+ * so every value that passes is a finite safe integer; a `number` parameter (fractions, no
+ * strict form defined here) is refused at start-up rather than let through unchecked.
+ */
+export function integerParams(route: string, schema: unknown): string[] {
+  const properties = (schema as { properties?: Record<string, PropertySchema> } | undefined)?.properties ?? {};
+  const names: string[] = [];
+  for (const [name, p] of Object.entries(properties)) {
+    const types = Array.isArray(p.type) ? (p.type as unknown[]) : [p.type];
+    if (!types.includes('integer') && !types.includes('number')) continue;
+    if (p.type !== 'integer' || !Number.isSafeInteger(p.minimum) || !Number.isSafeInteger(p.maximum)) {
+      throw new Error(`${route}: querystring/${name} must be of type integer with safe integer minimum and maximum`);
+    }
+    names.push(name);
+  }
+  return names;
+}
+
+/** Runs before validation: strict decimal text becomes a number; anything else stays text, which the schema refuses. */
+function strictIntegers(names: readonly string[]): preValidationHookHandler {
+  return (req, _reply, done) => {
+    const query = req.query as Record<string, unknown>;
+    for (const name of names) {
+      const v = query[name];
+      // Very long digit strings give Infinity, which the non-coercing validator refuses as "must be integer".
+      if (typeof v === 'string' && STRICT_INTEGER.test(v)) query[name] = Number(v);
+    }
+    done();
+  };
+}
+
+export function registerStrictQueryIntegers(app: FastifyInstance): void {
+  app.addHook('onRoute', (route) => {
+    const names = integerParams(`${route.method} ${route.url}`, route.schema?.querystring);
+    if (names.length === 0) return;
+    const existing = route.preValidation === undefined ? [] : Array.isArray(route.preValidation) ? route.preValidation : [route.preValidation];
+    route.preValidation = [strictIntegers(names), ...existing];
+  });
+}
+
+/** Keys JSON.parse keeps as own properties but that reach a prototype once merged or assigned. */
+function forbiddenKey(key: string, value: unknown): string | undefined {
+  if (key === '__proto__') return '__proto__';
+  if (key === 'constructor' && typeof value === 'object' && value !== null && Object.hasOwn(value, 'prototype')) return 'constructor.prototype';
+  return undefined;
+}
+
+/** JSON.parse that refuses prototype keys by name (a reviver, only when the text could hold one). */
+export function parseJsonBody(text: string): unknown {
+  if (!/proto|constructor|\\u/.test(text)) return JSON.parse(text);
+  let found: string | undefined;
+  const parsed: unknown = JSON.parse(text, (key, value: unknown) => {
+    found ??= forbiddenKey(key, value);
+    return value;
+  });
+  if (found !== undefined) throw new BadRequestError(`body must not contain the key ${found}`);
+  return parsed;
+}
+
+export function registerBodyParsers(app: FastifyInstance): void {
+  // Without a parser, Fastify answers 415 Unsupported Media Type.
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req: FastifyRequest, body: string | Buffer, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.length === 0) return done(new errorCodes.FST_ERR_CTP_EMPTY_JSON_BODY(), undefined);
+    let parsed: unknown;
+    try {
+      parsed = parseJsonBody(text);
+    } catch (err) {
+      return done(err instanceof BadRequestError ? err : new errorCodes.FST_ERR_CTP_INVALID_JSON_BODY(), undefined);
+    }
+    done(null, parsed);
+  });
+}
+
+type KeywordValidate = ((schema: string, data: string) => boolean) & { errors?: { keyword: string; message: string; params: Record<string, unknown> }[] };
+
+/** `x-maxDecimal: "<digits>"`: decimal text no greater than that (BigInt comparison; no number holds it). */
+export function addMaxDecimalKeyword(ajv: {
+  addKeyword(def: { keyword: string; type: 'string'; schemaType: 'string'; errors: true; validate: KeywordValidate }): unknown;
+}): void {
+  const validate: KeywordValidate = (max, data) => {
+    validate.errors = undefined;
+    if (!/^\d+$/.test(data)) return true; // the pattern keyword reports other text
+    if (data.length <= max.length && BigInt(data) <= BigInt(max)) return true;
+    validate.errors = [{ keyword: 'x-maxDecimal', message: `must be <= ${max}`, params: { limit: max } }];
+    return false;
+  };
+  ajv.addKeyword({ keyword: 'x-maxDecimal', type: 'string', schemaType: 'string', errors: true, validate });
+}
