@@ -3,7 +3,7 @@
  * before its handler runs, and makes sure they go back even if the client leaves while it waits.
  * It is attached only to routes that declare resources, with their ids bound at registration.
  */
-import type { FastifyInstance, FastifyRequest, preHandlerHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyRequest, onRequestHookHandler, preHandlerHookHandler } from 'fastify';
 import { config } from '../config/index.js';
 import { BadRequestError, ClientClosedError } from '../errors.js';
 import { getLogger } from '../log/index.js';
@@ -63,12 +63,22 @@ function acquireWaiting(req: FastifyRequest, resourceIds: readonly string[], acq
   );
 }
 
-function acquireHook(url: string, resourceIds: readonly string[], acquirer: ResourceAcquirer): preHandlerHookHandler {
+/**
+ * A route of a disabled resource answers 404 in onRequest: before its query string or body is
+ * parsed or validated, so nothing about the request can turn the 404 into a 400.
+ */
+function enabledHook(url: string, resourceIds: readonly string[], acquirer: ResourceAcquirer): onRequestHookHandler {
   return (req, _reply, done) => {
     req.wt.endpoint = url;
     for (const rid of resourceIds) {
       if (!acquirer.has(rid)) return done(new BadRequestError(`resource ${rid} is not enabled on this server`, { statusCode: 404, resourceId: rid }));
     }
+    done();
+  };
+}
+
+function acquireHook(resourceIds: readonly string[], acquirer: ResourceAcquirer): preHandlerHookHandler {
+  return (req, _reply, done) => {
     // Usually everything is free: no promise, no abort signal, no listener.
     const held = acquirer.acquireNow(resourceIds);
     const pending = held !== undefined ? adopt(req, resourceIds, held) : acquireWaiting(req, resourceIds, acquirer);
@@ -81,8 +91,9 @@ export function registerAcquire(app: FastifyInstance, acquirer: ResourceAcquirer
   app.addHook('onRoute', (route) => {
     const ids = route.config?.resources;
     if (!ids || ids.length === 0) return;
-    const hook = acquireHook(route.url, [...ids], acquirer);
+    const onRequest = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+    route.onRequest = [...onRequest, enabledHook(route.url, [...ids], acquirer)];
     const existing = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
-    route.preHandler = [...existing, hook];
+    route.preHandler = [...existing, acquireHook([...ids], acquirer)];
   });
 }
