@@ -7,6 +7,7 @@
  * per-resource secure schema applied to each `secure.<rid>` section.
  */
 import convict from 'convict';
+import { checkAllowList } from '../metrics/allow-list.js';
 
 export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARNING', 'WARN', 'ERROR', 'CRITICAL'] as const;
 export const QUERY_LOG_TYPES = ['none', 'stats', 'stats_with_query', 'stats_with_results', 'all'] as const;
@@ -155,10 +156,8 @@ export const globalSchema: { [K in keyof GlobalSettings]: Node<GlobalSettings[K]
     reloadable: true,
   },
   metrics_allow: {
-    doc: 'Client addresses allowed to read /metrics (exact IPs; empty = everyone). Basic auth: env WT_METRICS_USER / WT_METRICS_PASSWORD.',
-    format: (v: unknown) => {
-      if (!Array.isArray(v) || !v.every((s) => typeof s === 'string')) throw new Error('must be a list of IP addresses');
-    },
+    doc: 'Clients allowed to read /metrics: IP addresses and CIDR blocks, IPv4 or IPv6 (empty = everyone). Basic auth: env WT_METRICS_USER / WT_METRICS_PASSWORD.',
+    format: checkAllowList,
     default: [],
     reloadable: true,
   },

@@ -1,12 +1,13 @@
 /**
  * GET /metrics: Prometheus text exposition, at exactly that path (no redirect). Optional guards:
- * an allow-list of client IPs (config `metrics_allow`, read per request so a reload applies) and
+ * an allow-list of client addresses and CIDR blocks (config `metrics_allow`, read per request so a reload applies) and
  * basic auth (env WT_METRICS_USER / WT_METRICS_PASSWORD). Encapsulated on purpose (no
  * fastify-plugin): it decorates nothing others need.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
 import { config } from '../config/index.js';
+import { isAllowed } from './allow-list.js';
 import type { Metrics } from './catalogue.js';
 
 export interface MetricsPluginOptions {
@@ -38,7 +39,7 @@ function guard(request: FastifyRequest, reply: FastifyReply): boolean {
   const allowed = allowList();
   if (allowed.length > 0) {
     const ip = plainIp(request.ip);
-    if (!allowed.some((a) => plainIp(a) === ip)) {
+    if (!isAllowed(allowed, request.ip)) {
       void reply.code(403).send({ detail: `client ${ip} is not allowed to read /metrics` });
       return false;
     }
