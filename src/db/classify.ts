@@ -10,9 +10,19 @@ interface Rule {
   kind: DbErrorKind;
   usable: boolean;
   duplicate?: boolean;
+  /** The database refused a bound value (out of range, impossible date): the client's input. */
+  badValue?: boolean;
 }
 
+/**
+ * A statement error caused by a value the client sent, which validation should have refused
+ * (out of range, an impossible date, a number in the wrong form): answered 400, not 500. A
+ * 'query' error otherwise: the connection stays usable.
+ */
+export class DbValueError extends DbDriverError {}
+
 const QUERY: Rule = { kind: 'query', usable: true };
+const VALUE: Rule = { kind: 'query', usable: true, badValue: true };
 const CONSTRAINT: Rule = { kind: 'constraint', usable: true };
 const DUPLICATE: Rule = { kind: 'constraint', usable: true, duplicate: true };
 const TIMEOUT: Rule = { kind: 'timeout', usable: true };
@@ -42,10 +52,11 @@ const PG_CODES: Record<string, Rule> = {
   '3D000': UNREACHABLE, // database does not exist
   '40001': QUERY, // serialization_failure: retryable, the session is fine
   '40P01': QUERY, // deadlock_detected
+  '22012': QUERY, // division_by_zero: the statement's own arithmetic, not a bound value
 };
 const PG_CLASSES: Record<string, Rule> = {
   '08': UNREACHABLE, // connection exception
-  '22': QUERY, // data exception (bad input value)
+  '22': VALUE, // data exception: a value out of range (22003, 22008), not a date (22007), bad text (22P02)
   '23': CONSTRAINT,
   '28': UNREACHABLE, // invalid authorization
   '42': QUERY, // syntax error or access rule violation (unknown table/column)
@@ -70,10 +81,15 @@ const MYSQL_CODES: Record<string, Rule> = {
   ER_NON_UNIQ_ERROR: QUERY,
   ER_WRONG_VALUE_COUNT_ON_ROW: QUERY,
   ER_WRONG_ARGUMENTS: QUERY,
-  ER_TRUNCATED_WRONG_VALUE: QUERY,
-  ER_TRUNCATED_WRONG_VALUE_FOR_FIELD: QUERY,
-  ER_DATA_TOO_LONG: QUERY,
-  ER_WARN_DATA_OUT_OF_RANGE: QUERY,
+  ER_TRUNCATED_WRONG_VALUE: VALUE, // incorrect datetime value (year 10000, February 30)
+  ER_TRUNCATED_WRONG_VALUE_FOR_FIELD: VALUE,
+  ER_DATA_TOO_LONG: VALUE,
+  ER_WARN_DATA_OUT_OF_RANGE: VALUE, // out of range value for column
+  WARN_DATA_TRUNCATED: VALUE,
+  ER_DATA_OUT_OF_RANGE: VALUE, // BIGINT value is out of range
+  ER_WRONG_VALUE: VALUE,
+  ER_WRONG_VALUE_FOR_TYPE: VALUE,
+  ER_DATETIME_FUNCTION_OVERFLOW: VALUE,
   ER_DIVISION_BY_ZERO: QUERY,
   ER_TABLE_EXISTS_ERROR: QUERY,
   ER_SP_DOES_NOT_EXIST: QUERY,
@@ -102,9 +118,9 @@ const SQLITE_CODES: Record<string, Rule> = {
   SQLITE_CONSTRAINT_CHECK: CONSTRAINT,
   SQLITE_CONSTRAINT_FOREIGNKEY: CONSTRAINT,
   SQLITE_ERROR: QUERY, // syntax error, no such table/column
-  SQLITE_MISMATCH: QUERY,
-  SQLITE_RANGE: QUERY,
-  SQLITE_TOOBIG: QUERY,
+  SQLITE_MISMATCH: VALUE, // datatype mismatch: a bound value of the wrong type
+  SQLITE_RANGE: QUERY, // a bind index out of range: the statement's own fault
+  SQLITE_TOOBIG: VALUE,
   SQLITE_BUSY: QUERY, // busy_timeout expired: lock contention, the connection is fine
   SQLITE_LOCKED: QUERY,
   SQLITE_READONLY: QUERY,
@@ -130,13 +146,18 @@ const ODBC_CODES: Record<string, Rule> = {
   'native:1317': TIMEOUT, // MySQL/MariaDB ER_QUERY_INTERRUPTED
   'native:1969': TIMEOUT, // MariaDB max_statement_time
   'native:1064': QUERY, // MySQL/MariaDB parse error
+  'native:1264': VALUE, // out of range value for column
+  'native:1292': VALUE, // incorrect datetime value
+  'native:1366': VALUE, // incorrect value for column
+  'native:1406': VALUE, // data too long
+  'native:1690': VALUE, // BIGINT value is out of range
   'native:2006': BROKEN, // MySQL server has gone away
   'native:2013': BROKEN, // lost connection during query
   'native:1927': BROKEN, // MariaDB connection killed
 };
 const ODBC_CLASSES: Record<string, Rule> = {
   '08': UNREACHABLE,
-  '22': QUERY,
+  '22': VALUE, // data exception
   '23': CONSTRAINT,
   '28': UNREACHABLE,
   '42': QUERY,
@@ -187,7 +208,7 @@ function lookup(dbType: DbType, err: unknown): { rule?: Rule; code?: string } {
 export function classifyError(dbType: DbType, err: unknown): DbDriverError {
   if (err instanceof DbDriverError) return err;
   const { rule = BROKEN, code } = lookup(dbType, err);
-  return new DbDriverError(messageOf(err), {
+  return new (rule.badValue ? DbValueError : DbDriverError)(messageOf(err), {
     kind: rule.kind,
     connectionUsable: rule.usable,
     duplicate: rule.duplicate,

@@ -5,6 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { resourceConfig } from '../config/index.js';
+import { DbValueError } from '../db/classify.js';
 import { CommitOutcomeUnknown } from '../db/timeout.js';
 import { DbDriverError, type QueryResult, type Row, type SqlParam, type Statement } from '../db/types.js';
 import { AppTimeoutError, BadRequestError, DatabaseError, OutcomeUnknownError } from '../errors.js';
@@ -47,6 +48,11 @@ export function toAppError(err: unknown, resourceId: string, timeoutSeconds: num
       `transaction outcome unknown for resource ${resourceId}: COMMIT was sent but no clear answer came, so the rows may or may not have been written; check before retrying`,
       { resourceId, cause: err },
     );
+  }
+  if (err instanceof DbValueError) {
+    // Validation should have refused the value first; the database's message names it.
+    log.info('query-err', 'the database refused a value', fields);
+    return new BadRequestError(`value refused by the database for resource ${resourceId}: ${err.message}`, { resourceId, cause: err });
   }
   switch (err.kind) {
     case 'timeout':

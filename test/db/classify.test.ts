@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { classifyError, connectError } from '../../src/db/classify.js';
+import { classifyError, connectError, DbValueError } from '../../src/db/classify.js';
 import { DbDriverError } from '../../src/db/types.js';
+import { BadRequestError } from '../../src/errors.js';
+import { toAppError } from '../../src/query/query.js';
 
 const err = (props: Record<string, unknown>) => Object.assign(new Error('boom'), props);
 
@@ -29,10 +31,32 @@ describe('classifyError', () => {
     ['odbc', { odbcErrors: [{ state: '42000', code: 1064 }] }, 'query', true, false],
     ['odbc', { odbcErrors: [{ state: '08S01', code: 2013 }] }, 'broken', false, false],
     ['odbc', { odbcErrors: [{ state: 'HY000', code: 9999 }] }, 'broken', false, false],
+    ['postgres', { code: '22012' }, 'query', true, false],
   ] as const)('%s %j → %s', (dbType, props, kind, usable, duplicate) => {
     const e = classifyError(dbType, err(props));
     expect(e).toBeInstanceOf(DbDriverError);
     expect({ kind: e.kind, usable: e.connectionUsable, duplicate: e.duplicate }).toEqual({ kind, usable, duplicate });
+  });
+
+  it.each([
+    ['postgres', { code: '22003' }], // numeric_value_out_of_range
+    ['postgres', { code: '22008' }], // datetime_field_overflow
+    ['postgres', { code: '22007' }], // invalid_datetime_format
+    ['postgres', { code: '22P02' }], // invalid_text_representation
+    ['mysql', { code: 'ER_WARN_DATA_OUT_OF_RANGE', errno: 1264 }],
+    ['mysql', { code: 'ER_TRUNCATED_WRONG_VALUE', errno: 1292 }],
+    ['mysql', { code: 'ER_DATA_OUT_OF_RANGE', errno: 1690 }],
+    ['sqlite', { code: 'SQLITE_MISMATCH' }],
+    ['odbc', { odbcErrors: [{ state: '22003', code: 1264 }] }],
+    ['odbc', { odbcErrors: [{ state: '22007', code: 1292 }] }],
+  ] as const)('%s %j → a value the database refused: a query error on a usable connection, answered 400', (dbType, props) => {
+    const e = classifyError(dbType, err(props));
+    expect(e).toBeInstanceOf(DbValueError);
+    expect({ kind: e.kind, usable: e.connectionUsable }).toEqual({ kind: 'query', usable: true });
+    const app = toAppError(e, 'r1', 10);
+    expect(app).toBeInstanceOf(BadRequestError);
+    expect((app as BadRequestError).statusCode).toBe(400);
+    expect(app.message).toBe('value refused by the database for resource r1: boom');
   });
 
   it('passes a DbDriverError through and treats anything at connect time as unreachable', () => {
