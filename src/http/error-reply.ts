@@ -4,7 +4,8 @@
  * traceback record. The body is always {"detail": "...", "cid": "..."}.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, ResourceError, WithDetailsError } from '../errors.js';
+import { resourceConfig } from '../config/index.js';
+import { AppError, DatabaseError, ResourceError, WithDetailsError } from '../errors.js';
 import { getLogger, oneLineTraceback } from '../log/index.js';
 
 const log = getLogger('error-reply.ts');
@@ -18,6 +19,25 @@ function send(reply: FastifyReply, req: FastifyRequest, status: number, detail: 
   return reply.code(status).type('application/json; charset=utf-8').send({ detail, cid: req.wt?.cid ?? '' } satisfies ErrorBody);
 }
 
+/** Retry-After of a 503 that names no better time (shutting down, a health check). */
+export const DEFAULT_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * Seconds a client should wait after a 503: for a database that could not be reached, the time the
+ * pool waits before trying it again (db_conn_retry_wait_period), since an earlier retry is refused
+ * at once without an attempt.
+ */
+function retryAfter(err: AppError): number {
+  if (err instanceof DatabaseError && err.unreachable && err.resourceId) {
+    try {
+      return Math.max(1, Math.ceil(resourceConfig(err.resourceId).db_conn_retry_wait_period));
+    } catch {
+      // the resource left the config on a reload: fall through to the default
+    }
+  }
+  return DEFAULT_RETRY_AFTER_SECONDS;
+}
+
 function isFastifyError(err: unknown): err is FastifyError {
   return err instanceof Error && typeof (err as FastifyError).statusCode === 'number';
 }
@@ -26,6 +46,7 @@ export function registerErrorReplies(app: FastifyInstance): void {
   app.setErrorHandler((err: unknown, req, reply) => {
     if (err instanceof AppError) {
       if (err instanceof ResourceError) reply.header('Retry-After', String(err.retryAfterSeconds));
+      else if (err.statusCode === 503) reply.header('Retry-After', String(retryAfter(err)));
       if (err instanceof WithDetailsError) {
         log.error('traceback', err.message, { ...err.details, traceback: oneLineTraceback(err), cid: req.wt?.cid });
       }
@@ -45,6 +66,12 @@ export function registerErrorReplies(app: FastifyInstance): void {
       cid: req.wt?.cid,
     });
     return send(reply, req, 500, 'unexpected error; see the server log for this cid');
+  });
+
+  // Every 503 says when to come back, also those a route sends itself (/health/ready, /metrics).
+  app.addHook('onSend', (_req, reply, payload, done) => {
+    if (reply.statusCode === 503 && !reply.hasHeader('retry-after')) reply.header('Retry-After', String(DEFAULT_RETRY_AFTER_SECONDS));
+    done(null, payload);
   });
 
   app.setNotFoundHandler((req, reply) => send(reply, req, 404, `no route for ${req.method} ${req.url.split('?')[0]}`));

@@ -11,6 +11,7 @@ import { DbDriverError, type QueryResult, type Row, type SqlParam, type Statemen
 import { AppTimeoutError, BadRequestError, DatabaseError, OutcomeUnknownError } from '../errors.js';
 import { isBusy, statementEnded, type RequestState } from '../http/request-state.js';
 import { getLogger } from '../log/index.js';
+import { failures } from '../log/summarise.js';
 import type { QueryEvent } from '../resources/events.js';
 
 const log = getLogger('query.ts');
@@ -54,9 +55,12 @@ export function toAppError(err: unknown, resourceId: string, timeoutSeconds: num
     log.info('query-err', 'the database refused a value', fields);
     return new BadRequestError(`value refused by the database for resource ${resourceId}: ${err.message}`, { resourceId, cause: err });
   }
+  // Summarised per tag, resource and code (src/log/summarise.ts): a database that goes away or hangs
+  // fails every request the same way.
+  const failed = (tag: string, msg: string, f: Record<string, unknown>) => failures.write(`${tag} ${resourceId} ${err.driverCode ?? ''}`, log.error, tag, msg, f);
   switch (err.kind) {
     case 'timeout':
-      log.error('query-timeout', 'query ran past its timeout and was stopped', { ...fields, timeout: timeoutSeconds });
+      failed('query-timeout', 'query ran past its timeout and was stopped', { ...fields, timeout: timeoutSeconds });
       return new AppTimeoutError(`${timeoutSeconds}-sec timeout waiting for DB query or fetch from resource ${resourceId}`, {
         resourceId,
         kind: 'query',
@@ -64,7 +68,7 @@ export function toAppError(err: unknown, resourceId: string, timeoutSeconds: num
         cause: err,
       });
     case 'unreachable':
-      log.error('query-err', 'database went away during the query', fields);
+      failed('query-err', 'database went away during the query', fields);
       return new DatabaseError(`could not open a DB connection to resource ${resourceId}`, { resourceId, unreachable: true, cause: err });
     case 'constraint':
       log.info('query-err', 'statement violated a constraint', fields);
@@ -73,7 +77,7 @@ export function toAppError(err: unknown, resourceId: string, timeoutSeconds: num
         { statusCode: err.duplicate ? 409 : 400, resourceId, cause: err },
       );
     default:
-      log.error('query-err', 'query failed', fields);
+      failed('query-err', 'query failed', fields);
       return new DatabaseError(`DB query error for resource ${resourceId}`, { resourceId, cause: err });
   }
 }

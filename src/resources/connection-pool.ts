@@ -20,6 +20,7 @@ import { config, resourceConfig, type ResourceSettings } from '../config/index.j
 import { DbDriverError, type DbConnection, type DbConnector } from '../db/types.js';
 import { AppTimeoutError, DatabaseError } from '../errors.js';
 import { getLogger } from '../log/index.js';
+import { failures } from '../log/summarise.js';
 import { emitSafely, type ConnCloseReason, type ResourceEvents } from './events.js';
 import { LeasedConnection } from './leased-connection.js';
 import { LiveTarnPool } from './live-tarn-pool.js';
@@ -389,7 +390,8 @@ export class DbConnectionPool {
     const type = err instanceof TimeoutError || (err instanceof DbDriverError && err.kind === 'timeout') ? 'timeout' : 'other';
     this.lastCreateFailure = { atMs: nowMs(), error: err };
     emitSafely(this.events, 'conn-create-error', { resourceId: rid, type, error: err });
-    log.warning('dbconn-err', 'could not open a DB connection', { resource_id: rid, error_type: type, error: errorText(err) });
+    // Summarised (src/log/summarise.ts): a database that stays down fails every retry the same way.
+    failures.write(`dbconn-create ${rid} ${type}`, log.warning, 'dbconn-err', 'could not open a DB connection', { resource_id: rid, error_type: type, error: errorText(err) });
     // Nothing open could come back and nothing else is being opened: waiting cannot help.
     if (this.openCount() === 0 && this.tarn.numPendingCreates() === 0) {
       for (const op of this.waiters) op.reject(this.unreachable(err));

@@ -16,6 +16,7 @@ import { config, configEvents, resourceConfig } from '../config/index.js';
 import type { DbConnector } from '../db/types.js';
 import { AppTimeoutError, BadRequestError, DatabaseError, ResourceError, ShuttingDownError } from '../errors.js';
 import { getLogger } from '../log/index.js';
+import { failures } from '../log/summarise.js';
 import { Holding, type AcquiredResources } from './acquired-resources.js';
 import { DbConnectionPool, type PoolLease } from './connection-pool.js';
 import type { ResourceEventMap } from './events.js';
@@ -228,18 +229,23 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
   }
 }
 
-/** The request-level record of a failed acquisition. */
+/**
+ * The record of a failed acquisition. Summarised per tag and resource (src/log/summarise.ts): under
+ * overload or an outage every refused request would otherwise write the same ERROR line.
+ */
 function logAcquireError(err: unknown, cid: string | undefined): void {
+  const failed = (tag: string, rid: string | undefined, msg: string, fields: Record<string, unknown>) =>
+    failures.write(`${tag} ${rid ?? ''}`, log.error, tag, msg, { resource_id: rid, ...fields, cid });
   if (err instanceof ResourceError && err.resourceId) {
     const rid = err.resourceId;
-    log.error('slot-err', 'too many pending requests', { resource_id: rid, max_pending_requests: resourceConfig(rid).max_pending_requests, cid });
+    failed('slot-err', rid, 'too many pending requests', { max_pending_requests: resourceConfig(rid).max_pending_requests });
   } else if (err instanceof AppTimeoutError && err.kind === 'slot') {
-    log.error('slot-timeout', 'timeout waiting for a request slot', { resource_id: err.resourceId, request_slot_timeout: err.timeoutSeconds, cid });
+    failed('slot-timeout', err.resourceId, 'timeout waiting for a request slot', { request_slot_timeout: err.timeoutSeconds });
   } else if (err instanceof AppTimeoutError && err.kind === 'pool') {
-    log.error('dbconn-timeout', 'timeout waiting for a pooled connection', { resource_id: err.resourceId, db_conn_pool_acquire_timeout: err.timeoutSeconds, cid });
+    failed('dbconn-timeout', err.resourceId, 'timeout waiting for a pooled connection', { db_conn_pool_acquire_timeout: err.timeoutSeconds });
   } else if (err instanceof DatabaseError) {
     const cause = err.cause instanceof Error ? err.cause.message : undefined;
-    log.error('dbconn-err', err.message, { resource_id: err.resourceId, error: cause, cid });
+    failed('dbconn-err', err.resourceId, err.message, { error: cause });
   } else if (err instanceof ShuttingDownError) {
     log.info('shutdown-cancel', 'request refused: shutting down', { cid });
   }
