@@ -58,7 +58,9 @@ export interface DbConnection {
 
   /**
    * Runs statements in one transaction: all commit or none do (rolled back on any error, including
-   * a timeout). Returns the rows affected by each statement.
+   * a timeout). Returns the rows affected by each statement. The timeout covers the statements; a
+   * COMMIT once sent is awaited, not cancelled, and without a clear answer the error is
+   * CommitOutcomeUnknown (src/db/timeout.ts), never a failure that could be false.
    */
   transaction(statements: Statement[], opts: QueryOptions): Promise<number[]>;
 
