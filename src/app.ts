@@ -2,6 +2,7 @@
  * buildApp: the Fastify instance with its plugins and routes, nothing else. What it serves from
  * (resources, metrics) is handed in, so tests can build apps side by side.
  */
+import { config } from './config/index.js';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { FastifySchemaValidationError } from 'fastify/types/schema.js';
 import { registerAcquire, type ResourceAcquirer } from './http/acquire.js';
@@ -9,6 +10,7 @@ import { registerErrorReplies } from './http/error-reply.js';
 import { isQuiet, registerLifecycle, type RequestObserver } from './http/lifecycle.js';
 import { addMaxDecimalKeyword, registerBodyParsers, registerStrictQueryIntegers } from './http/strict-input.js';
 import { registerSwagger } from './http/swagger.js';
+import { fastifyTimeouts, nodeServerTimeouts } from './http/server-timeouts.js';
 import type { QueryListener } from './query/query.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
 import { trafficRoutes } from './routes/traffic.js';
@@ -52,6 +54,9 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
     },
     schemaErrorFormatter: formatValidation,
     bodyLimit: 5 * 1024 * 1024,
+    // Bounds on how long a client may take to send (src/http/server-timeouts.ts).
+    http: nodeServerTimeouts(config()),
+    ...fastifyTimeouts(config()),
   });
   app.addHook('onRoute', (route) => {
     if (!isQuiet(route.url) && route.method !== 'HEAD') parts.routeUrls?.push(route.url);

@@ -59,6 +59,10 @@ export interface GlobalSettings {
   process_metrics_interval: number;
   metrics_allow: string[];
   docs_enabled: boolean;
+  http_headers_timeout: number;
+  http_request_timeout: number;
+  http_keep_alive_timeout: number;
+  http_idle_timeout: number;
 }
 
 export const globalSchema: { [K in keyof GlobalSettings]: Node<GlobalSettings[K]> } = {
@@ -162,6 +166,32 @@ export const globalSchema: { [K in keyof GlobalSettings]: Node<GlobalSettings[K]
     reloadable: true,
   },
   docs_enabled: { doc: 'Serve Swagger UI at /docs and the OpenAPI document at /docs/json.', format: Boolean, default: true, reloadable: false },
+  http_headers_timeout: {
+    doc: 'Seconds a client has to send a request\'s headers; past that the connection is closed (408). Stops clients that open connections and send nothing.',
+    format: positiveNumber('http_headers_timeout'),
+    default: 10,
+    reloadable: false,
+  },
+  http_request_timeout: {
+    doc: 'Seconds a client has to send a whole request, headers and body (a body trickled a byte at a time is cut off with 408). Not the time to answer it.',
+    format: positiveNumber('http_request_timeout'),
+    default: 30,
+    reloadable: false,
+  },
+  http_keep_alive_timeout: {
+    doc: 'Seconds an idle keep-alive connection stays open between requests (longer than a load balancer\'s idle timeout, so it closes first).',
+    format: positiveNumber('http_keep_alive_timeout'),
+    default: 72,
+    reloadable: false,
+  },
+  http_idle_timeout: {
+    doc: 'Seconds a connection may pass with no byte read or written, answer included, before it is closed (0 = off: query timeouts and stream_stall_timeout bound answers; set above the longest query timeout).',
+    format: (v: unknown) => {
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Error('http_idle_timeout must be a number of seconds >= 0');
+    },
+    default: 0,
+    reloadable: false,
+  },
 };
 
 export interface ResourceSettings {
@@ -178,6 +208,7 @@ export interface ResourceSettings {
   db_conn_pool_acquire_timeout: number;
   db_default_query_timeout: number;
   db_conn_idle_check_after: number;
+  stream_stall_timeout: number;
 }
 
 export const resourceSchema: { [K in keyof ResourceSettings]: Node<ResourceSettings[K]> } = {
@@ -221,6 +252,12 @@ export const resourceSchema: { [K in keyof ResourceSettings]: Node<ResourceSetti
   db_conn_idle_check_after: {
     doc: 'Idle connections unused for this many seconds are pinged by the pool check before reuse.',
     format: positiveNumber('db_conn_idle_check_after'),
+    default: 30,
+    reloadable: true,
+  },
+  stream_stall_timeout: {
+    doc: 'Seconds a streamed response may wait for its client to read more before it is ended, its statement stopped and its slot and connection released.',
+    format: positiveNumber('stream_stall_timeout'),
     default: 30,
     reloadable: true,
   },

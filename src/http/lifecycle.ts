@@ -100,6 +100,7 @@ export function registerLifecycle(app: FastifyInstance, observer: RequestObserve
       cid: correlationId(req.headers['x-correlation-id'], cfg.cid_len),
       logged: !isQuiet(req.url),
       client: req.ip,
+      response: reply.raw,
       queries: [],
       cleanups: [],
       running: 0,

@@ -23,6 +23,8 @@ export interface RequestState {
   logged: boolean;
   /** The route template, when a route's hook set it (else read from Fastify at the end). */
   endpoint?: string;
+  /** The raw response: a stream whose client stopped reading is cut off through it. */
+  response?: import('node:http').ServerResponse;
   /** The client address, read once for the records. */
   client: string;
   /** Set while the request waits for resources: stops the wait when the client goes away. */

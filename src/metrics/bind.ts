@@ -146,6 +146,7 @@ export function recordQuery(metrics: Metrics, ev: QueryEvent): void {
   const r = boundOf(metrics).resource(ev.resourceId);
   r.queries.inc();
   r.queryDuration.observe(ev.seconds);
+  if (ev.stalled) metrics.streamStallsTotal.inc({ resource_id: ev.resourceId });
   if (ev.error !== undefined) metrics.queryErrorsTotal.inc({ resource_id: ev.resourceId, error_type: ev.error });
   else if (ev.rows !== undefined) r.queryRows.observe(ev.rows);
 }
@@ -186,7 +187,7 @@ export function initChildren(metrics: Metrics, endpoints: string[], resourceIds:
   }
   for (const rid of resourceIds) {
     const r = { resource_id: rid };
-    for (const c of [m.resourceRequestsTotal, m.createdConnectionsTotal, m.closedConnectionsTotal, m.poolEmptyTotal, m.poolExhaustedTotal, m.connAcquireErrorsTotal, m.queriesTotal]) {
+    for (const c of [m.resourceRequestsTotal, m.createdConnectionsTotal, m.closedConnectionsTotal, m.poolEmptyTotal, m.poolExhaustedTotal, m.connAcquireErrorsTotal, m.queriesTotal, m.streamStallsTotal]) {
       c.inc(r, 0);
     }
     for (const h of [m.requestSlotAcquireDuration, m.acquireConnectionDuration, m.connectionUsageDuration, m.queryDuration, m.queryRows]) h.zero(r);

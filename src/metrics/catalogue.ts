@@ -63,6 +63,7 @@ export interface Metrics {
   readonly queryErrorsTotal: Counter<RE>;
   readonly queryDuration: Histogram<R>;
   readonly queryRows: Histogram<R>;
+  readonly streamStallsTotal: Counter<R>;
   // Process (label pid)
   readonly cpuUsage: Gauge<'pid'>;
   readonly memRssBytes: Gauge<'pid'>;
@@ -147,6 +148,7 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
     queriesTotal: counter('wt_queries_total', 'Queries run, per resource.', R_LABELS),
     queryErrorsTotal: counter('wt_query_errors_total', 'Failed queries, per resource and error type (timeout; constraint: a duplicate key or other violation, the client\'s mistake; other).', RE_LABELS),
     queryDuration: histogram('wt_query_duration_seconds', 'Query durations, failures included.', R_LABELS, QUERY_DURATION_BUCKETS),
+    streamStallsTotal: counter('wt_stream_stalls_total', 'Streamed responses ended because the client read nothing for stream_stall_timeout, per resource.', R_LABELS),
     queryRows: histogram('wt_query_rows', 'Rows returned per query (streamed results not observed).', R_LABELS, QUERY_ROWS_BUCKETS),
 
     cpuUsage: perPid('wt_cpu_usage', 'CPU usage of the process, percent of one core.'),

@@ -11,6 +11,7 @@ import { DbDriverError, type QueryResult, type Row, type SqlParam, type Statemen
 import { AppTimeoutError, BadRequestError, DatabaseError, OutcomeUnknownError } from '../errors.js';
 import { isBusy, statementEnded, type RequestState } from '../http/request-state.js';
 import { getLogger } from '../log/index.js';
+import { StallWatch } from './stall-watch.js';
 import { failures } from '../log/summarise.js';
 import type { QueryEvent } from '../resources/events.js';
 
@@ -95,12 +96,12 @@ export class RequestQueries {
     return held.connection(resourceId);
   }
 
-  private report(resourceId: string, started: number, rows: number | undefined, err?: unknown): number {
+  private report(resourceId: string, started: number, rows: number | undefined, err?: unknown, stalled?: true): number {
     const seconds = (performance.now() - started) / 1000;
     // 'constraint' apart: a duplicate key or other violation is the client's mistake (409/400), not a server-side failure.
     const kind = err instanceof DbDriverError ? err.kind : undefined;
     const error = err === undefined ? undefined : kind === 'timeout' || kind === 'constraint' ? kind : 'other';
-    this.onQuery({ resourceId, seconds, rows, error });
+    this.onQuery({ resourceId, seconds, rows, error, stalled });
     return seconds;
   }
 
@@ -147,10 +148,10 @@ export class RequestQueries {
     // an error, the consumer leaving the loop, or the request ending (client gone). Only the last
     // two leave a statement running on the server, which is then cancelled before release.
     let recorded = false;
-    const finish = (err?: unknown): boolean => {
+    const finish = (err?: unknown, stalled?: true): boolean => {
       if (recorded) return false;
       recorded = true;
-      record.seconds = this.report(resourceId, started, undefined, err);
+      record.seconds = this.report(resourceId, started, undefined, err, stalled);
       return true;
     };
     let cancelling: Promise<void> | undefined;
@@ -177,26 +178,46 @@ export class RequestQueries {
     state.queries.push(record);
     let exhausted = false;
     const cid = state.cid;
+    // A client that stops reading would hold the statement, its slot and its connection for as long
+    // as it likes (a PostgreSQL backend idle in a transaction with an old snapshot): past
+    // stream_stall_timeout the stream is ended, the statement stopped and the response cut off.
+    const onStall = (idleSeconds: number) => {
+      log.warning('stream-stalled', 'client stopped reading a stream; ended it and stopped its statement', {
+        resource_id: resourceId,
+        stall_timeout: resourceConfig(resourceId).stream_stall_timeout,
+        idle: Math.round(idleSeconds * 1000) / 1000,
+        cid,
+      });
+      if (finish(undefined, true)) void cancel();
+      state.response?.destroy();
+    };
     return (async function* rows() {
+      let watch: StallWatch | undefined;
       try {
         // Done at once also when the request ended while the first row was awaited (the cleanup cancelled it).
         if (first.done || recorded) {
           exhausted = first.done === true;
           return;
         }
+        watch = new StallWatch(() => resourceConfig(resourceId).stream_stall_timeout, onStall);
+        watch.waitingForConsumer();
         yield first.value;
+        watch.progressed();
         for (;;) {
           const next = await iterator.next();
           if (next.done) {
             exhausted = true;
             return;
           }
+          watch.waitingForConsumer();
           yield next.value;
+          watch.progressed();
         }
       } catch (err) {
         finish(err);
         throw toAppError(err, resourceId, timeoutSeconds, cid);
       } finally {
+        watch?.stop();
         if (finish() && !exhausted) await cancel();
       }
     })();

@@ -48,6 +48,8 @@ export interface QueryEvent {
   /** Rows returned; undefined for streamed results. */
   rows?: number;
   error?: QueryErrorType;
+  /** A stream ended because its client stopped reading (stream_stall_timeout). */
+  stalled?: true;
 }
 
 /** The emitter the resource layer reports through (ResourceManager is one). */

@@ -48,6 +48,7 @@ const CATALOGUE: Entry[] = [
   { name: 'wt_query_errors_total', type: 'counter', labels: RE },
   { name: 'wt_query_duration_seconds', type: 'histogram', labels: R, buckets: [0.001, 0.05, 0.1, 0.5, 1, 5, 10, 20] },
   { name: 'wt_query_rows', type: 'histogram', labels: R, buckets: [1, 10, 100, 500, 1000, 5000, 10000, 100000] },
+  { name: 'wt_stream_stalls_total', type: 'counter', labels: R },
   { name: 'wt_cpu_usage', type: 'gauge', labels: PID },
   { name: 'wt_mem_rss_bytes', type: 'gauge', labels: PID },
   { name: 'wt_mem_vms_bytes', type: 'gauge', labels: PID },
