@@ -6,6 +6,7 @@ import { config } from './config/index.js';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { FastifySchemaValidationError } from 'fastify/types/schema.js';
 import { registerAcquire, type ResourceAcquirer } from './http/acquire.js';
+import { clientErrorHandler, frameworkErrors, registerClientErrors } from './http/client-errors.js';
 import { registerErrorReplies } from './http/error-reply.js';
 import { isQuiet, registerLifecycle, type RequestObserver } from './http/lifecycle.js';
 import { addMaxDecimalKeyword, registerBodyParsers, registerStrictQueryIntegers } from './http/strict-input.js';
@@ -54,19 +55,23 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
     },
     schemaErrorFormatter: formatValidation,
     bodyLimit: 5 * 1024 * 1024,
-    // Bounds on how long a client may take to send (src/http/server-timeouts.ts).
-    http: nodeServerTimeouts(config()),
+    // Answers given before the app's hooks run get the usual headers and body (src/http/client-errors.ts).
+    clientErrorHandler,
+    frameworkErrors,
+    // Node would answer a Host-less HTTP/1.1 request with a bare 400; registerClientErrors does instead.
+    http: { requireHostHeader: false, ...nodeServerTimeouts(config()) },
     ...fastifyTimeouts(config()),
   });
   app.addHook('onRoute', (route) => {
     if (!isQuiet(route.url) && route.method !== 'HEAD') parts.routeUrls?.push(route.url);
   });
   registerLifecycle(app, parts.observer, parts.isShuttingDown);
+  registerClientErrors(app);
   registerErrorReplies(app);
   registerAcquire(app, parts.acquirer);
   registerStrictQueryIntegers(app);
   registerBodyParsers(app);
-  if (parts.docs) await registerSwagger(app, parts.version);
+  if (parts.docs) await registerSwagger(app, parts.version, (rid) => parts.acquirer.has(rid));
   await parts.metricsPlugin(app);
   healthRoutes(app, { readiness: parts.readiness, shuttingDown: parts.isShuttingDown });
   trafficRoutes(app, { onQuery: parts.onQuery });

@@ -9,18 +9,24 @@ export const errorBodySchema = {
   },
 } as const;
 
-/** Inlined rather than a $ref: OpenAPI 3.0 ignores siblings of $ref, and the examples must show. */
+/**
+ * An error response: always JSON, also on routes whose success is text (a route's `produces` would
+ * otherwise be applied to it), so the media type is named here. Inlined rather than a $ref: OpenAPI
+ * 3.0 ignores siblings of $ref, and the example must show.
+ */
 function errorResponse(description: string, detail: string) {
-  return { description, ...errorBodySchema, examples: [{ detail, cid: '3f9c1a7be2d4' }] } as const;
+  return { description, content: { 'application/json': { schema: errorBodySchema, example: { detail, cid: '3f9c1a7be2d4' } } } } as const;
 }
 
 export { errorResponse };
 
-/** Error responses of a route that uses database resource `rid`. */
+/**
+ * Error responses of a route that uses database resource `rid`. No 404: a route whose resources
+ * are not enabled is left out of the document (see swagger.ts).
+ */
 export function dataRouteErrors(rid: string) {
   return {
     400: errorResponse('Invalid parameter or body', 'querystring/limit must be <= 10000'),
-    404: errorResponse('Resource not enabled on this server', `resource ${rid} is not enabled on this server`),
     429: errorResponse('Too many requests waiting for the resource (see Retry-After)', `too many pending requests for resource ${rid}`),
     500: errorResponse('The query failed', `DB query error for resource ${rid}`),
     503: errorResponse('Database unreachable, or the server is shutting down', `could not open a DB connection to resource ${rid}`),

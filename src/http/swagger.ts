@@ -1,9 +1,75 @@
-/** OpenAPI 3 document at /docs/json and Swagger UI at /docs. */
+/**
+ * OpenAPI 3 document at /docs/json and Swagger UI at /docs. What holds for every route is added
+ * here rather than in each route's schema: the headers every response carries, the answers of the
+ * body parser (413, 415), the cut stream; routes of resources not enabled on this server are left
+ * out (they answer 404, so "Try it out" could only fail).
+ */
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, RouteOptions } from 'fastify';
+import { errorResponse } from './schemas.js';
 
-export async function registerSwagger(app: FastifyInstance, version: string): Promise<void> {
+type Json = Record<string, unknown>;
+
+/** Header objects as OpenAPI 3.0 writes them (the route schemas' `headers` cannot say `required`). */
+const EVERY_RESPONSE_HEADERS = {
+  'X-Correlation-ID': {
+    description: "The request's correlation id: the client's own X-Correlation-ID if it is valid, otherwise a new one (also `cid` in error bodies and in every log record)",
+    required: true,
+    schema: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' },
+  },
+  'X-Process-Time': {
+    description: 'Seconds the gateway spent on the request; for a streamed response, until its first byte',
+    required: true,
+    schema: { type: 'string', pattern: '^[0-9]+\\.[0-9]{3}$' },
+  },
+} as const;
+
+const RETRY_AFTER = {
+  429: { description: 'Seconds to wait before retrying', required: true, schema: { type: 'string', pattern: '^[0-9]+$' } },
+  503: { description: 'Seconds to wait before retrying, when the gateway can tell', required: false, schema: { type: 'string', pattern: '^[0-9]+$' } },
+} as const;
+
+/** What any route answers once shutdown has begun (a request on a connection kept alive from before). */
+const SHUTTING_DOWN = errorResponse('The server is shutting down', 'server is shutting down');
+
+/** What any route with a request body can answer before its handler runs (Fastify's body parser). */
+const BODY_ERRORS = {
+  413: errorResponse('The body is larger than the server accepts', 'Request body is too large'),
+  415: errorResponse('The body is not application/json', 'Unsupported Media Type: text/plain'),
+} as const;
+
+const STREAM_NOTE =
+  '\n\nThe status and headers are sent before the first row. A failure after that (the query times out or fails, ' +
+  'the database goes away, the client stops reading for too long) cannot change the status: the response is cut, ' +
+  'the connection closing without the final chunk of the chunked encoding. A client must treat a response that did ' +
+  'not end cleanly as failed, however many rows it got.';
+
+/** A streamed data route: it holds database resources and answers text. */
+function isStreamed(route: RouteOptions): boolean {
+  const produces = (route.schema as { produces?: string[] } | undefined)?.produces;
+  return (route.config?.resources?.length ?? 0) > 0 && produces?.includes('text/plain') === true;
+}
+
+/** Adds the headers, the body parser's errors and the shutdown 503 to every operation of the finished document. */
+function addCommonResponses(doc: Json): Json {
+  for (const pathItem of Object.values((doc.paths ?? {}) as Record<string, Record<string, Json>>)) {
+    for (const operation of Object.values(pathItem)) {
+      const responses = (operation.responses ?? {}) as Record<string, Json>;
+      if (operation.requestBody !== undefined) for (const [code, response] of Object.entries(BODY_ERRORS)) responses[code] ??= structuredClone(response);
+      responses['503'] ??= structuredClone(SHUTTING_DOWN);
+      for (const [code, response] of Object.entries(responses)) {
+        const retryAfter = RETRY_AFTER[Number(code) as keyof typeof RETRY_AFTER] as Json | undefined;
+        response.headers = { ...EVERY_RESPONSE_HEADERS, ...(retryAfter && { 'Retry-After': retryAfter }), ...(response.headers as Json | undefined) };
+      }
+      operation.responses = responses;
+    }
+  }
+  return doc;
+}
+
+/** `enabled` tells whether a database resource is enabled (fixed for the life of the process). */
+export async function registerSwagger(app: FastifyInstance, version: string, enabled: (resourceId: string) => boolean): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
@@ -11,7 +77,9 @@ export async function registerSwagger(app: FastifyInstance, version: string): Pr
         title: 'WatchTower',
         description:
           'HTTP database gateway. Each data route declares the database resources it needs; a request runs only once it holds ' +
-          'a request slot and a pooled connection for each. Every response carries X-Correlation-ID and X-Process-Time.',
+          'a request slot and a pooled connection for each. Every response carries X-Correlation-ID and X-Process-Time, and ' +
+          'every error a JSON body {"detail", "cid"}. Only the routes whose resources are enabled on this server are listed; ' +
+          'the others answer 404.',
         version,
       },
       tags: [
@@ -20,6 +88,14 @@ export async function registerSwagger(app: FastifyInstance, version: string): Pr
         { name: 'operations', description: 'Metrics and operations' },
       ],
     },
+    transform: ({ schema, url, route }) => {
+      if (!schema) return { schema, url };
+      const resources = route.config?.resources ?? [];
+      if (!resources.every(enabled)) return { schema: { ...schema, hide: true }, url };
+      if (isStreamed(route)) return { schema: { ...schema, description: `${(schema as { description?: string }).description ?? ''}${STREAM_NOTE}` }, url };
+      return { schema, url };
+    },
+    transformObject: (documents) => ('openapiObject' in documents ? addCommonResponses(documents.openapiObject as Json) : documents.swaggerObject),
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 }

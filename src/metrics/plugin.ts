@@ -7,8 +7,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
 import { config } from '../config/index.js';
+import { AppError } from '../errors.js';
+import { errorResponse } from '../http/schemas.js';
 import { isAllowed } from './allow-list.js';
 import type { Metrics } from './catalogue.js';
+
+const WWW_AUTHENTICATE = 'Basic realm="metrics", charset="UTF-8"';
+/** The exposition format's media type as the OpenAPI document names it (the reply adds charset=utf-8). */
+const EXPOSITION_TYPE = 'text/plain; version=0.0.4';
 
 export interface MetricsPluginOptions {
   metrics: Metrics;
@@ -34,15 +40,26 @@ function allowList(): readonly string[] {
   }
 }
 
-/** Returns true when the request may proceed; otherwise has already replied. */
-function guard(request: FastifyRequest, reply: FastifyReply): boolean {
+/**
+ * A refused or failed scrape. Thrown, so the app's error replies answer it like every other error
+ * ({"detail", "cid"}, X-Correlation-ID).
+ */
+export class MetricsError extends AppError {
+  readonly code = 'metrics';
+  readonly statusCode: 401 | 403 | 503;
+
+  constructor(statusCode: 401 | 403 | 503, message: string) {
+    super(message);
+    this.statusCode = statusCode;
+  }
+}
+
+/** Throws a MetricsError when the client may not read the metrics. */
+function guard(request: FastifyRequest, reply: FastifyReply): void {
   const allowed = allowList();
   if (allowed.length > 0) {
     const ip = plainIp(request.ip);
-    if (!isAllowed(allowed, request.ip)) {
-      void reply.code(403).send({ detail: `client ${ip} is not allowed to read /metrics` });
-      return false;
-    }
+    if (!isAllowed(allowed, request.ip)) throw new MetricsError(403, `client ${ip} is not allowed to read /metrics`);
   }
   const user = process.env.WT_METRICS_USER;
   const password = process.env.WT_METRICS_PASSWORD;
@@ -50,11 +67,10 @@ function guard(request: FastifyRequest, reply: FastifyReply): boolean {
     const header = request.headers.authorization ?? '';
     const ok = header.startsWith('Basic ') && safeEqual(Buffer.from(header.slice(6).trim(), 'base64').toString('utf8'), `${user}:${password}`);
     if (!ok) {
-      void reply.code(401).header('WWW-Authenticate', 'Basic realm="metrics", charset="UTF-8"').send({ detail: 'authentication required for /metrics' });
-      return false;
+      reply.header('WWW-Authenticate', WWW_AUTHENTICATE);
+      throw new MetricsError(401, 'authentication required for /metrics');
     }
   }
-  return true;
 }
 
 export async function metricsPlugin(app: FastifyInstance, opts: MetricsPluginOptions): Promise<void> {
@@ -62,15 +78,30 @@ export async function metricsPlugin(app: FastifyInstance, opts: MetricsPluginOpt
   const getText = opts.getText ?? (() => registry.metrics());
   // Built outside the route literal: `hide`/`tags` are typed by @fastify/swagger and
   // `skipRequestLog` by the app's hooks, neither of which this module depends on.
-  const schema: FastifySchema & Record<string, unknown> = { tags: ['observability'], summary: 'Prometheus metrics', description: 'All wt_* metrics in the Prometheus text format.' };
+  const schema: FastifySchema & Record<string, unknown> = {
+    tags: ['operations'],
+    summary: 'Prometheus metrics',
+    description:
+      'All wt_* metrics in the Prometheus text format. With `metrics_allow` set only the listed client addresses may read them; ' +
+      'with WT_METRICS_USER and WT_METRICS_PASSWORD set, only with those basic-auth credentials.',
+    response: {
+      200: { description: 'The metrics', content: { [EXPOSITION_TYPE]: { schema: { type: 'string' } } } },
+      401: {
+        ...errorResponse('Basic auth is configured and the request has no valid credentials', 'authentication required for /metrics'),
+        headers: { 'WWW-Authenticate': { type: 'string', description: 'Basic realm="metrics", charset="UTF-8"' } },
+      },
+      403: errorResponse('The client address is not in metrics_allow', 'client 10.0.0.7 is not allowed to read /metrics'),
+      503: errorResponse('The server is shutting down, or (cluster mode) the metrics of the workers could not be collected in time', 'metrics unavailable: timeout'),
+    },
+  };
   const routeConfig = { skipRequestLog: true };
   app.get('/metrics', { schema, config: routeConfig }, async (request, reply) => {
-    if (!guard(request, reply)) return reply;
+    guard(request, reply);
     let text: string;
     try {
       text = await getText();
     } catch (err) {
-      return reply.code(503).send({ detail: `metrics unavailable: ${(err as Error).message}` });
+      throw new MetricsError(503, `metrics unavailable: ${(err as Error).message}`);
     }
     return reply.type(registry.contentType).send(text);
   });

@@ -1,6 +1,8 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildSettings, setConfig } from '../../src/config/index.js';
+import { registerErrorReplies } from '../../src/http/error-reply.js';
+import { registerLifecycle } from '../../src/http/lifecycle.js';
 import { createMetrics } from '../../src/metrics/catalogue.js';
 import { initChildren } from '../../src/metrics/bind.js';
 import { metricsPlugin } from '../../src/metrics/plugin.js';
@@ -15,6 +17,9 @@ async function build(opts: { getText?: () => Promise<string> } = {}): Promise<Fa
   const metrics = createMetrics();
   initChildren(metrics, ['/x'], ['r1']);
   const a = Fastify();
+  // As in the app: refusals are answered by its error replies, with the request's correlation id.
+  registerLifecycle(a, { requestDone: () => undefined }, () => false);
+  registerErrorReplies(a);
   await a.register(metricsPlugin, { metrics, ...opts });
   await a.ready();
   return a;
@@ -51,7 +56,7 @@ describe('GET /metrics', () => {
     fail = true;
     const res = await app.inject({ url: '/metrics' });
     expect(res.statusCode).toBe(503);
-    expect(res.json()).toEqual({ detail: 'metrics unavailable: primary busy' });
+    expect(res.json()).toEqual({ detail: 'metrics unavailable: primary busy', cid: res.headers['x-correlation-id'] });
   });
 
   it('refuses clients outside metrics_allow with 403 naming the client, read at request time', async () => {
@@ -59,7 +64,7 @@ describe('GET /metrics', () => {
     useConfig(['10.1.2.3']);
     const refused = await app.inject({ url: '/metrics', remoteAddress: '127.0.0.1' });
     expect(refused.statusCode).toBe(403);
-    expect(refused.json()).toEqual({ detail: 'client 127.0.0.1 is not allowed to read /metrics' });
+    expect(refused.json()).toEqual({ detail: 'client 127.0.0.1 is not allowed to read /metrics', cid: refused.headers['x-correlation-id'] });
     expect((await app.inject({ url: '/metrics', remoteAddress: '10.1.2.3' })).statusCode).toBe(200);
     expect((await app.inject({ url: '/metrics', remoteAddress: '::ffff:10.1.2.3' })).statusCode).toBe(200);
     useConfig([]);
@@ -73,6 +78,7 @@ describe('GET /metrics', () => {
     const none = await app.inject({ url: '/metrics' });
     expect(none.statusCode).toBe(401);
     expect(none.headers['www-authenticate']).toMatch(/^Basic realm="metrics"/);
+    expect(none.json()).toEqual({ detail: 'authentication required for /metrics', cid: none.headers['x-correlation-id'] });
     const basic = (s: string) => ({ authorization: `Basic ${Buffer.from(s).toString('base64')}` });
     expect((await app.inject({ url: '/metrics', headers: basic('prom:wrong') })).statusCode).toBe(401);
     expect((await app.inject({ url: '/metrics', headers: basic('prom:s3cret') })).statusCode).toBe(200);

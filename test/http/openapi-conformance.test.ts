@@ -1,0 +1,478 @@
+/**
+ * The OpenAPI document served at /docs/json against what the gateway really sends. Every operation
+ * it lists is called until every status it documents has been produced for real, by real gateway
+ * processes over real SQLite, PostgreSQL and MariaDB (native and ODBC) set up to fail on purpose:
+ * tiny limits and timeouts with the tables locked (429, 504), databases without the table (500),
+ * databases that cannot be reached (503), a restrictive metrics_allow (403) and basic auth (401).
+ * Each response's status, content type, body and headers are validated against the operation's
+ * response in the document of the gateway that answered, with Fastify's own ajv compiler; a status
+ * the document does not list fails, and so does a documented one the walk never produced.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import AjvCompiler from '@fastify/ajv-compiler';
+import Database from 'better-sqlite3';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SecureResourceSettings } from '../../src/config/schema.js';
+import { createConnector } from '../../src/db/index.js';
+import { ensureDatabase, seedSampleData } from '../../src/db/sample-data.js';
+import {
+  closedPort,
+  mysqlAvailable,
+  mysqlTarget,
+  odbcAvailable,
+  odbcTarget,
+  pgAvailable,
+  pgTarget,
+  requireOrSkip,
+  uniqueName,
+} from '../helpers/databases.js';
+import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
+import { openRaw } from '../helpers/raw-http.js';
+
+const skipPg = requireOrSkip('PostgreSQL', await pgAvailable());
+const skipMysql = requireOrSkip('MariaDB', await mysqlAvailable());
+const skipOdbc = skipMysql || requireOrSkip('MariaDB ODBC', await odbcAvailable());
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------- the document and the validator
+
+interface MediaType {
+  schema?: object;
+}
+interface HeaderObject {
+  required?: boolean;
+  schema?: object;
+}
+interface ResponseObject {
+  description: string;
+  headers?: Record<string, HeaderObject>;
+  content?: Record<string, MediaType>;
+}
+interface Operation {
+  tags?: string[];
+  requestBody?: unknown;
+  responses: Record<string, ResponseObject>;
+}
+interface OpenApiDocument {
+  openapi: string;
+  paths: Record<string, Record<string, Operation>>;
+}
+
+/** Fastify's validator compiler (ajv 8 with ajv-formats), without the coercion and defaults it uses for requests. */
+const compile = AjvCompiler()({}, { customOptions: { coerceTypes: false, useDefaults: false, removeAdditional: false, allErrors: true, strict: false } });
+const compiled = new Map<string, ReturnType<typeof compile>>();
+
+function validate(schema: object, value: unknown): string | undefined {
+  const key = JSON.stringify(schema);
+  let fn = compiled.get(key);
+  if (fn === undefined) compiled.set(key, (fn = compile({ schema } as never)));
+  if (fn(value)) return undefined;
+  return JSON.stringify(fn.errors);
+}
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  body: string;
+}
+
+/** Media type without parameters, and its parameters, lower-cased. */
+function mediaType(value: string): { type: string; params: Set<string> } {
+  const [type, ...params] = value.split(';').map((s) => s.trim().toLowerCase());
+  return { type, params: new Set(params.filter(Boolean).map((p) => p.replace(/\s+/g, ''))) };
+}
+
+/**
+ * Holds one answer to the document: its status is listed, the declared headers are there (when
+ * required) and match their schemas, its content type is one the response declares (with the
+ * declared parameters), and its body matches that media type's schema.
+ */
+function conformance(doc: OpenApiDocument, method: string, path: string, answer: Answer): string[] {
+  const where = `${method.toUpperCase()} ${path} ${answer.status}`;
+  const response = doc.paths[path]?.[method]?.responses[String(answer.status)];
+  if (response === undefined) return [`${where}: status not documented (body ${answer.body.slice(0, 200)})`];
+  const problems: string[] = [];
+  for (const [name, header] of Object.entries(response.headers ?? {})) {
+    const value = answer.headers.get(name);
+    if (value === null) {
+      if (header.required) problems.push(`${where}: required header ${name} missing`);
+      continue;
+    }
+    const err = header.schema && validate(header.schema, value);
+    if (err) problems.push(`${where}: header ${name}=${value}: ${err}`);
+  }
+  const contentType = answer.headers.get('content-type');
+  const declared = Object.keys(response.content ?? {});
+  if (declared.length === 0) {
+    if (answer.body !== '') problems.push(`${where}: no content documented, got ${contentType}`);
+    return problems;
+  }
+  if (contentType === null) return [...problems, `${where}: no content type; documented ${declared.join(', ')}`];
+  const got = mediaType(contentType);
+  const match = declared.find((d) => {
+    const want = mediaType(d);
+    return want.type === got.type && [...want.params].every((p) => got.params.has(p));
+  });
+  if (match === undefined) return [...problems, `${where}: content type ${contentType} not documented (${declared.join(', ')})`];
+  const schema = response.content?.[match].schema;
+  if (schema === undefined) return problems;
+  let body: unknown = answer.body;
+  if (got.type === 'application/json') {
+    try {
+      body = JSON.parse(answer.body);
+    } catch {
+      return [...problems, `${where}: body is not JSON: ${answer.body.slice(0, 200)}`];
+    }
+  }
+  const err = validate(schema, body);
+  if (err) problems.push(`${where}: body ${answer.body.slice(0, 200)}: ${err}`);
+  return problems;
+}
+
+// ---------------------------------------------------------------- the walk
+
+/** What each (method, path, status) produced, over every gateway. */
+const produced = new Map<string, Set<number>>();
+const opKey = (method: string, path: string) => `${method.toUpperCase()} ${path}`;
+
+async function fetchAnswer(gw: GatewayProcess, method: string, path: string, init: RequestInit = {}): Promise<Answer> {
+  if (init === TOO_LARGE) return announceTooLarge(gw, method, path);
+  const res = await fetch(`${gw.url}${path}`, { method: method.toUpperCase(), ...init });
+  return { status: res.status, headers: res.headers, body: await res.text() };
+}
+
+/** Stands for a body over the server's limit: only announced (Content-Length), never sent. */
+const TOO_LARGE: RequestInit = {};
+
+/**
+ * Announces a 6 MB JSON body and waits for the answer without sending it: the server refuses it
+ * from the header at once and closes, which would cut a client still busy uploading (EPIPE).
+ */
+function announceTooLarge(gw: GatewayProcess, method: string, path: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${gw.url}${path}`, { method: method.toUpperCase(), headers: { 'content-type': 'application/json', 'content-length': String(6 * 1024 * 1024) } });
+    req.setTimeout(5_000, () => req.destroy(new Error('no answer to an over-large body within 5 s')));
+    req.on('error', reject);
+    req.on('response', (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d));
+      res.on('end', () => {
+        const headers = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') headers.set(k, v);
+        resolve({ status: res.statusCode ?? 0, headers, body });
+        req.destroy();
+      });
+    });
+    req.flushHeaders();
+  });
+}
+
+/** Checks an answer against `doc` and records its status. */
+function check(doc: OpenApiDocument, method: string, path: string, answer: Answer): number {
+  expect(conformance(doc, method, path, answer)).toEqual([]);
+  let seen = produced.get(opKey(method, path));
+  if (seen === undefined) produced.set(opKey(method, path), (seen = new Set()));
+  seen.add(answer.status);
+  return answer.status;
+}
+
+/** Calls the operation, checks the answer against `doc`, records its status and returns it. */
+async function call(gw: GatewayProcess, doc: OpenApiDocument, method: string, path: string, opts: { query?: string; init?: RequestInit } = {}): Promise<number> {
+  return check(doc, method, path, await fetchAnswer(gw, method, `${path}${opts.query ?? ''}`, opts.init));
+}
+
+async function documentOf(gw: GatewayProcess): Promise<OpenApiDocument> {
+  const res = await fetch(`${gw.url}/docs/json`);
+  expect(res.status).toBe(200);
+  return (await res.json()) as OpenApiDocument;
+}
+
+function operations(doc: OpenApiDocument): { method: string; path: string; op: Operation }[] {
+  return Object.entries(doc.paths).flatMap(([path, item]) => Object.entries(item).map(([method, op]) => ({ method, path, op })));
+}
+
+/** Data routes: every GET tagged traffic reads rows; every POST tagged traffic inserts them. */
+function kindOf(method: string, path: string, op: Operation): 'select' | 'insert' | 'other' {
+  if (!op.tags?.includes('traffic')) return 'other';
+  return method === 'post' ? 'insert' : 'select';
+}
+
+let nextHour = Math.floor(Date.UTC(2031, 0, 1) / 1000);
+/** A batch of rows no other insert of this run uses. */
+function newRows(): string {
+  nextHour += 3600;
+  return JSON.stringify({ rows: [{ date_hour: nextHour, port: 443, flows: 1, pkts: 2, bytes: 3 }] });
+}
+const json = (body: string): RequestInit => ({ body, headers: { 'content-type': 'application/json' } });
+
+// ---------------------------------------------------------------- databases and gateways
+
+function fileTarget(t: Partial<SecureResourceSettings>): Record<string, unknown> {
+  const { db_password: _password, ...rest } = t;
+  return rest;
+}
+
+async function seed(target: SecureResourceSettings, withTable: boolean): Promise<void> {
+  await ensureDatabase(target);
+  if (!withTable) return;
+  const conn = await createConnector('seed', target).connect(0, 10);
+  try {
+    await seedSampleData(conn);
+  } finally {
+    await conn.close();
+  }
+}
+
+async function dropDatabase(target: SecureResourceSettings): Promise<void> {
+  const admin = { ...target, db_name: target.db_type === 'postgres' ? 'postgres' : '' };
+  const conn = await createConnector('drop', admin).connect(0, 10);
+  try {
+    const force = target.db_type === 'postgres' ? ' WITH (FORCE)' : '';
+    await conn.query(`DROP DATABASE IF EXISTS ${target.db_name}${force}`, [], { timeoutSeconds: 30 });
+  } finally {
+    await conn.close();
+  }
+}
+
+/** A SQLite file whose tcp_hourly is a view that computes for minutes before it yields a row. */
+function slowSqlite(path: string): void {
+  const db = new Database(path);
+  db.exec(`CREATE VIEW tcp_hourly AS
+    WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 4000000000)
+    SELECT x AS date_hour, 22 AS port, 1 AS flows, 1 AS pkts, 1 AS bytes FROM c WHERE x < 0`);
+  db.close();
+}
+
+/** A SQLite file without tcp_hourly. */
+function emptySqlite(path: string): void {
+  const db = new Database(path);
+  db.exec('CREATE TABLE unrelated (x INTEGER)');
+  db.close();
+}
+
+const METRICS_AUTH = { WT_METRICS_USER: 'prom', WT_METRICS_PASSWORD: 'conformance' };
+const authHeader = { authorization: `Basic ${Buffer.from('prom:conformance').toString('base64')}` };
+
+describe.skipIf(skipPg || skipMysql)('the OpenAPI document at /docs/json', () => {
+  const db = uniqueName('wt_oas');
+  const emptyDb = uniqueName('wt_oas_empty');
+  const dir = mkdtempSync(join(tmpdir(), 'wt-oas-'));
+  const ids = ['sqlite_traffic', 'pg_traffic', 'mysql_traffic', ...(skipOdbc ? [] : ['mysql_odbc_traffic'])];
+  const started: GatewayProcess[] = [];
+
+  /** A gateway serving every resource from the given targets, with these per-resource limits. */
+  async function gateway(targets: Record<string, Partial<SecureResourceSettings>>, limits: Record<string, unknown> = {}, env: Record<string, string> = {}) {
+    const resources = Object.fromEntries(ids.map((rid) => [rid, { db_min_conn_pool_size: 0, db_max_conn_pool_size: 2, db_conn_timeout: 2, db_conn_retry_wait_period: 1, ...limits }]));
+    const secure = Object.fromEntries(ids.map((rid) => [rid, fileTarget(targets[rid])]));
+    const gw = await startGateway({ config: { log_level: 'INFO', resource_ids: ids, resources, secure, pool_check_interval: 1 }, env });
+    started.push(gw);
+    return gw;
+  }
+
+  const targetsFor = (name: string, sqlitePath: string) => ({
+    sqlite_traffic: { db_type: 'sqlite' as const, db_path: sqlitePath },
+    pg_traffic: pgTarget({ db_name: name }),
+    mysql_traffic: mysqlTarget({ db_name: name }),
+    mysql_odbc_traffic: odbcTarget({ db_name: name }),
+  });
+
+  let healthy: GatewayProcess;
+  let doc: OpenApiDocument;
+
+  beforeAll(async () => {
+    await Promise.all([
+      seed(pgTarget({ db_name: db }), true),
+      seed(mysqlTarget({ db_name: db }), true),
+      seed(pgTarget({ db_name: emptyDb }), false),
+      seed(mysqlTarget({ db_name: emptyDb }), false),
+    ]);
+    healthy = await gateway(targetsFor(db, join(dir, 'traffic.db')), { db_min_conn_pool_size: 1 });
+    doc = await documentOf(healthy);
+  }, 90_000);
+
+  afterAll(async () => {
+    for (const gw of started) await gw.stop();
+    rmSync(dir, { recursive: true, force: true });
+    for (const name of [db, emptyDb]) await Promise.all([dropDatabase(pgTarget({ db_name: name })), dropDatabase(mysqlTarget({ db_name: name }))]);
+  }, 60_000);
+
+  it('lists only operations the walk knows, each with its headers declared', () => {
+    expect(doc.openapi).toMatch(/^3\./);
+    for (const { method, path, op } of operations(doc)) {
+      if (kindOf(method, path, op) === 'other') expect(['GET /health/live', 'GET /health/ready', 'GET /metrics'], 'an operation this test does not walk yet').toContain(opKey(method, path));
+      for (const [status, response] of Object.entries(op.responses)) {
+        expect(response.headers?.['X-Correlation-ID']?.required, `${opKey(method, path)} ${status}`).toBe(true);
+        expect(response.headers?.['X-Process-Time']?.required, `${opKey(method, path)} ${status}`).toBe(true);
+        if (status === '429') expect(response.headers?.['Retry-After']?.required).toBe(true);
+        if (Number(status) >= 400) expect(Object.keys(response.content ?? {}), `${opKey(method, path)} ${status}`).toEqual(['application/json']);
+      }
+      if (op.requestBody !== undefined) expect(Object.keys(op.responses)).toEqual(expect.arrayContaining(['413', '415']));
+    }
+  });
+
+  it('success, 400, 409, 413 and 415 on a healthy gateway', async () => {
+    for (const { method, path, op } of operations(doc)) {
+      const kind = kindOf(method, path, op);
+      if (kind === 'select') {
+        expect(await call(healthy, doc, method, path, { query: '?limit=3' })).toBe(200);
+        expect(await call(healthy, doc, method, path, { query: '?limit=0' })).toBe(400);
+      } else if (kind === 'insert') {
+        const rows = newRows();
+        expect(await call(healthy, doc, method, path, { init: json(rows) })).toBe(201);
+        expect(await call(healthy, doc, method, path, { init: json(rows) })).toBe(409);
+        expect(await call(healthy, doc, method, path, { init: json('{"rows": []}') })).toBe(400);
+        expect(await call(healthy, doc, method, path, { init: TOO_LARGE })).toBe(413);
+        expect(await call(healthy, doc, method, path, { init: { body: '<rows/>', headers: { 'content-type': 'application/xml' } } })).toBe(415);
+      } else {
+        expect(await call(healthy, doc, method, path)).toBe(200);
+      }
+    }
+  }, 60_000);
+
+  it('403 from /metrics for a client outside metrics_allow', async () => {
+    const reload = await healthy.reload({ metrics_allow: ['10.9.8.7'] });
+    expect(reload.fields.tag).toBe('config-reload');
+    try {
+      expect(await call(healthy, doc, 'get', '/metrics')).toBe(403);
+    } finally {
+      await healthy.reload({});
+    }
+  });
+
+  it('429 for a request beyond the limits and 504 for the one that waits on a locked table, for every data route; 401 from /metrics without credentials', async () => {
+    const slowPath = join(dir, 'slow.db');
+    slowSqlite(slowPath);
+    const gw = await gateway(
+      targetsFor(db, slowPath),
+      { db_min_conn_pool_size: 1, db_max_conn_pool_size: 1, max_active_requests: 1, max_pending_requests: 0, db_default_query_timeout: 1, request_slot_timeout: 5 },
+      METRICS_AUTH,
+    );
+    const slowDoc = await documentOf(gw);
+    expect(await call(gw, slowDoc, 'get', '/metrics')).toBe(401);
+
+    const inProgress = async () => {
+      const text = await (await fetch(`${gw.url}/metrics`, { headers: authHeader })).text();
+      return [...text.matchAll(/^wt_in_progress_requests\{[^}]*\} (\S+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    };
+    const pgLock = new pg.Client({ host: pgTarget().db_host, port: pgTarget().db_port, user: pgTarget().db_user, database: db });
+    await pgLock.connect();
+    await pgLock.query('BEGIN');
+    await pgLock.query('LOCK TABLE tcp_hourly IN ACCESS EXCLUSIVE MODE');
+    const my = mysqlTarget();
+    const myLock = await mysql.createConnection({ host: my.db_host, port: my.db_port || 3306, user: my.db_user, database: db });
+    await myLock.query('LOCK TABLES tcp_hourly WRITE');
+    try {
+      for (const { method, path, op } of operations(slowDoc)) {
+        const kind = kindOf(method, path, op);
+        if (kind === 'other') continue;
+        const init = kind === 'insert' ? json(newRows()) : {};
+        const held = call(gw, slowDoc, method, path, { init });
+        const until = Date.now() + 5_000;
+        while ((await inProgress()) < 1) {
+          if (Date.now() > until) throw new Error(`${opKey(method, path)} never got its slot`);
+          await sleep(20);
+        }
+        expect(await call(gw, slowDoc, method, path, { init: kind === 'insert' ? json(newRows()) : {} }), opKey(method, path)).toBe(429);
+        expect(await held, opKey(method, path)).toBe(504);
+        // The next route starts only once this one gave its slot back.
+        while ((await inProgress()) > 0) await sleep(20);
+      }
+    } finally {
+      await pgLock.query('ROLLBACK').catch(() => undefined);
+      await pgLock.end();
+      await myLock.query('UNLOCK TABLES').catch(() => undefined);
+      await myLock.end();
+    }
+  }, 120_000);
+
+  it('500 from every data route when its table is missing', async () => {
+    const emptyPath = join(dir, 'empty.db');
+    emptySqlite(emptyPath);
+    const gw = await gateway(targetsFor(emptyDb, emptyPath));
+    const brokenDoc = await documentOf(gw);
+    for (const { method, path, op } of operations(brokenDoc)) {
+      const kind = kindOf(method, path, op);
+      if (kind === 'other') continue;
+      expect(await call(gw, brokenDoc, method, path, { init: kind === 'insert' ? json(newRows()) : {} }), opKey(method, path)).toBe(500);
+    }
+  }, 60_000);
+
+  it('503 from every data route and from /health/ready when no database can be reached', async () => {
+    const port = await closedPort();
+    const down = (t: SecureResourceSettings) => ({ ...t, db_host: '127.0.0.1', db_port: port });
+    const gw = await gateway(
+      {
+        sqlite_traffic: { db_type: 'sqlite', db_path: dir }, // a directory: SQLite cannot open it
+        pg_traffic: down(pgTarget({ db_name: db })),
+        mysql_traffic: down(mysqlTarget({ db_name: db })),
+        mysql_odbc_traffic: down(odbcTarget({ db_name: db })),
+      },
+      { db_min_conn_pool_size: 1 },
+    );
+    const downDoc = await documentOf(gw);
+    for (const { method, path, op } of operations(downDoc)) {
+      const kind = kindOf(method, path, op);
+      if (kind === 'other') continue;
+      expect(await call(gw, downDoc, method, path, { init: kind === 'insert' ? json(newRows()) : {} }), opKey(method, path)).toBe(503);
+    }
+    // Readiness follows the pools' failed attempts.
+    const until = Date.now() + 10_000;
+    while ((await call(gw, downDoc, 'get', '/health/ready')) !== 503) {
+      if (Date.now() > until) throw new Error('/health/ready never answered 503');
+      await sleep(200);
+    }
+  }, 60_000);
+
+  it('leaves out the routes of resources that are not enabled, which answer 404', async () => {
+    const gw = await startGateway();
+    started.push(gw);
+    const sqliteDoc = await documentOf(gw);
+    const paths = Object.keys(sqliteDoc.paths);
+    expect(paths).toContain('/sqlite-json');
+    for (const path of ['/pg-json', '/pg-psv', '/mysql-json', '/traffic/compare', '/pg/traffic']) {
+      expect(paths).not.toContain(path);
+      const res = await fetch(`${gw.url}${path}`, { method: path.includes('/traffic') && !path.includes('compare') ? 'POST' : 'GET' });
+      expect(res.status, path).toBe(404);
+      expect(await res.json()).toEqual({ detail: expect.stringMatching(/not enabled on this server/), cid: res.headers.get('x-correlation-id') });
+    }
+  });
+
+  it('503 from the other routes once shutdown has begun (a request that completes after SIGTERM)', async () => {
+    const others = operations(doc).filter(({ method, path, op }) => kindOf(method, path, op) === 'other');
+    // Requests begun before the signal and completed after it: their connections are not idle, so
+    // the server keeps them, and the app sees the requests while it shuts down.
+    const conns = await Promise.all(others.map(() => openRaw(healthy.port)));
+    others.forEach(({ method, path }, i) => conns[i].send(`${method.toUpperCase()} ${path} HTTP/1.1\r\nHost: x\r\n`));
+    await sleep(100);
+    const from = healthy.lines.length;
+    healthy.signal('SIGTERM');
+    await healthy.waitForLine((l) => l.fields.tag === 'shutdown', 5_000, from);
+    try {
+      for (const [i, { method, path }] of others.entries()) {
+        conns[i].send('\r\n');
+        const res = await conns[i].response();
+        const headers = new Headers(res.headers);
+        expect(check(doc, method, path, { status: res.status, headers, body: res.body }), path).toBe(503);
+      }
+    } finally {
+      for (const c of conns) c.close();
+    }
+  });
+
+  it('every documented status was produced', () => {
+    const missing: string[] = [];
+    for (const { method, path, op } of operations(doc)) {
+      const seen = produced.get(opKey(method, path)) ?? new Set();
+      for (const status of Object.keys(op.responses)) {
+        if (!seen.has(Number(status))) missing.push(`${opKey(method, path)} ${status}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+});
