@@ -27,7 +27,7 @@ const EVERY_RESPONSE_HEADERS = {
 
 const RETRY_AFTER = {
   429: { description: 'Seconds to wait before retrying', required: true, schema: { type: 'string', pattern: '^[0-9]+$' } },
-  503: { description: 'Seconds to wait before retrying, when the gateway can tell', required: false, schema: { type: 'string', pattern: '^[0-9]+$' } },
+  503: { description: 'Seconds to wait before retrying', required: true, schema: { type: 'string', pattern: '^[0-9]+$' } },
 } as const;
 
 /** What any route answers once shutdown has begun (a request on a connection kept alive from before). */

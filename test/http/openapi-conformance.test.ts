@@ -309,7 +309,7 @@ describe.skipIf(skipPg || skipMysql)('the OpenAPI document at /docs/json', () =>
       for (const [status, response] of Object.entries(op.responses)) {
         expect(response.headers?.['X-Correlation-ID']?.required, `${opKey(method, path)} ${status}`).toBe(true);
         expect(response.headers?.['X-Process-Time']?.required, `${opKey(method, path)} ${status}`).toBe(true);
-        if (status === '429') expect(response.headers?.['Retry-After']?.required).toBe(true);
+        if (status === '429' || status === '503') expect(response.headers?.['Retry-After']?.required, `${opKey(method, path)} ${status}`).toBe(true);
         if (Number(status) >= 400) expect(Object.keys(response.content ?? {}), `${opKey(method, path)} ${status}`).toEqual(['application/json']);
       }
       if (op.requestBody !== undefined) expect(Object.keys(op.responses)).toEqual(expect.arrayContaining(['413', '415']));
