@@ -32,8 +32,8 @@ export interface Gateway {
   resources: ResourceManager;
   /** Opens pools and listens on HOST:PORT; resolves to the bound address. */
   listen(): Promise<string>;
-  /** Re-reads the config files; on a bad file keeps the running config. Returns whether it applied. */
-  reload(): boolean;
+  /** Re-reads the config files; on a bad file keeps the running config. Resolves to whether it applied; never rejects. */
+  reload(): Promise<boolean>;
   /** Stops accepting, lets in-flight requests finish up to shutdown_timeout, then closes everything. */
   shutdown(): Promise<void>;
 }
@@ -112,9 +112,9 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
       });
       return address;
     },
-    reload() {
+    async reload() {
       try {
-        const changes = reloadConfig();
+        const changes = await reloadConfig();
         recordConfigReload(metrics, true);
         const report = () =>
           log.info('config-reload', changes.length > 0 ? `config reloaded: ${changes.length} key(s) changed` : 'config reloaded: no changes', {

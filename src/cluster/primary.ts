@@ -214,12 +214,10 @@ function onMessage(worker: Worker, msg: unknown): void {
 
 function onReload(): void {
   log.info('sig-received', 'SIGUSR1 received: reloading config in the primary and every worker');
-  try {
-    reloadConfig();
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    log.error('config-err', `config reload failed: ${err.message}`);
-  }
+  reloadConfig().catch((err: unknown) => {
+    const message = err instanceof ConfigError ? err.message : 'unexpected error';
+    log.error('config-err', `config reload failed: ${message}`);
+  });
   // Workers re-read the files themselves and report their own result.
   for (const w of liveWorkers()) tell(w, { wt: 'reload' });
 }

@@ -4,12 +4,13 @@
  * sees half of an old and half of a new config.
  */
 import { EventEmitter } from 'node:events';
-import { defaultConfigPaths, diffSettings, loadSettings, type ConfigChange, type ConfigPaths } from './load.js';
+import { defaultConfigPaths, diffSettings, loadSettings, loadSettingsOffThread, type ConfigChange, type ConfigPaths } from './load.js';
 import { ConfigError } from '../errors.js';
 import { globalSchema, resourceSchema, type ResourceSettings, type Settings } from './schema.js';
 
 export * from './schema.js';
-export { buildSettings, diffSettings, loadSettings, defaultConfigPaths, type ConfigChange, type ConfigPaths } from './load.js';
+export { buildSettings, diffSettings, loadSettings, loadSettingsOffThread, defaultConfigPaths, type ConfigChange, type ConfigPaths } from './load.js';
+export { MAX_CONFIG_FILE_BYTES } from './read-file.js';
 
 let current: Settings | undefined;
 let paths: ConfigPaths = defaultConfigPaths();
@@ -35,18 +36,34 @@ export function initConfig(p: ConfigPaths = defaultConfigPaths()): Settings {
   return current;
 }
 
+/** The files the live config was loaded from. */
+export function configPaths(): Readonly<ConfigPaths> {
+  return paths;
+}
+
 /** Makes given settings current (start-up from an already built object, and tests). */
 export function setConfig(settings: Settings): void {
   current = settings;
 }
 
+/** The reload in progress (or the last one): reloads run one after another. */
+let reloading: Promise<unknown> = Promise.resolve();
+
 /**
- * Re-reads both files; on success swaps and returns the changes, on failure throws ConfigError
- * and leaves the running config exactly as it was.
+ * Re-reads both files (parsed in a worker thread, so requests keep being served meanwhile); on
+ * success swaps and resolves with the changes, on failure rejects with a ConfigError and leaves
+ * the running config exactly as it was. A reload asked for while one runs starts after it, so
+ * each compares against the config the previous one left.
  */
-export function reloadConfig(): ConfigChange[] {
+export function reloadConfig(): Promise<ConfigChange[]> {
+  const run = reloading.then(reloadOnce);
+  reloading = run.catch(() => undefined);
+  return run;
+}
+
+async function reloadOnce(): Promise<ConfigChange[]> {
+  const after = await loadSettingsOffThread(paths);
   const before = config();
-  const after = loadSettings(paths);
   const changes = diffSettings(before, after);
   const needRestart = changes.filter((c) => !isReloadable(c.key)).map((c) => c.key);
   if (JSON.stringify(before.secure) !== JSON.stringify(after.secure)) needRestart.push('secure');

@@ -1,12 +1,17 @@
 /**
  * Reads the main and override YAML files and turns them into one validated, frozen Settings
  * object. Pure: no global state here (see ./index.ts for the live config).
+ *
+ * Errors name files, keys and the reason, never a value or other text from a file: the override
+ * may be a symlink to anything, and a secret typed into the wrong key must not reach the logs.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import convict from 'convict';
-import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../errors.js';
+import { readYamlFile } from './read-file.js';
+import { readYamlFilesOffThread } from './read-off-thread.js';
 import {
+  RESOURCE_ID,
   globalSchema,
   maxActiveRequests,
   resourceSchema,
@@ -31,21 +36,52 @@ function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Reads a YAML file holding a mapping. A missing optional file is an empty mapping. */
-export function readYamlFile(file: string, optional: boolean): Obj {
-  if (!existsSync(file)) {
-    if (optional) return {};
-    throw new ConfigError(`config file ${file} does not exist`, { file });
+export { readYamlFile };
+
+/** How many names one error lists before it only counts the rest. */
+const MAX_NAMED = 10;
+
+function namesList(names: string[], unnamed = 0): string {
+  const parts = names.slice(0, MAX_NAMED);
+  if (names.length > MAX_NAMED) parts.push(`${names.length - MAX_NAMED} more`);
+  if (unnamed > 0) parts.push(`${unnamed} not named here (not of the form of a config key)`);
+  return parts.join(', ');
+}
+
+/**
+ * Checks the shape of one file's document before convict sees it: every key is known (a key from
+ * the file is named only when it has the form of a config key; anything else, such as a line of
+ * some other file, is only counted), resource sections sit under valid resource ids, and no value
+ * is a mapping where a value or a list belongs (convict would name the mapping's inner keys).
+ */
+function checkNames(doc: Obj, file: string | undefined): void {
+  const unknown: string[] = [];
+  const nested: string[] = [];
+  let unnamed = 0;
+  const checkKeys = (section: Obj, schema: object, prefix: string) => {
+    for (const [key, value] of Object.entries(section)) {
+      if (!Object.hasOwn(schema, key)) {
+        if (RESOURCE_ID.test(key)) unknown.push(prefix + key);
+        else unnamed++;
+      } else if (isObj(value)) nested.push(prefix + key);
+    }
+  };
+  const { resources, secure, ...global } = doc;
+  checkKeys(global, globalSchema, '');
+  for (const [name, value, schema] of [
+    ['resources', resources, resourceSchema],
+    ['secure', secure, secureResourceSchema],
+  ] as const) {
+    if (value === undefined || value === null) continue;
+    if (!isObj(value)) throw new ConfigError(`${name} must be a mapping of resource id to settings`, { file, keys: [name] });
+    for (const [rid, section] of Object.entries(value)) {
+      if (!RESOURCE_ID.test(rid)) unnamed++;
+      else if (!isObj(section)) throw new ConfigError(`${name}.${rid} must be a mapping of keys to values`, { file, keys: [`${name}.${rid}`] });
+      else checkKeys(section, schema, `${name}.${rid}.`);
+    }
   }
-  let doc: unknown;
-  try {
-    doc = parseYaml(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new ConfigError(`config file ${file} is not valid YAML: ${(err as Error).message.split('\n')[0]}`, { file });
-  }
-  if (doc === null || doc === undefined) return {};
-  if (!isObj(doc)) throw new ConfigError(`config file ${file} must hold a mapping of keys to values`, { file });
-  return doc;
+  if (unknown.length > 0 || unnamed > 0) throw new ConfigError(`unknown keys: ${namesList(unknown, unnamed)}`, { file, keys: unknown });
+  if (nested.length > 0) throw new ConfigError(`must be a value or a list, not a mapping: ${namesList(nested)}`, { file, keys: nested });
 }
 
 /** Keys an override may not touch: secure ones and the non-reloadable ones. */
@@ -84,29 +120,41 @@ function mergeDocs(main: Obj, override: Obj): Obj {
   return merged;
 }
 
-/** convict reports one problem per line, each starting with the key path. */
-function keysFromConvictError(err: Error, prefix: string): string[] {
-  return err.message
-    .split('\n')
-    .map((line) => line.trim())
-    .filter(Boolean)
-    .map((line) => {
-      const declared = /configuration param '([^']+)' not declared/.exec(line);
-      if (declared) return prefix + declared[1];
-      return prefix + line.split(':')[0].trim();
-    });
+const quietSchemas = new WeakMap<object, object>();
+
+/** The schema with every node marked sensitive, so convict leaves values out of its messages. */
+function quiet<S extends object>(schema: S): S {
+  let q = quietSchemas.get(schema);
+  if (!q) {
+    q = Object.fromEntries(Object.entries(schema).map(([k, node]) => [k, { ...(node as object), sensitive: true }]));
+    quietSchemas.set(schema, q);
+  }
+  return q as S;
 }
 
-function validateSection<T>(schema: convict.Schema<T>, data: unknown, prefix: string, file: string | undefined): T {
-  if (!isObj(data)) throw new ConfigError(`${prefix.replace(/\.$/, '')} must be a mapping`, { file, keys: [prefix.replace(/\.$/, '')] });
-  // env: {} keeps convict from reading process env for sections that must come only from files.
-  const conf = convict(schema, { env: {}, args: [] });
+/**
+ * Runs convict on a section whose keys checkNames already accepted, so each line of a convict
+ * error is `<schema key>: <reason>` (or, for a missing value, names a schema key). Throws a
+ * ConfigError naming `prefix`-qualified keys and their reasons.
+ */
+function runConvict<T>(schema: convict.Schema<T>, data: Obj, prefix: string, env: NodeJS.ProcessEnv, blame: (keys: string[]) => string | undefined): T {
+  const conf = convict(quiet(schema), { env, args: [] });
   try {
     conf.load(data as Partial<T>);
     conf.validate({ allowed: 'strict' });
   } catch (err) {
-    const keys = keysFromConvictError(err as Error, prefix);
-    throw new ConfigError(`invalid config: ${(err as Error).message.replace(/\n/g, '; ')}`, { file, keys });
+    const problems = (err as Error).message
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => {
+        const missing = /^configuration param '([a-z0-9_]+)' missing/.exec(line);
+        if (missing) return { key: prefix + missing[1], reason: 'must be set' };
+        const m = /^([a-z][a-z0-9_]*): (.+)$/.exec(line);
+        if (m && Object.hasOwn(schema, m[1])) return { key: prefix + m[1], reason: m[2] };
+        return { key: prefix.replace(/\.$/, '') || '(file)', reason: 'is invalid' };
+      });
+    const keys = problems.map((p) => p.key);
+    throw new ConfigError(`invalid config: ${problems.map((p) => `${p.key}: ${p.reason}`).join('; ')}`, { file: blame(keys), keys });
   }
   return conf.getProperties() as T;
 }
@@ -135,6 +183,8 @@ export function buildSettings(
   opts: { mainFile?: string; overrideFile?: string; env?: NodeJS.ProcessEnv } = {},
 ): Settings {
   const env = opts.env ?? process.env;
+  checkNames(main, opts.mainFile);
+  checkNames(override, opts.overrideFile);
   const forbidden = forbiddenOverrideKeys(override);
   if (forbidden.length > 0) {
     throw new ConfigError(`override file may only change reloadable keys; refused: ${forbidden.join(', ')}`, {
@@ -143,7 +193,7 @@ export function buildSettings(
     });
   }
   const merged = mergeDocs(main, override);
-  const { resources: rawResources = {}, secure: rawSecure = {}, ...rawGlobal } = merged;
+  const { resources: rawResources = {}, secure: rawSecure = {}, ...rawGlobal } = merged as { resources?: Record<string, Obj>; secure?: Record<string, Obj> } & Obj;
   // Blame the override when it holds any of the offending keys, else the main file.
   const blame = (keys: string[]) =>
     keys.some((k) => k.split('.').reduce<unknown>((o, part) => (isObj(o) ? o[part] : undefined), override) !== undefined)
@@ -153,54 +203,40 @@ export function buildSettings(
   if (typeof rawGlobal.special_queries_routes_patterns === 'string') {
     rawGlobal.special_queries_routes_patterns = rawGlobal.special_queries_routes_patterns.split(/\s+/).filter(Boolean);
   }
-  const conf = convict(globalSchema, { env, args: [] });
-  try {
-    conf.load(rawGlobal);
-    conf.validate({ allowed: 'strict' });
-  } catch (err) {
-    const keys = keysFromConvictError(err as Error, '');
-    throw new ConfigError(`invalid config: ${(err as Error).message.replace(/\n/g, '; ')}`, { file: blame(keys), keys });
-  }
-  const global = conf.getProperties();
-
-  if (!isObj(rawResources)) throw new ConfigError('resources must be a mapping of resource id to settings', { file: blame(['resources']), keys: ['resources'] });
-  if (!isObj(rawSecure)) throw new ConfigError('secure must be a mapping of resource id to settings', { file: opts.mainFile, keys: ['secure'] });
+  // Env WT_RESOURCE_IDS (comma-separated) enables resources without editing a tracked file.
+  const envIds = env.WT_RESOURCE_IDS?.trim();
+  if (envIds) rawGlobal.resource_ids = envIds.split(',').map((id) => id.trim()).filter(Boolean);
+  const global = runConvict(globalSchema, rawGlobal, '', env, (keys) => (envIds && keys.includes('resource_ids') ? undefined : blame(keys)));
 
   const resources: Record<string, ResourceSettings> = {};
   const ids = new Set([...global.resource_ids, ...Object.keys(rawResources)]);
   for (const rid of ids) {
-    const section = rawResources[rid] ?? {};
     const prefix = `resources.${rid}.`;
-    let r: ResourceSettings;
-    try {
-      r = validateSection(resourceSchema, section, prefix, undefined);
-    } catch (err) {
-      const e = err as ConfigError;
-      throw new ConfigError(e.message, { file: blame(e.keys), keys: e.keys });
-    }
+    const r = runConvict(resourceSchema, rawResources[rid] ?? {}, prefix, {}, blame);
+    // Keys and the rule only: values stay out of error records.
     if (r.db_min_conn_pool_size > r.db_max_conn_pool_size) {
       const keys = [`${prefix}db_min_conn_pool_size`, `${prefix}db_max_conn_pool_size`];
-      throw new ConfigError(`${keys[0]} (${r.db_min_conn_pool_size}) must not exceed ${keys[1]} (${r.db_max_conn_pool_size})`, { file: blame(keys), keys });
+      throw new ConfigError(`${keys[0]} must not exceed ${keys[1]}`, { file: blame(keys), keys });
     }
     if (maxActiveRequests(r) > r.db_max_conn_pool_size) {
       const keys = [`${prefix}max_active_requests`, `${prefix}db_max_conn_pool_size`];
-      throw new ConfigError(
-        `${keys[0]} (${r.max_active_requests}) must not exceed ${keys[1]} (${r.db_max_conn_pool_size}): each active request holds one connection, more would deadlock`,
-        { file: blame(keys), keys },
-      );
+      throw new ConfigError(`${keys[0]} must not exceed ${keys[1]}: each active request holds one connection, more would deadlock`, {
+        file: blame(keys),
+        keys,
+      });
     }
     resources[rid] = Object.freeze(r);
   }
 
   const secure: Record<string, SecureResourceSettings> = {};
   for (const [rid, section] of Object.entries(rawSecure)) {
-    if (isObj(section) && 'db_password' in section) {
+    if ('db_password' in section) {
       throw new ConfigError(`secure.${rid}.db_password must not be in a file: set env ${rid}__db_password or ${rid}__db_password_FILE`, {
         file: opts.mainFile,
         keys: [`secure.${rid}.db_password`],
       });
     }
-    const s = validateSection(secureResourceSchema, section, `secure.${rid}.`, opts.mainFile);
+    const s = runConvict(secureResourceSchema, section, `secure.${rid}.`, {}, () => opts.mainFile);
     s.db_password = readPassword(rid, env);
     if (s.db_type === 'sqlite' && !s.db_path) {
       throw new ConfigError(`secure.${rid}.db_path is required for a sqlite resource`, { file: opts.mainFile, keys: [`secure.${rid}.db_path`] });
@@ -225,10 +261,18 @@ export function buildSettings(
   });
 }
 
-/** Reads both files and builds Settings. */
+/** Reads both files and builds Settings, on the calling thread (start-up: nothing is served yet). */
 export function loadSettings(paths: ConfigPaths, env: NodeJS.ProcessEnv = process.env): Settings {
   const main = readYamlFile(paths.main, false);
   const override = paths.override ? readYamlFile(paths.override, true) : {};
+  return buildSettings(main, override, { mainFile: paths.main, overrideFile: paths.override, env });
+}
+
+/** Like loadSettings, but reads and parses the files in a worker thread (reloads, while serving). */
+export async function loadSettingsOffThread(paths: ConfigPaths, env: NodeJS.ProcessEnv = process.env): Promise<Settings> {
+  const files = [{ file: paths.main, optional: false }];
+  if (paths.override) files.push({ file: paths.override, optional: true });
+  const [main, override = {}] = await readYamlFilesOffThread(files);
   return buildSettings(main, override, { mainFile: paths.main, overrideFile: paths.override, env });
 }
 

@@ -37,7 +37,8 @@ function stringList(v: unknown): void {
     throw new Error('must be a list of non-empty strings');
   }
 }
-const RESOURCE_ID = /^[a-z][a-z0-9_]{0,62}$/;
+/** Resource ids, and the form of every config key: a name in a log record never echoes other text. */
+export const RESOURCE_ID = /^[a-z][a-z0-9_]{0,62}$/;
 
 export interface GlobalSettings {
   host: string;
@@ -139,10 +140,13 @@ export const globalSchema: { [K in keyof GlobalSettings]: Node<GlobalSettings[K]
     reloadable: true,
   },
   resource_ids: {
-    doc: 'Enabled database resources; each needs a secure.<rid> section. Routes of other resources answer 404.',
+    doc: 'Enabled database resources; each needs a secure.<rid> section. Routes of other resources answer 404. Env `WT_RESOURCE_IDS` (comma-separated) replaces the list.',
     format: (v: unknown) => {
       stringList(v);
-      for (const rid of v as string[]) if (!RESOURCE_ID.test(rid)) throw new Error(`resource id "${rid}" must match ${RESOURCE_ID}`);
+      // By position, not by value: an error record never echoes what the file holds.
+      (v as string[]).forEach((rid, i) => {
+        if (!RESOURCE_ID.test(rid)) throw new Error(`resource_ids[${i}] must match ${RESOURCE_ID}`);
+      });
     },
     default: ['sqlite_traffic'],
     reloadable: false,

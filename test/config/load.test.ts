@@ -80,6 +80,15 @@ describe('config', () => {
     expect(refused(() => buildSettings(inFile, {}, { env: {} })).keys).toEqual(['secure.sqlite_traffic.db_password']);
   });
 
+  it('takes resource_ids from env WT_RESOURCE_IDS (comma-separated) over the file, so no tracked file needs editing', () => {
+    const withPg = { ...main, secure: { ...main.secure, pg_traffic: { db_type: 'postgres', db_name: 'w', db_user: 'u' } } };
+    expect(buildSettings(withPg, {}, { env: { WT_RESOURCE_IDS: ' sqlite_traffic , pg_traffic,' } }).resource_ids).toEqual(['sqlite_traffic', 'pg_traffic']);
+    expect(buildSettings(withPg, {}, { env: { WT_RESOURCE_IDS: '' } }).resource_ids).toEqual(['sqlite_traffic']);
+    // The same rules as in a file: an enabled resource needs its connection target.
+    const e = refused(() => buildSettings(main, {}, { env: { WT_RESOURCE_IDS: 'sqlite_traffic,mysql_traffic' } }));
+    expect(e.keys).toEqual(['secure.mysql_traffic']);
+  });
+
   it('requires a secure section for every enabled resource', () => {
     expect(refused(() => buildSettings({ ...main, resource_ids: ['sqlite_traffic', 'pg_traffic'] }, {}, { env: {} })).keys).toEqual(['secure.pg_traffic']);
   });

@@ -8,7 +8,7 @@ import { ConfigError } from '../../src/errors.js';
 const base = 'resource_ids: [sqlite_traffic]\nsecure:\n  sqlite_traffic: {db_type: sqlite, db_path: a.db}\n';
 
 describe('reloadConfig', () => {
-  it('swaps in a valid override and reports each change', () => {
+  it('swaps in a valid override and reports each change', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'wt-reload-'));
     const main = join(dir, 'main.yaml');
     const override = join(dir, 'override.yaml');
@@ -19,7 +19,7 @@ describe('reloadConfig', () => {
     configEvents.on('reload', listener);
     writeFileSync(override, 'cid_len: 8\nresources:\n  sqlite_traffic: {db_max_conn_pool_size: 3}\n');
     const before = config();
-    const changes = reloadConfig();
+    const changes = await reloadConfig();
     configEvents.off('reload', listener);
     expect(changes.map((c) => c.key)).toEqual(['cid_len', 'resources.sqlite_traffic.db_max_conn_pool_size']);
     expect(seen).toEqual(changes.map((c) => c.key));
@@ -27,19 +27,14 @@ describe('reloadConfig', () => {
     expect(config().cid_len).toBe(8);
   });
 
-  it('refuses a main file whose non-reloadable or secure keys changed, keeping the running config', () => {
+  it('refuses a main file whose non-reloadable or secure keys changed, keeping the running config', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'wt-reload-'));
     const main = join(dir, 'main.yaml');
     writeFileSync(main, base);
     initConfig({ main });
     const before = config();
     writeFileSync(main, `port: 9999\nlog_level: DEBUG\n${base.replace('a.db', 'b.db')}`);
-    let err: unknown;
-    try {
-      reloadConfig();
-    } catch (e) {
-      err = e;
-    }
+    const err = await reloadConfig().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as ConfigError).keys).toEqual(['port', 'secure']);
     expect(config()).toBe(before);
