@@ -7,13 +7,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqliteConfig, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
-import { rawRequest, type RawResponse } from '../helpers/raw-http.js';
+import { openRaw, rawRequest, type RawResponse } from '../helpers/raw-http.js';
 
 let gw: GatewayProcess;
 
 beforeAll(async () => {
   gw = await startGateway({
-    configPatch: (doc, dir) => Object.assign(doc, sqliteConfig(dir), { metrics_allow: ['10.9.8.7'] }),
+    configPatch: (doc, dir) => Object.assign(doc, sqliteConfig(dir), { metrics_allow: ['10.9.8.7'], http_headers_timeout: 1 }),
   });
 }, 30_000);
 afterAll(async () => {
@@ -61,6 +61,16 @@ describe('answers given before the app sees the request', () => {
     await expectErrorReply(await rawRequest(gw.port, get('/sqlite-json', [])), 400, /^an HTTP\/1.1 request needs a Host header$/);
     // HTTP/1.0 has no Host requirement.
     expect((await rawRequest(gw.port, 'GET /health/live HTTP/1.0\r\n\r\n')).status).toBe(200);
+  });
+
+  it('408 for headers that do not end within http_headers_timeout', async () => {
+    const conn = await openRaw(gw.port);
+    try {
+      conn.send('GET /sqlite-json HTTP/1.1\r\nHost: x\r\nX-Slow: a');
+      await expectErrorReply(await conn.response(5_000), 408, /^the request was not received in time$/);
+    } finally {
+      conn.close();
+    }
   });
 
   it("417 for an Expect it cannot meet, keeping the client's own correlation id", async () => {
