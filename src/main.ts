@@ -2,18 +2,26 @@
  * Process entry. Loads config (a bad file stops start-up with a config-err record and exit 1),
  * then runs either a single gateway process or, with workers > 1, a cluster primary whose workers
  * each run a gateway. Signals: SIGUSR1 reload, SIGTERM/SIGINT graceful shutdown, SIGHUP (cluster)
- * rolling restart.
+ * rolling restart. The process that takes these signals (the single process, or the primary)
+ * writes its pid to `pid_file` once it serves.
  */
 import './runtime-flags.js';
 import cluster from 'node:cluster';
-import { config, initConfig } from './config/index.js';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { config, configPaths, initConfig } from './config/index.js';
 import { ConfigError } from './errors.js';
 import { createGateway, logConfigError, type Gateway } from './gateway.js';
 import { flushLogs, getLogger, oneLineTraceback, shareStdout } from './log/index.js';
 import { runPrimary } from './cluster/primary.js';
 import { setupWorker } from './cluster/worker.js';
+import { writePidFile } from './pid-file.js';
 
 const log = getLogger('main.ts');
+
+// Until a SIGUSR1 listener exists, Node answers that signal by opening its inspector on
+// 127.0.0.1:9229; one sent during start-up is ignored instead (the real one is added later).
+process.on('SIGUSR1', () => undefined);
 
 function exitNow(code: number): never {
   flushLogs();
@@ -38,15 +46,14 @@ async function runGateway(): Promise<void> {
     await gateway.shutdown();
     exitNow(0);
   };
-  // A SIGUSR1 listener also keeps Node from opening its inspector on that signal.
   process.on('SIGUSR1', () => {
     log.info('sig-received', 'SIGUSR1 received: reloading config');
-    gateway.reload();
+    void gateway.reload();
   });
   if (cluster.isWorker) {
     worker = setupWorker({
       metrics: gateway.metrics,
-      reload: () => gateway.reload(),
+      reload: () => void gateway.reload(),
       shutdown: () => gateway.shutdown(),
       // Stop taking connections first, so a recycled worker answers no 503 to connections handed to it.
       stopAccepting: () => gateway.app.server.close(),
@@ -59,6 +66,31 @@ async function runGateway(): Promise<void> {
     process.on('SIGINT', () => void shutdown('SIGINT'));
   }
   await gateway.listen();
+  if (!cluster.isWorker) announcePid();
+}
+
+/** Writes the pid file once this process serves and handles its signals; a failure stops start-up. */
+function announcePid(): void {
+  const file = config().pid_file;
+  if (!file) return;
+  const written = writePidFile(file);
+  if (written.replacedPid !== undefined) {
+    log.warning('pid-file', 'pid file held the pid of a running process; replaced (two gateways sharing one pid_file?)', {
+      file: written.path,
+      replaced_pid: written.replacedPid,
+    });
+  }
+}
+
+/** Says which files the configuration came from, so a reload's edits go to the right one. */
+function logConfigFiles(): void {
+  const { main, override } = configPaths();
+  log.info('config-files', 'configuration loaded', {
+    config_file: resolve(main),
+    override_file: override ? resolve(override) : undefined,
+    override_present: override ? existsSync(override) : undefined,
+    pid_file: config().pid_file ? resolve(config().pid_file) : undefined,
+  });
 }
 
 async function main(): Promise<void> {
@@ -71,9 +103,11 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  if (cluster.isPrimary) logConfigFiles();
   if (cluster.isPrimary && config().workers > 1) {
     shareStdout();
     await runPrimary();
+    announcePid();
   } else await runGateway();
 }
 

@@ -64,6 +64,7 @@ export interface GlobalSettings {
   http_request_timeout: number;
   http_keep_alive_timeout: number;
   http_idle_timeout: number;
+  pid_file: string;
 }
 
 export const globalSchema: { [K in keyof GlobalSettings]: Node<GlobalSettings[K]> } = {
@@ -194,6 +195,13 @@ export const globalSchema: { [K in keyof GlobalSettings]: Node<GlobalSettings[K]
       if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Error('http_idle_timeout must be a number of seconds >= 0');
     },
     default: 0,
+    reloadable: false,
+  },
+  pid_file: {
+    doc: 'File the process that receives signals writes its pid to once it listens (removed at exit; relative to the working directory; empty = none).',
+    format: String,
+    default: 'data/watchtower.pid',
+    env: 'WT_PID_FILE',
     reloadable: false,
   },
 };

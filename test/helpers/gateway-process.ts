@@ -78,7 +78,16 @@ export async function startGateway(opts: StartOptions = {}): Promise<GatewayProc
   writeFileSync(configFile, stringify(doc));
   const child = spawn(process.execPath, [...(opts.extraArgs ?? []), MAIN], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', WT_CONFIG: configFile, OVERRIDE_CONFIG_PATH: overrideFile, HOST: '127.0.0.1', PORT: String(port), ...opts.env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      WT_CONFIG: configFile,
+      OVERRIDE_CONFIG_PATH: overrideFile,
+      // Each gateway its own pid file: the default, data/watchtower.pid, is shared by the work tree.
+      WT_PID_FILE: join(dir, 'watchtower.pid'),
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      ...opts.env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
