@@ -7,7 +7,7 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance, RouteOptions } from 'fastify';
-import { errorResponse } from './schemas.js';
+import { errorBodySchema, errorResponse } from './schemas.js';
 
 type Json = Record<string, unknown>;
 
@@ -51,13 +51,29 @@ function isStreamed(route: RouteOptions): boolean {
   return (route.config?.resources?.length ?? 0) > 0 && produces?.includes('text/plain') === true;
 }
 
+/**
+ * Every route answers 503 with the error body once shutdown has begun. A route with a 503 of its own
+ * in another shape (/health/ready) may therefore send either.
+ */
+function addShutdownAnswer(responses: Record<string, Json>): void {
+  const own = responses['503'];
+  if (own === undefined) {
+    responses['503'] = structuredClone(SHUTTING_DOWN);
+    return;
+  }
+  const media = (own.content as Record<string, { schema?: Json }> | undefined)?.['application/json'];
+  if (media?.schema === undefined || ((media.schema.required ?? []) as string[]).includes('cid')) return;
+  media.schema = { anyOf: [media.schema, errorBodySchema] };
+  own.description = `${String(own.description)}; while the server shuts down, an error body`;
+}
+
 /** Adds the headers, the body parser's errors and the shutdown 503 to every operation of the finished document. */
 function addCommonResponses(doc: Json): Json {
   for (const pathItem of Object.values((doc.paths ?? {}) as Record<string, Record<string, Json>>)) {
     for (const operation of Object.values(pathItem)) {
       const responses = (operation.responses ?? {}) as Record<string, Json>;
       if (operation.requestBody !== undefined) for (const [code, response] of Object.entries(BODY_ERRORS)) responses[code] ??= structuredClone(response);
-      responses['503'] ??= structuredClone(SHUTTING_DOWN);
+      addShutdownAnswer(responses);
       for (const [code, response] of Object.entries(responses)) {
         const retryAfter = RETRY_AFTER[Number(code) as keyof typeof RETRY_AFTER] as Json | undefined;
         response.headers = { ...EVERY_RESPONSE_HEADERS, ...(retryAfter && { 'Retry-After': retryAfter }), ...(response.headers as Json | undefined) };

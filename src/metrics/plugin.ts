@@ -82,7 +82,7 @@ export async function metricsPlugin(app: FastifyInstance, opts: MetricsPluginOpt
     tags: ['operations'],
     summary: 'Prometheus metrics',
     description:
-      'All wt_* metrics in the Prometheus text format. With `metrics_allow` set only the listed client addresses may read them; ' +
+      'All wt_* metrics in the Prometheus text format. With `metrics_allow` set only clients whose address is listed, or lies in a listed CIDR block, may read them; ' +
       'with WT_METRICS_USER and WT_METRICS_PASSWORD set, only with those basic-auth credentials.',
     response: {
       200: { description: 'The metrics', content: { [EXPOSITION_TYPE]: { schema: { type: 'string' } } } },
