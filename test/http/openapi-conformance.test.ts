@@ -350,7 +350,7 @@ describe.skipIf(skipPg || skipMysql)('the OpenAPI document at /docs/json', () =>
     slowSqlite(slowPath);
     const gw = await gateway(
       targetsFor(db, slowPath),
-      { db_min_conn_pool_size: 1, db_max_conn_pool_size: 1, max_active_requests: 1, max_pending_requests: 0, db_default_query_timeout: 1, request_slot_timeout: 5 },
+      { db_min_conn_pool_size: 1, db_max_conn_pool_size: 1, max_active_requests: 1, max_pending_requests: 0, db_default_query_timeout: 2, request_slot_timeout: 5 },
       METRICS_AUTH,
     );
     const slowDoc = await documentOf(gw);
@@ -381,7 +381,11 @@ describe.skipIf(skipPg || skipMysql)('the OpenAPI document at /docs/json', () =>
         expect(await call(gw, slowDoc, method, path, { init: kind === 'insert' ? json(newRows()) : {} }), opKey(method, path)).toBe(429);
         expect(await held, opKey(method, path)).toBe(504);
         // The next route starts only once this one gave its slot back.
-        while ((await inProgress()) > 0) await sleep(20);
+        const freed = Date.now() + 10_000;
+        while ((await inProgress()) > 0) {
+          if (Date.now() > freed) throw new Error(`${opKey(method, path)} kept its slot after its 504`);
+          await sleep(20);
+        }
       }
     } finally {
       await pgLock.query('ROLLBACK').catch(() => undefined);
