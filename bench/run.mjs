@@ -19,6 +19,7 @@ const MODULES = {
   instrumentation: './instrumentation.mjs',
   cluster: './cluster-throughput.mjs',
   'metrics-scrape': './metrics-scrape.mjs',
+  'cold-burst': './cold-burst.mjs',
   logging: './logging.mjs',
 };
 

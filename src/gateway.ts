@@ -103,7 +103,8 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     metrics,
     resources,
     async listen() {
-      await resources.start();
+      resources.start();
+      await resources.warm();
       const address = await app.listen({ host: config().host, port: config().port });
       log.info('listening', `WatchTower listening on ${address}`, {
         host: config().host,

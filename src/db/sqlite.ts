@@ -6,6 +6,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { SecureResourceSettings } from '../config/schema.js';
 import { BaseConnection } from './base.js';
@@ -26,6 +27,52 @@ const CANCEL_GRACE_MS = 250;
 const BUSY_TIMEOUT_MS = 5000;
 
 
+
+/**
+ * Worker processes are started a few at a time: one start costs about 100 ms of CPU, and a cold pool
+ * growing by seven at once under a burst took every core from the event loop and from the
+ * connections already open, so the whole burst waited for the slowest start. Hand-written because
+ * it is a counter and a queue, with the caller's own deadline.
+ */
+class StartGate {
+  private running = 0;
+  private readonly queue: (() => void)[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  /** Resolves with a release function once a start may begin, or false if `ms` passed first. */
+  enter(ms: number): Promise<(() => void) | false> {
+    if (this.running < this.limit) {
+      this.running++;
+      return Promise.resolve(this.leaver());
+    }
+    return new Promise((resolve) => {
+      const go = () => {
+        clearTimeout(timer);
+        this.running++;
+        resolve(this.leaver());
+      };
+      const timer = setTimeout(() => {
+        this.queue.splice(this.queue.indexOf(go), 1);
+        resolve(false);
+      }, ms);
+      this.queue.push(go);
+    });
+  }
+
+  private leaver(): () => void {
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      this.running--;
+      this.queue.shift()?.();
+    };
+  }
+}
+
+/** One start per core the event loop does not need. */
+const starts = new StartGate(Math.max(1, availableParallelism() - 1));
 
 /** dist/db/sqlite-worker.js next to this module, or (running from src under a test runner) the built one. */
 export function sqliteWorkerPath(): string {
@@ -225,8 +272,19 @@ class SqliteConnection extends BaseConnection {
     if (!(await settledWithin(this.exited, HOUSEKEEPING_MS))) await this.kill();
   }
 
-  /** Starts a worker and opens the database in it within `ms`. */
+  /** Starts a worker and opens the database in it within `ms`, the wait for a start included. */
   static async open(resourceId: string, connId: number, path: string, ms: number): Promise<SqliteConnection> {
+    const began = Date.now();
+    const leave = await starts.enter(ms);
+    if (!leave) throw new DbDriverError(`opening SQLite ${path} timed out after ${ms / 1000} s waiting for other connections to start`, { kind: 'timeout', connectionUsable: false });
+    try {
+      return await SqliteConnection.start(resourceId, connId, path, Math.max(1, ms - (Date.now() - began)));
+    } finally {
+      leave();
+    }
+  }
+
+  private static async start(resourceId: string, connId: number, path: string, ms: number): Promise<SqliteConnection> {
     const child = fork(sqliteWorkerPath(), [], {
       execArgv: [], // not the parent's loaders/flags (e.g. a test runner's)
       serialization: 'json', // see sqlite-protocol: far cheaper than structured clone here

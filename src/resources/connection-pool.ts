@@ -77,6 +77,8 @@ export class DbConnectionPool {
   private refusedWith: Error | undefined;
   private destroying: Promise<void> | undefined;
   private doubleReleases = 0;
+  /** Woken after each connection attempt, success or failure (see warm()). */
+  private readonly attemptWaiters = new Set<() => void>();
 
   constructor(
     readonly resourceId: string,
@@ -101,6 +103,32 @@ export class DbConnectionPool {
   /** Starts the periodic check; the first one (top-up to the minimum) runs at once. */
   start(): void {
     this.scheduleCheck(0);
+  }
+
+  /**
+   * Settles once the minimum is open, an attempt failed (a database that is down must not hold up
+   * start-up: requests will get a fast 503), or `ms` passed. Serving before the minimum is open made a
+   * burst right after start-up wait for every connection to be opened at once.
+   */
+  warm(ms: number): Promise<void> {
+    const done = () => this.openCount() >= resourceConfig(this.resourceId).db_min_conn_pool_size || this.lastCreateFailure !== undefined;
+    if (done()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const finish = () => {
+        clearTimeout(timer);
+        this.attemptWaiters.delete(check);
+        resolve();
+      };
+      const check = () => {
+        if (done()) finish();
+      };
+      const timer = setTimeout(finish, ms);
+      this.attemptWaiters.add(check);
+    });
+  }
+
+  private attempted(): void {
+    for (const wake of [...this.attemptWaiters]) wake();
   }
 
   stats(): PoolStats {
@@ -381,6 +409,8 @@ export class DbConnectionPool {
     this.lastCreateFailure = undefined;
     emitSafely(this.events, 'conn-created', { resourceId: rid, connId, seconds });
     log.debug('dbconn-added', 'opened DB connection', { resource_id: rid, conn_id: connId, duration: seconds });
+    // Once tarn has counted it as open, which it does when this promise settles.
+    setImmediate(() => this.attempted());
     return conn;
   }
 
@@ -389,6 +419,7 @@ export class DbConnectionPool {
     const rid = this.resourceId;
     const type = err instanceof TimeoutError || (err instanceof DbDriverError && err.kind === 'timeout') ? 'timeout' : 'other';
     this.lastCreateFailure = { atMs: nowMs(), error: err };
+    this.attempted();
     emitSafely(this.events, 'conn-create-error', { resourceId: rid, type, error: err });
     // Summarised (src/log/summarise.ts): a database that stays down fails every retry the same way.
     failures.write(`dbconn-create ${rid} ${type}`, log.warning, 'dbconn-err', 'could not open a DB connection', { resource_id: rid, error_type: type, error: errorText(err) });

@@ -84,6 +84,14 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
     configEvents.on('reload', this.onReload);
   }
 
+  /**
+   * Settles once every pool has its minimum open (or could not open one, or db_conn_timeout passed):
+   * what start-up waits for before it listens, so the first requests find connections ready.
+   */
+  warm(): Promise<void> {
+    return Promise.all([...this.resources].map(([rid, r]) => r.pool.warm(resourceConfig(rid).db_conn_timeout * 1000))).then(() => undefined);
+  }
+
   has(rid: string): boolean {
     return this.resources.has(rid);
   }
