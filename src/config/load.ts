@@ -193,7 +193,10 @@ export function buildSettings(
     });
   }
   const merged = mergeDocs(main, override);
-  const { resources: rawResources = {}, secure: rawSecure = {}, ...rawGlobal } = merged as { resources?: Record<string, Obj>; secure?: Record<string, Obj> } & Obj;
+  // checkNames made both sections mappings of mappings, or left them empty (`resources:` is null).
+  const { resources: resourcesDoc, secure: secureDoc, ...rawGlobal } = merged;
+  const rawResources = (resourcesDoc ?? {}) as Record<string, Obj>;
+  const rawSecure = (secureDoc ?? {}) as Record<string, Obj>;
   // Blame the override when it holds any of the offending keys, else the main file.
   const blame = (keys: string[]) =>
     keys.some((k) => k.split('.').reduce<unknown>((o, part) => (isObj(o) ? o[part] : undefined), override) !== undefined)

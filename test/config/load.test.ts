@@ -89,6 +89,10 @@ describe('config', () => {
     expect(e.keys).toEqual(['secure.mysql_traffic']);
   });
 
+  it('reads an empty resources section as none', () => {
+    expect(buildSettings({ ...main, resources: null }, { resources: null }, { env: {} }).resources.sqlite_traffic.db_max_conn_pool_size).toBe(10);
+  });
+
   it('requires a secure section for every enabled resource', () => {
     expect(refused(() => buildSettings({ ...main, resource_ids: ['sqlite_traffic', 'pg_traffic'] }, {}, { env: {} })).keys).toEqual(['secure.pg_traffic']);
   });

@@ -82,15 +82,16 @@ describe('a refused config file never reaches the log', () => {
       const err = refusal(() => loadSettings({ main: mainFile, override: link }, {}));
       expect(err.file).toBe(link);
       expectNoLeak(err, content);
-      // The reload path reads the file in a worker thread: the same rules hold there.
-      initConfig({ main: mainFile, override: join(dir, 'none.yaml') });
+      // A reload reads the file in a worker thread: the same rules hold there.
+      const later = join(dir, `later-${name}.yaml`);
+      initConfig({ main: mainFile, override: later }); // not there yet: no override
       const before = config();
-      initConfig({ main: mainFile, override: link.replace('.yaml', '-later.yaml') });
-      symlinkSync(target, link.replace('.yaml', '-later.yaml'));
+      symlinkSync(target, later);
       const reloadErr = await reloadRefusal();
       expect(reloadErr).toBeInstanceOf(ConfigError);
+      expect((reloadErr as ConfigError).file).toBe(later);
       expectNoLeak(reloadErr as ConfigError, content);
-      expect(config().log_level).toBe(before.log_level);
+      expect(config()).toBe(before);
     });
   }
 
