@@ -137,7 +137,27 @@ function quiet<S extends object>(schema: S): S {
  * error is `<schema key>: <reason>` (or, for a missing value, names a schema key). Throws a
  * ConfigError naming `prefix`-qualified keys and their reasons.
  */
+/**
+ * Keys whose schema default is a number or a switch but whose file value is text. convict would
+ * coerce such text by the default's type ("20s" to 20, "no" to true); a YAML file can say what it means.
+ */
+function textWhereTyped(schema: object, data: Obj): { key: string; reason: string }[] {
+  const out: { key: string; reason: string }[] = [];
+  for (const [key, value] of Object.entries(data)) {
+    if (typeof value !== 'string' || !Object.hasOwn(schema, key)) continue;
+    const wanted = typeof (schema as Record<string, { default?: unknown }>)[key].default;
+    if (wanted === 'number') out.push({ key, reason: 'must be a number, not text' });
+    else if (wanted === 'boolean') out.push({ key, reason: 'must be true or false, not text' });
+  }
+  return out;
+}
+
 function runConvict<T>(schema: convict.Schema<T>, data: Obj, prefix: string, env: NodeJS.ProcessEnv, blame: (keys: string[]) => string | undefined): T {
+  const text = textWhereTyped(schema, data);
+  if (text.length > 0) {
+    const keys = text.map((t) => prefix + t.key);
+    throw new ConfigError(`invalid config: ${text.map((t) => `${prefix}${t.key}: ${t.reason}`).join('; ')}`, { file: blame(keys), keys });
+  }
   const conf = convict(quiet(schema), { env, args: [] });
   try {
     conf.load(data as Partial<T>);

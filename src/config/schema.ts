@@ -25,6 +25,10 @@ function positiveNumber(name: string) {
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number of seconds`);
   };
 }
+/** A YAML true or false; convict's Boolean format would read any text but "false" as true. */
+function strictBoolean(v: unknown): void {
+  if (typeof v !== 'boolean') throw new Error('must be true or false');
+}
 function nonNegativeInt(v: unknown): void {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new Error('must be a whole number >= 0');
 }
@@ -130,13 +134,13 @@ export const globalSchema: { [K in keyof GlobalSettings]: Node<GlobalSettings[K]
   },
   log_request_slot_durations: {
     doc: 'Write <rid>_request_slot_duration in the acquisition-stats record.',
-    format: Boolean,
+    format: strictBoolean,
     default: false,
     reloadable: true,
   },
   log_db_conn_durations: {
     doc: 'Write <rid>_db_connection_duration in the acquisition-stats record.',
-    format: Boolean,
+    format: strictBoolean,
     default: false,
     reloadable: true,
   },
@@ -170,7 +174,7 @@ export const globalSchema: { [K in keyof GlobalSettings]: Node<GlobalSettings[K]
     default: [],
     reloadable: true,
   },
-  docs_enabled: { doc: 'Serve Swagger UI at /docs and the OpenAPI document at /docs/json.', format: Boolean, default: true, reloadable: false },
+  docs_enabled: { doc: 'Serve Swagger UI at /docs and the OpenAPI document at /docs/json.', format: strictBoolean, default: true, reloadable: false },
   http_headers_timeout: {
     doc: 'Seconds a client has to send a request\'s headers; past that the connection is closed (408). Stops clients that open connections and send nothing.',
     format: positiveNumber('http_headers_timeout'),

@@ -61,6 +61,23 @@ describe('config', () => {
     expect(e.file).toBe('o.yaml');
   });
 
+  it('refuses a switch that is not true or false instead of reading any text as true', () => {
+    for (const value of ['x', 'no', 0, 'false']) {
+      expect(refused(() => buildSettings({ ...main, docs_enabled: value }, {}, { env: {} })).keys, String(value)).toContain('docs_enabled');
+    }
+    expect(refused(() => buildSettings(main, { log_db_conn_durations: 'yes' }, { env: {}, overrideFile: 'o.yaml' })).keys).toContain('log_db_conn_durations');
+    expect(buildSettings({ ...main, docs_enabled: false }, {}, { env: {} }).docs_enabled).toBe(false);
+  });
+
+  it('refuses text where a number belongs instead of reading its leading digits', () => {
+    const e = refused(() => buildSettings(main, { resources: { sqlite_traffic: { request_slot_timeout: '20s' } } }, { env: {}, overrideFile: 'o.yaml' }));
+    expect(e.keys).toEqual(['resources.sqlite_traffic.request_slot_timeout']);
+    expect(e.message).not.toContain('20s');
+    expect(refused(() => buildSettings({ ...main, port: '8080abc' }, {}, { env: {} })).keys).toEqual(['port']);
+    // The environment is text by nature and still read as numbers.
+    expect(buildSettings(main, {}, { env: { PORT: '9000' } }).port).toBe(9000);
+  });
+
   it('refuses max_active_requests above db_max_conn_pool_size, naming both keys', () => {
     const e = refused(() => buildSettings(main, { resources: { sqlite_traffic: { max_active_requests: 5 } } }, { env: {} }));
     expect(e.keys).toEqual(['resources.sqlite_traffic.max_active_requests', 'resources.sqlite_traffic.db_max_conn_pool_size']);
