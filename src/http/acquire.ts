@@ -1,28 +1,27 @@
 /**
  * The preHandler that gives a route the database resources it declares (`config.resources`)
- * before its handler runs, and makes sure they go back even if the client leaves while it waits.
- * It is attached only to routes that declare resources, with their ids bound at registration.
+ * before its handler runs, into the request's RequestResources (which give them back, also when the
+ * client leaves while it waits). It is attached only to routes that declare resources, with their
+ * ids bound at registration.
  */
-import type { FastifyInstance, FastifyRequest, onRequestHookHandler, preHandlerHookHandler } from 'fastify';
+import type { FastifyInstance, onRequestHookHandler, preHandlerHookHandler } from 'fastify';
 import { config } from '../config/index.js';
-import { BadRequestError, ClientClosedError } from '../errors.js';
+import { BadRequestError } from '../errors.js';
 import { getLogger } from '../log/index.js';
 import { roundSeconds } from '../query/query-log.js';
-import { CancelOnce, type CancelSignal } from '../resources/util.js';
-import { releaseHeld } from './lifecycle.js';
-import type { HeldResources } from './request-state.js';
+import { RequestResources } from '../resources/request-resources.js';
 
 const log = getLogger('acquire.ts');
 
 export interface ResourceAcquirer {
   has(resourceId: string): boolean;
-  /** Everything at once when nothing has to wait; undefined otherwise, holding nothing. */
-  acquireNow(resourceIds: readonly string[]): HeldResources | undefined;
-  /** `cid` goes on the records of a failed acquisition. */
-  acquire(resourceIds: readonly string[], signal?: CancelSignal, cid?: string): Promise<HeldResources>;
+  /** Everything at once into `into` when nothing has to wait; undefined otherwise, holding nothing. */
+  acquireNow(resourceIds: readonly string[], into: RequestResources): RequestResources | undefined;
+  /** Waits for everything, into `into`; its end() cancels the wait. */
+  acquire(resourceIds: readonly string[], into: RequestResources): Promise<RequestResources>;
 }
 
-function logAcquisition(resourceIds: readonly string[], held: HeldResources, cid: string): void {
+function logAcquisition(resourceIds: readonly string[], held: RequestResources): void {
   const cfg = config();
   if (!cfg.log_request_slot_durations && !cfg.log_db_conn_durations) return;
   const fields: Record<string, number | string> = {};
@@ -30,37 +29,8 @@ function logAcquisition(resourceIds: readonly string[], held: HeldResources, cid
     if (cfg.log_request_slot_durations) fields[`${rid}_request_slot_duration`] = roundSeconds(held.slotWaitSeconds(rid));
     if (cfg.log_db_conn_durations) fields[`${rid}_db_connection_duration`] = roundSeconds(held.connWaitSeconds(rid));
   }
-  fields.cid = cid;
+  fields.cid = held.cid ?? '';
   log.info('acquisition-stats', 'acquisition durations', fields);
-}
-
-/** Hands `held` to the request, unless the request already ended (then nobody else would give it back). */
-function adopt(req: FastifyRequest, resourceIds: readonly string[], held: HeldResources): Promise<void> | undefined {
-  req.wt.held = held;
-  if (req.wt.finished) return releaseHeld(req.wt).then(() => Promise.reject(new ClientClosedError()));
-  logAcquisition(resourceIds, held, req.wt.cid);
-  return undefined;
-}
-
-/**
- * The waiting path: a slot or a connection is not free, so the client may leave while we wait.
- * Chained rather than async: most requests of a busy resource come this way.
- */
-function acquireWaiting(req: FastifyRequest, resourceIds: readonly string[], acquirer: ResourceAcquirer): Promise<void> {
-  const state = req.wt;
-  const gone = new CancelOnce();
-  // The request's end (its response closing before we answered: the client went away) aborts the wait.
-  state.abandon = () => gone.cancel(new ClientClosedError());
-  return acquirer.acquire(resourceIds, gone, state.cid).then(
-    (held) => {
-      state.abandon = undefined;
-      return adopt(req, resourceIds, held);
-    },
-    (err: unknown) => {
-      state.abandon = undefined;
-      throw err;
-    },
-  );
 }
 
 /**
@@ -79,11 +49,19 @@ function enabledHook(url: string, resourceIds: readonly string[], acquirer: Reso
 
 function acquireHook(resourceIds: readonly string[], acquirer: ResourceAcquirer): preHandlerHookHandler {
   return (req, _reply, done) => {
-    // Usually everything is free: no promise, no abort signal, no listener.
-    const held = acquirer.acquireNow(resourceIds);
-    const pending = held !== undefined ? adopt(req, resourceIds, held) : acquireWaiting(req, resourceIds, acquirer);
-    if (pending === undefined) done();
-    else pending.then(() => done(), done);
+    // The request's end (lifecycle) ends these: it cancels a wait, or gives back what is held.
+    const resources = new RequestResources(req.wt.cid);
+    req.wt.resources = resources;
+    // Usually everything is free: no promise, no listener.
+    if (acquirer.acquireNow(resourceIds, resources) !== undefined) {
+      logAcquisition(resourceIds, resources);
+      return done();
+    }
+    // Chained rather than async: most requests of a busy resource come this way.
+    acquirer.acquire(resourceIds, resources).then(() => {
+      logAcquisition(resourceIds, resources);
+      done();
+    }, done);
   };
 }
 

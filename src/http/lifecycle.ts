@@ -11,7 +11,7 @@ import { getLogger } from '../log/index.js';
 import { UNMATCHED_ENDPOINT } from '../metrics/bind.js';
 import { queryLogTypeFor, queryStatsFields, roundSeconds } from '../query/query-log.js';
 import { correlationId } from './cid.js';
-import { isBusy, statementsEnded, type RequestState } from './request-state.js';
+import type { RequestState } from './request-state.js';
 
 const log = getLogger('lifecycle.ts');
 
@@ -73,23 +73,6 @@ function seconds(state: RequestState): number {
   return (performance.now() - state.start) / 1000;
 }
 
-const DONE: Promise<void> = Promise.resolve();
-
-/**
- * Releases what the request holds, once its statements have ended and its streams are stopped;
- * exactly once. When nothing runs the release happens before this returns (and the result is an
- * already settled promise).
- */
-export function releaseHeld(state: RequestState): Promise<void> {
-  const held = state.held;
-  if (!held) return DONE;
-  if (isBusy(state)) {
-    return Promise.all([statementsEnded(state), ...state.cleanups.map((cleanup) => cleanup())]).then(() => held.release());
-  }
-  held.releaseNow();
-  return DONE;
-}
-
 export function registerLifecycle(app: FastifyInstance, observer: RequestObserver, isShuttingDown: () => boolean): void {
   app.decorateRequest('wt', null as unknown as RequestState);
 
@@ -102,8 +85,6 @@ export function registerLifecycle(app: FastifyInstance, observer: RequestObserve
       client: req.ip,
       response: reply.raw,
       queries: [],
-      cleanups: [],
-      running: 0,
     };
     req.wt = state;
     reply.header('X-Correlation-ID', state.cid);
@@ -121,7 +102,7 @@ export function registerLifecycle(app: FastifyInstance, observer: RequestObserve
     // A complete body (not a stream) no longer needs the database: give the slot and connection
     // back now, so a queued request starts while this response is written. Streams, and statements
     // still running, keep them until they end.
-    if (state.held !== undefined && !isBusy(state) && !isStream(payload)) state.held.releaseNow();
+    if (state.resources !== undefined && !isStream(payload)) state.resources.releaseIfIdle();
     // Requests in flight when shutdown began close their keep-alive connection with the response;
     // otherwise the server would wait for clients to drop idle sockets.
     if (isShuttingDown()) reply.header('Connection', 'close');
@@ -136,23 +117,19 @@ export function registerLifecycle(app: FastifyInstance, observer: RequestObserve
  */
 function finish(req: FastifyRequest, reply: FastifyReply, observer: RequestObserver): void {
   const state = req.wt;
-  if (state.finished) return;
-  state.finished = true;
-  // A request still waiting for its resources stops waiting: the client is gone.
-  state.abandon?.();
-  // The records follow the release, whether it succeeded or not.
-  if (isBusy(state)) {
-    releaseHeld(state)
-      .catch((err: unknown) => logReleaseFailure(state, err))
-      .then(() => recordSafely(req, reply, observer, state));
-    return;
-  }
+  // A request still waiting for its resources stops waiting (the client is gone); what it holds
+  // goes back. The records follow the release, whether it succeeded or not.
+  let releasing: Promise<void> | undefined;
   try {
-    state.held?.releaseNow();
+    releasing = state.resources?.end();
   } catch (err) {
     logReleaseFailure(state, err);
   }
-  recordSafely(req, reply, observer, state);
+  if (releasing === undefined) {
+    recordSafely(req, reply, observer, state);
+    return;
+  }
+  releasing.catch((err: unknown) => logReleaseFailure(state, err)).then(() => recordSafely(req, reply, observer, state));
 }
 
 function logReleaseFailure(state: RequestState, err: unknown): void {

@@ -9,11 +9,11 @@ import { DbValueError } from '../db/classify.js';
 import { CommitOutcomeUnknown } from '../db/timeout.js';
 import { DbDriverError, type QueryResult, type Row, type SqlParam, type Statement } from '../db/types.js';
 import { AppTimeoutError, BadRequestError, DatabaseError, OutcomeUnknownError } from '../errors.js';
-import { isBusy, statementEnded, type RequestState } from '../http/request-state.js';
 import { getLogger } from '../log/index.js';
 import { StallWatch } from './stall-watch.js';
 import { failures } from '../log/summarise.js';
 import type { QueryEvent } from '../resources/events.js';
+import type { RequestResources } from '../resources/request-resources.js';
 
 const log = getLogger('query.ts');
 
@@ -30,6 +30,17 @@ export interface QueryRecord {
 }
 
 export type QueryListener = (ev: QueryEvent) => void;
+
+/** What the runner needs of its request (the request's state, `req.wt`, is one). */
+export interface QueryContext {
+  readonly cid: string;
+  /** What the request holds; statements and streams report to it. Absent on routes that declare no resources. */
+  readonly resources?: RequestResources;
+  /** Each statement's record is added here, for the query-stats record. */
+  readonly queries: QueryRecord[];
+  /** A stream whose client stopped reading is cut off through it. */
+  readonly response?: import('node:http').ServerResponse;
+}
 
 export interface QueryOptions {
   /** Overrides the resource's db_default_query_timeout for this statement. */
@@ -86,14 +97,15 @@ export function toAppError(err: unknown, resourceId: string, timeoutSeconds: num
 /** The queries of one request, run on the connections it holds. */
 export class RequestQueries {
   constructor(
-    private readonly state: RequestState,
+    private readonly state: QueryContext,
     private readonly onQuery: QueryListener,
   ) {}
 
-  private connection(resourceId: string) {
-    const held = this.state.held;
+  /** What the request holds (a route that declares no resources has nothing to run on). */
+  private held(resourceId: string): RequestResources {
+    const held = this.state.resources;
     if (!held) throw new Error(`route ran a query on ${resourceId} without declaring it in config.resources`);
-    return held.connection(resourceId);
+    return held;
   }
 
   private report(resourceId: string, started: number, rows: number | undefined, err?: unknown, stalled?: true): number {
@@ -107,27 +119,28 @@ export class RequestQueries {
 
   /** Runs one statement and returns all its rows. */
   async rows(resourceId: string, sql: string, params: SqlParam[], opts?: QueryOptions): Promise<Row[]> {
-    const conn = this.connection(resourceId);
+    const held = this.held(resourceId);
+    const conn = held.connection(resourceId);
     const timeoutSeconds = timeoutFor(resourceId, opts);
     const started = performance.now();
     // Counted as running until it settles: the request's end, and the early releases, wait for it
     // (a handler that failed beside a running statement, under Promise.all, must not return it busy).
-    this.state.running++;
+    held.statementStarted();
     let result: QueryResult;
     try {
       result = await conn.query(sql, params, { timeoutSeconds });
     } catch (err) {
+      held.statementEnded();
       throw this.failed(resourceId, started, timeoutSeconds, err);
     }
-    statementEnded(this.state);
+    held.statementEnded();
     const seconds = this.report(resourceId, started, result.rowCount);
     this.state.queries.push({ resourceId, connId: conn.connId, sql, params, seconds, rowCount: result.rowCount, results: result.rows });
     return result.rows;
   }
 
-  /** A running statement failed: it has ended; report it and map the error for the client. */
+  /** A statement failed (and was counted as ended): report it and map the error for the client. */
   private failed(resourceId: string, started: number, timeoutSeconds: number, err: unknown): Error {
-    statementEnded(this.state);
     this.report(resourceId, started, undefined, err);
     return toAppError(err, resourceId, timeoutSeconds, this.state.cid);
   }
@@ -138,7 +151,8 @@ export class RequestQueries {
    */
   async stream(resourceId: string, sql: string, params: SqlParam[], opts?: QueryOptions): Promise<AsyncGenerator<Row, void, void>> {
     const state = this.state;
-    const conn = this.connection(resourceId);
+    const held = this.held(resourceId);
+    const conn = held.connection(resourceId);
     const timeoutSeconds = timeoutFor(resourceId, opts);
     const started = performance.now();
     const rowStream = conn.stream(sql, params, { timeoutSeconds });
@@ -162,19 +176,20 @@ export class RequestQueries {
       if (finish()) await cancel();
       else if (cancelling) await cancelling;
     };
-    state.cleanups.push(cleanup);
+    held.addCleanup(cleanup);
     let first: IteratorResult<Row>;
     // Running until its first row; from then on the cleanup stands for it.
-    state.running++;
+    held.statementStarted();
     try {
       first = await iterator.next();
     } catch (err) {
       // The row stream has ended itself on the error; there is nothing left to stop.
-      state.cleanups.splice(state.cleanups.indexOf(cleanup), 1);
+      held.removeCleanup(cleanup);
       recorded = true;
+      held.statementEnded();
       throw this.failed(resourceId, started, timeoutSeconds, err);
     }
-    statementEnded(state);
+    held.statementEnded();
     state.queries.push(record);
     let exhausted = false;
     const cid = state.cid;
@@ -236,23 +251,25 @@ export class RequestQueries {
    * -15% main-thread CPU per request; without a queue it costs one loop turn.
    */
   release(): Promise<void> {
-    if (!isBusy(this.state)) this.state.held?.releaseNow();
+    this.state.resources?.releaseIfIdle();
     return new Promise((resolve) => setImmediate(resolve));
   }
 
   /** Runs statements in one transaction: all or nothing. Returns the rows affected by each. */
   async transaction(resourceId: string, statements: Statement[], opts?: QueryOptions): Promise<number[]> {
-    const conn = this.connection(resourceId);
+    const held = this.held(resourceId);
+    const conn = held.connection(resourceId);
     const timeoutSeconds = timeoutFor(resourceId, opts);
     const started = performance.now();
-    this.state.running++;
+    held.statementStarted();
     let counts: number[];
     try {
       counts = await conn.transaction(statements, { timeoutSeconds });
     } catch (err) {
+      held.statementEnded();
       throw this.failed(resourceId, started, timeoutSeconds, err);
     }
-    statementEnded(this.state);
+    held.statementEnded();
     const total = counts.reduce((a, b) => a + b, 0);
     const seconds = this.report(resourceId, started, total);
     this.state.queries.push({

@@ -17,13 +17,11 @@ import type { DbConnector } from '../db/types.js';
 import { AppTimeoutError, BadRequestError, DatabaseError, ResourceError, ShuttingDownError } from '../errors.js';
 import { getLogger } from '../log/index.js';
 import { failures } from '../log/summarise.js';
-import { Holding, type AcquiredResources } from './acquired-resources.js';
 import { DbConnectionPool, type PoolLease } from './connection-pool.js';
 import type { ResourceEventMap } from './events.js';
 import { RequestLimiter, type SlotGrant } from './request-limiter.js';
-import { abortReason, unrefTimeout, type CancelSignal } from './util.js';
-
-export type { AcquiredResources } from './acquired-resources.js';
+import { RequestResources } from './request-resources.js';
+import { abortReason, unrefTimeout } from './util.js';
 
 const log = getLogger('resource-manager.ts');
 
@@ -58,8 +56,8 @@ interface Resource {
 
 export class ResourceManager extends EventEmitter<ResourceEventMap> {
   private readonly resources = new Map<string, Resource>();
-  /** Every AcquiredResources not yet released, for shutdown. */
-  private readonly held = new Set<Holding>();
+  /** Every RequestResources being filled or held, not yet released, for shutdown. */
+  private readonly held = new Set<RequestResources>();
   private onHeldDrained: (() => void) | undefined;
   private started = false;
   private shuttingDown: Promise<void> | undefined;
@@ -98,10 +96,10 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
 
   /**
    * The common case without a promise: one resource whose slot and an idle connection are free
-   * right now (and nobody is queued for either). Undefined when anything would have to wait,
-   * holding nothing and counting nothing; then use acquire().
+   * right now (and nobody is queued for either), taken into `into`. Undefined when anything would
+   * have to wait, holding nothing and counting nothing (`into` untouched); then use acquire().
    */
-  acquireNow(rids: readonly string[]): AcquiredResources | undefined {
+  acquireNow(rids: readonly string[], into: RequestResources = new RequestResources()): RequestResources | undefined {
     if (this.shuttingDown || rids.length !== 1) return undefined;
     const rid = rids[0];
     const r = this.resources.get(rid);
@@ -110,59 +108,67 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
     if (lease === undefined) return undefined;
     // Cannot be refused: canGrantNow() held and nothing ran since.
     const slot = r.limiter.grantNow() as SlotGrant;
-    const holding = new Holding(this.released);
-    holding.addSlot(rid, slot);
-    holding.addLease(rid, lease);
-    this.held.add(holding);
-    return holding;
+    into.begin(this.released);
+    into.addSlot(rid, slot);
+    into.addLease(rid, lease);
+    into.complete();
+    this.held.add(into);
+    return into;
   }
 
   /**
-   * A slot, then a connection, for each resource, in sorted id order. On any failure everything
-   * already held is released and the error rethrown: ResourceError (429), AppTimeoutError (504,
-   * kind 'slot' or 'pool'), DatabaseError (503, unreachable), ShuttingDownError (503),
-   * BadRequestError (404, unknown resource), or the signal's reason when it aborts. `cid` goes on
-   * the failure's record.
+   * A slot, then a connection, for each resource, in sorted id order, taken into `into`. On any
+   * failure everything already held is released and the error rethrown: ResourceError (429),
+   * AppTimeoutError (504, kind 'slot' or 'pool'), DatabaseError (503, unreachable),
+   * ShuttingDownError (503), BadRequestError (404, unknown resource), or ClientClosedError when
+   * `into` is ended meanwhile (its request's client left). Its cid goes on the failure's record.
    */
-  acquire(rids: readonly string[], signal?: CancelSignal, cid?: string): Promise<AcquiredResources> {
+  acquire(rids: readonly string[], into: RequestResources = new RequestResources()): Promise<RequestResources> {
     if (this.shuttingDown) return Promise.reject(new ShuttingDownError());
     const ids = rids.length === 1 ? rids : [...new Set(rids)].sort();
     for (const rid of ids) {
       if (!this.resources.has(rid)) return Promise.reject(new BadRequestError(`unknown resource ${rid}`, { statusCode: 404, resourceId: rid }));
     }
-    const holding = new Holding(this.released);
-    this.held.add(holding);
+    into.begin(this.released);
+    this.held.add(into);
     // Gives back what is held and logs the failure; then rethrows.
     const fail = (err: unknown): never => {
-      holding.releaseNow();
-      logAcquireError(err, cid);
+      into.releaseNow();
+      logAcquireError(err, into.cid);
       throw err;
+    };
+    const done = (): RequestResources => {
+      // The request may have ended in the turn its last wait was granted: nobody would give these back.
+      if (this.shuttingDown) return fail(new ShuttingDownError());
+      if (into.aborted) return fail(abortReason(into));
+      into.complete();
+      return into;
     };
     // Chained rather than async (every request queued for a slot comes this way); one resource after
     // the other, each step starting only once the previous one holds its slot and connection. The
     // first step runs now, so the request takes its place in the slot queue the moment it asks.
     let steps: Promise<unknown>;
     try {
-      steps = Promise.resolve(this.take(holding, ids[0], signal));
+      steps = Promise.resolve(this.take(into, ids[0]));
     } catch (err) {
       steps = Promise.reject(err as Error);
     }
-    for (let i = 1; i < ids.length; i++) steps = steps.then(() => this.take(holding, ids[i], signal));
-    return steps.then(() => (this.shuttingDown ? fail(new ShuttingDownError()) : holding), fail);
+    for (let i = 1; i < ids.length; i++) steps = steps.then(() => this.take(into, ids[i]));
+    return steps.then(done, fail);
   }
 
-  /** A slot, then a connection, of one resource into `holding`; synchronous when both are free now. */
-  private take(holding: Holding, rid: string, signal: CancelSignal | undefined): Promise<void> | void {
+  /** A slot, then a connection, of one resource into `into` (also the wait's cancel signal); synchronous when both are free now. */
+  private take(into: RequestResources, rid: string): Promise<void> | void {
     const { limiter, pool } = this.get(rid);
-    const withLease = (lease: PoolLease): void => holding.addLease(rid, lease);
+    const withLease = (lease: PoolLease): void => into.addLease(rid, lease);
     const withSlot = (slot: SlotGrant): Promise<void> | void => {
-      holding.addSlot(rid, slot);
-      if (signal?.aborted) throw abortReason(signal);
+      into.addSlot(rid, slot);
+      if (into.aborted) throw abortReason(into);
       // With a slot, a connection is nearly always idle (slots never outnumber connections).
       const lease = pool.leaseNow();
-      return lease !== undefined ? withLease(lease) : pool.acquire(signal).then(withLease);
+      return lease !== undefined ? withLease(lease) : pool.acquire(into).then(withLease);
     };
-    const slot = limiter.acquireNow(signal);
+    const slot = limiter.acquireNow(into);
     return slot instanceof Promise ? slot.then(withSlot) : withSlot(slot);
   }
 
@@ -217,7 +223,7 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
     });
   }
 
-  private readonly released = (h: Holding): void => {
+  private readonly released = (h: RequestResources): void => {
     this.held.delete(h);
     if (this.held.size === 0) this.onHeldDrained?.();
   };

@@ -14,44 +14,15 @@ export function secondsSince(startMs: number): number {
 }
 
 /**
- * What can cancel a wait: an AbortSignal, or anything with these members (see CancelOnce). Only
- * 'abort' listeners are used.
+ * What can cancel a wait: an AbortSignal, or anything with these members (a request's
+ * RequestResources, lighter than an AbortController, which builds an EventTarget per instance).
+ * Only 'abort' listeners are used.
  */
 export interface CancelSignal {
   readonly aborted: boolean;
   readonly reason: unknown;
   addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
   removeEventListener(type: 'abort', listener: () => void): void;
-}
-
-/**
- * A one-shot CancelSignal for the request path. Hand-written: Node's AbortController builds an
- * EventTarget (a Map and several objects) per instance, and every request that queues for a slot
- * needs one; this keeps the few listeners in an array.
- */
-export class CancelOnce implements CancelSignal {
-  aborted = false;
-  reason: unknown = undefined;
-  private listeners: (() => void)[] = [];
-
-  addEventListener(_type: 'abort', listener: () => void): void {
-    if (!this.aborted) this.listeners.push(listener);
-  }
-
-  removeEventListener(_type: 'abort', listener: () => void): void {
-    const i = this.listeners.indexOf(listener);
-    if (i !== -1) this.listeners.splice(i, 1);
-  }
-
-  /** Aborts once (later calls do nothing) and calls each listener once. */
-  cancel(reason: unknown): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.reason = reason;
-    const listeners = this.listeners;
-    this.listeners = [];
-    for (const l of listeners) l();
-  }
 }
 
 /** What an aborted wait rejects with: the signal's reason when it is an Error. */

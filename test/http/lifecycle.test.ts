@@ -3,9 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.js';
 import { buildSettings, setConfig } from '../../src/config/index.js';
-import type { HeldResources } from '../../src/http/request-state.js';
 import { setLogDestination } from '../../src/log/index.js';
 import { RequestQueries } from '../../src/query/query.js';
+import { RequestResources } from '../../src/resources/request-resources.js';
 
 /** What happened, in order, across the requests of a test. */
 const events: string[] = [];
@@ -32,33 +32,30 @@ const fakeConnection = {
   },
 };
 
-function fakeHeld(tag: string): HeldResources {
-  // Idempotent, as the contract requires: only the first call gives anything back.
-  let released = false;
-  const releaseNow = () => {
-    if (!released) events.push(`${tag}:released`);
-    released = true;
-  };
-  return {
-    connection: () => fakeConnection as unknown as ReturnType<HeldResources['connection']>,
-    slotWaitSeconds: () => 0,
-    connWaitSeconds: () => 0,
-    releaseNow,
-    release: async () => releaseNow(),
-  };
+/** Fills `into` as the resource manager would, with a slot and a connection of r1 whose release is recorded. */
+function fill(into: RequestResources, tag: string): RequestResources {
+  into.begin(() => undefined);
+  into.addSlot('r1', { waitSeconds: 0, release: () => events.push(`${tag}:slot-released`) });
+  into.addLease('r1', {
+    connection: fakeConnection as unknown as ReturnType<RequestResources['connection']>,
+    waitSeconds: 0,
+    release: () => events.push(`${tag}:released`),
+  });
+  into.complete();
+  return into;
 }
 
 /** What the acquirer does; a test may replace these (each request takes its resources through them). */
-let acquireNow: () => HeldResources | undefined;
-let acquireWaiting: () => Promise<HeldResources> = () => Promise.reject(new Error('not used'));
+let acquireNow: (into: RequestResources) => RequestResources | undefined;
+let acquireWaiting: (into: RequestResources) => Promise<RequestResources> = () => Promise.reject(new Error('not used'));
 
 beforeAll(async () => {
   setConfig(buildSettings({ resource_ids: ['r1'], secure: { r1: { db_type: 'sqlite', db_path: 'unused.db' } } }, {}, { env: {} }));
   setLogDestination(new Writable({ write: (_c, _e, cb) => cb() }));
   let n = 0;
-  acquireNow = () => fakeHeld(`req${++n}`);
+  acquireNow = (into) => fill(into, `req${++n}`);
   app = await buildApp({
-    acquirer: { has: () => true, acquireNow: () => acquireNow(), acquire: () => acquireWaiting() },
+    acquirer: { has: () => true, acquireNow: (_ids, into) => acquireNow(into), acquire: (_ids, into) => acquireWaiting(into) },
     readiness: () => ({ ready: true, unavailable: [] }),
     observer: { requestDone: (endpoint) => events.push(`done ${endpoint}`) },
     onQuery: () => undefined,
@@ -75,7 +72,7 @@ beforeAll(async () => {
   app.get('/json', { config: { resources: ['r1'] } }, async () => ({ ok: true }));
   app.get('/stream', { config: { resources: ['r1'] } }, async (req, reply) => {
     // A stream still reading from the database: the request registers its cancellation.
-    req.wt.cleanups.push(async () => undefined);
+    req.wt.resources?.addCleanup(async () => undefined);
     let i = 0;
     const body = new Readable({
       read() {
@@ -121,7 +118,7 @@ describe('request lifecycle', () => {
     expect(res.statusCode).toBe(200);
     expect(res.headers['x-process-time']).toMatch(/^\d+\.\d{3}$/);
     await new Promise((r) => setImmediate(r));
-    expect(events).toEqual(['req1:released', 'written', 'done /json']);
+    expect(events).toEqual(['req1:released', 'req1:slot-released', 'written', 'done /json']);
   });
 
   it('keeps a stream’s resources until the stream has ended', async () => {
@@ -150,19 +147,19 @@ describe('request lifecycle', () => {
     events.length = 0;
     // A holds its resources at once. B waits for resources that another request gives back in the
     // callback right after the one delivering A's result: the same loop turn, as under load.
-    let handOver: (held: HeldResources) => void = () => undefined;
-    acquireWaiting = () => new Promise((resolve) => (handOver = resolve));
+    let handOver: () => void = () => undefined;
+    acquireWaiting = (into) => new Promise((resolve) => (handOver = () => resolve(fill(into, 'B'))));
     const saved = acquireNow;
     let first = true;
-    acquireNow = () => {
+    acquireNow = (into) => {
       if (!first) return undefined;
       first = false;
-      return fakeHeld('A');
+      return fill(into, 'A');
     };
     const query = fakeConnection.query;
     fakeConnection.query = (sql: string) => {
       const result = query(sql);
-      if (sql === 'quick A') setImmediate(() => handOver(fakeHeld('B')));
+      if (sql === 'quick A') setImmediate(() => handOver());
       return result;
     };
     try {

@@ -3,7 +3,8 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { AppTimeoutError, ClientClosedError, ResourceError, ShuttingDownError } from '../../src/errors.js';
 import type { ResourceEventMap } from '../../src/resources/events.js';
 import { RequestLimiter, type SlotGrant } from '../../src/resources/request-limiter.js';
-import { CancelOnce, type CancelSignal } from '../../src/resources/util.js';
+import { RequestResources } from '../../src/resources/request-resources.js';
+import type { CancelSignal } from '../../src/resources/util.js';
 import { outcome, reloadWith, tick, useConfig } from './helpers.js';
 
 const RID = 'db_a';
@@ -110,10 +111,11 @@ describe('RequestLimiter', () => {
     expect(lim.stats()).toMatchObject({ active: 0, pending: 0 });
   });
 
-  it('a CancelOnce cancels a waiter with its reason, once, and a granted waiter stops listening', async () => {
+  it('a request ended while it waits (its RequestResources) cancels its waiter, once, and a granted waiter stops listening', async () => {
     const { lim } = limiter();
     const held = await lim.acquire();
-    const gone = new CancelOnce();
+    const gone = new RequestResources();
+    gone.begin(() => undefined);
     const waiting = outcome(lim.acquire(gone));
     // A signal that shows who listens: a granted waiter must leave no listener behind.
     const listening = new Set<() => void>();
@@ -125,10 +127,11 @@ describe('RequestLimiter', () => {
     };
     const behind = lim.acquire(kept);
     expect(listening.size).toBe(1);
-    const reason = new ClientClosedError();
-    gone.cancel(reason);
-    gone.cancel(new Error('second'));
-    expect(await waiting).toBe(reason);
+    expect(gone.end()).toBeUndefined();
+    expect(gone.end()).toBeUndefined();
+    const reason = await waiting;
+    expect(reason).toBeInstanceOf(ClientClosedError);
+    expect(gone.reason).toBe(reason);
     held.release();
     const g = await behind;
     expect(listening.size).toBe(0);

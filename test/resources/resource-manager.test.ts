@@ -1,9 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildSettings, resourceConfig } from '../../src/config/index.js';
-import { AppTimeoutError, BadRequestError, ConfigError, DatabaseError, ResourceError, ShuttingDownError } from '../../src/errors.js';
+import { AppTimeoutError, BadRequestError, ClientClosedError, ConfigError, DatabaseError, ResourceError, ShuttingDownError } from '../../src/errors.js';
 import { setLogDestination } from '../../src/log/index.js';
-import { ResourceManager, type AcquiredResources } from '../../src/resources/resource-manager.js';
+import { RequestResources } from '../../src/resources/request-resources.js';
+import { ResourceManager } from '../../src/resources/resource-manager.js';
 import { FakeConnector } from './fake-connector.js';
 import { FAST, outcome, reloadWith, until, useConfig } from './helpers.js';
 
@@ -105,7 +106,7 @@ describe('ResourceManager', () => {
     setLogDestination({ write: (s: string) => lines.push(s) });
     try {
       const holder = await m.acquire(['db_b']);
-      const err = await outcome(m.acquire(['db_b', 'db_a'], undefined, 'abc123def456'));
+      const err = await outcome(m.acquire(['db_b', 'db_a'], new RequestResources('abc123def456')));
       expect(err).toBeInstanceOf(ResourceError);
       expect(err).toMatchObject({ statusCode: 429, resourceId: 'db_b' });
       expectIdle(m, ['db_a']);
@@ -122,12 +123,13 @@ describe('ResourceManager', () => {
     useConfig({ db_a: {}, db_b: { max_active_requests: 1, request_slot_timeout: 5 } });
     const m = manager();
     const holder = await m.acquire(['db_b']);
-    const ac = new AbortController();
-    const waiting = outcome(m.acquire(['db_a', 'db_b'], ac.signal));
+    const request = new RequestResources();
+    const waiting = outcome(m.acquire(['db_a', 'db_b'], request));
     await until(() => m.stats('db_b').pending === 1);
     expect(m.stats('db_a')).toMatchObject({ active: 1, inUse: 1 });
-    ac.abort();
-    expect(await waiting).toHaveProperty('name', 'AbortError');
+    expect(request.end()).toBeUndefined(); // the request's end while it waits
+    expect(await waiting).toBeInstanceOf(ClientClosedError);
+    expect(request.released).toBe(true);
     expectIdle(m, ['db_a']);
     expect(m.stats('db_b')).toMatchObject({ active: 1, pending: 0 });
     await holder.release();
@@ -142,23 +144,23 @@ describe('ResourceManager', () => {
     const lines: string[] = [];
     setLogDestination({ write: (s: string) => lines.push(s) });
     try {
-      const late = await outcome(m.acquire(['db_a'], undefined, 'cid0pool'));
+      const late = await outcome(m.acquire(['db_a'], new RequestResources('cid0pool')));
       expect(late).toBeInstanceOf(AppTimeoutError);
       expect(late).toMatchObject({ statusCode: 504, kind: 'pool' });
       expectIdle(m, ['db_a']);
       await until(() => m.stats('db_a').open === 1);
 
       const holder = await m.acquire(['db_a']);
-      const queued = outcome(m.acquire(['db_a'], undefined, 'cid0slot'));
-      const refused = await outcome(m.acquire(['db_a'], undefined, 'cid0full'));
+      const queued = outcome(m.acquire(['db_a'], new RequestResources('cid0slot')));
+      const refused = await outcome(m.acquire(['db_a'], new RequestResources('cid0full')));
       expect(refused).toBeInstanceOf(ResourceError);
       expect(await queued).toMatchObject({ statusCode: 504, kind: 'slot' });
 
-      const ac = new AbortController();
-      const leaving = outcome(m.acquire(['db_a'], ac.signal));
+      const request = new RequestResources();
+      const leaving = outcome(m.acquire(['db_a'], request));
       await until(() => m.stats('db_a').pending === 1);
-      ac.abort();
-      expect(await leaving).toHaveProperty('name', 'AbortError');
+      request.end();
+      expect(await leaving).toBeInstanceOf(ClientClosedError);
       expect(m.stats('db_a')).toMatchObject({ active: 1, pending: 0, inUse: 1 });
       await holder.release();
       expectIdle(m, ['db_a']);
@@ -241,7 +243,7 @@ describe('ResourceManager', () => {
       await sleep(Math.random() * 200); // arrivals spread over 0.2 s
       const rids = orders[Math.floor(Math.random() * orders.length)];
       const started = Date.now();
-      let held: AcquiredResources | undefined;
+      let held: RequestResources | undefined;
       try {
         held = await m.acquire(rids);
         slowest = Math.max(slowest, (Date.now() - started) / 1000);
