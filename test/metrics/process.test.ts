@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { buildSettings, setConfig } from '../../src/config/index.js';
 import { createMetrics } from '../../src/metrics/catalogue.js';
 import { parseProcFields, processSampler, startProcessMetrics } from '../../src/metrics/process.js';
 import { parseExposition } from './exposition.js';
@@ -23,6 +24,9 @@ describe('process metrics', () => {
     const m = createMetrics();
     const sampler = processSampler(m);
     await sampler.sample();
+    // 300 ms of work on this thread between the samples: the CPU figure covers that interval.
+    const busyUntil = performance.now() + 300;
+    while (performance.now() < busyUntil);
     await sampler.sample();
     const e = parseExposition(await m.registry.metrics());
     const pid = String(process.pid);
@@ -38,10 +42,12 @@ describe('process metrics', () => {
     expect(value('wt_mem_shared_bytes')).toBeLessThanOrEqual(rss);
     expect(value('wt_mem_percent')).toBeGreaterThan(0);
     expect(value('wt_mem_percent')).toBeLessThan(100);
-    expect(value('wt_cpu_usage')).toBeGreaterThanOrEqual(0);
+    // A percentage of one core, as pidusage reports it; well above zero after a busy interval even on a loaded machine.
+    expect(value('wt_cpu_usage')).toBeGreaterThan(20);
     expect(value('wt_open_fds')).toBeGreaterThan(2);
-    expect(value('wt_io_read_bytes_total')).toBeGreaterThanOrEqual(0);
-    expect(value('wt_io_write_bytes_total')).toBeGreaterThanOrEqual(0);
+    // Since the process started it has read its modules and written to the test runner.
+    expect(value('wt_io_read_bytes_total')).toBeGreaterThan(0);
+    expect(value('wt_io_write_bytes_total')).toBeGreaterThan(0);
     for (const g of PROCESS_GAUGES) expect(e.types.get(g)).toBe('gauge');
   });
 
@@ -79,17 +85,19 @@ describe('process metrics', () => {
     expect((await value('wt_io_write_bytes_total')) - written0).toBeGreaterThanOrEqual(size);
   });
 
-  it('starts with a sample and stops cleanly', async () => {
+  it('samples at once and then every process_metrics_interval, and stop() ends the sampling', async () => {
+    setConfig(buildSettings({ process_metrics_interval: 0.05, resource_ids: [] }, {}, { env: {} }));
     const m = createMetrics();
+    const set = vi.spyOn(m.memRssBytes, 'set');
     stop = startProcessMetrics(m);
-    const deadline = Date.now() + 5_000;
-    let text = '';
-    while (Date.now() < deadline && !text.includes('wt_mem_rss_bytes{')) {
-      await new Promise((r) => setTimeout(r, 20));
-      text = await m.registry.metrics();
-    }
-    expect(text).toContain(`wt_mem_rss_bytes{pid="${process.pid}"}`);
+    await expect.poll(() => m.registry.metrics(), { timeout: 5000 }).toContain(`wt_mem_rss_bytes{pid="${process.pid}"}`);
+    await expect.poll(() => set.mock.calls.length, { timeout: 5000 }).toBeGreaterThanOrEqual(3);
     stop();
     stop = undefined;
+    const atStop = set.mock.calls.length;
+    // Ten intervals with nothing to poll for: stopped, the sampler must stay silent (one sample
+    // already under way when stop() came may still finish).
+    await new Promise((r) => setTimeout(r, 500));
+    expect(set.mock.calls.length - atStop).toBeLessThanOrEqual(1);
   });
 });
