@@ -2,11 +2,11 @@
  * buildApp: the Fastify instance with its plugins and routes, nothing else. What it serves from
  * (resources, metrics) is handed in, so tests can build apps side by side.
  */
-import { config } from './config/index.js';
+import { config, type SettingsReader } from './config/index.js';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { FastifySchemaValidationError } from 'fastify/types/schema.js';
 import { registerAcquire, type ResourceAcquirer } from './http/acquire.js';
-import { clientErrorHandler, frameworkErrors, registerClientErrors } from './http/client-errors.js';
+import { earlyErrorHandlers, registerClientErrors } from './http/client-errors.js';
 import { registerErrorReplies } from './http/error-reply.js';
 import { isQuiet, registerLifecycle, type RequestObserver } from './http/lifecycle.js';
 import { addMaxDecimalKeyword, registerBodyParsers, registerStrictQueryIntegers } from './http/strict-input.js';
@@ -18,6 +18,8 @@ import { trafficRoutes } from './routes/traffic.js';
 import { dataframeRoutes } from './routes/dataframe.js';
 
 export interface AppParts {
+  /** The live settings every hook and route reads at each use; the process config by default. */
+  settings?: SettingsReader;
   acquirer: ResourceAcquirer;
   readiness: () => Readiness;
   observer: RequestObserver;
@@ -43,6 +45,7 @@ function formatValidation(errors: FastifySchemaValidationError[], dataVar: strin
 }
 
 export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
+  const settings = parts.settings ?? config;
   const app = Fastify({
     logger: false,
     // Answered by our own onRequest check, so the 503 body has the usual shape.
@@ -56,25 +59,25 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
     schemaErrorFormatter: formatValidation,
     bodyLimit: 5 * 1024 * 1024,
     // Answers given before the app's hooks run get the usual headers and body (src/http/client-errors.ts).
-    clientErrorHandler,
-    frameworkErrors,
+    ...earlyErrorHandlers(settings),
     // Node would answer a Host-less HTTP/1.1 request with a bare 400; registerClientErrors does instead.
-    http: { requireHostHeader: false, ...nodeServerTimeouts(config()) },
-    ...fastifyTimeouts(config()),
+    http: { requireHostHeader: false, ...nodeServerTimeouts(settings()) },
+    ...fastifyTimeouts(settings()),
   });
   app.addHook('onRoute', (route) => {
     if (!isQuiet(route.url) && route.method !== 'HEAD') parts.routeUrls?.push(route.url);
   });
-  registerLifecycle(app, parts.observer, parts.isShuttingDown);
-  registerClientErrors(app);
-  registerErrorReplies(app);
-  registerAcquire(app, parts.acquirer);
+  registerLifecycle(app, parts.observer, parts.isShuttingDown, settings);
+  registerClientErrors(app, settings);
+  registerErrorReplies(app, settings);
+  registerAcquire(app, parts.acquirer, settings);
   registerStrictQueryIntegers(app);
   registerBodyParsers(app);
   if (parts.docs) await registerSwagger(app, parts.version, (rid) => parts.acquirer.has(rid));
   await parts.metricsPlugin(app);
   healthRoutes(app, { readiness: parts.readiness, shuttingDown: parts.isShuttingDown });
-  trafficRoutes(app, { onQuery: parts.onQuery });
-  dataframeRoutes(app, { onQuery: parts.onQuery });
+  const queryDeps = { onQuery: parts.onQuery, settings };
+  trafficRoutes(app, queryDeps);
+  dataframeRoutes(app, queryDeps);
   return app;
 }

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
-import { config, reloadConfig, type ConfigChange } from './config/index.js';
+import { config, reloadConfig, type ConfigChange, type SettingsReader } from './config/index.js';
 import { createConnector } from './db/index.js';
 import { requireOdbc } from './db/odbc.js';
 import { ensureSqliteSample } from './db/sample-data.js';
@@ -20,6 +20,11 @@ import { ResourceManager } from './resources/resource-manager.js';
 const log = getLogger('gateway.ts');
 
 export interface GatewayOptions {
+  /**
+   * The live settings this gateway reads at each use; the process config (which reload() re-reads)
+   * by default. Gateways with their own readers run side by side in one process.
+   */
+  settings?: SettingsReader;
   /** Replaces the local registry's text on /metrics (cluster workers serve the aggregate). */
   metricsText?: () => Promise<string>;
   /** Called once per finished request (cluster workers count towards recycling). */
@@ -60,7 +65,8 @@ export function logConfigError(err: ConfigError, when: 'start-up' | 'reload'): v
 }
 
 export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway> {
-  const cfg = config();
+  const settings = opts.settings ?? config;
+  const cfg = settings();
   setLogLevel(cfg.log_level);
   for (const rid of cfg.resource_ids) {
     const target = cfg.secure[rid];
@@ -70,12 +76,13 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   }
 
   const metrics = createMetrics();
-  const resources = new ResourceManager({ connectorFor: (rid) => createConnector(rid, config().secure[rid]) });
+  const resources = new ResourceManager({ connectorFor: (rid) => createConnector(rid, settings().secure[rid]), settings });
   const unbind = bindResourceMetrics(metrics, resources, [...cfg.resource_ids]);
   let shuttingDown = false;
   const routeUrls: string[] = [];
 
   const app = await buildApp({
+    settings,
     acquirer: resources,
     readiness: () => resources.readiness(),
     observer: {
@@ -86,7 +93,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     },
     onQuery: (ev) => recordQuery(metrics, ev),
     metricsPlugin: async (instance) => {
-      await instance.register(metricsPlugin, { metrics, getText: opts.metricsText });
+      await instance.register(metricsPlugin, { metrics, getText: opts.metricsText, settings });
     },
     isShuttingDown: () => shuttingDown,
     docs: cfg.docs_enabled,
@@ -105,11 +112,12 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     async listen() {
       resources.start();
       await resources.warm();
-      const address = await app.listen({ host: config().host, port: config().port });
+      const { host, port } = settings();
+      const address = await app.listen({ host, port });
       log.info('listening', `WatchTower listening on ${address}`, {
-        host: config().host,
-        port: app.server.address() && typeof app.server.address() === 'object' ? (app.server.address() as { port: number }).port : config().port,
-        resources: config().resource_ids.join(','),
+        host,
+        port: app.server.address() && typeof app.server.address() === 'object' ? (app.server.address() as { port: number }).port : port,
+        resources: settings().resource_ids.join(','),
       });
       return address;
     },
@@ -125,7 +133,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
         // log_level is itself on record in both directions.
         const visibleBefore = isLevelEnabled('info');
         if (visibleBefore) report();
-        setLogLevel(config().log_level);
+        setLogLevel(settings().log_level);
         if (!visibleBefore) report();
         return true;
       } catch (err) {
@@ -138,7 +146,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     shutdown() {
       shutdownPromise ??= (async () => {
         shuttingDown = true;
-        const timeout = config().shutdown_timeout;
+        const timeout = settings().shutdown_timeout;
         log.info('shutdown', 'shutting down: no new requests, waiting for in-flight ones', { shutdown_timeout: timeout });
         const closed = app.close();
         let timer: NodeJS.Timeout | undefined;

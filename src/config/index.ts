@@ -24,10 +24,18 @@ export function config(): Settings {
 }
 
 export function resourceConfig(rid: string): ResourceSettings {
-  const r = config().resources[rid];
+  return resourceSettingsOf(config(), rid);
+}
+
+/** The section of resource `rid` in `settings`; throws when it has none. */
+export function resourceSettingsOf(settings: Settings, rid: string): ResourceSettings {
+  const r = settings.resources[rid];
   if (!r) throw new Error(`no config for resource ${rid}`);
   return r;
 }
+
+/** How a component reads its configuration: at the moment of use, so a reload reaches it. */
+export type SettingsReader = () => Settings;
 
 /** Loads config at start-up (throws ConfigError) and makes it current. */
 export function initConfig(p: ConfigPaths = defaultConfigPaths()): Settings {

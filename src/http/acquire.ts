@@ -5,7 +5,7 @@
  * ids bound at registration.
  */
 import type { FastifyInstance, onRequestHookHandler, preHandlerHookHandler } from 'fastify';
-import { config } from '../config/index.js';
+import type { SettingsReader } from '../config/index.js';
 import { BadRequestError } from '../errors.js';
 import { getLogger } from '../log/index.js';
 import { roundSeconds } from '../query/query-log.js';
@@ -21,8 +21,8 @@ export interface ResourceAcquirer {
   acquire(resourceIds: readonly string[], into: RequestResources): Promise<RequestResources>;
 }
 
-function logAcquisition(resourceIds: readonly string[], held: RequestResources): void {
-  const cfg = config();
+function logAcquisition(resourceIds: readonly string[], held: RequestResources, settings: SettingsReader): void {
+  const cfg = settings();
   if (!cfg.log_request_slot_durations && !cfg.log_db_conn_durations) return;
   const fields: Record<string, number | string> = {};
   for (const rid of resourceIds) {
@@ -47,31 +47,31 @@ function enabledHook(url: string, resourceIds: readonly string[], acquirer: Reso
   };
 }
 
-function acquireHook(resourceIds: readonly string[], acquirer: ResourceAcquirer): preHandlerHookHandler {
+function acquireHook(resourceIds: readonly string[], acquirer: ResourceAcquirer, settings: SettingsReader): preHandlerHookHandler {
   return (req, _reply, done) => {
     // The request's end (lifecycle) ends these: it cancels a wait, or gives back what is held.
     const resources = new RequestResources(req.wt.cid);
     req.wt.resources = resources;
     // Usually everything is free: no promise, no listener.
     if (acquirer.acquireNow(resourceIds, resources) !== undefined) {
-      logAcquisition(resourceIds, resources);
+      logAcquisition(resourceIds, resources, settings);
       return done();
     }
     // Chained rather than async: most requests of a busy resource come this way.
     acquirer.acquire(resourceIds, resources).then(() => {
-      logAcquisition(resourceIds, resources);
+      logAcquisition(resourceIds, resources, settings);
       done();
     }, done);
   };
 }
 
-export function registerAcquire(app: FastifyInstance, acquirer: ResourceAcquirer): void {
+export function registerAcquire(app: FastifyInstance, acquirer: ResourceAcquirer, settings: SettingsReader): void {
   app.addHook('onRoute', (route) => {
     const ids = route.config?.resources;
     if (!ids || ids.length === 0) return;
     const onRequest = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
     route.onRequest = [...onRequest, enabledHook(route.url, [...ids], acquirer)];
     const existing = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
-    route.preHandler = [...existing, acquireHook([...ids], acquirer)];
+    route.preHandler = [...existing, acquireHook([...ids], acquirer, settings)];
   });
 }

@@ -10,7 +10,7 @@
 import { maxHeaderSize, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { config } from '../config/index.js';
+import type { SettingsReader } from '../config/index.js';
 import { BadRequestError } from '../errors.js';
 import { getLogger } from '../log/index.js';
 import { correlationId } from './cid.js';
@@ -25,10 +25,10 @@ interface ClientError extends Error {
 }
 
 /** The client's own X-Correlation-ID when it is valid (headers were parsed), else a new one. */
-function newCid(incoming?: string | string[]): string {
+function newCid(settings: SettingsReader, incoming?: string | string[]): string {
   let len = 12;
   try {
-    len = config().cid_len;
+    len = settings().cid_len;
   } catch {
     // config not loaded (embedded use, some tests): the default length
   }
@@ -67,15 +67,26 @@ function headers(cid: string, payload: string): Record<string, string | number> 
   };
 }
 
+/** Fastify's `clientErrorHandler` and `frameworkErrors` options, reading the cid length from `settings`. */
+export function earlyErrorHandlers(settings: SettingsReader): {
+  clientErrorHandler: (err: ClientError, socket: Socket) => void;
+  frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => void;
+} {
+  return {
+    clientErrorHandler: (err, socket) => clientErrorHandler(err, socket, settings),
+    frameworkErrors: (err, req, reply) => frameworkErrors(err, req, reply, settings),
+  };
+}
+
 /**
  * Fastify's clientErrorHandler: there is no request or response object, so the answer is written
  * to the socket, which is then closed (the parser cannot go on after an error).
  */
-export function clientErrorHandler(err: ClientError, socket: Socket): void {
+function clientErrorHandler(err: ClientError, socket: Socket, settings: SettingsReader): void {
   // A reset or closed connection has nobody to answer.
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   const { status, detail } = statusAndDetail(err);
-  const cid = newCid();
+  const cid = newCid(settings);
   record(status, detail, cid, socket.remoteAddress, err.code);
   // As Node does: never write into a response that has already started on this socket (keep-alive).
   const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
@@ -93,10 +104,10 @@ export function clientErrorHandler(err: ClientError, socket: Socket): void {
  * Fastify's frameworkErrors: a URL the router cannot decode. The request has not run any hook, so
  * it has no correlation id yet and the reply is complete here.
  */
-export function frameworkErrors(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+function frameworkErrors(err: FastifyError, req: FastifyRequest, reply: FastifyReply, settings: SettingsReader): void {
   const status = err.statusCode ?? 400;
   const detail = err.code === 'FST_ERR_BAD_URL' ? 'malformed URL: not valid percent-encoding' : err.message;
-  const cid = newCid(req.headers['x-correlation-id']);
+  const cid = newCid(settings, req.headers['x-correlation-id']);
   record(status, detail, cid, req.raw.socket?.remoteAddress, err.code);
   const payload = body(detail, cid);
   void reply.code(status).headers(headers(cid, payload)).send(payload);
@@ -107,9 +118,9 @@ export function frameworkErrors(err: FastifyError, req: FastifyRequest, reply: F
  * HTTP/1.1 request without Host (RFC 9112 requires a 400) through the app's error replies. Must be
  * registered after the lifecycle hooks, which give the request its correlation id.
  */
-export function registerClientErrors(app: FastifyInstance): void {
+export function registerClientErrors(app: FastifyInstance, settings: SettingsReader): void {
   app.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
-    const cid = newCid(req.headers['x-correlation-id']);
+    const cid = newCid(settings, req.headers['x-correlation-id']);
     const detail = `expectation not supported: ${String(req.headers.expect).slice(0, 100)}`;
     record(417, detail, cid, req.socket.remoteAddress);
     const payload = body(detail, cid);

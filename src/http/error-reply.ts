@@ -4,7 +4,7 @@
  * traceback record. The body is always {"detail": "...", "cid": "..."}.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { resourceConfig } from '../config/index.js';
+import { resourceSettingsOf, type SettingsReader } from '../config/index.js';
 import { AppError, DatabaseError, ResourceError, WithDetailsError } from '../errors.js';
 import { getLogger, oneLineTraceback } from '../log/index.js';
 
@@ -27,10 +27,10 @@ export const DEFAULT_RETRY_AFTER_SECONDS = 5;
  * pool waits before trying it again (db_conn_retry_wait_period), since an earlier retry is refused
  * at once without an attempt.
  */
-function retryAfter(err: AppError): number {
+function retryAfter(err: AppError, settings: SettingsReader): number {
   if (err instanceof DatabaseError && err.unreachable && err.resourceId) {
     try {
-      return Math.max(1, Math.ceil(resourceConfig(err.resourceId).db_conn_retry_wait_period));
+      return Math.max(1, Math.ceil(resourceSettingsOf(settings(), err.resourceId).db_conn_retry_wait_period));
     } catch {
       // the resource left the config on a reload: fall through to the default
     }
@@ -42,11 +42,11 @@ function isFastifyError(err: unknown): err is FastifyError {
   return err instanceof Error && typeof (err as FastifyError).statusCode === 'number';
 }
 
-export function registerErrorReplies(app: FastifyInstance): void {
+export function registerErrorReplies(app: FastifyInstance, settings: SettingsReader): void {
   app.setErrorHandler((err: unknown, req, reply) => {
     if (err instanceof AppError) {
       if (err instanceof ResourceError) reply.header('Retry-After', String(err.retryAfterSeconds));
-      else if (err.statusCode === 503) reply.header('Retry-After', String(retryAfter(err)));
+      else if (err.statusCode === 503) reply.header('Retry-After', String(retryAfter(err, settings)));
       if (err instanceof WithDetailsError) {
         log.error('traceback', err.message, { ...err.details, traceback: oneLineTraceback(err), cid: req.wt?.cid });
       }

@@ -5,7 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { config } from '../config/index.js';
+import type { SettingsReader } from '../config/index.js';
 import { ShuttingDownError } from '../errors.js';
 import { getLogger } from '../log/index.js';
 import { UNMATCHED_ENDPOINT } from '../metrics/bind.js';
@@ -73,11 +73,11 @@ function seconds(state: RequestState): number {
   return (performance.now() - state.start) / 1000;
 }
 
-export function registerLifecycle(app: FastifyInstance, observer: RequestObserver, isShuttingDown: () => boolean): void {
+export function registerLifecycle(app: FastifyInstance, observer: RequestObserver, isShuttingDown: () => boolean, settings: SettingsReader): void {
   app.decorateRequest('wt', null as unknown as RequestState);
 
   app.addHook('onRequest', (req, reply, done) => {
-    const cfg = config();
+    const cfg = settings();
     const state: RequestState = {
       start: performance.now(),
       cid: correlationId(req.headers['x-correlation-id'], cfg.cid_len),
@@ -90,7 +90,7 @@ export function registerLifecycle(app: FastifyInstance, observer: RequestObserve
     reply.header('X-Correlation-ID', state.cid);
     // The end of every request, answered or abandoned mid-response: 'close' always comes (once),
     // while Fastify's onResponse does not run for an abandoned one, so no hook is needed.
-    reply.raw.on('close', () => finish(req, reply, observer));
+    reply.raw.on('close', () => finish(req, reply, observer, settings));
     if (state.logged) log.info('request', messagesFor(req.method, req.url).request, { client: state.client, cid: state.cid });
     done(isShuttingDown() ? new ShuttingDownError() : undefined);
   });
@@ -115,7 +115,7 @@ export function registerLifecycle(app: FastifyInstance, observer: RequestObserve
  * stream must be cancelled or a statement is still running), then writes its records and metrics.
  * Never throws: it runs in an event listener.
  */
-function finish(req: FastifyRequest, reply: FastifyReply, observer: RequestObserver): void {
+function finish(req: FastifyRequest, reply: FastifyReply, observer: RequestObserver, settings: SettingsReader): void {
   const state = req.wt;
   // A request still waiting for its resources stops waiting (the client is gone); what it holds
   // goes back. The records follow the release, whether it succeeded or not.
@@ -126,19 +126,19 @@ function finish(req: FastifyRequest, reply: FastifyReply, observer: RequestObser
     logReleaseFailure(state, err);
   }
   if (releasing === undefined) {
-    recordSafely(req, reply, observer, state);
+    recordSafely(req, reply, observer, state, settings);
     return;
   }
-  releasing.catch((err: unknown) => logReleaseFailure(state, err)).then(() => recordSafely(req, reply, observer, state));
+  releasing.catch((err: unknown) => logReleaseFailure(state, err)).then(() => recordSafely(req, reply, observer, state, settings));
 }
 
 function logReleaseFailure(state: RequestState, err: unknown): void {
   log.error('release-err', 'releasing request resources failed', { error: err as Error, cid: state.cid });
 }
 
-function recordSafely(req: FastifyRequest, reply: FastifyReply, observer: RequestObserver, state: RequestState): void {
+function recordSafely(req: FastifyRequest, reply: FastifyReply, observer: RequestObserver, state: RequestState, settings: SettingsReader): void {
   try {
-    recordRequestEnd(req, reply, observer, state);
+    recordRequestEnd(req, reply, observer, state, settings);
   } catch (err) {
     log.error('request-end-err', 'recording the end of a request failed', { error: err as Error, cid: state.cid });
   }
@@ -150,14 +150,14 @@ function recordSafely(req: FastifyRequest, reply: FastifyReply, observer: Reques
  */
 export const CLIENT_CLOSED_REQUEST = 499;
 
-function recordRequestEnd(req: FastifyRequest, reply: FastifyReply, observer: RequestObserver, state: RequestState): void {
+function recordRequestEnd(req: FastifyRequest, reply: FastifyReply, observer: RequestObserver, state: RequestState, settings: SettingsReader): void {
   if (!state.logged) return;
   const duration = seconds(state);
   const statusCode = reply.raw.headersSent ? reply.statusCode : CLIENT_CLOSED_REQUEST;
   // Data routes set their template when acquiring; Fastify's routeOptions builds an object per read.
   const endpoint = state.endpoint ?? (req.is404 ? UNMATCHED_ENDPOINT : (req.routeOptions.url ?? UNMATCHED_ENDPOINT));
   observer.requestDone(endpoint, statusCode, duration);
-  const cfg = config();
+  const cfg = settings();
   const aborted = req.raw.aborted || !reply.raw.writableFinished;
   const queryFields = queryStatsFields(state.queries, queryLogTypeFor(req.url, cfg), cfg.query_results_log_max_len, { client: state.client, cid: state.cid });
   const msg = messagesFor(req.method, req.url);

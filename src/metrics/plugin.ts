@@ -6,7 +6,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
-import { config } from '../config/index.js';
+import { config, type SettingsReader } from '../config/index.js';
 import { AppError } from '../errors.js';
 import { errorResponse } from '../http/schemas.js';
 import { isAllowed } from './allow-list.js';
@@ -20,6 +20,8 @@ export interface MetricsPluginOptions {
   metrics: Metrics;
   /** Replaces the local registry's output; cluster workers pass the aggregate of all workers. */
   getText?: () => Promise<string>;
+  /** The live settings (metrics_allow); the process config by default. */
+  settings?: SettingsReader;
 }
 
 /** Compares via SHA-256 digests so neither the content nor the length leaks through timing. */
@@ -32,9 +34,9 @@ function plainIp(ip: string): string {
   return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
 }
 
-function allowList(): readonly string[] {
+function allowList(settings: SettingsReader): readonly string[] {
   try {
-    return config().metrics_allow;
+    return settings().metrics_allow;
   } catch {
     return []; // config not loaded (embedded use): no allow-list
   }
@@ -55,8 +57,8 @@ export class MetricsError extends AppError {
 }
 
 /** Throws a MetricsError when the client may not read the metrics. */
-function guard(request: FastifyRequest, reply: FastifyReply): void {
-  const allowed = allowList();
+function guard(request: FastifyRequest, reply: FastifyReply, settings: SettingsReader): void {
+  const allowed = allowList(settings);
   if (allowed.length > 0) {
     const ip = plainIp(request.ip);
     if (!isAllowed(allowed, request.ip)) throw new MetricsError(403, `client ${ip} is not allowed to read /metrics`);
@@ -76,6 +78,7 @@ function guard(request: FastifyRequest, reply: FastifyReply): void {
 export async function metricsPlugin(app: FastifyInstance, opts: MetricsPluginOptions): Promise<void> {
   const { registry } = opts.metrics;
   const getText = opts.getText ?? (() => registry.metrics());
+  const settings = opts.settings ?? config;
   // Built outside the route literal: `hide`/`tags` are typed by @fastify/swagger and
   // `skipRequestLog` by the app's hooks, neither of which this module depends on.
   const schema: FastifySchema & Record<string, unknown> = {
@@ -96,7 +99,7 @@ export async function metricsPlugin(app: FastifyInstance, opts: MetricsPluginOpt
   };
   const routeConfig = { skipRequestLog: true };
   app.get('/metrics', { schema, config: routeConfig }, async (request, reply) => {
-    guard(request, reply);
+    guard(request, reply, settings);
     let text: string;
     try {
       text = await getText();

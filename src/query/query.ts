@@ -4,7 +4,7 @@
  * AppErrors clients see.
  */
 import { performance } from 'node:perf_hooks';
-import { resourceConfig } from '../config/index.js';
+import { config, resourceSettingsOf, type SettingsReader } from '../config/index.js';
 import { DbValueError } from '../db/classify.js';
 import { CommitOutcomeUnknown } from '../db/timeout.js';
 import { DbDriverError, type QueryResult, type Row, type SqlParam, type Statement } from '../db/types.js';
@@ -42,14 +42,18 @@ export interface QueryContext {
   readonly response?: import('node:http').ServerResponse;
 }
 
+/** What a route gives its runners: where statements are reported, and the live settings. */
+export interface QueryDeps {
+  onQuery: QueryListener;
+  settings: SettingsReader;
+}
+
 export interface QueryOptions {
   /** Overrides the resource's db_default_query_timeout for this statement. */
   timeoutSeconds?: number;
 }
 
-function timeoutFor(resourceId: string, opts?: QueryOptions): number {
-  return opts?.timeoutSeconds ?? resourceConfig(resourceId).db_default_query_timeout;
-}
+
 
 /** Maps a driver failure to the client-facing error and writes the matching log record. */
 export function toAppError(err: unknown, resourceId: string, timeoutSeconds: number, cid?: string): Error {
@@ -99,7 +103,13 @@ export class RequestQueries {
   constructor(
     private readonly state: QueryContext,
     private readonly onQuery: QueryListener,
+    /** The live settings (query and stall timeouts); the process config by default. */
+    private readonly settings: SettingsReader = config,
   ) {}
+
+  private timeoutFor(resourceId: string, opts?: QueryOptions): number {
+    return opts?.timeoutSeconds ?? resourceSettingsOf(this.settings(), resourceId).db_default_query_timeout;
+  }
 
   /** What the request holds (a route that declares no resources has nothing to run on). */
   private held(resourceId: string): RequestResources {
@@ -121,7 +131,7 @@ export class RequestQueries {
   async rows(resourceId: string, sql: string, params: SqlParam[], opts?: QueryOptions): Promise<Row[]> {
     const held = this.held(resourceId);
     const conn = held.connection(resourceId);
-    const timeoutSeconds = timeoutFor(resourceId, opts);
+    const timeoutSeconds = this.timeoutFor(resourceId, opts);
     const started = performance.now();
     // Counted as running until it settles: the request's end, and the early releases, wait for it
     // (a handler that failed beside a running statement, under Promise.all, must not return it busy).
@@ -153,7 +163,7 @@ export class RequestQueries {
     const state = this.state;
     const held = this.held(resourceId);
     const conn = held.connection(resourceId);
-    const timeoutSeconds = timeoutFor(resourceId, opts);
+    const timeoutSeconds = this.timeoutFor(resourceId, opts);
     const started = performance.now();
     const rowStream = conn.stream(sql, params, { timeoutSeconds });
     const iterator = rowStream[Symbol.asyncIterator]();
@@ -193,13 +203,15 @@ export class RequestQueries {
     state.queries.push(record);
     let exhausted = false;
     const cid = state.cid;
+    const settings = this.settings;
+    const stallTimeout = () => resourceSettingsOf(settings(), resourceId).stream_stall_timeout;
     // A client that stops reading would hold the statement, its slot and its connection for as long
     // as it likes (a PostgreSQL backend idle in a transaction with an old snapshot): past
     // stream_stall_timeout the stream is ended, the statement stopped and the response cut off.
     const onStall = (idleSeconds: number) => {
       log.warning('stream-stalled', 'client stopped reading a stream; ended it and stopped its statement', {
         resource_id: resourceId,
-        stall_timeout: resourceConfig(resourceId).stream_stall_timeout,
+        stall_timeout: stallTimeout(),
         idle: Math.round(idleSeconds * 1000) / 1000,
         cid,
       });
@@ -214,7 +226,7 @@ export class RequestQueries {
           exhausted = first.done === true;
           return;
         }
-        watch = new StallWatch(() => resourceConfig(resourceId).stream_stall_timeout, onStall);
+        watch = new StallWatch(stallTimeout, onStall);
         watch.waitingForConsumer();
         yield first.value;
         watch.progressed();
@@ -259,7 +271,7 @@ export class RequestQueries {
   async transaction(resourceId: string, statements: Statement[], opts?: QueryOptions): Promise<number[]> {
     const held = this.held(resourceId);
     const conn = held.connection(resourceId);
-    const timeoutSeconds = timeoutFor(resourceId, opts);
+    const timeoutSeconds = this.timeoutFor(resourceId, opts);
     const started = performance.now();
     held.statementStarted();
     let counts: number[];

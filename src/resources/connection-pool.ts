@@ -16,7 +16,7 @@
  * - the events of events.ts and DEBUG logs of the pool's life.
  */
 import { TimeoutError } from 'tarn';
-import { config, resourceConfig, type ResourceSettings } from '../config/index.js';
+import { resourceSettingsOf, type ResourceSettings, type SettingsReader } from '../config/index.js';
 import { DbDriverError, type DbConnection, type DbConnector } from '../db/types.js';
 import { AppTimeoutError, DatabaseError } from '../errors.js';
 import { getLogger } from '../log/index.js';
@@ -84,8 +84,10 @@ export class DbConnectionPool {
     readonly resourceId: string,
     private readonly connector: DbConnector,
     private readonly events: ResourceEvents,
+    /** The live settings, read at each use (this resource's section and pool_check_interval). */
+    private readonly settings: SettingsReader,
   ) {
-    const rc = resourceConfig(resourceId);
+    const rc = this.rc();
     this.tarn = new LiveTarnPool<DbConnection>(
       {
         create: () => this.create(),
@@ -111,7 +113,7 @@ export class DbConnectionPool {
    * burst right after start-up wait for every connection to be opened at once.
    */
   warm(ms: number): Promise<void> {
-    const done = () => this.openCount() >= resourceConfig(this.resourceId).db_min_conn_pool_size || this.lastCreateFailure !== undefined;
+    const done = () => this.openCount() >= this.rc().db_min_conn_pool_size || this.lastCreateFailure !== undefined;
     if (done()) return Promise.resolve();
     return new Promise((resolve) => {
       const finish = () => {
@@ -158,7 +160,7 @@ export class DbConnectionPool {
       throw this.refusedWith;
     }
     if (signal?.aborted) throw abortReason(signal);
-    const rc = resourceConfig(rid);
+    const rc = this.rc();
     this.applyLimits(rc);
     const start = nowMs();
     if (this.tarn.numFree() === 0) {
@@ -209,7 +211,7 @@ export class DbConnectionPool {
    */
   leaseNow(): PoolLease | undefined {
     if (this.refusedWith) return undefined;
-    const rc = resourceConfig(this.resourceId);
+    const rc = this.rc();
     const conn = this.tarn.takeFreeNow((c) => this.usableWithoutCheck(c, rc));
     return conn === undefined ? undefined : this.lease(conn, undefined);
   }
@@ -217,7 +219,7 @@ export class DbConnectionPool {
   /** Applies the live config now (called on reload): a higher max serves waiters at once; the next check follows the new interval. */
   reloadConfig(): void {
     if (this.refusedWith) return;
-    this.applyLimits(resourceConfig(this.resourceId));
+    this.applyLimits(this.rc());
     this.scheduleCheck(0);
   }
 
@@ -237,6 +239,10 @@ export class DbConnectionPool {
       await done;
     })();
     return this.destroying;
+  }
+
+  private rc(): ResourceSettings {
+    return resourceSettingsOf(this.settings(), this.resourceId);
   }
 
   private openCount(): number {
@@ -322,7 +328,7 @@ export class DbConnectionPool {
 
   /** Pools a returned connection, or retires it when it must not be handed out again. */
   private giveBack(conn: DbConnection, forced: ConnCloseReason | undefined): void {
-    const rc = resourceConfig(this.resourceId);
+    const rc = this.rc();
     const reason = forced ?? (this.refusedWith ? 'shutdown' : (this.expiryReason(conn, rc) ?? (this.openCount() > rc.db_max_conn_pool_size ? 'shrink' : undefined)));
     if (reason !== undefined) {
       this.retire(conn, reason);
@@ -365,7 +371,7 @@ export class DbConnectionPool {
 
   /** tarn's validate hook, run before each hand-out of an idle connection. */
   private async validate(conn: DbConnection): Promise<boolean> {
-    const rc = resourceConfig(this.resourceId);
+    const rc = this.rc();
     const reason = this.expiryReason(conn, rc) ?? (this.openCount() > rc.db_max_conn_pool_size ? 'shrink' : undefined);
     if (reason !== undefined) {
       this.markForClose(conn, reason);
@@ -399,7 +405,7 @@ export class DbConnectionPool {
   /** tarn's create hook: the single path by which connections are opened. */
   private async create(): Promise<DbConnection> {
     const rid = this.resourceId;
-    const rc = resourceConfig(rid);
+    const rc = this.rc();
     const connId = this.nextConnId++;
     const start = nowMs();
     const conn = await this.connector.connect(connId, rc.db_conn_timeout);
@@ -456,7 +462,7 @@ export class DbConnectionPool {
     if (this.refusedWith || this.checking) return;
     this.checking = true;
     try {
-      const rc = resourceConfig(this.resourceId);
+      const rc = this.rc();
       this.applyLimits(rc);
       let excess = this.openCount() - rc.db_max_conn_pool_size;
       const doomed = this.tarn.takeIdle((conn) => {
@@ -487,7 +493,7 @@ export class DbConnectionPool {
       log.error('dbpool-check', 'pool check failed', { resource_id: this.resourceId, error: errorText(err) });
     } finally {
       this.checking = false;
-      this.scheduleCheck(config().pool_check_interval * 1000);
+      this.scheduleCheck(this.settings().pool_check_interval * 1000);
     }
   }
 }

@@ -1,13 +1,13 @@
 /**
  * RequestLimiter: how many requests may use one resource at once (active) and how many may wait
- * for that (pending, FIFO). Both limits are read from the live config at the moment they matter,
+ * for that (pending, FIFO). Both limits are read from the settings reader at the moment they matter,
  * so a reload takes effect on the next arrival or release (and at once through admitWaiting()).
  *
  * Hand-written: the semaphore libraries we looked at fix their limit at construction and lack
  * one of bounded queue / per-waiter timeout / AbortSignal; this is a FIFO queue with one timer.
  */
 import { AppTimeoutError, ResourceError } from '../errors.js';
-import { maxActiveRequests, resourceConfig } from '../config/index.js';
+import { maxActiveRequests, type ResourceSettings } from '../config/index.js';
 import { getLogger } from '../log/index.js';
 import { emitSafely, type ResourceEvents } from './events.js';
 import { abortReason, nowMs, secondsSince, unrefTimeout, type CancelSignal } from './util.js';
@@ -50,6 +50,8 @@ export class RequestLimiter {
   constructor(
     readonly resourceId: string,
     private readonly events: ResourceEvents,
+    /** This resource's live settings, read at each use. */
+    private readonly settings: () => ResourceSettings,
   ) {}
 
   stats(): { active: number; pending: number; doubleReleases: number } {
@@ -68,7 +70,7 @@ export class RequestLimiter {
 
   /** Whether grantNow() would succeed: open, nobody waiting, and a slot free under the live limit. */
   canGrantNow(): boolean {
-    return this.closedWith === undefined && this.waiters.size === 0 && this.active < maxActiveRequests(resourceConfig(this.resourceId));
+    return this.closedWith === undefined && this.waiters.size === 0 && this.active < maxActiveRequests(this.settings());
   }
 
   /** A slot without waiting, when canGrantNow() said so in the same turn; undefined otherwise (nothing counted). */
@@ -86,7 +88,7 @@ export class RequestLimiter {
     emitSafely(this.events, 'slot-requested', { resourceId: rid });
     const start = nowMs();
     if (this.canGrantNow()) return this.grant(start);
-    const rc = resourceConfig(rid);
+    const rc = this.settings();
     if (this.waiters.size >= rc.max_pending_requests) {
       emitSafely(this.events, 'slot-error', { resourceId: rid, type: 'overload', waitSeconds: 0 });
       // The queue turns over within one slot timeout: a sensible moment to try again.
@@ -147,7 +149,7 @@ export class RequestLimiter {
   /** Admits waiters while the live limit allows. Runs on every release and after a reload. */
   admitWaiting(): void {
     if (this.waiters.size === 0 || this.closedWith) return;
-    const limit = maxActiveRequests(resourceConfig(this.resourceId));
+    const limit = maxActiveRequests(this.settings());
     for (const w of this.waiters) {
       if (this.active >= limit) break;
       this.waiters.delete(w);

@@ -12,7 +12,7 @@
  * request-level error logs (slot-err, slot-timeout, dbconn-timeout, dbconn-err) with the request's cid.
  */
 import { EventEmitter } from 'node:events';
-import { config, configEvents, resourceConfig } from '../config/index.js';
+import { config, configEvents, resourceSettingsOf, type SettingsReader } from '../config/index.js';
 import type { DbConnector } from '../db/types.js';
 import { AppTimeoutError, BadRequestError, DatabaseError, ResourceError, ShuttingDownError } from '../errors.js';
 import { getLogger } from '../log/index.js';
@@ -28,6 +28,11 @@ const log = getLogger('resource-manager.ts');
 export interface ResourceManagerOptions {
   /** The driver connector of a resource (built from its secure settings). */
   connectorFor: (resourceId: string) => DbConnector;
+  /**
+   * The live settings the manager, its limiters and pools read at each use; the process config by
+   * default. Two managers with their own readers run side by side.
+   */
+  settings?: SettingsReader;
 }
 
 export interface ResourceStats {
@@ -62,20 +67,25 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
   private started = false;
   private shuttingDown: Promise<void> | undefined;
 
+  private readonly settings: SettingsReader;
+
   constructor(private readonly opts: ResourceManagerOptions) {
     super();
+    this.settings = opts.settings ?? config;
   }
 
   /**
-   * Creates a limiter and a pool for each of config().resource_ids and starts opening their minimum
+   * Creates a limiter and a pool for each of the settings' resource_ids and starts opening their minimum
    * connections in the background: a database that is down does not fail start-up (its pool keeps
    * retrying; readiness() reports it). Idempotent.
    */
   start(): void {
     if (this.started) return;
     this.started = true;
-    for (const rid of config().resource_ids) {
-      const resource = { limiter: new RequestLimiter(rid, this), pool: new DbConnectionPool(rid, this.opts.connectorFor(rid), this) };
+    const settings = this.settings;
+    for (const rid of settings().resource_ids) {
+      const limiter = new RequestLimiter(rid, this, () => resourceSettingsOf(settings(), rid));
+      const resource = { limiter, pool: new DbConnectionPool(rid, this.opts.connectorFor(rid), this, settings) };
       this.resources.set(rid, resource);
       resource.pool.start();
     }
@@ -87,7 +97,7 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
    * what start-up waits for before it listens, so the first requests find connections ready.
    */
   warm(): Promise<void> {
-    return Promise.all([...this.resources].map(([rid, r]) => r.pool.warm(resourceConfig(rid).db_conn_timeout * 1000))).then(() => undefined);
+    return Promise.all([...this.resources].map(([rid, r]) => r.pool.warm(resourceSettingsOf(this.settings(), rid).db_conn_timeout * 1000))).then(() => undefined);
   }
 
   has(rid: string): boolean {
@@ -134,7 +144,7 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
     // Gives back what is held and logs the failure; then rethrows.
     const fail = (err: unknown): never => {
       into.releaseNow();
-      logAcquireError(err, into.cid);
+      logAcquireError(err, into.cid, this.settings);
       throw err;
     };
     const done = (): RequestResources => {
@@ -189,7 +199,7 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
    * `timeoutSeconds` for held resources to be released, then closes every connection (including
    * any still held). Idempotent: every call returns the same promise.
    */
-  shutdown(timeoutSeconds: number = config().shutdown_timeout): Promise<void> {
+  shutdown(timeoutSeconds: number = this.settings().shutdown_timeout): Promise<void> {
     this.shuttingDown ??= this.shutdownNow(timeoutSeconds);
     return this.shuttingDown;
   }
@@ -247,12 +257,12 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
  * The record of a failed acquisition. Summarised per tag and resource (src/log/summarise.ts): under
  * overload or an outage every refused request would otherwise write the same ERROR line.
  */
-function logAcquireError(err: unknown, cid: string | undefined): void {
+function logAcquireError(err: unknown, cid: string | undefined, settings: SettingsReader): void {
   const failed = (tag: string, rid: string | undefined, msg: string, fields: Record<string, unknown>) =>
     failures.write(`${tag} ${rid ?? ''}`, log.error, tag, msg, { resource_id: rid, ...fields, cid });
   if (err instanceof ResourceError && err.resourceId) {
     const rid = err.resourceId;
-    failed('slot-err', rid, 'too many pending requests', { max_pending_requests: resourceConfig(rid).max_pending_requests });
+    failed('slot-err', rid, 'too many pending requests', { max_pending_requests: resourceSettingsOf(settings(), rid).max_pending_requests });
   } else if (err instanceof AppTimeoutError && err.kind === 'slot') {
     failed('slot-timeout', err.resourceId, 'timeout waiting for a request slot', { request_slot_timeout: err.timeoutSeconds });
   } else if (err instanceof AppTimeoutError && err.kind === 'pool') {

@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { epochToSqlDateTime } from '../db/sample-data.js';
 import type { Row } from '../db/types.js';
 import { dataRouteErrors } from '../http/schemas.js';
-import { RequestQueries, type QueryListener } from '../query/query.js';
+import { RequestQueries, type QueryDeps } from '../query/query.js';
 import { JSON_MAX_LIMIT, toFilter, trafficQuerySchema, type TrafficQuery } from './traffic-params.js';
 import { selectTraffic } from './traffic-sql.js';
 import { TRAFFIC_SOURCES } from './traffic.js';
@@ -44,7 +44,7 @@ export function dateHourAsText(rows: Row[]): Row[] {
 /** Rows are the route's own SELECT list, written with the native JSON.stringify as the -json routes are. */
 const nativeJson = () => (data: unknown) => JSON.stringify(data);
 
-export function dataframeRoutes(app: FastifyInstance, opts: { onQuery: QueryListener }): void {
+export function dataframeRoutes(app: FastifyInstance, deps: QueryDeps): void {
   for (const { prefix, resourceId, dialect, label } of DATAFRAME_SOURCES) {
     app.get<{ Querystring: TrafficQuery }>(
       `/${prefix}-dataframe`,
@@ -71,7 +71,7 @@ export function dataframeRoutes(app: FastifyInstance, opts: { onQuery: QueryList
       },
       async (req) => {
         const { sql, params } = selectTraffic(dialect, toFilter(req.query));
-        const q = new RequestQueries(req.wt, opts.onQuery);
+        const q = new RequestQueries(req.wt, deps.onQuery, deps.settings);
         const rows = await q.rows(resourceId, sql, params);
         await q.release();
         return dateHourAsText(rows);

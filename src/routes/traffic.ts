@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Row } from '../db/types.js';
 import { exactInteger } from '../db/exact-integer.js';
 import { dataRouteErrors, errorResponse } from '../http/schemas.js';
-import { RequestQueries, type QueryListener } from '../query/query.js';
+import { RequestQueries, type QueryDeps } from '../query/query.js';
 import { JSON_MAX_LIMIT, MAX_EPOCH, MIN_EPOCH, STREAM_MAX_LIMIT, toFilter, trafficQuerySchema, type TrafficQuery } from './traffic-params.js';
 import { insertTraffic, selectTraffic, TRAFFIC_COLUMNS, type Counter, type Dialect } from './traffic-sql.js';
 
@@ -117,8 +117,8 @@ interface InsertBody {
   rows: { date_hour: number; port: number; flows: Counter; pkts: Counter; bytes: Counter }[];
 }
 
-export function trafficRoutes(app: FastifyInstance, opts: { onQuery: QueryListener }): void {
-  const queries = (req: FastifyRequest) => new RequestQueries(req.wt, opts.onQuery);
+export function trafficRoutes(app: FastifyInstance, deps: QueryDeps): void {
+  const queries = (req: FastifyRequest) => new RequestQueries(req.wt, deps.onQuery, deps.settings);
 
   for (const source of TRAFFIC_SOURCES) {
     const { resourceId, dialect } = source;

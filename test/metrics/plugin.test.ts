@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { buildSettings, setConfig } from '../../src/config/index.js';
+import { buildSettings, config, setConfig } from '../../src/config/index.js';
 import { registerErrorReplies } from '../../src/http/error-reply.js';
 import { registerLifecycle } from '../../src/http/lifecycle.js';
 import { createMetrics } from '../../src/metrics/catalogue.js';
@@ -18,8 +18,8 @@ async function build(opts: { getText?: () => Promise<string> } = {}): Promise<Fa
   initChildren(metrics, ['/x'], ['r1']);
   const a = Fastify();
   // As in the app: refusals are answered by its error replies, with the request's correlation id.
-  registerLifecycle(a, { requestDone: () => undefined }, () => false);
-  registerErrorReplies(a);
+  registerLifecycle(a, { requestDone: () => undefined }, () => false, config);
+  registerErrorReplies(a, config);
   await a.register(metricsPlugin, { metrics, ...opts });
   await a.ready();
   return a;

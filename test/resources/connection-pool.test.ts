@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ResourceSettings } from '../../src/config/index.js';
+import { config, type ResourceSettings } from '../../src/config/index.js';
 import { AppTimeoutError, DatabaseError, ShuttingDownError } from '../../src/errors.js';
 import { DbConnectionPool } from '../../src/resources/connection-pool.js';
 import type { ConnCloseReason, ResourceEventMap } from '../../src/resources/events.js';
@@ -21,7 +21,7 @@ function setup(rc: Partial<ResourceSettings> = {}) {
     events.on(name, () => seen.push(name));
   }
   events.on('conn-closed', (e) => closed.push(e.reason));
-  const pool = new DbConnectionPool(RID, connector, events);
+  const pool = new DbConnectionPool(RID, connector, events, config);
   pools.push(pool);
   return { pool, connector, events, closed, seen };
 }
