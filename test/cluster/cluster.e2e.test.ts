@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sqliteConfig, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import type { ParsedLine } from '../helpers/logfmt-parse.js';
+import { waitFor } from '../helpers/wait.js';
 import { parseExposition, sumOf } from '../metrics/exposition.js';
 
 const ENDPOINT = '/sqlite-json';
@@ -58,20 +59,12 @@ async function scrape(port: number): Promise<ReturnType<typeof parseExposition>>
 
 const pidsWith = (gw: GatewayProcess, pred: (l: ParsedLine) => boolean): Set<string> => new Set(gw.parsed().filter(pred).map((l) => l.pid));
 
-async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 async function startCluster(extra: Record<string, unknown>): Promise<GatewayProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'wt-cluster-'));
   dirs.push(dir);
   const gw = await startGateway({ config: sqliteConfig(dir, { workers: 2, shutdown_timeout: 5, ...extra }) });
   running.push(gw);
-  await until(() => pidsWith(gw, (l) => l.fields.tag === 'listening').size >= 2, 20_000, 'two listening workers');
+  await waitFor('two listening workers', () => pidsWith(gw, (l) => l.fields.tag === 'listening').size >= 2, { timeout: 20_000 });
   return gw;
 }
 
@@ -93,7 +86,7 @@ describe('cluster mode (2 workers)', () => {
     const scraper = (async () => {
       while (loading) {
         seen.push(sumOf(await scrape(gw.port), 'wt_requests_total', { endpoint: ENDPOINT }));
-        await new Promise((r) => setTimeout(r, 200));
+        await new Promise((r) => setTimeout(r, 200)); // a sample every 200 ms while the load runs (not a wait)
       }
     })();
     const outcomes = await load(gw.port, 1_500, 6, (sent) => sent >= 300 && recycled() >= 2);
@@ -107,10 +100,8 @@ describe('cluster mode (2 workers)', () => {
     for (let i = 1; i < seen.length; i++) expect(seen[i], `scrape ${i} of ${JSON.stringify(seen)}`).toBeGreaterThanOrEqual(seen[i - 1]);
     expect(seen.length).toBeGreaterThan(2);
 
-    // onResponse runs just after the client has its answer: allow a moment for the last ones.
-    let final = 0;
-    await until(async () => (final = sumOf(await scrape(gw.port), 'wt_requests_total', { endpoint: ENDPOINT })) >= total, 5_000, `total ${total}`).catch(() => undefined);
-    expect(final).toBe(total);
+    // A request is counted just after the client has its answer: the last ones may take a moment.
+    await expect.poll(async () => sumOf(await scrape(gw.port), 'wt_requests_total', { endpoint: ENDPOINT }), { timeout: 5_000 }).toBe(total);
     expect(gw.parsed().some((l) => l.fields.tag === 'worker-exit' && l.level === 'ERROR')).toBe(false);
   }, 90_000);
 
@@ -120,14 +111,10 @@ describe('cluster mode (2 workers)', () => {
     gw.writeOverride({ cid_len: 16 });
     gw.signal('SIGUSR1');
     const workers = pidsWith(gw, (l) => l.fields.tag === 'listening');
-    await until(
-      () => {
-        const reloaded = new Set(gw.parsed().slice(from).filter((l) => l.fields.tag === 'config-reload').map((l) => l.pid));
-        return [...workers].every((p) => reloaded.has(p));
-      },
-      10_000,
-      'a config-reload record from each worker',
-    );
+    await waitFor('a config-reload record from each worker', () => {
+      const reloaded = new Set(gw.parsed().slice(from).filter((l) => l.fields.tag === 'config-reload').map((l) => l.pid));
+      return [...workers].every((p) => reloaded.has(p));
+    });
     const e = await scrape(gw.port);
     expect(sumOf(e, 'wt_config_reloads_total', { result: 'success' })).toBe(2);
     expect(sumOf(e, 'wt_config_reloads_total', { result: 'error' })).toBe(0);
@@ -137,7 +124,7 @@ describe('cluster mode (2 workers)', () => {
     const gw = await startCluster({ log_level: 'INFO' });
     let stop = false;
     const pending = load(gw.port, 2_000, 6, () => stop);
-    await until(() => gw.parsed().filter((l) => l.fields.tag === 'request-stats').length >= 30, 15_000, 'some load');
+    await waitFor('some load', () => gw.parsed().filter((l) => l.fields.tag === 'request-stats').length >= 30, { timeout: 15_000 });
     gw.signal('SIGTERM');
     const code = await Promise.race([gw.exited, new Promise<string>((r) => setTimeout(() => r('no exit'), 20_000))]);
     stop = true;
@@ -171,18 +158,17 @@ describe('cluster mode (2 workers)', () => {
     const crash = await gw.waitForLine((l) => l.fields.tag === 'worker-exit' && l.fields.pid === first[0], 10_000);
     expect(crash.level).toBe('ERROR');
     expect(crash.fields.signal).toBe('SIGKILL');
-    await until(() => pidsWith(gw, (l) => l.fields.tag === 'listening').size >= 3, 20_000, 'a replacement worker');
-    expect(sumOf(await scrape(gw.port), 'wt_requests_total', { endpoint: ENDPOINT })).toBeGreaterThanOrEqual(before);
+    await waitFor('a replacement worker', () => pidsWith(gw, (l) => l.fields.tag === 'listening').size >= 3, { timeout: 20_000 });
+    // The crashed worker's requests are still counted, and nothing was counted twice.
+    expect(sumOf(await scrape(gw.port), 'wt_requests_total', { endpoint: ENDPOINT })).toBe(before);
 
     const live = [...pidsWith(gw, (l) => l.fields.tag === 'listening')].filter((p) => p !== first[0]);
     let stop = false;
     const during = load(gw.port, 2_000, 2, () => stop);
     gw.signal('SIGHUP');
-    await until(
-      () => live.every((p) => gw.parsed().some((l) => l.fields.tag === 'worker-exit' && l.fields.pid === p && l.level === 'INFO')),
-      45_000,
-      'both workers restarted',
-    );
+    await waitFor('both workers restarted', () => live.every((p) => gw.parsed().some((l) => l.fields.tag === 'worker-exit' && l.fields.pid === p && l.level === 'INFO')), {
+      timeout: 45_000,
+    });
     stop = true;
     const outcomes = await during;
     expect(outcomes.filter((o) => o.status !== 200)).toEqual([]);

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DbConnection, DbConnector } from '../../src/db/types.js';
 import { DbDriverError } from '../../src/db/types.js';
 import { blackholeServer, closedPort, uniqueName } from '../helpers/databases.js';
+import { waitFor } from '../helpers/wait.js';
 
 export interface Dialect {
   name: string;
@@ -41,16 +42,6 @@ async function driverError(fn: () => Promise<unknown>): Promise<DbDriverError> {
     return err as DbDriverError;
   }
   throw new Error('expected a DbDriverError');
-}
-
-/** Polls `check` until true or `ms` pass. */
-async function eventually(check: () => Promise<boolean>, ms = 3000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return check();
 }
 
 export function driverSuite(d: Dialect): void {
@@ -158,7 +149,7 @@ export function driverSuite(d: Dialect): void {
       expect(Date.now() - started).toBeLessThan(4000);
       expect(err.connectionUsable).toBe(c.usable);
       expect(c.usable).toBe(d.keepsConnectionAfterTimeout);
-      if (session !== undefined && d.isBusy) expect(await eventually(async () => !(await d.isBusy!(session)))).toBe(true);
+      if (session !== undefined && d.isBusy) await expect.poll(() => d.isBusy!(session), { timeout: 3000, message: 'the statement still runs on the server' }).toBe(false);
       if (c.usable) {
         await c.ping(5);
         expect((await c.query('SELECT 2 AS two', [], T)).rows).toEqual([{ two: 2 }]);
@@ -173,7 +164,7 @@ export function driverSuite(d: Dialect): void {
         const c = await open();
         const session = await sessionId(c);
         const running = driverError(() => c.query(d.sleepSql, [], T));
-        await new Promise((r) => setTimeout(r, 300));
+        if (d.isBusy) await waitFor('the statement to run on the server', () => d.isBusy!(session), { timeout: 3000 });
         await kill(session);
         const err = await running;
         expect(['broken', 'unreachable']).toContain(err.kind);

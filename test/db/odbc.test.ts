@@ -3,6 +3,7 @@ import { createConnector } from '../../src/db/index.js';
 import { odbcConnectionString } from '../../src/db/odbc.js';
 import { DbDriverError } from '../../src/db/types.js';
 import { blackholeServer, odbcAvailable, odbcTarget, requireOrSkip, tcpRelay } from '../helpers/databases.js';
+import { waitFor } from '../helpers/wait.js';
 import { driverSuite } from './driver-suite.js';
 import { admin, mariadbDialect } from './mariadb-dialect.js';
 
@@ -103,7 +104,7 @@ describe.skipIf(skip)('odbc: nothing waits on a server that does not answer', ()
     const c = await connector().connect(94, 5);
     const session = Number((await c.query('SELECT CONNECTION_ID() AS id', [], T)).rows[0].id);
     const running = c.query('SELECT SLEEP(3)', [], T).catch((e: unknown) => e);
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor('SLEEP(3) to run on the server', () => mariadbDialect.isBusy(session), { timeout: 3000 });
     const { stallMs, error } = await loopStallWhile(async () => {
       const closing = c.close();
       expect(await freshRoundTripMs(93)).toBeLessThan(1500); // well before SLEEP(3) ends
@@ -113,10 +114,8 @@ describe.skipIf(skip)('odbc: nothing waits on a server that does not answer', ()
     expect(stallMs).toBeLessThan(1000);
     await running;
     // The close happened after all, once the statement returned.
-    const gone = async () => (await admin('SELECT ID FROM information_schema.PROCESSLIST WHERE ID = ?', [session])).length === 0;
-    const until = Date.now() + 5000;
-    while (!(await gone()) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-    expect(await gone()).toBe(true);
+    const sessions = async () => (await admin('SELECT ID FROM information_schema.PROCESSLIST WHERE ID = ?', [session])).length;
+    await expect.poll(sessions, { timeout: 5000, message: 'the closed connection\'s session' }).toBe(0);
   });
 });
 

@@ -18,8 +18,6 @@ const skipPg = requireOrSkip('PostgreSQL', await pgAvailable());
 const skipMysql = requireOrSkip('MariaDB', await mysqlAvailable());
 const skipOdbc = requireOrSkip('MariaDB ODBC', await odbcAvailable());
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 const ROUTES = [
   { prefix: 'sqlite', rid: 'sqlite_traffic' },
   { prefix: 'pg', rid: 'pg_traffic' },
@@ -60,14 +58,7 @@ async function held(gw: GatewayProcess, rid: string): Promise<number[]> {
 }
 
 async function expectNothingHeld(gw: GatewayProcess, rid: string): Promise<void> {
-  const until = Date.now() + 10_000;
-  let last: number[] = [];
-  while (Date.now() < until) {
-    last = await held(gw, rid);
-    if (last.every((n) => n === 0)) return;
-    await sleep(100);
-  }
-  throw new Error(`${rid} still holds [in progress, pending, connections in use] = ${JSON.stringify(last)}`);
+  await expect.poll(() => held(gw, rid), { timeout: 10_000, message: `${rid}: [in progress, pending, connections in use]` }).toEqual([0, 0, 0]);
 }
 
 describe.skipIf(skipPg || skipMysql)('clients that leave mid-response, under load, on every streamed route', () => {

@@ -15,6 +15,7 @@ import { stringify } from 'yaml';
 import { MAX_CONFIG_FILE_BYTES } from '../../src/config/read-file.js';
 import { freePort, ROOT, sqliteConfig, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { parseLogLine, type ParsedLine } from '../helpers/logfmt-parse.js';
+import { waitFor } from '../helpers/wait.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -27,17 +28,6 @@ async function portOpen(port: number): Promise<boolean> {
     });
     s.once('error', () => resolve(false));
   });
-}
-
-/** Polls `probe` until it returns a value, or fails naming `what` after `timeoutMs`. */
-async function waitFor<T>(probe: () => T | undefined, what: string, timeoutMs = 20_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 function readPid(file: string): number | undefined {
@@ -88,14 +78,14 @@ describe('npm start, the pid file and signals', () => {
     const npmExit = new Promise<number | null>((res) => npm.once('exit', (code) => res(code)));
     const records = (): ParsedLine[] => stdout.split('\n').filter((l) => /^\[\d+\] /.test(l)).map(parseLogLine);
     try {
-      const gatewayPid = await waitFor(() => readPid(pidFile), 'the pid file');
+      const gatewayPid = await waitFor('the pid file', () => readPid(pidFile), { timeout: 20_000 });
       // The pid file names the gateway itself, whose parent is npm: exec replaced the shell.
       expect(gatewayPid).not.toBe(npm.pid);
       expect(readFileSync(`/proc/${gatewayPid}/cmdline`, 'utf8').split('\0')).toContain('dist/main.js');
       expect(parentOf(gatewayPid)).toBe(npm.pid);
       expect((await fetch(`http://127.0.0.1:${port}/health/live`)).status).toBe(200);
 
-      const files = await waitFor(() => records().find((r) => r.fields.tag === 'config-files'), 'the config-files record');
+      const files = await waitFor('the config-files record', () => records().find((r) => r.fields.tag === 'config-files'), { timeout: 20_000 });
       expect(files.fields).toMatchObject({ config_file: configFile, override_file: overrideFile, override_present: 'false', pid_file: pidFile });
       expect(files.pid).toBe(String(gatewayPid));
 
@@ -103,7 +93,7 @@ describe('npm start, the pid file and signals', () => {
       writeFileSync(overrideFile, 'log_level: WARNING\n');
       const kill = spawn('sh', ['-c', `kill -USR1 $(cat ${pidFile})`], { stdio: 'inherit' });
       expect(await new Promise((res) => kill.once('exit', res))).toBe(0);
-      const reload = await waitFor(() => records().find((r) => r.fields.tag === 'config-reload'), 'the config-reload record', 10_000);
+      const reload = await waitFor('the config-reload record', () => records().find((r) => r.fields.tag === 'config-reload'));
       expect(reload.fields.changes).toContain('log_level: "INFO" -> "WARNING"');
       expect(reload.pid).toBe(String(gatewayPid));
       expect(await portOpen(9229)).toBe(false);
@@ -125,7 +115,7 @@ describe('npm start, the pid file and signals', () => {
     const gw = await startGateway({ env: { WT_WORKERS: '2' } });
     const pidFile = join(gw.dir, 'watchtower.pid');
     try {
-      const pid = await waitFor(() => readPid(pidFile), 'the pid file');
+      const pid = await waitFor('the pid file', () => readPid(pidFile), { timeout: 20_000 });
       expect(pid).toBe(gw.child.pid);
       gw.writeOverride({ log_level: 'WARNING' });
       const from = gw.lines.length;
@@ -199,7 +189,10 @@ describe('reloading through SIGUSR1', () => {
     gw.writeOverride({ resources: { sqlite_traffic: { request_slot_timeout: mark } } });
     expect((await reloadByPidFile()).fields).toMatchObject({ tag: 'config-err', keys: 'resources.sqlite_traffic.request_slot_timeout' });
 
-    await sleep(300); // lines are batched for up to 200 ms
+    // Lines are batched for up to 200 ms: once a later request's record is out, so is every earlier line.
+    const from = gw.lines.length;
+    await (await fetch(`${gw.url}/sqlite-json`)).arrayBuffer();
+    await gw.waitForLine((l) => l.fields.tag === 'request-stats', 5000, from);
     expect(gw.lines.join('\n').toLowerCase()).not.toContain(mark.toLowerCase());
     expect(gw.stderr.join('')).toBe('');
   });

@@ -17,12 +17,12 @@ import { createConnector } from '../../src/db/index.js';
 import { ensureDatabase, sampleTableDdl } from '../../src/db/sample-data.js';
 import { mysqlAvailable, mysqlTarget, pgAvailable, pgTarget, requireOrSkip, uniqueName } from '../helpers/databases.js';
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
+import { waitFor } from '../helpers/wait.js';
 import { parseExposition, sumOf } from '../metrics/exposition.js';
 
 const skipPg = requireOrSkip('PostgreSQL', await pgAvailable());
 const skipMysql = requireOrSkip('MariaDB', await mysqlAvailable());
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Rows enough that their PSV (~12 MB) cannot all sit in socket buffers: a client that reads nothing stalls the stream. */
 const BIG_ROWS = 400_000;
 
@@ -84,16 +84,6 @@ async function metric(gw: GatewayProcess, name: string, labels: Record<string, s
   return sumOf(parseExposition(await (await fetch(`${gw.url}/metrics`)).text()), name, labels);
 }
 
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
 /** Sessions of `db` other than the test's own that are running a statement or sit inside a transaction. */
 async function busyPgSessions(db: string): Promise<{ state: string; query: string }[]> {
   const t = pgTarget({ db_name: 'postgres' });
@@ -151,10 +141,14 @@ describe.skipIf(skipPg || skipMysql)('clients that stop reading a stream', () =>
     // As many non-readers as the resource has slots: without the limit every other request waits for ever.
     const sockets = await Promise.all([1, 2, 3].map(() => nonReader(gw, `/${prefix}-psv?limit=10000000`)));
     try {
-      const stalled = await waitFor('three stream-stalled records', 15_000, async () => {
-        const lines = gw.parsed().slice(from).filter((l) => l.fields.tag === 'stream-stalled' && l.fields.resource_id === rid);
-        return lines.length >= 3 ? lines : undefined;
-      });
+      const stalled = await waitFor(
+        'three stream-stalled records',
+        () => {
+          const lines = gw.parsed().slice(from).filter((l) => l.fields.tag === 'stream-stalled' && l.fields.resource_id === rid);
+          return lines.length >= 3 ? lines : undefined;
+        },
+        { timeout: 15_000 },
+      );
       expect(stalled.every((l) => l.level === 'WARNING' && Number(l.fields.idle) >= 1)).toBe(true);
 
       // The non-readers still hold their sockets open, and yet others are answered at once.
@@ -170,7 +164,7 @@ describe.skipIf(skipPg || skipMysql)('clients that stop reading a stream', () =>
       expect(inUse).toBe(0);
       // The response was cut off, not completed: the client can tell it did not get everything.
       // (Log lines reach stdout in batches, up to 200 ms after they are written.)
-      const ends = await waitFor('three request-stats records', 5000, async () => {
+      const ends = await waitFor('three request-stats records', () => {
         const lines = gw.parsed().slice(from).filter((l) => l.fields.tag === 'request-stats' && l.fields.msg.includes(`/${prefix}-psv`));
         return lines.length >= 3 ? lines : undefined;
       });
