@@ -1,7 +1,9 @@
 /**
  * Shared helpers of the stack verification tests: locating external binaries (skip locally, fail
- * under CI=true), running them with a time limit, and the log-pipeline emulation built FROM the
- * repository's Fluent Bit parsers file, so it can be pointed at any real gateway stdout line.
+ * under CI=true), running them with a time limit, and a JavaScript emulation of Fluent Bit's
+ * parsing (Fluent Bit itself does not run in the tests) built FROM the repository's files: the
+ * regexes of fluent-bit/parsers.yaml and the parser filters of each pipeline, so it can be pointed
+ * at any real gateway stdout line.
  */
 /* eslint-disable @typescript-eslint/no-explicit-any -- the YAML and JSON documents checked here are untyped by nature */
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
@@ -59,10 +61,8 @@ export function readYaml<T = any>(rel: string): T {
 /** A TCP port free on 127.0.0.1 right now. */
 export { freePort } from '../helpers/gateway-process.js';
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 // ---------------------------------------------------------------------------------------------
-// Log pipeline emulation (what Fluent Bit does with our config), for tests on real log lines.
+// Log pipeline emulation (what Fluent Bit would do with our config), for tests on real log lines.
 // ---------------------------------------------------------------------------------------------
 
 export interface FbParser { name: string; format: string; regex?: string }
@@ -136,27 +136,51 @@ export function parseLogfmt(text: string): Record<string, string | true> {
   return out;
 }
 
-/**
- * One line of /var/log/watchtower/watchtower.log -> the record Fluent Bit's rsyslog pipeline
- * ships (before the Lua filter): prefix fields from the first matching regex parser, then the
- * logfmt fields of "rest". Parser order is the one of fluent-bit/fluent-bit-rsyslog.yaml.
- */
-export function parseRsyslogLine(line: string, parsers = loadFluentBitParsers()): Record<string, string | true> | undefined {
-  for (const name of ['watchtower_rsyslog', 'watchtower_rsyslog_other']) {
-    const rec = applyRegexParser(parsers.get(name)!, line);
-    if (!rec) continue;
-    const { rest, ...prefix } = rec;
-    return rest === undefined ? prefix : { ...prefix, ...parseLogfmt(rest) };
-  }
-  return undefined;
+/** The parser filters of a pipeline (fluent-bit/<file>), in order: the field each reads and the parsers it tries. */
+export function pipelineParserSteps(file: string): { key: string; parsers: string[] }[] {
+  const filters = readYaml<{ pipeline: { filters: { name: string; key_name?: string; parser?: string | string[] }[] } }>(`fluent-bit/${file}`).pipeline.filters;
+  return filters
+    .filter((f) => f.name === 'parser')
+    .map((f) => ({ key: f.key_name ?? 'log', parsers: Array.isArray(f.parser) ? f.parser : [f.parser ?? ''] }));
 }
 
-/** A gateway stdout line (the journald MESSAGE) -> parsed record, as the journald pipeline does. */
+/**
+ * Runs a record through the parser filters of a pipeline file as Fluent Bit does with
+ * `reserve_data: on`: the first parser that matches a step's field replaces that field with the
+ * fields it parsed; no match leaves the record as it was. (Not emulated: time_key, which Fluent Bit
+ * turns into the record's timestamp; here the time stays a field.)
+ */
+export function applyParserFilters(file: string, record: Record<string, string | true>, parsers = loadFluentBitParsers()): Record<string, string | true> {
+  let rec = record;
+  for (const step of pipelineParserSteps(file)) {
+    const text = rec[step.key];
+    if (typeof text !== 'string') continue;
+    for (const name of step.parsers) {
+      const p = parsers.get(name);
+      if (!p) throw new Error(`${file}: parser ${name} is not defined in fluent-bit/parsers.yaml`);
+      const parsed = p.format === 'logfmt' ? parseLogfmt(text) : applyRegexParser(p, text);
+      if (!parsed) continue;
+      const { [step.key]: _parsedField, ...others } = rec;
+      rec = { ...others, ...parsed };
+      break;
+    }
+  }
+  return rec;
+}
+
+/**
+ * One line of /var/log/watchtower/watchtower.log (the tail input's `log` field) -> the record the
+ * parser filters of fluent-bit/fluent-bit-rsyslog.yaml make of it; undefined when no parser matched.
+ */
+export function parseRsyslogLine(line: string, parsers = loadFluentBitParsers()): Record<string, string | true> | undefined {
+  const rec = applyParserFilters('fluent-bit-rsyslog.yaml', { log: line }, parsers);
+  return 'log' in rec ? undefined : rec;
+}
+
+/** A gateway stdout line (the journald MESSAGE) -> the record of fluent-bit/fluent-bit-journald.yaml's parser filters. */
 export function parseGatewayLine(line: string, parsers = loadFluentBitParsers()): Record<string, string | true> | undefined {
-  const rec = applyRegexParser(parsers.get('watchtower_message')!, line);
-  if (!rec) return undefined;
-  const { rest, ...prefix } = rec;
-  return { ...prefix, ...parseLogfmt(rest ?? '') };
+  const rec = applyParserFilters('fluent-bit-journald.yaml', { MESSAGE: line }, parsers);
+  return 'MESSAGE' in rec ? undefined : rec;
 }
 
 /** The RFC 5424 datagram docker's syslog driver sends for one stdout line (format rfc5424micro). */

@@ -1,9 +1,11 @@
 /**
- * The log path with real programs: gateway-format lines go, as docker's syslog driver sends them,
- * through a real rsyslogd running rsyslog/30-watchtower.conf (only the port, output file and work
- * directory changed); the Fluent Bit regexes and logfmt parsing read from fluent-bit/parsers.yaml
- * must recover every field; the Lua filter, run by lua5.4 with Fluent Bit's calling convention,
- * must restore traceback newlines.
+ * The log path, with real programs where they can run here: gateway-format lines go, as docker's
+ * syslog driver sends them, through a real rsyslogd running rsyslog/30-watchtower.conf (only the
+ * port, output file and work directory changed), and the Lua filter runs in a real Lua 5.4 with
+ * Fluent Bit's calling convention. Fluent Bit itself does not run in these tests: its parsing is
+ * emulated in JavaScript (test/stack/helpers.ts), with the regexes read from fluent-bit/parsers.yaml
+ * and its logfmt parser re-implemented, so a difference between the emulation and Fluent Bit's own
+ * behaviour (Onigmo regexes, time_key handling) would go unnoticed here.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
@@ -11,7 +13,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeWith, dockerSyslogDatagram, freePort, parseGatewayLine, parseLogfmt, parseRsyslogLine, REPO, run, sleep } from './helpers.js';
+import { waitFor } from '../helpers/wait.js';
+import { describeWith, dockerSyslogDatagram, freePort, parseGatewayLine, parseLogfmt, parseRsyslogLine, REPO, run } from './helpers.js';
 
 /** Lines in the gateway's format (logfmt from src/log), including quoting and escapes. */
 export const SAMPLE_LINES = [
@@ -22,13 +25,16 @@ export const SAMPLE_LINES = [
   '[77] ERROR lifecycle.ts tag=traceback msg="unexpected error" traceback="Error: boom | at f (src/a.ts:1:2) | at g (src/b.ts:3:4)" cid=0a1b2c3d4e5f',
 ];
 
+/** Sent until rsyslogd writes it: proves it listens. Left out of the lines the test checks. */
+const PROBE_LINE = '[1] INFO probe.ts tag=probe msg="rsyslogd ready"';
+
 /** Expected fields of a gateway line: prefix + logfmt fields, computed independently of the parsers file. */
 function expectedFields(line: string): Record<string, string | true> {
   const m = /^\[(\d+)\] (\S+) (\S+) (.*)$/.exec(line)!;
   return { pid: m[1]!, level: m[2]!, source: m[3]!, ...parseLogfmt(m[4]!) };
 }
 
-describeWith('rsyslog rule + Fluent Bit parsers on real rsyslog output', ['rsyslogd'], () => {
+describeWith('rsyslog rule on a real rsyslogd, its output parsed by a JavaScript emulation of the Fluent Bit parsers (Fluent Bit not run)', ['rsyslogd'], () => {
   let dir: string;
   let rsyslog: ChildProcess | undefined;
   let port: number;
@@ -48,8 +54,17 @@ describeWith('rsyslog rule + Fluent Bit parsers on real rsyslog output', ['rsysl
     rsyslog = spawn('rsyslogd', ['-n', '-f', join(dir, 'rsyslog.conf'), '-i', join(dir, 'rsyslogd.pid')], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     rsyslog.stderr?.on('data', (d) => (stderr += String(d)));
-    await sleep(700);
-    if (rsyslog.exitCode !== null) throw new Error(`rsyslogd exited: ${stderr}`);
+    // Ready once a record sent to it lands in the file (datagrams sent before it listens are lost).
+    const probe = createSocket('udp4').on('error', () => undefined);
+    try {
+      await waitFor('rsyslogd to write a probe record', () => {
+        if (rsyslog!.exitCode !== null) throw new Error(`rsyslogd exited: ${stderr}`);
+        probe.send(dockerSyslogDatagram(PROBE_LINE), port, '127.0.0.1');
+        return existsSync(outFile()) && readFileSync(outFile(), 'utf8').includes(PROBE_LINE);
+      }, { timeout: 10_000, interval: 100 });
+    } finally {
+      probe.close();
+    }
   });
 
   afterAll(() => {
@@ -57,7 +72,7 @@ describeWith('rsyslog rule + Fluent Bit parsers on real rsyslog output', ['rsysl
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('writes each gateway line once, unchanged, behind the syslog prefix, and the parsers recover every field', async () => {
+  it('writes each gateway line once, unchanged, behind the syslog prefix, and the emulated Fluent Bit parsers recover every field', async () => {
     const sock = createSocket('udp4');
     const cid = '0123456789ab';
     for (const line of SAMPLE_LINES) {
@@ -66,11 +81,8 @@ describeWith('rsyslog rule + Fluent Bit parsers on real rsyslog output', ['rsysl
     // A record of another facility must not land in the file.
     await new Promise<void>((res) => sock.send(dockerSyslogDatagram('[1] INFO x.ts tag=x msg=other').replace(/^<\d+>/, '<14>'), port, '127.0.0.1', () => res()));
     sock.close();
-    let lines: string[] = [];
-    for (let i = 0; i < 50 && lines.length < SAMPLE_LINES.length; i++) {
-      await sleep(100);
-      if (existsSync(outFile())) lines = readFileSync(outFile(), 'utf8').split('\n').filter(Boolean);
-    }
+    const written = () => readFileSync(outFile(), 'utf8').split('\n').filter((l) => l && !l.endsWith(` ${PROBE_LINE}`));
+    const lines = await waitFor('rsyslogd to write every line', () => written().length >= SAMPLE_LINES.length && written(), { timeout: 5000, interval: 100 });
     expect(lines).toHaveLength(SAMPLE_LINES.length);
     lines.forEach((written, i) => {
       const original = SAMPLE_LINES[i]!;
@@ -92,7 +104,7 @@ describeWith('rsyslog rule + Fluent Bit parsers on real rsyslog output', ['rsysl
   });
 });
 
-describeWith('journald MESSAGE parsing', [], () => {
+describeWith('journald MESSAGE parsing by the JavaScript emulation of the Fluent Bit parsers (Fluent Bit not run)', [], () => {
   it('splits pid, level, source and the logfmt fields of a bare gateway line', () => {
     for (const line of SAMPLE_LINES) expect(parseGatewayLine(line)).toEqual(expectedFields(line));
   });
