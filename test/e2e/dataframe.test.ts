@@ -177,7 +177,10 @@ describe('dataframe routes of resources this server does not enable', () => {
       expect(res.status, path).toBe(404);
       expect(((await res.json()) as { detail: string }).detail, path).toBe(`resource ${rid} is not enabled on this server`);
     }
-    expect((await fetch(`${gw.url}/pg-dataframe`)).status).toBe(404);
+    // Not a route of a disabled resource: no route at all.
+    const pg = await fetch(`${gw.url}/pg-dataframe`);
+    expect(pg.status).toBe(404);
+    expect(((await pg.json()) as { detail: string }).detail).toBe('no route for GET /pg-dataframe');
     expect(await getJson(gw, '/sqlite-dataframe?limit=3')).toHaveLength(3);
   });
 });
