@@ -1,6 +1,6 @@
 /**
  * The one error hierarchy of the gateway. Every error a client can see is an AppError; the HTTP
- * error handler (src/http/errors.ts) maps it to a status code in one place.
+ * error replies (src/http/error-reply.ts) turn it into its status code in one place.
  */
 
 export abstract class AppError extends Error {
@@ -18,8 +18,8 @@ export abstract class AppError extends Error {
   }
 }
 
-/** Too many requests queued for a resource: the client should come back later (429). */
-export class ResourceError extends AppError {
+/** Too many requests already wait for a resource: the client should come back later (429). */
+export class TooManyPendingError extends AppError {
   readonly statusCode = 429;
   readonly code = 'overload';
   /** Seconds the client should wait before retrying (Retry-After header). */
@@ -75,15 +75,22 @@ export class DatabaseError extends AppError {
   }
 }
 
-/** The client's input is wrong in a way only the handler can tell (400, or 409 for a conflict). */
+/** The client's input is wrong in a way only the handler or the database can tell (400). */
 export class BadRequestError extends AppError {
+  readonly statusCode = 400;
   readonly code = 'bad-request';
-  readonly statusCode: number;
+}
 
-  constructor(message: string, opts: { statusCode?: 400 | 404 | 409; resourceId?: string; cause?: unknown } = {}) {
-    super(message, opts);
-    this.statusCode = opts.statusCode ?? 400;
-  }
+/** What the request names does not exist here: a resource not enabled on this server (404). */
+export class NotFoundError extends AppError {
+  readonly statusCode = 404;
+  readonly code = 'not-found';
+}
+
+/** The request conflicts with what is stored: a row with the same key exists (409). */
+export class ConflictError extends AppError {
+  readonly statusCode = 409;
+  readonly code = 'conflict';
 }
 
 /** An unexpected failure with details worth logging but not showing (500). */

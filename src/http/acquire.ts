@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, onRequestHookHandler, preHandlerHookHandler } from 'fastify';
 import type { SettingsReader } from '../config/index.js';
-import { BadRequestError } from '../errors.js';
+import { NotFoundError } from '../errors.js';
 import { getLogger } from '../log/index.js';
 import { roundSeconds } from '../query/query-log.js';
 import { RequestResources } from '../resources/request-resources.js';
@@ -41,7 +41,7 @@ function enabledHook(url: string, resourceIds: readonly string[], acquirer: Reso
   return (req, _reply, done) => {
     req.wt.endpoint = url;
     for (const rid of resourceIds) {
-      if (!acquirer.has(rid)) return done(new BadRequestError(`resource ${rid} is not enabled on this server`, { statusCode: 404, resourceId: rid }));
+      if (!acquirer.has(rid)) return done(new NotFoundError(`resource ${rid} is not enabled on this server`, { resourceId: rid }));
     }
     done();
   };

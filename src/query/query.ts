@@ -8,7 +8,7 @@ import { config, resourceSettingsOf, type SettingsReader } from '../config/index
 import { DbValueError } from '../db/classify.js';
 import { CommitOutcomeUnknown } from '../db/timeout.js';
 import { DbDriverError, type QueryResult, type Row, type SqlParam, type Statement } from '../db/types.js';
-import { AppTimeoutError, BadRequestError, DatabaseError, OutcomeUnknownError } from '../errors.js';
+import { AppTimeoutError, BadRequestError, ConflictError, DatabaseError, OutcomeUnknownError } from '../errors.js';
 import { getLogger } from '../log/index.js';
 import { StallWatch } from './stall-watch.js';
 import { failures } from '../log/summarise.js';
@@ -88,10 +88,9 @@ export function toAppError(err: unknown, resourceId: string, timeoutSeconds: num
       return new DatabaseError(`could not open a DB connection to resource ${resourceId}`, { resourceId, unreachable: true, cause: err });
     case 'constraint':
       log.info('query-err', 'statement violated a constraint', fields);
-      return new BadRequestError(
-        err.duplicate ? `duplicate row for resource ${resourceId}: a row with the same key already exists` : `constraint violated for resource ${resourceId}: ${err.message}`,
-        { statusCode: err.duplicate ? 409 : 400, resourceId, cause: err },
-      );
+      return err.duplicate
+        ? new ConflictError(`duplicate row for resource ${resourceId}: a row with the same key already exists`, { resourceId, cause: err })
+        : new BadRequestError(`constraint violated for resource ${resourceId}: ${err.message}`, { resourceId, cause: err });
     default:
       failed('query-err', 'query failed', fields);
       return new DatabaseError(`DB query error for resource ${resourceId}`, { resourceId, cause: err });

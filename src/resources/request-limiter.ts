@@ -6,7 +6,7 @@
  * Hand-written: the semaphore libraries we looked at fix their limit at construction and lack
  * one of bounded queue / per-waiter timeout / AbortSignal; this is a FIFO queue with one timer.
  */
-import { AppTimeoutError, ResourceError } from '../errors.js';
+import { AppTimeoutError, TooManyPendingError } from '../errors.js';
 import { maxActiveRequests, type ResourceSettings } from '../config/index.js';
 import { getLogger } from '../log/index.js';
 import { emitSafely, type ResourceEvents } from './events.js';
@@ -59,7 +59,7 @@ export class RequestLimiter {
   }
 
   /**
-   * Resolves with a slot, at once or after waiting in line. Rejects with ResourceError when the
+   * Resolves with a slot, at once or after waiting in line. Rejects with TooManyPendingError when the
    * line is full, AppTimeoutError after request_slot_timeout, the signal's reason when it aborts,
    * or the close error once close() was called.
    */
@@ -92,7 +92,7 @@ export class RequestLimiter {
     if (this.waiters.size >= rc.max_pending_requests) {
       emitSafely(this.events, 'slot-error', { resourceId: rid, type: 'overload', waitSeconds: 0 });
       // The queue turns over within one slot timeout: a sensible moment to try again.
-      return Promise.reject(new ResourceError(`too many pending requests for resource ${rid}`, { resourceId: rid, retryAfterSeconds: rc.request_slot_timeout }));
+      return Promise.reject(new TooManyPendingError(`too many pending requests for resource ${rid}`, { resourceId: rid, retryAfterSeconds: rc.request_slot_timeout }));
     }
     const timeoutSeconds = rc.request_slot_timeout;
     return new Promise<SlotGrant>((resolve, reject) => {

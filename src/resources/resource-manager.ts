@@ -14,7 +14,7 @@
 import { EventEmitter } from 'node:events';
 import { config, configEvents, resourceSettingsOf, type SettingsReader } from '../config/index.js';
 import type { DbConnector } from '../db/types.js';
-import { AppTimeoutError, BadRequestError, DatabaseError, ResourceError, ShuttingDownError } from '../errors.js';
+import { AppTimeoutError, DatabaseError, NotFoundError, ShuttingDownError, TooManyPendingError } from '../errors.js';
 import { getLogger } from '../log/index.js';
 import { failures } from '../log/summarise.js';
 import { DbConnectionPool, type PoolLease } from './connection-pool.js';
@@ -128,16 +128,16 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
 
   /**
    * A slot, then a connection, for each resource, in sorted id order, taken into `into`. On any
-   * failure everything already held is released and the error rethrown: ResourceError (429),
+   * failure everything already held is released and the error rethrown: TooManyPendingError (429),
    * AppTimeoutError (504, kind 'slot' or 'pool'), DatabaseError (503, unreachable),
-   * ShuttingDownError (503), BadRequestError (404, unknown resource), or ClientClosedError when
+   * ShuttingDownError (503), NotFoundError (404, unknown resource), or ClientClosedError when
    * `into` is ended meanwhile (its request's client left). Its cid goes on the failure's record.
    */
   acquire(rids: readonly string[], into: RequestResources = new RequestResources()): Promise<RequestResources> {
     if (this.shuttingDown) return Promise.reject(new ShuttingDownError());
     const ids = rids.length === 1 ? rids : [...new Set(rids)].sort();
     for (const rid of ids) {
-      if (!this.resources.has(rid)) return Promise.reject(new BadRequestError(`unknown resource ${rid}`, { statusCode: 404, resourceId: rid }));
+      if (!this.resources.has(rid)) return Promise.reject(new NotFoundError(`unknown resource ${rid}`, { resourceId: rid }));
     }
     into.begin(this.released);
     this.held.add(into);
@@ -248,7 +248,7 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
 
   private get(rid: string): Resource {
     const r = this.resources.get(rid);
-    if (!r) throw new BadRequestError(`unknown resource ${rid}`, { statusCode: 404, resourceId: rid });
+    if (!r) throw new NotFoundError(`unknown resource ${rid}`, { resourceId: rid });
     return r;
   }
 }
@@ -260,7 +260,7 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
 function logAcquireError(err: unknown, cid: string | undefined, settings: SettingsReader): void {
   const failed = (tag: string, rid: string | undefined, msg: string, fields: Record<string, unknown>) =>
     failures.write(`${tag} ${rid ?? ''}`, log.error, tag, msg, { resource_id: rid, ...fields, cid });
-  if (err instanceof ResourceError && err.resourceId) {
+  if (err instanceof TooManyPendingError && err.resourceId) {
     const rid = err.resourceId;
     failed('slot-err', rid, 'too many pending requests', { max_pending_requests: resourceSettingsOf(settings(), rid).max_pending_requests });
   } else if (err instanceof AppTimeoutError && err.kind === 'slot') {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.js';
 import { buildSettings, setConfig } from '../../src/config/index.js';
-import { AppTimeoutError, DatabaseError, ResourceError, WithDetailsError } from '../../src/errors.js';
+import { AppTimeoutError, DatabaseError, TooManyPendingError, WithDetailsError } from '../../src/errors.js';
 import { setLogDestination, setLogLevel } from '../../src/log/index.js';
 import { parseLogLine } from '../helpers/logfmt-parse.js';
 
@@ -39,7 +39,7 @@ beforeAll(async () => {
     throw new WithDetailsError('state machine broke', { state: 'odd' });
   });
   app.get('/overload', async () => {
-    throw new ResourceError('too many pending requests for resource r1', { resourceId: 'r1', retryAfterSeconds: 2.2 });
+    throw new TooManyPendingError('too many pending requests for resource r1', { resourceId: 'r1', retryAfterSeconds: 2.2 });
   });
   app.get('/slow', async () => {
     throw new AppTimeoutError('2-sec timeout waiting for a request slot for resource r1', { kind: 'slot', timeoutSeconds: 2 });

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { AppTimeoutError, ClientClosedError, ResourceError, ShuttingDownError } from '../../src/errors.js';
+import { AppTimeoutError, ClientClosedError, TooManyPendingError, ShuttingDownError } from '../../src/errors.js';
 import { resourceConfig } from '../../src/config/index.js';
 import type { ResourceEventMap } from '../../src/resources/events.js';
 import { RequestLimiter, type SlotGrant } from '../../src/resources/request-limiter.js';
@@ -50,9 +50,9 @@ describe('RequestLimiter', () => {
     expect(overloads).toHaveLength(5);
     const refused = await Promise.all(all.slice(5)); // already settled: refused without waiting
     for (const r of refused) {
-      expect(r).toBeInstanceOf(ResourceError);
-      expect((r as ResourceError).message).toBe(`too many pending requests for resource ${RID}`);
-      expect((r as ResourceError).retryAfterSeconds).toBeGreaterThanOrEqual(1);
+      expect(r).toBeInstanceOf(TooManyPendingError);
+      expect((r as TooManyPendingError).message).toBe(`too many pending requests for resource ${RID}`);
+      expect((r as TooManyPendingError).retryAfterSeconds).toBeGreaterThanOrEqual(1);
     }
     lim.close(new ShuttingDownError());
     for (const g of await Promise.all(all.slice(0, 2))) (g as SlotGrant).release();

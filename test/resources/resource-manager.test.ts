@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildSettings, resourceConfig } from '../../src/config/index.js';
-import { AppTimeoutError, BadRequestError, ClientClosedError, ConfigError, DatabaseError, ResourceError, ShuttingDownError } from '../../src/errors.js';
+import { AppTimeoutError, ClientClosedError, ConfigError, DatabaseError, NotFoundError, ShuttingDownError, TooManyPendingError } from '../../src/errors.js';
 import { setLogDestination } from '../../src/log/index.js';
 import { RequestResources } from '../../src/resources/request-resources.js';
 import { ResourceManager } from '../../src/resources/resource-manager.js';
@@ -95,7 +95,7 @@ describe('ResourceManager', () => {
     const m = manager();
     expect(m.has('db_x')).toBe(false);
     expect(await outcome(m.acquire(['db_a', 'db_x']))).toMatchObject({ statusCode: 404 });
-    expect(await outcome(m.acquire(['db_x']))).toBeInstanceOf(BadRequestError);
+    expect(await outcome(m.acquire(['db_x']))).toBeInstanceOf(NotFoundError);
     expectIdle(m, ['db_a']);
   });
 
@@ -107,7 +107,7 @@ describe('ResourceManager', () => {
     try {
       const holder = await m.acquire(['db_b']);
       const err = await outcome(m.acquire(['db_b', 'db_a'], new RequestResources('abc123def456')));
-      expect(err).toBeInstanceOf(ResourceError);
+      expect(err).toBeInstanceOf(TooManyPendingError);
       expect(err).toMatchObject({ statusCode: 429, resourceId: 'db_b' });
       expectIdle(m, ['db_a']);
       expect(m.stats('db_a').pooled).toBe(1);
@@ -153,7 +153,7 @@ describe('ResourceManager', () => {
       const holder = await m.acquire(['db_a']);
       const queued = outcome(m.acquire(['db_a'], new RequestResources('cid0slot')));
       const refused = await outcome(m.acquire(['db_a'], new RequestResources('cid0full')));
-      expect(refused).toBeInstanceOf(ResourceError);
+      expect(refused).toBeInstanceOf(TooManyPendingError);
       expect(await queued).toMatchObject({ statusCode: 504, kind: 'slot' });
 
       const request = new RequestResources();
@@ -252,7 +252,7 @@ describe('ResourceManager', () => {
         return 'ok';
       } catch (err) {
         slowest = Math.max(slowest, (Date.now() - started) / 1000);
-        if (err instanceof ResourceError) return '429';
+        if (err instanceof TooManyPendingError) return '429';
         if (err instanceof AppTimeoutError) return `504-${err.kind}`;
         throw err;
       } finally {
