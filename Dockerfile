@@ -3,7 +3,7 @@
 # Stage 1 compiles TypeScript and the native addons (better-sqlite3, odbc) with the dev
 # dependencies; stage 2 holds only the production dependencies, the compiled code and the
 # runtime libraries (unixODBC and the MariaDB ODBC driver "MariaDB Unicode").
-ARG NODE_IMAGE=node:20.19.5-bookworm-slim
+ARG NODE_IMAGE=node:24.22.3-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src

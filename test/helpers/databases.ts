@@ -9,9 +9,11 @@ import { randomBytes } from 'node:crypto';
 import type { SecureResourceSettings } from '../../src/config/schema.js';
 import { createConnector, targetFromUrl } from '../../src/db/index.js';
 import { ensureDatabase } from '../../src/db/sample-data.js';
+import { DEFAULT_MYSQL_URL, DEFAULT_PG_URL } from './test-databases-setup.js';
 
-export const TEST_PG_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-export const TEST_MYSQL_URL = process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
+// Set by the user, or by the globalSetup test-databases-setup.ts for containers it started.
+export const TEST_PG_URL = process.env.TEST_PG_URL || DEFAULT_PG_URL;
+export const TEST_MYSQL_URL = process.env.TEST_MYSQL_URL || DEFAULT_MYSQL_URL;
 export const TEST_ODBC_DRIVER = process.env.TEST_ODBC_DRIVER ?? 'MariaDB Unicode';
 
 export type Availability = { ok: true } | { ok: false; reason: string };

@@ -55,8 +55,11 @@ describeWith('docker-compose content', [], () => {
         expect(s.image, `${f} ${name}`).not.toMatch(/:latest$/);
       }
     }
+    // The image runs the very Node release CI tests on (.ci/node-toolchain), a Node 24 LTS.
     const df = readFileSync(join(REPO, 'Dockerfile'), 'utf8');
-    expect(df).toMatch(/^ARG NODE_IMAGE=node:20\.\d+\.\d+-bookworm-slim$/m);
+    const ciNode = /^NODE_VERSION=(24\.\d+\.\d+)$/m.exec(readFileSync(join(REPO, '.ci', 'node-toolchain'), 'utf8'))?.[1];
+    expect(ciNode).toBeDefined();
+    expect(df).toMatch(new RegExp(`^ARG NODE_IMAGE=node:${ciNode?.replaceAll('.', '\\.')}-bookworm-slim$`, 'm'));
   });
 
   it('sends the gateway logs to rsyslog (local1, rfc5424micro, watchtower/{{.ID}}) or journald (tag watchtower)', () => {
