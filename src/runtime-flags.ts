@@ -4,8 +4,8 @@
  * Young-generation collections run on helper threads by default ("parallel scavenge"). A gateway
  * allocates short-lived objects on every request, so it scavenges often, and when the machine's
  * cores are already busy (cluster workers, the database, SQLite worker processes, the clients)
- * every scavenge waits for its helpers to get a core. Scavenging on the main thread measured
- * about 10% more throughput on 2 cores (bench/README.md). V8 reads this flag at each collection,
+ * every scavenge waits for its helpers to get a core, so scavenging on the main thread gives more
+ * throughput (bench/README.md has the figures). V8 reads this flag at each collection,
  * so setting it at run time takes effect at once. Whoever starts node with `--parallel-scavenge`
  * (or `--no-parallel-scavenge`) on its command line keeps that choice; V8 flags are not allowed
  * in NODE_OPTIONS.

@@ -1,7 +1,8 @@
 /**
- * The live configuration. Code reads `config()` at the moment of use, so a reload reaches every
- * path on its next read; the snapshot is frozen and swapped in one assignment, so a reader never
- * sees half of an old and half of a new config.
+ * The process's live configuration. Components are given a reader (`config` itself, by default)
+ * and call it at the moment of use, so a reload reaches every path on its next read; the snapshot
+ * is frozen and swapped in one assignment, so a reader never sees half of an old and half of a new
+ * config.
  */
 import { EventEmitter } from 'node:events';
 import { defaultConfigPaths, diffSettings, loadSettings, loadSettingsOffThread, type ConfigChange, type ConfigPaths } from './load.js';
@@ -21,10 +22,6 @@ export const configEvents = new EventEmitter<{ reload: [Settings, ConfigChange[]
 export function config(): Settings {
   if (!current) throw new Error('config used before it was loaded');
   return current;
-}
-
-export function resourceConfig(rid: string): ResourceSettings {
-  return resourceSettingsOf(config(), rid);
 }
 
 /** The section of resource `rid` in `settings`; throws when it has none. */

@@ -5,9 +5,8 @@ const CLIENT_CID = /^[A-Za-z0-9._-]{1,64}$/;
 
 /**
  * Random hex digits drawn in batches (one fill and one hex encoding per 512 ids at the default
- * length), each id a slice of them: randomUUID() built a 36-character string, about 0.6 KB of
- * garbage per request, to keep 12 characters of it, and encoding a few bytes per id cost a call
- * into C++ each time.
+ * length), each id a slice of them: randomUUID() built a 36-character string per request to keep
+ * 12 characters of it, and encoding a few bytes per id cost a call into C++ each time.
  */
 const random = Buffer.alloc(3072);
 let digits = '';

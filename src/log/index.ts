@@ -2,8 +2,8 @@
  * Logging: each record is formatted once, straight to its final logfmt line:
  *   [<pid>] <LEVEL> <source> tag=<tag> msg="<text>" key=value ... cid=<cid>
  * Records written for a request pass its correlation id as the `cid` field; it is written last.
- * (Not an AsyncLocalStorage: on Node 20 that installs promise hooks which tax every promise in the
- * process, and measured about 8 µs of CPU and 15% of the latency per request.)
+ * (Not an AsyncLocalStorage: that installs promise hooks which tax every promise in the process;
+ * figures in bench/README.md.)
  *
  * Output is pino's synchronous destination (SonicBoom: partial writes, EAGAIN, closed pipes) behind
  * a LineBatcher: lines collect into chunks written in one call, at least every LOG_FLUSH_MS. A write
@@ -13,8 +13,7 @@
  *
  * The logger itself is hand-written: a level check and a call to the formatter. A pino logger
  * added its generic write step (mixins, hooks, metadata, none of which we use) to each of the three
- * records of every request; without it, and with the larger single-process chunks below, a
- * request's three records cost about 2.9 µs instead of 4.5 µs in a tight loop.
+ * records of every request (bench/README.md has the figures).
  */
 import cluster from 'node:cluster';
 import pino from 'pino';
@@ -126,7 +125,7 @@ export interface Log {
   critical(tag: string, msg: string, fields?: Fields): void;
 }
 
-/** A logger for one source file; `source` is what appears after the level, e.g. "hooks.ts". */
+/** A logger for one source file; `source` is what appears after the level, e.g. "lifecycle.ts". */
 export function getLogger(source: string): Log {
   const at = (level: Level) => {
     const val = LEVELS[level];

@@ -37,8 +37,8 @@ function encodeUncached(v: string): string {
 /**
  * The last encoding of a short string, per slot (its length, modulo the slots). A request's records
  * repeat most of their values: tags, messages, the client's address, resource ids, its cid in each
- * record. A hit costs a string comparison; the regex test it saves costs a few hundred instructions,
- * and the request path writes about fifteen values per request. Long values (results, tracebacks)
+ * record. A hit costs a string comparison instead of a regex test, and the request path writes
+ * about fifteen values per request. Long values (results, tracebacks)
  * are neither kept nor compared.
  */
 const SLOTS = 32;

@@ -258,8 +258,7 @@ export class RequestQueries {
    * Resolves at the event loop's next check phase (setImmediate). A handler that awaits it writes
    * its reply only after the request it let in, and every other callback of this loop turn, has
    * sent its statement: the database works while the replies go out, instead of idling behind
-   * them. Measured on /sqlite-json with requests queued (bench/README.md): about +20% req/s and
-   * -15% main-thread CPU per request; without a queue it costs one loop turn.
+   * them (bench/README.md, "Reply after the hand-off"); without a queue it costs one loop turn.
    */
   release(): Promise<void> {
     this.state.resources?.releaseIfIdle();

@@ -26,7 +26,7 @@ import { LeasedConnection } from './leased-connection.js';
 import { LiveTarnPool } from './live-tarn-pool.js';
 import { abortReason, nowMs, secondsSince, unrefTimeout, type CancelSignal } from './util.js';
 
-const log = getLogger('pool.ts');
+const log = getLogger('connection-pool.ts');
 
 /** tarn's own create timeout is a backstop past the driver's: the driver's error is the better one. */
 const CREATE_BACKSTOP_MS = 1000;

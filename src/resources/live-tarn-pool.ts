@@ -31,10 +31,6 @@ export class LiveTarnPool<T> extends Pool<T> {
     super(opts);
   }
 
-  isDestroyed(): boolean {
-    return this.destroyed;
-  }
-
   /** Applies new limits; a higher max serves waiting acquires at once. */
   applyLimits(l: LiveLimits): void {
     this.min = l.min;

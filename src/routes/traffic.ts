@@ -54,8 +54,8 @@ function rowSchema(dialect: Dialect) {
  * The JSON data routes write their rows with the native JSON.stringify. The rows are exactly the
  * route's own SELECT list, with the types the drivers give (numbers, or exact decimal text beyond
  * 2^53), so the response schema documents the shape and a test holds real responses to it, while
- * fast-json-stringify's generated code allocated about 2 KB more per 10-row response (garbage that
- * cost throughput; see bench/README.md). Error bodies are built field by field in error-reply.ts.
+ * fast-json-stringify's generated code made more garbage per response (bench/README.md). Error
+ * bodies are built field by field in error-reply.ts.
  */
 const nativeJson = () => (data: unknown) => JSON.stringify(data);
 

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { AppTimeoutError, ClientClosedError, TooManyPendingError, ShuttingDownError } from '../../src/errors.js';
-import { resourceConfig } from '../../src/config/index.js';
+import { config, resourceSettingsOf } from '../../src/config/index.js';
 import type { ResourceEventMap } from '../../src/resources/events.js';
 import { RequestLimiter, type SlotGrant } from '../../src/resources/request-limiter.js';
 import { RequestResources } from '../../src/resources/request-resources.js';
@@ -12,7 +12,7 @@ const RID = 'db_a';
 
 function limiter(): { lim: RequestLimiter; events: EventEmitter<ResourceEventMap> } {
   const events = new EventEmitter<ResourceEventMap>();
-  return { lim: new RequestLimiter(RID, events, () => resourceConfig(RID)), events };
+  return { lim: new RequestLimiter(RID, events, () => resourceSettingsOf(config(), RID)), events };
 }
 
 describe('RequestLimiter', () => {

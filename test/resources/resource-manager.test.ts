@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildSettings, resourceConfig } from '../../src/config/index.js';
+import { buildSettings, config, resourceSettingsOf } from '../../src/config/index.js';
 import { AppTimeoutError, ClientClosedError, ConfigError, DatabaseError, NotFoundError, ShuttingDownError, TooManyPendingError } from '../../src/errors.js';
 import { setLogDestination } from '../../src/log/index.js';
 import { RequestResources } from '../../src/resources/request-resources.js';
@@ -267,7 +267,7 @@ describe('ResourceManager', () => {
     expect(count('504-pool')).toBe(0); // a request holding a slot always found a connection
     expect(maxOpen).toBeLessThanOrEqual(4);
     expectIdle(m, ['db_a', 'db_b']);
-    expect(resourceConfig('db_a').max_active_requests).toBeNull(); // = pool size
+    expect(resourceSettingsOf(config(), 'db_a').max_active_requests).toBeNull(); // = pool size
   });
 
   it('shutdown rejects waiters, refuses newcomers, waits for holders, and closes every connection exactly once', async () => {
