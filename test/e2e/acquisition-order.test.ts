@@ -10,7 +10,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
-import { buildSettings, config, setConfig } from '../../src/config/index.js';
+import { buildSettings } from '../../src/config/index.js';
 import { createConnector } from '../../src/db/index.js';
 import { RequestQueries } from '../../src/query/query.js';
 import { ResourceManager } from '../../src/resources/resource-manager.js';
@@ -35,20 +35,19 @@ let resources: ResourceManager;
 let url: string;
 
 beforeAll(async () => {
-  setConfig(
-    buildSettings(
-      {
-        resource_ids: [A, B],
-        pool_check_interval: 60,
-        resources: { [A]: LIMITS, [B]: LIMITS },
-        secure: { [A]: { db_type: 'sqlite', db_path: ':memory:' }, [B]: { db_type: 'sqlite', db_path: ':memory:' } },
-      },
-      {},
-      { env: {} },
-    ),
+  const settings = buildSettings(
+    {
+      resource_ids: [A, B],
+      pool_check_interval: 60,
+      resources: { [A]: LIMITS, [B]: LIMITS },
+      secure: { [A]: { db_type: 'sqlite', db_path: ':memory:' }, [B]: { db_type: 'sqlite', db_path: ':memory:' } },
+    },
+    {},
+    { env: {} },
   );
-  resources = new ResourceManager({ connectorFor: (rid) => createConnector(rid, config().secure[rid]) });
+  resources = new ResourceManager({ connectorFor: (rid) => createConnector(rid, settings.secure[rid]), settings: () => settings });
   app = await buildApp({
+    settings: () => settings,
     acquirer: resources,
     readiness: () => resources.readiness(),
     observer: { requestDone: () => undefined },
@@ -64,7 +63,7 @@ beforeAll(async () => {
     ['/b-then-a', [B, A]],
   ] as const) {
     app.get(path, { config: { resources: [...rids] } }, async (req) => {
-      const q = new RequestQueries(req.wt, () => undefined);
+      const q = new RequestQueries(req.wt, () => undefined, () => settings);
       const seen: unknown[] = [];
       for (const rid of rids) seen.push((await q.rows(rid, 'SELECT 1 AS one', []))[0].one);
       await q.release();
