@@ -16,6 +16,7 @@ import type { QueryListener } from './query/query.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
 import { trafficRoutes } from './routes/traffic.js';
 import { dataframeRoutes } from './routes/dataframe.js';
+import { endpointRoutes } from './endpoints/routes.js';
 
 export interface AppParts {
   /** The live settings every hook and route reads at each use; the process config by default. */
@@ -79,5 +80,6 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
   const queryDeps = { onQuery: parts.onQuery, settings };
   trafficRoutes(app, queryDeps);
   dataframeRoutes(app, queryDeps);
+  endpointRoutes(app, queryDeps);
   return app;
 }

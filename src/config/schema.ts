@@ -69,6 +69,7 @@ export interface GlobalSettings {
   http_keep_alive_timeout: number;
   http_idle_timeout: number;
   pid_file: string;
+  endpoints: string[];
 }
 
 export const globalSchema: { [K in keyof GlobalSettings]: Node<GlobalSettings[K]> } = {
@@ -206,6 +207,12 @@ export const globalSchema: { [K in keyof GlobalSettings]: Node<GlobalSettings[K]
     format: String,
     default: 'data/watchtower.pid',
     env: 'WT_PID_FILE',
+    reloadable: false,
+  },
+  endpoints: {
+    doc: 'Endpoint files served besides the built-in routes: paths relative to the working directory, `*` and `?` allowed in the file name (see "Serve your own database"). Checked at start-up: any problem stops it.',
+    format: stringList,
+    default: [],
     reloadable: false,
   },
 };

@@ -1,0 +1,57 @@
+/** A declared endpoint as the loader leaves it: checked, with its SQL compiled for its resources. */
+import type { DbType } from '../config/schema.js';
+
+export const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+export const RESULTS = ['rows', 'one', 'stream', 'exec', 'transaction'] as const;
+export const FORMATS = ['json', 'ndjson', 'csv', 'psv'] as const;
+export const LOCATIONS = ['query', 'path', 'body', 'header'] as const;
+/** Values the gateway binds itself; a client cannot set them. */
+export const MAGIC_PARAMS = ['_cid', '_client', '_now'] as const;
+/** Paths of the gateway's own routes, which no endpoint may take or shadow. */
+export const RESERVED_PATHS = ['/metrics', '/docs', '/health'] as const;
+
+export type Method = (typeof METHODS)[number];
+export type ResultKind = (typeof RESULTS)[number];
+export type Format = (typeof FORMATS)[number];
+export type Location = (typeof LOCATIONS)[number];
+
+export interface ParamDecl {
+  name: string;
+  in: Location;
+  /** The header a header param is read from (lower case). */
+  header?: string;
+  required: boolean;
+  /** The JSON schema of the value (type, bounds, pattern, enum, default, description...). */
+  schema: Record<string, unknown>;
+}
+
+export interface CompiledStatement {
+  resource: string;
+  dbType: DbType;
+  /** SQL with `?` placeholders. */
+  sql: string;
+  /** Names bound to the `?` in order. */
+  names: string[];
+  /** A body array param: the statement runs once per item, item fields binding by name. */
+  each?: string;
+}
+
+export interface Endpoint {
+  file: string;
+  method: Method;
+  path: string;
+  summary?: string;
+  description?: string;
+  tags: string[];
+  resources: string[];
+  params: ParamDecl[];
+  statements: CompiledStatement[];
+  result: ResultKind;
+  formats: Format[];
+  maxRows?: number;
+  timeout?: number;
+  conflict: number;
+  status: number;
+  /** The key of the count in an exec or transaction answer. */
+  countAs: string;
+}

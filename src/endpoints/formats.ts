@@ -1,0 +1,144 @@
+/**
+ * Response formats of declared endpoints: which one a request gets (`?format=`, else `Accept`),
+ * and the encoders. Streamed encoders batch rows into chunks of about 16 KB, as the -psv routes
+ * do, so a chunk is not a write per row and memory stays flat under backpressure.
+ */
+import { AppError } from '../errors.js';
+import type { Row } from '../db/types.js';
+import type { Format } from './declaration.js';
+
+export const MEDIA_TYPES: Record<Format, string> = {
+  json: 'application/json',
+  ndjson: 'application/x-ndjson',
+  csv: 'text/csv',
+  psv: 'text/plain',
+};
+
+export const CONTENT_TYPES: Record<Format, string> = {
+  json: 'application/json; charset=utf-8',
+  ndjson: 'application/x-ndjson; charset=utf-8',
+  csv: 'text/csv; charset=utf-8; header=present',
+  psv: 'text/plain; charset=utf-8',
+};
+
+/** None of the formats the endpoint offers fits the request (406). */
+export class NotAcceptableError extends AppError {
+  readonly statusCode = 406;
+  readonly code = 'not-acceptable';
+}
+
+function notAcceptable(offered: readonly Format[]): NotAcceptableError {
+  return new NotAcceptableError(
+    `not acceptable: this endpoint answers ${offered.map((f) => `${f} (${MEDIA_TYPES[f]})`).join(', ')}; choose one with ?format= or Accept`,
+  );
+}
+
+/**
+ * The format of a request: `?format=` when given (406 when not offered), else the offered format
+ * the Accept header rates highest (ties go to the declared order), else the first offered.
+ */
+export function negotiate(offered: readonly Format[], formatParam: unknown, accept: string | undefined): Format {
+  if (formatParam !== undefined) {
+    if (typeof formatParam === 'string' && offered.includes(formatParam as Format)) return formatParam as Format;
+    throw notAcceptable(offered);
+  }
+  if (accept === undefined || accept.trim() === '') return offered[0];
+  let best: Format | undefined;
+  let bestQ = 0;
+  for (const format of offered) {
+    const [type, sub] = MEDIA_TYPES[format].split('/');
+    let q = 0;
+    let specificity = -1;
+    for (const part of accept.split(',')) {
+      const [range, ...paramsText] = part.trim().toLowerCase().split(';');
+      const [t, s] = range.trim().split('/');
+      const spec = t === type && s === sub ? 2 : t === type && s === '*' ? 1 : t === '*' && s === '*' ? 0 : -1;
+      if (spec <= specificity) continue;
+      const qParam = paramsText.map((p) => p.trim()).find((p) => p.startsWith('q='));
+      const value = qParam === undefined ? 1 : Number(qParam.slice(2));
+      specificity = spec;
+      q = Number.isFinite(value) ? Math.min(1, Math.max(0, value)) : 0;
+    }
+    if (q > bestQ) {
+      best = format;
+      bestQ = q;
+    }
+  }
+  if (best === undefined) throw notAcceptable(offered);
+  return best;
+}
+
+/** A value as text in csv and psv: NULL is empty, dates ISO 8601, structures JSON. */
+function text(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  if (typeof v === 'string') return v;
+  if (v instanceof Date) return v.toISOString();
+  if (Buffer.isBuffer(v)) return v.toString('base64');
+  if (typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
+
+/** RFC 4180: a field holding a comma, quote, CR or LF is quoted, its quotes doubled. */
+function csvField(v: unknown): string {
+  const t = text(v);
+  return /[",\r\n]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t;
+}
+
+/** Encodes rows one line at a time; `columns` are fixed by the first row. */
+interface LineEncoder {
+  start(columns: string[]): string;
+  row(row: Row, columns: string[], first: boolean): string;
+  end(any: boolean): string;
+}
+
+const ENCODERS: Record<Format, LineEncoder> = {
+  json: {
+    start: () => '',
+    row: (row, _c, first) => (first ? '[' : ',') + JSON.stringify(row),
+    end: (any) => (any ? ']' : '[]'),
+  },
+  ndjson: { start: () => '', row: (row) => `${JSON.stringify(row)}\n`, end: () => '' },
+  csv: {
+    start: (columns) => `${columns.map(csvField).join(',')}\r\n`,
+    row: (row, columns) => `${columns.map((c) => csvField(row[c])).join(',')}\r\n`,
+    end: () => '',
+  },
+  // As the -psv routes: no header, no quoting, one row per line.
+  psv: { start: () => '', row: (row, columns) => `${columns.map((c) => text(row[c])).join('|')}\n`, end: () => '' },
+};
+
+const CHUNK_CHARS = 16_384;
+
+/** Streams rows as `format`, at most `maxRows` of them (leaving the loop early stops the statement). */
+export async function* encodeRows(rows: AsyncIterable<Row>, format: Format, maxRows = Infinity): AsyncGenerator<string> {
+  const enc = ENCODERS[format];
+  let columns: string[] | undefined;
+  let chunk = '';
+  let n = 0;
+  if (maxRows > 0) {
+    for await (const row of rows) {
+      if (columns === undefined) {
+        columns = Object.keys(row);
+        chunk += enc.start(columns);
+      }
+      chunk += enc.row(row, columns, n === 0);
+      if (chunk.length >= CHUNK_CHARS) {
+        yield chunk;
+        chunk = '';
+      }
+      if (++n >= maxRows) break;
+    }
+  }
+  chunk += enc.end(n > 0);
+  if (chunk.length > 0) yield chunk;
+}
+
+/** The whole answer of rows held in memory. */
+export function encodeAll(rows: readonly Row[], format: Format): string {
+  const enc = ENCODERS[format];
+  if (rows.length === 0) return enc.end(false);
+  const columns = Object.keys(rows[0]);
+  let out = enc.start(columns);
+  rows.forEach((row, i) => (out += enc.row(row, columns, i === 0)));
+  return out + enc.end(true);
+}

@@ -1,0 +1,228 @@
+/**
+ * Routes of the declared endpoints (src/endpoints/load.ts). Each becomes a Fastify route like the
+ * code routes: `config.resources` makes the acquire hook hold a slot and a connection per resource,
+ * the params become the route's schemas (so validation, its 400s and the OpenAPI document come from
+ * them), and the statements run through RequestQueries with every timeout, log record and metric.
+ */
+import { performance } from 'node:perf_hooks';
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest, preValidationHookHandler } from 'fastify';
+import { resourceSettingsOf } from '../config/index.js';
+import type { SqlParam, Statement } from '../db/types.js';
+import { AppError } from '../errors.js';
+import { dataRouteErrors, errorResponse } from '../http/schemas.js';
+import { RequestQueries, type QueryDeps, type QueryOptions } from '../query/query.js';
+import type { CompiledStatement, Endpoint, ParamDecl } from './declaration.js';
+import { CONTENT_TYPES, encodeAll, encodeRows, MEDIA_TYPES, negotiate } from './formats.js';
+import { loadEndpoints } from './load.js';
+
+type Obj = Record<string, unknown>;
+
+/** A `one` endpoint whose statement found no row (404). */
+class NoRowError extends AppError {
+  readonly statusCode = 404;
+  readonly code = 'not-found';
+}
+
+/** A unique violation answered with the endpoint's own `conflict` status. */
+class EndpointConflictError extends AppError {
+  readonly code = 'conflict';
+  constructor(
+    readonly statusCode: number,
+    message: string,
+    cause: unknown,
+  ) {
+    super(message, { cause });
+  }
+}
+
+const STRICT_INTEGER = /^-?(0|[1-9][0-9]*)$/;
+const nativeJson = () => (data: unknown) => JSON.stringify(data);
+
+/** The JSON schema of an object holding `params` (one location's). */
+function objectSchema(params: ParamDecl[], key: (p: ParamDecl) => string, closed: boolean): Obj {
+  const properties: Obj = {};
+  for (const p of params) properties[key(p)] = itemsClosed(p.schema);
+  const required = params.filter((p) => p.required).map(key);
+  return { type: 'object', ...(closed ? { additionalProperties: false } : {}), properties, ...(required.length > 0 ? { required } : {}) };
+}
+
+/** Item objects of a body array refuse unknown fields, as the body itself does. */
+function itemsClosed(schema: Obj): Obj {
+  const items = schema.items as Obj | undefined;
+  if (items?.type !== 'object') return schema;
+  return { ...schema, items: { ...items, additionalProperties: false } };
+}
+
+function schemaOf(ep: Endpoint): Obj {
+  const at = (loc: ParamDecl['in']) => ep.params.filter((p) => p.in === loc);
+  const data = ep.result === 'rows' || ep.result === 'one' || ep.result === 'stream';
+  const query = objectSchema(at('query'), (p) => p.name, true);
+  if (data) {
+    (query.properties as Obj).format = {
+      type: 'string',
+      enum: ep.formats,
+      description: `Response format (else chosen by Accept: ${ep.formats.map((f) => MEDIA_TYPES[f]).join(', ')})`,
+    };
+  }
+  const rid = ep.resources[0];
+  const row = { type: 'object', additionalProperties: true };
+  const content: Obj = {};
+  for (const f of ep.formats) {
+    content[MEDIA_TYPES[f]] = { schema: f === 'json' ? (ep.result === 'one' ? row : { type: 'array', items: row }) : { type: 'string' } };
+  }
+  const success = data
+    ? { description: ep.result === 'one' ? 'The row' : 'Rows', content }
+    : { description: 'Rows affected', type: 'object', properties: { [ep.countAs]: { type: 'integer' } } };
+  const schema: Obj = {
+    summary: ep.summary,
+    description: [ep.description, `Declared in ${ep.file}. Uses resource${ep.resources.length > 1 ? 's' : ''} ${ep.resources.map((r) => `\`${r}\``).join(', ')}.`]
+      .filter(Boolean)
+      .join('\n\n'),
+    tags: ep.tags.length > 0 ? ep.tags : undefined,
+    querystring: query,
+    response: {
+      [ep.status]: success,
+      ...(data ? { 406: errorResponse('None of the offered formats fits ?format= or Accept', 'not acceptable: this endpoint answers json (application/json)') } : {}),
+      ...(ep.result === 'one' ? { 404: errorResponse('No row matched', `no row found for ${ep.method} ${ep.path}`) } : {}),
+      ...(data ? {} : { [ep.conflict]: errorResponse('A row with the same key exists; nothing was written', `duplicate row for resource ${rid}: a row with the same key already exists`) }),
+      ...dataRouteErrors(rid),
+    },
+  };
+  if (at('path').length > 0) schema.params = objectSchema(at('path'), (p) => p.name, false);
+  if (at('header').length > 0) schema.headers = objectSchema(at('header'), (p) => p.header ?? p.name, false);
+  if (at('body').length > 0) schema.body = objectSchema(at('body'), (p) => p.name, true);
+  if (data && ep.formats.some((f) => f !== 'json')) schema.produces = ep.formats.map((f) => MEDIA_TYPES[f]);
+  return schema;
+}
+
+/** Path and header integers are read from strict decimal text, as query integers are (src/http/strict-input.ts). */
+function strictIntegers(ep: Endpoint): preValidationHookHandler | undefined {
+  const path = ep.params.filter((p) => p.in === 'path' && p.schema.type === 'integer').map((p) => p.name);
+  const headers = ep.params.filter((p) => p.in === 'header' && p.schema.type === 'integer').map((p) => p.header ?? p.name);
+  if (path.length === 0 && headers.length === 0) return undefined;
+  return (req, _reply, done) => {
+    const convert = (o: Obj, names: string[]) => {
+      for (const n of names) if (typeof o[n] === 'string' && STRICT_INTEGER.test(o[n])) o[n] = Number(o[n]);
+    };
+    convert(req.params as Obj, path);
+    convert(req.headers as Obj, headers);
+    done();
+  };
+}
+
+/** 'YYYY-MM-DD HH:MM:SS.mmm', UTC: text every database reads as a timestamp. */
+function sqlTime(ms: number): string {
+  return new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
+}
+
+/** Every value a statement may bind: the params (by location) and the reserved ones. */
+function valuesOf(ep: Endpoint, req: FastifyRequest): Obj {
+  const values: Obj = {
+    _cid: req.wt.cid,
+    _client: req.wt.client,
+    _now: sqlTime(performance.timeOrigin + req.wt.start),
+  };
+  for (const p of ep.params) {
+    const from = p.in === 'query' ? req.query : p.in === 'path' ? req.params : p.in === 'body' ? req.body : req.headers;
+    values[p.name] = (from as Obj | undefined)?.[p.in === 'header' ? (p.header ?? p.name) : p.name];
+  }
+  return values;
+}
+
+function toParam(v: unknown, stmt: CompiledStatement): SqlParam {
+  if (v === undefined || v === null) return null;
+  // better-sqlite3 binds no booleans.
+  if (typeof v === 'boolean' && stmt.dbType === 'sqlite') return v ? 1 : 0;
+  return v as SqlParam;
+}
+
+/** The statements to run, a statement with `each` once per item of its body array. */
+function bind(ep: Endpoint, values: Obj): Statement[] {
+  const out: Statement[] = [];
+  for (const stmt of ep.statements) {
+    if (stmt.each === undefined) {
+      out.push({ sql: stmt.sql, params: stmt.names.map((n) => toParam(values[n], stmt)) });
+      continue;
+    }
+    const fields = new Set(Object.keys(((ep.params.find((p) => p.name === stmt.each)?.schema.items as Obj).properties as Obj) ?? {}));
+    for (const item of (values[stmt.each] as Obj[] | undefined) ?? []) {
+      out.push({ sql: stmt.sql, params: stmt.names.map((n) => toParam(fields.has(n) ? item[n] : values[n], stmt)) });
+    }
+  }
+  return out;
+}
+
+function handlerOf(ep: Endpoint, deps: QueryDeps) {
+  const stmt = ep.statements[0];
+  const rid = stmt.resource;
+  const options = (): QueryOptions | undefined =>
+    ep.timeout === undefined ? undefined : { timeoutSeconds: Math.min(ep.timeout, resourceSettingsOf(deps.settings(), rid).db_default_query_timeout) };
+  return async (req: FastifyRequest, reply: FastifyReply) => {
+    const format = negotiate(ep.formats, (req.query as Obj).format, req.headers.accept);
+    const q = new RequestQueries(req.wt, deps.onQuery, deps.settings);
+    const statements = bind(ep, valuesOf(ep, req));
+    reply.code(ep.status);
+    try {
+      switch (ep.result) {
+        case 'rows':
+        case 'one': {
+          const { sql, params } = statements[0];
+          let rows = await q.rows(rid, sql, params, options());
+          await q.release();
+          if (ep.maxRows !== undefined && rows.length > ep.maxRows) rows = rows.slice(0, ep.maxRows);
+          if (ep.result === 'one') {
+            if (rows.length === 0) throw new NoRowError(`no row found for ${ep.method} ${ep.path}`, { resourceId: rid });
+            rows = rows.slice(0, 1);
+            if (format === 'json') return reply.send(rows[0]);
+          }
+          if (format === 'json') return reply.send(rows);
+          return reply.type(CONTENT_TYPES[format]).send(encodeAll(rows, format));
+        }
+        case 'stream': {
+          const { sql, params } = statements[0];
+          const rows = await q.stream(rid, sql, params, options());
+          reply.type(CONTENT_TYPES[format]);
+          return reply.send(Readable.from(encodeRows(rows, format, ep.maxRows), { objectMode: false }));
+        }
+        case 'exec':
+        case 'transaction': {
+          const counts = await q.transaction(rid, statements, options());
+          await q.release();
+          return reply.send({ [ep.countAs]: counts.reduce((a, b) => a + b, 0) });
+        }
+      }
+    } catch (err) {
+      if (err instanceof AppError && err.statusCode === 409 && ep.conflict !== 409) throw new EndpointConflictError(ep.conflict, err.message, err);
+      throw err;
+    }
+  };
+}
+
+export function registerEndpoint(app: FastifyInstance, ep: Endpoint, deps: QueryDeps): void {
+  const data = ep.result === 'rows' || ep.result === 'one' || ep.result === 'stream';
+  // 406 before validation and before any slot is taken.
+  const negotiation: preValidationHookHandler = (req, _reply, done) => {
+    try {
+      negotiate(ep.formats, (req.query as Obj).format, req.headers.accept);
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
+  };
+  const integers = strictIntegers(ep);
+  app.route({
+    method: ep.method,
+    url: ep.path,
+    config: { resources: ep.resources },
+    serializerCompiler: nativeJson,
+    schema: schemaOf(ep),
+    preValidation: [...(data ? [negotiation] : []), ...(integers ? [integers] : [])],
+    handler: handlerOf(ep, deps),
+  });
+}
+
+/** Registers every endpoint of the files named by the `endpoints` key; throws ConfigError listing every problem. */
+export function endpointRoutes(app: FastifyInstance, deps: QueryDeps): void {
+  for (const ep of loadEndpoints(deps.settings())) registerEndpoint(app, ep, deps);
+}

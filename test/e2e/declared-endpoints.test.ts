@@ -1,0 +1,354 @@
+/**
+ * Declared endpoints (config key `endpoints`, src/endpoints/) served by a real gateway process over
+ * real SQLite, PostgreSQL and MariaDB: every result kind and format, validation from the declared
+ * params, values that look like SQL arriving as data, 406, 404 for `one`, a transaction that fails
+ * half-way leaving nothing, and a gateway that refuses to start with a bad endpoint file.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import type { SecureResourceSettings } from '../../src/config/schema.js';
+import { createConnector } from '../../src/db/index.js';
+import { ensureDatabase } from '../../src/db/sample-data.js';
+import { mysqlAvailable, mysqlTarget, pgAvailable, pgTarget, requireOrSkip, uniqueName } from '../helpers/databases.js';
+import { sqliteConfig, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
+
+const skipPg = requireOrSkip('PostgreSQL', await pgAvailable());
+const skipMysql = requireOrSkip('MariaDB', await mysqlAvailable());
+
+const dbName = uniqueName('wt_decl');
+const work = mkdtempSync(join(tmpdir(), 'wt-decl-'));
+
+/** Row 2 holds every character csv must quote. */
+const NAMES = Array.from({ length: 30 }, (_, i) => (i === 0 ? 'plain' : i === 1 ? 'a,"b"\r\nc' : `n${i + 1}`));
+
+function fileTarget(t: SecureResourceSettings): Record<string, unknown> {
+  const { db_password: _password, ...rest } = t;
+  return rest;
+}
+
+async function seedServer(target: SecureResourceSettings): Promise<void> {
+  await ensureDatabase(target);
+  const conn = await createConnector('seed', target).connect(0, 10);
+  try {
+    await conn.query('DROP TABLE IF EXISTS items', [], { timeoutSeconds: 30 });
+    const text = target.db_type === 'postgres' ? 'TEXT' : 'VARCHAR(200)';
+    await conn.query(`CREATE TABLE items (id INTEGER PRIMARY KEY, name ${text} NOT NULL, note ${text})`, [], { timeoutSeconds: 30 });
+    for (const [i, name] of NAMES.entries()) await conn.query('INSERT INTO items VALUES (?, ?, ?)', [i + 1, name, i === 1 ? 'x' : null], { timeoutSeconds: 30 });
+  } finally {
+    await conn.close();
+  }
+}
+
+async function dropServer(target: SecureResourceSettings): Promise<void> {
+  const conn = await createConnector('drop', { ...target, db_name: target.db_type === 'postgres' ? 'postgres' : '' }).connect(0, 10);
+  try {
+    await conn.query(`DROP DATABASE IF EXISTS ${target.db_name}${target.db_type === 'postgres' ? ' WITH (FORCE)' : ''}`, [], { timeoutSeconds: 30 });
+  } finally {
+    await conn.close();
+  }
+}
+
+function seedSqlite(path: string): void {
+  const db = new Database(path);
+  db.exec('CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, note TEXT)');
+  const insert = db.prepare('INSERT INTO items VALUES (?, ?, ?)');
+  NAMES.forEach((name, i) => insert.run(i + 1, name, i === 1 ? 'x' : null));
+  db.close();
+}
+
+/** The same endpoints for each database, under /<prefix>. PostgreSQL needs its casts (a variant). */
+function endpointsFor(prefix: string, rid: string): unknown[] {
+  const sql = (postgres: string, other: string) => ({ postgres, mysql: other, sqlite: other });
+  const itemParams = { id: { type: 'integer', minimum: 1, maximum: 1000000 }, name: { type: 'string', maxLength: 100 }, note: { type: 'string' } };
+  const insert = { sql: 'INSERT INTO items (id, name, note) VALUES (:id, :name, :note)', each: 'items' };
+  const itemsBody = { in: 'body', type: 'array', minItems: 1, maxItems: 100, items: { type: 'object', required: ['id', 'name'], properties: itemParams } };
+  return [
+    {
+      method: 'GET',
+      path: `/${prefix}/items`,
+      summary: `Items from ${prefix}`,
+      tags: ['items'],
+      resources: [rid],
+      params: {
+        min_id: { type: 'integer', minimum: 0, maximum: 1000000, default: 0, description: 'Smallest id' },
+        name: { type: 'string', maxLength: 100, description: 'Only items of this name' },
+      },
+      statements: [
+        {
+          sql: sql(
+            'SELECT id, name, note FROM items WHERE id >= :min_id AND (:name::text IS NULL OR name = :name) ORDER BY id',
+            'SELECT id, name, note FROM items WHERE id >= :min_id AND (:name IS NULL OR name = :name) ORDER BY id',
+          ),
+        },
+      ],
+      result: 'rows',
+      formats: ['json', 'ndjson', 'csv', 'psv'],
+    },
+    {
+      method: 'GET',
+      path: `/${prefix}/items/:id`,
+      resources: [rid],
+      params: { id: { in: 'path', type: 'integer', minimum: 1, maximum: 1000000 } },
+      statements: [{ sql: 'SELECT id, name, note FROM items WHERE id = :id' }],
+      result: 'one',
+      formats: ['json', 'csv'],
+    },
+    {
+      method: 'GET',
+      path: `/${prefix}/stream`,
+      resources: [rid],
+      params: { limit: { type: 'integer', minimum: 1, maximum: 1000, default: 1000 } },
+      statements: [{ sql: 'SELECT id, name, note FROM items ORDER BY id LIMIT :limit' }],
+      result: 'stream',
+      formats: ['json', 'ndjson', 'csv', 'psv'],
+      max_rows: 25,
+    },
+    { method: 'POST', path: `/${prefix}/items`, resources: [rid], params: { items: itemsBody }, statements: [insert], result: 'transaction', status: 201, count_as: 'inserted' },
+    { method: 'POST', path: `/${prefix}/items-422`, resources: [rid], params: { items: itemsBody }, statements: [insert], result: 'transaction', conflict: 422 },
+    {
+      method: 'DELETE',
+      path: `/${prefix}/items/:id`,
+      resources: [rid],
+      params: { id: { in: 'path', type: 'integer', minimum: 1, maximum: 1000000 } },
+      statements: [{ sql: 'DELETE FROM items WHERE id = :id' }],
+      result: 'exec',
+      count_as: 'deleted',
+    },
+    {
+      method: 'POST',
+      path: `/${prefix}/echo/:p`,
+      resources: [rid],
+      params: {
+        p: { in: 'path', type: 'string' },
+        q: { in: 'query', type: 'string' },
+        h: { in: 'header', header: 'X-Echo', type: 'string' },
+        b: { in: 'body', type: 'string', required: true },
+        k: { in: 'body', type: 'integer' },
+        t: { in: 'body', type: 'boolean' },
+      },
+      statements: [
+        {
+          sql: sql(
+            "SELECT :p::text AS p, :q::text AS q, :h::text AS h, :b::text AS b, :k::bigint AS k, CASE WHEN :t::boolean THEN 'yes' ELSE 'no' END AS t, :_cid::text AS cid, :_client::text AS client, :_now::text AS now",
+            "SELECT :p AS p, :q AS q, :h AS h, :b AS b, :k AS k, CASE WHEN :t THEN 'yes' ELSE 'no' END AS t, :_cid AS cid, :_client AS client, :_now AS now",
+          ),
+        },
+      ],
+      result: 'one',
+    },
+  ];
+}
+
+const DBS = [
+  { prefix: 'lite', rid: 'lite', skip: false },
+  { prefix: 'pg', rid: 'pgdb', skip: skipPg },
+  { prefix: 'my', rid: 'mydb', skip: skipMysql },
+];
+
+let gw: GatewayProcess;
+
+beforeAll(async () => {
+  seedSqlite(join(work, 'items.db'));
+  if (!skipPg) await seedServer(pgTarget({ db_name: dbName }));
+  if (!skipMysql) await seedServer(mysqlTarget({ db_name: dbName }));
+  const live = DBS.filter((d) => !d.skip);
+  mkdirSync(join(work, 'endpoints'));
+  for (const d of live) writeFileSync(join(work, 'endpoints', `${d.prefix}.yaml`), stringify({ endpoints: endpointsFor(d.prefix, d.rid) }));
+  const pool = { db_min_conn_pool_size: 1, db_max_conn_pool_size: 4 };
+  gw = await startGateway({
+    config: {
+      log_level: 'INFO',
+      resource_ids: live.map((d) => d.rid),
+      resources: Object.fromEntries(live.map((d) => [d.rid, pool])),
+      secure: {
+        lite: { db_type: 'sqlite', db_path: join(work, 'items.db') },
+        ...(skipPg ? {} : { pgdb: fileTarget(pgTarget({ db_name: dbName })) }),
+        ...(skipMysql ? {} : { mydb: fileTarget(mysqlTarget({ db_name: dbName })) }),
+      },
+      endpoints: [join(work, 'endpoints', '*.yaml')],
+      pool_check_interval: 1,
+    },
+  });
+}, 120_000);
+
+afterAll(async () => {
+  expect(await gw?.stop()).toBe(0);
+  if (!skipPg) await dropServer(pgTarget({ db_name: dbName }));
+  if (!skipMysql) await dropServer(mysqlTarget({ db_name: dbName }));
+  rmSync(work, { recursive: true, force: true });
+}, 60_000);
+
+async function get(path: string, headers: Record<string, string> = {}) {
+  const res = await fetch(`${gw.url}${path}`, { headers });
+  return { status: res.status, type: res.headers.get('content-type') ?? '', text: await res.text(), cid: res.headers.get('x-correlation-id') };
+}
+
+async function send(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(`${gw.url}${path}`, {
+    method,
+    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown>, cid: res.headers.get('x-correlation-id') };
+}
+
+const CSV_HEAD = 'id,name,note\r\n1,plain,\r\n2,"a,""b""\r\nc",x\r\n3,n3,\r\n';
+
+describe.each(DBS)('declared endpoints on $prefix', ({ prefix, skip }) => {
+  it.skipIf(skip)('rows: a JSON array, filtered by the declared query params, their defaults applied', async () => {
+    const all = await get(`/${prefix}/items`);
+    expect(all.status).toBe(200);
+    expect(all.type).toMatch(/^application\/json/);
+    expect((JSON.parse(all.text) as unknown[]).length).toBe(30);
+    expect(JSON.parse((await get(`/${prefix}/items?min_id=29`)).text)).toEqual([
+      { id: 29, name: 'n29', note: null },
+      { id: 30, name: 'n30', note: null },
+    ]);
+    expect(JSON.parse((await get(`/${prefix}/items?name=plain`)).text)).toEqual([{ id: 1, name: 'plain', note: null }]);
+  });
+
+  it.skipIf(skip)('every format, by ?format= or Accept', async () => {
+    const csv = await get(`/${prefix}/items?format=csv`);
+    expect(csv.type).toBe('text/csv; charset=utf-8; header=present');
+    expect(csv.text.startsWith(CSV_HEAD)).toBe(true);
+    expect(csv.text.endsWith('30,n30,\r\n')).toBe(true);
+    expect((await get(`/${prefix}/items`, { accept: 'text/csv' })).text).toBe(csv.text);
+    const nd = await get(`/${prefix}/items?min_id=28`, { accept: 'application/x-ndjson' });
+    expect(nd.type).toMatch(/^application\/x-ndjson/);
+    expect(nd.text).toBe('{"id":28,"name":"n28","note":null}\n{"id":29,"name":"n29","note":null}\n{"id":30,"name":"n30","note":null}\n');
+    const psv = await get(`/${prefix}/items?min_id=29`, { accept: 'text/plain' });
+    expect(psv.type).toMatch(/^text\/plain/);
+    expect(psv.text).toBe('29|n29|\n30|n30|\n');
+  });
+
+  it.skipIf(skip)('406 naming the offered formats, before a slot is taken', async () => {
+    for (const r of [await get(`/${prefix}/items`, { accept: 'application/xml' }), await get(`/${prefix}/items?format=xml`)]) {
+      expect(r.status).toBe(406);
+      expect(JSON.parse(r.text).detail).toBe(
+        'not acceptable: this endpoint answers json (application/json), ndjson (application/x-ndjson), csv (text/csv), psv (text/plain); choose one with ?format= or Accept',
+      );
+    }
+    expect((await get(`/${prefix}/items/1`, { accept: 'application/x-ndjson' })).status).toBe(406);
+  });
+
+  it.skipIf(skip)('one: an object, 404 when no row, 400 naming a bad path param', async () => {
+    expect(JSON.parse((await get(`/${prefix}/items/2`)).text)).toEqual({ id: 2, name: 'a,"b"\r\nc', note: 'x' });
+    expect((await get(`/${prefix}/items/2?format=csv`)).text).toBe('id,name,note\r\n2,"a,""b""\r\nc",x\r\n');
+    const missing = await get(`/${prefix}/items/999`);
+    expect(missing.status).toBe(404);
+    expect(JSON.parse(missing.text).detail).toBe(`no row found for GET /${prefix}/items/:id`);
+    for (const bad of ['abc', '0x1f', '1%20OR%201=1', '01', '2000000']) {
+      const r = await get(`/${prefix}/items/${bad}`);
+      expect(r.status, bad).toBe(400);
+      expect(JSON.parse(r.text).detail, bad).toMatch(/^params\/id must be/);
+    }
+    const q = await get(`/${prefix}/items?min_id=1%20OR%201=1`);
+    expect(q.status).toBe(400);
+    expect(JSON.parse(q.text).detail).toBe('querystring/min_id must be integer');
+  });
+
+  it.skipIf(skip)('stream: rows from a cursor in every format, cut at max_rows', async () => {
+    const json = JSON.parse((await get(`/${prefix}/stream`)).text) as { id: number }[];
+    expect(json.map((r) => r.id)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+    const nd = (await get(`/${prefix}/stream?format=ndjson`)).text.split('\n');
+    expect(nd.length).toBe(26);
+    expect(nd[25]).toBe('');
+    const csv = await get(`/${prefix}/stream`, { accept: 'text/csv' });
+    expect(csv.text.startsWith(CSV_HEAD)).toBe(true);
+    expect(csv.text.endsWith('25,n25,\r\n')).toBe(true);
+    expect((await get(`/${prefix}/stream?format=psv&limit=2`)).text).toBe('1|plain|\n2|a,"b"\r\nc|x\n');
+  });
+
+  it.skipIf(skip)('transaction: a body array expanded per item, all or nothing; exec counts rows', async () => {
+    const ok = await send('POST', `/${prefix}/items`, { items: [{ id: 100, name: 'x' }, { id: 101, name: 'y', note: 'z' }] });
+    expect(ok).toMatchObject({ status: 201, json: { inserted: 2 } });
+    expect(JSON.parse((await get(`/${prefix}/items/101`)).text)).toEqual({ id: 101, name: 'y', note: 'z' });
+    // The second item fails on the primary key: the first must not stay.
+    const dup = await send('POST', `/${prefix}/items`, { items: [{ id: 102, name: 'x' }, { id: 1, name: 'dup' }] });
+    expect(dup.status).toBe(409);
+    expect(String(dup.json.detail)).toMatch(/^duplicate row for resource /);
+    expect((await get(`/${prefix}/items/102`)).status).toBe(404);
+    expect((await send('POST', `/${prefix}/items-422`, { items: [{ id: 103, name: 'x' }, { id: 1, name: 'dup' }] })).status).toBe(422);
+    expect((await get(`/${prefix}/items/103`)).status).toBe(404);
+    const bad = await send('POST', `/${prefix}/items`, { items: [{ id: 104, name: 'x', extra: 1 }] });
+    expect(bad).toMatchObject({ status: 400, json: { detail: 'body/items/0 must NOT have additional properties: extra' } });
+    expect(await send('DELETE', `/${prefix}/items/100`)).toMatchObject({ status: 200, json: { deleted: 1 } });
+    expect(await send('DELETE', `/${prefix}/items/100`)).toMatchObject({ status: 200, json: { deleted: 0 } });
+    await send('DELETE', `/${prefix}/items/101`);
+  });
+
+  it.skipIf(skip)('values shaped like SQL arrive as data in every location; reserved params hold the request', async () => {
+    const values = ["'; DROP TABLE items; --", "' OR '1'='1", ':p ? $1 %s \\', '"items"`x`', '1; DELETE FROM items', 'ünï\u00a0cødé'];
+    for (const v of values) {
+      const started = Date.now();
+      const r = await send('POST', `/${prefix}/echo/${encodeURIComponent(v)}?q=${encodeURIComponent(v)}`, { b: v, k: 7, t: true }, { 'x-echo': encodeURIComponent(v) });
+      expect(r.status, v).toBe(200);
+      expect(r.json, v).toMatchObject({ p: v, q: v, h: encodeURIComponent(v), b: v, t: 'yes', cid: r.cid, client: '127.0.0.1' });
+      expect(Number(r.json.k)).toBe(7);
+      const now = Date.parse(`${String(r.json.now).replace(' ', 'T')}Z`);
+      expect(Math.abs(now - started)).toBeLessThan(5000);
+    }
+    const off = await send('POST', `/${prefix}/echo/x`, { b: 'b', t: false });
+    expect(off.json).toMatchObject({ q: null, h: null, k: null, t: 'no' });
+    for (const [body, detail] of [
+      [{ b: 'x', k: '1 OR 1=1' }, 'body/k must be integer'],
+      [{ b: 'x', t: "' OR 1" }, 'body/t must be boolean'],
+      [{ b: 1 }, 'body/b must be string'],
+      [{ k: 1 }, "body must have required property 'b'"],
+    ] as const) {
+      expect(await send('POST', `/${prefix}/echo/x`, body), detail).toMatchObject({ status: 400, json: { detail } });
+    }
+    expect((JSON.parse((await get(`/${prefix}/items`)).text) as unknown[]).length).toBe(30);
+  });
+
+  it.skipIf(skip)('the OpenAPI document shows the declared params and formats', async () => {
+    const doc = (await (await fetch(`${gw.url}/docs/json`)).json()) as {
+      paths: Record<string, Record<string, { parameters?: { name: string; in: string; description?: string }[]; responses: Record<string, { content?: Record<string, unknown> }> }>>;
+    };
+    const op = doc.paths[`/${prefix}/items`].get;
+    expect(op.parameters?.find((p) => p.name === 'min_id')).toMatchObject({ in: 'query', description: 'Smallest id' });
+    expect(Object.keys(op.responses['200'].content ?? {})).toEqual(['application/json', 'application/x-ndjson', 'text/csv', 'text/plain']);
+    expect(op.responses['406']).toBeDefined();
+    expect(doc.paths[`/${prefix}/items/{id}`].get.responses['404']).toBeDefined();
+  });
+});
+
+describe('a bad endpoint file', () => {
+  it('stops start-up with every problem named', async () => {
+    const bad = startGateway({
+      noWait: true,
+      configPatch: (doc, dir) => {
+        Object.assign(doc, sqliteConfig(dir), { endpoints: [join(dir, 'bad.yaml')] });
+        writeFileSync(
+          join(dir, 'bad.yaml'),
+          stringify({
+            endpoints: [
+              { method: 'GET', path: '/health/x', resources: ['sqlite_traffic'], statements: [{ sql: 'SELECT :nope' }] },
+              { method: 'GET', path: '/y', resources: ['nosuch'], params: { a: { type: 'string' } }, statements: [{ resource: 'nosuch', sql: 'SELECT 1' }] },
+            ],
+          }),
+        );
+      },
+    });
+    const g = await bad;
+    try {
+      expect(await g.exited).toBe(1);
+      const file = join(g.dir, 'bad.yaml');
+      const text = g.lines.join('\n');
+      for (const problem of [
+        `${file}: GET /health/x: path: shadows the gateway's own /health`,
+        `${file}: GET /health/x: statements[0].sql: placeholder :nope has no param`,
+        `${file}: GET /y: resources: unknown resource nosuch (no secure.nosuch section)`,
+      ]) {
+        expect(text).toContain(problem);
+      }
+      expect(text).not.toContain('listening');
+    } finally {
+      await g.stop();
+    }
+  }, 30_000);
+});
