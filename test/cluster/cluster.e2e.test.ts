@@ -71,7 +71,8 @@ async function startCluster(extra: Record<string, unknown>): Promise<GatewayProc
 const running: GatewayProcess[] = [];
 const dirs: string[] = [];
 afterEach(async () => {
-  for (const gw of running.splice(0)) await gw.stop();
+  // Every test ends with the primary exiting 0 on SIGTERM (if it has not already).
+  for (const gw of running.splice(0)) expect(await gw.stop()).toBe(0);
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 

@@ -143,7 +143,7 @@ describe('npm start, the pid file and signals', () => {
       expect(existsSync(pidFile)).toBe(false);
       await second.stop();
     } finally {
-      await blocker.stop();
+      expect(await blocker.stop()).toBe(0);
     }
   });
 });
