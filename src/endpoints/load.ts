@@ -90,7 +90,10 @@ export function loadEndpoints(settings: Settings): Endpoint[] {
         problems.add(file, '', (err as Error).message);
         continue;
       }
-      for (const key of Object.keys(doc)) if (key !== 'endpoints') problems.add(file, key, 'unknown key (the file holds `endpoints:`, a list)');
+      // x-... keys hold what YAML anchors refer to (SQL or params shared by several endpoints).
+      for (const key of Object.keys(doc)) {
+        if (key !== 'endpoints' && !key.startsWith('x-')) problems.add(file, key, 'unknown key (the file holds `endpoints:`, a list, and x-... keys for anchors)');
+      }
       if (!Array.isArray(doc.endpoints)) {
         problems.add(file, 'endpoints', 'must be a list of endpoints');
         continue;

@@ -12,9 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { SecureResourceSettings } from '../../src/config/schema.js';
 import { createConnector } from '../../src/db/index.js';
-import { ensureDatabase } from '../../src/db/sample-data.js';
+import { ensureDatabase, seedSampleData } from '../../src/db/sample-data.js';
 import { mysqlAvailable, mysqlTarget, pgAvailable, pgTarget, requireOrSkip, uniqueName } from '../helpers/databases.js';
-import { sqliteConfig, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
+import { ROOT, sqliteConfig, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 
 const skipPg = requireOrSkip('PostgreSQL', await pgAvailable());
 const skipMysql = requireOrSkip('MariaDB', await mysqlAvailable());
@@ -351,4 +351,81 @@ describe('a bad endpoint file', () => {
       await g.stop();
     }
   }, 30_000);
+});
+
+describe('the shipped config/endpoints/traffic.yaml beside the code routes', () => {
+  const sampleDb = uniqueName('wt_decl_sample');
+  let sample: GatewayProcess;
+  const sources = [
+    { prefix: 'sqlite', rid: 'sqlite_traffic', skip: false },
+    { prefix: 'pg', rid: 'pg_traffic', skip: skipPg },
+    { prefix: 'mysql', rid: 'mysql_traffic', skip: skipMysql },
+  ];
+
+  beforeAll(async () => {
+    for (const t of [skipPg ? undefined : pgTarget({ db_name: sampleDb }), skipMysql ? undefined : mysqlTarget({ db_name: sampleDb })]) {
+      if (!t) continue;
+      await ensureDatabase(t);
+      const conn = await createConnector('seed', t).connect(0, 10);
+      try {
+        await seedSampleData(conn);
+      } finally {
+        await conn.close();
+      }
+    }
+    sample = await startGateway({
+      configPatch: (doc, dir) => {
+        Object.assign(doc, {
+          resource_ids: sources.filter((s) => !s.skip).map((s) => s.rid),
+          endpoints: [join(ROOT, 'config', 'endpoints', '*.yaml')],
+          secure: {
+            sqlite_traffic: { db_type: 'sqlite', db_path: join(dir, 'traffic.db') },
+            pg_traffic: fileTarget(pgTarget({ db_name: sampleDb })),
+            mysql_traffic: fileTarget(mysqlTarget({ db_name: sampleDb })),
+            mysql_odbc_traffic: { ...fileTarget(mysqlTarget({ db_name: sampleDb })), db_type: 'odbc' },
+          },
+        });
+      },
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    expect(await sample?.stop()).toBe(0);
+    if (!skipPg) await dropServer(pgTarget({ db_name: sampleDb }));
+    if (!skipMysql) await dropServer(mysqlTarget({ db_name: sampleDb }));
+  }, 60_000);
+
+  const text = async (path: string) => {
+    const res = await fetch(`${sample.url}${path}`);
+    return `${res.status} ${await res.text()}`;
+  };
+
+  it.each(sources)('/v2/$prefix-json and -psv answer what the code routes answer', async ({ prefix, skip }) => {
+    if (skip) return;
+    const from = 1736121600 + 5 * 3600;
+    const to = from + 10 * 3600;
+    for (const query of ['', '?port=443&limit=7', `?from=${from}&to=${to}&limit=100`, `?port=22&from=${from}&limit=3`]) {
+      const code = await text(`/${prefix}-json${query}`);
+      expect(code.startsWith('200 [{')).toBe(true);
+      expect(await text(`/v2/${prefix}-json${query}`), query).toBe(code);
+      expect(await text(`/v2/${prefix}-psv${query}`), query).toBe(await text(`/${prefix}-psv${query}`));
+    }
+    expect(await text(`/v2/${prefix}-psv?limit=5000`)).toBe(await text(`/${prefix}-psv?limit=5000`));
+  });
+
+  it.each(sources.filter((s) => s.prefix !== 'sqlite'))('POST /v2/$prefix/traffic inserts all or nothing, as POST /$prefix/traffic', async ({ prefix, skip }) => {
+    if (skip) return;
+    const row = (date_hour: number) => ({ date_hour, port: 9, flows: 1, pkts: 2, bytes: 3 });
+    const post = async (path: string, rows: unknown[]) => {
+      const res = await fetch(`${sample.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ rows }) });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    const t = 1900000800;
+    expect(await post(`/v2/${prefix}/traffic`, [row(t), row(t + 3600)])).toEqual({ status: 201, body: { inserted: 2 } });
+    expect(await text(`/v2/${prefix}-json?port=9&from=${t}`)).toBe(await text(`/${prefix}-json?port=9&from=${t}`));
+    const dup = await post(`/v2/${prefix}/traffic`, [row(t + 7200), row(t)]);
+    expect(dup.status).toBe(409);
+    expect((await post(`/${prefix}/traffic`, [row(t + 7200), row(t)])).status).toBe(409);
+    expect(JSON.parse((await text(`/v2/${prefix}-json?port=9&from=${t}`)).slice(4))).toHaveLength(2);
+  });
 });
