@@ -39,10 +39,14 @@ function logAcquisition(resourceIds: readonly string[], held: RequestResources, 
  */
 function enabledHook(url: string, resourceIds: readonly string[], acquirer: ResourceAcquirer): onRequestHookHandler {
   return (req, _reply, done) => {
-    req.wt.endpoint = url;
+    const state = req.wt;
+    state.endpoint = url;
     for (const rid of resourceIds) {
       if (!acquirer.has(rid)) return done(new NotFoundError(`resource ${rid} is not enabled on this server`, { resourceId: rid }));
     }
+    // Given to the request now, before its body is read: a request that ends before its preHandler
+    // runs has them ended by the lifecycle, and they are then never acquired.
+    state.resources = new RequestResources(state.cid);
     done();
   };
 }
@@ -50,8 +54,8 @@ function enabledHook(url: string, resourceIds: readonly string[], acquirer: Reso
 function acquireHook(resourceIds: readonly string[], acquirer: ResourceAcquirer, settings: SettingsReader): preHandlerHookHandler {
   return (req, _reply, done) => {
     // The request's end (lifecycle) ends these: it cancels a wait, or gives back what is held.
-    const resources = new RequestResources(req.wt.cid);
-    req.wt.resources = resources;
+    const resources = (req.wt.resources ??= new RequestResources(req.wt.cid));
+    if (resources.aborted) return done(resources.reason as Error);
     // Usually everything is free: no promise, no listener.
     if (acquirer.acquireNow(resourceIds, resources) !== undefined) {
       logAcquisition(resourceIds, resources, settings);

@@ -18,7 +18,7 @@ export interface RequestState {
   response?: ServerResponse;
   /** The client address, read once for the records. */
   client: string;
-  /** Set once, by the acquire hook of a route that declares resources; their one owner. */
+  /** Set once, on arrival, by the acquire hooks of a route that declares resources; their one owner. */
   resources?: RequestResources;
   /** What the request's statements did, for the query-stats record. */
   queries: QueryRecord[];

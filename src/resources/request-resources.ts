@@ -201,14 +201,15 @@ export class RequestResources implements CancelSignal {
   }
 
   /**
-   * The request ended (its response closed). A wait for resources is cancelled (the manager gives
-   * back what it had taken); what is held goes back once nothing runs. Undefined when everything is
-   * done at once, else a promise that settles after the release. Only the first call acts.
+   * The request ended (its response closed). Resources not yet asked for never will be, a wait for
+   * them is cancelled (the manager gives back what it had taken), and what is held goes back once
+   * nothing runs. Undefined when everything is done at once, else a promise that settles after the
+   * release. Only the first call acts.
    */
   end(): Promise<void> | undefined {
     if (this.ended) return undefined;
     this.ended = true;
-    if (this.phase === 'acquiring') {
+    if (this.phase === 'new' || this.phase === 'acquiring') {
       this.abort(new ClientClosedError());
       return undefined;
     }

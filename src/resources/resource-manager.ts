@@ -110,7 +110,7 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
    * have to wait, holding nothing and counting nothing (`into` untouched); then use acquire().
    */
   acquireNow(rids: readonly string[], into: RequestResources = new RequestResources()): RequestResources | undefined {
-    if (this.shuttingDown || rids.length !== 1) return undefined;
+    if (this.shuttingDown || rids.length !== 1 || into.aborted) return undefined;
     const rid = rids[0];
     const r = this.resources.get(rid);
     if (r === undefined || !r.limiter.canGrantNow()) return undefined;

@@ -136,6 +136,19 @@ describe('ResourceManager', () => {
     expectIdle(m, ['db_a', 'db_b']);
   });
 
+  it('a request that ended before it asked takes nothing, on either path', async () => {
+    useConfig({ db_a: { db_min_conn_pool_size: 1 } });
+    const m = manager();
+    await until(() => m.stats('db_a').pooled === 1);
+    const ended = new RequestResources();
+    expect(ended.end()).toBeUndefined(); // the client left while its body was read
+    expect(m.acquireNow(['db_a'], ended)).toBeUndefined();
+    expect(await outcome(m.acquire(['db_a'], ended))).toBeInstanceOf(ClientClosedError);
+    expect(ended.released).toBe(true);
+    expectIdle(m, ['db_a']);
+    expect(m.stats('db_a').pooled).toBe(1);
+  });
+
   it('one resource: a failure at any step gives back what was held and is logged once', async () => {
     useConfig({ db_a: { max_active_requests: 1, max_pending_requests: 1, request_slot_timeout: 0.1, db_conn_pool_acquire_timeout: 0.1, db_conn_timeout: 5 } });
     connectors.db_a = new FakeConnector('db_a');
