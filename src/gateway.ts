@@ -102,7 +102,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   });
   await app.ready();
   initChildren(metrics, [...new Set(routeUrls)], [...cfg.resource_ids]);
-  const stopProcessMetrics = startProcessMetrics(metrics);
+  const stopProcessMetrics = startProcessMetrics(metrics, settings);
 
   let shutdownPromise: Promise<void> | undefined;
   return {

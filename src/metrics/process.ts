@@ -9,7 +9,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import pidusage from 'pidusage';
-import { config } from '../config/index.js';
+import { config, type SettingsReader } from '../config/index.js';
 import { getLogger } from '../log/index.js';
 import type { Metrics } from './catalogue.js';
 
@@ -17,9 +17,9 @@ const log = getLogger('process.ts');
 const HAS_PROC = process.platform === 'linux';
 const DEFAULT_INTERVAL = 15;
 
-function intervalSeconds(): number {
+function intervalSeconds(settings: SettingsReader): number {
   try {
-    return config().process_metrics_interval;
+    return settings().process_metrics_interval;
   } catch {
     return DEFAULT_INTERVAL; // config not loaded (embedded use, some tests)
   }
@@ -49,14 +49,14 @@ export interface ProcessSampler {
 }
 
 /** Keeps the I/O high-water marks between samples. */
-export function processSampler(metrics: Metrics): ProcessSampler {
+export function processSampler(metrics: Metrics, settings: SettingsReader = config): ProcessSampler {
   const pid = String(process.pid);
   const lastRead = { v: 0 };
   const lastWrite = { v: 0 };
   return {
     async sample() {
       // maxage keeps pidusage's previous reading alive across our interval, so CPU is per interval.
-      const usage = await pidusage(process.pid, { maxage: intervalSeconds() * 3000 });
+      const usage = await pidusage(process.pid, { maxage: intervalSeconds(settings) * 3000 });
       const labels = { pid };
       metrics.cpuUsage.set(labels, usage.cpu);
       metrics.memRssBytes.set(labels, usage.memory);
@@ -82,8 +82,9 @@ export function processSampler(metrics: Metrics): ProcessSampler {
 }
 
 /** Samples now and then every process_metrics_interval seconds; returns the stop function. */
-export function startProcessMetrics(metrics: Metrics): () => void {
-  const sampler = processSampler(metrics);
+/** Samples every process_metrics_interval of `settings` (the process config by default). */
+export function startProcessMetrics(metrics: Metrics, settings: SettingsReader = config): () => void {
+  const sampler = processSampler(metrics, settings);
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
 
@@ -94,7 +95,7 @@ export function startProcessMetrics(metrics: Metrics): () => void {
       log.error('task-exc', 'process metrics refresh failed', { error: (err as Error).message });
     }
     if (stopped) return;
-    timer = setTimeout(() => void tick(), intervalSeconds() * 1000);
+    timer = setTimeout(() => void tick(), intervalSeconds(settings) * 1000);
     timer.unref();
   };
   void tick();
