@@ -115,19 +115,38 @@ export async function* encodeRows(rows: AsyncIterable<Row>, format: Format, maxR
   let columns: string[] | undefined;
   let chunk = '';
   let n = 0;
-  if (maxRows > 0) {
-    for await (const row of rows) {
+  const it = rows[Symbol.asyncIterator]();
+  // Set once the rows need no stopping here: ran out, or cut at max_rows.
+  let settled = false;
+  try {
+    for (;;) {
+      if (n >= maxRows) {
+        // Cut at max_rows: the statement is stopped without holding up the end of the answer (the
+        // request's end waits for the stop before its connection goes back).
+        settled = true;
+        void it.return?.().catch(() => undefined);
+        break;
+      }
+      const next = await it.next();
+      if (next.done) {
+        settled = true;
+        break;
+      }
+      const row = next.value;
       if (columns === undefined) {
         columns = Object.keys(row);
         chunk += enc.start(columns);
       }
       chunk += enc.row(row, columns, n === 0);
+      n++;
       if (chunk.length >= CHUNK_CHARS) {
         yield chunk;
         chunk = '';
       }
-      if (++n >= maxRows) break;
     }
+  } finally {
+    // The consumer left (client gone) or the rows failed: stop the statement before going.
+    if (!settled) await it.return?.();
   }
   chunk += enc.end(n > 0);
   if (chunk.length > 0) yield chunk;
