@@ -13,11 +13,12 @@ import { stringify } from 'yaml';
 import type { SecureResourceSettings } from '../../src/config/schema.js';
 import { createConnector } from '../../src/db/index.js';
 import { ensureDatabase, seedSampleData } from '../../src/db/sample-data.js';
-import { mysqlAvailable, mysqlTarget, pgAvailable, pgTarget, requireOrSkip, uniqueName } from '../helpers/databases.js';
+import { mysqlAvailable, mysqlTarget, odbcAvailable, odbcTarget, pgAvailable, pgTarget, requireOrSkip, uniqueName } from '../helpers/databases.js';
 import { ROOT, sqliteConfig, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 
 const skipPg = requireOrSkip('PostgreSQL', await pgAvailable());
 const skipMysql = requireOrSkip('MariaDB', await mysqlAvailable());
+const skipOdbc = requireOrSkip('MariaDB ODBC', await odbcAvailable());
 
 const dbName = uniqueName('wt_decl');
 const work = mkdtempSync(join(tmpdir(), 'wt-decl-'));
@@ -129,12 +130,13 @@ function endpointsFor(prefix: string, rid: string): unknown[] {
         b: { in: 'body', type: 'string', required: true },
         k: { in: 'body', type: 'integer' },
         t: { in: 'body', type: 'boolean' },
+        n: { in: 'body', type: 'number', minimum: -1000, maximum: 1000 },
       },
       statements: [
         {
           sql: sql(
-            "SELECT :p::text AS p, :q::text AS q, :h::text AS h, :b::text AS b, :k::bigint AS k, CASE WHEN :t::boolean THEN 'yes' ELSE 'no' END AS t, :_cid::text AS cid, :_client::text AS client, :_now::text AS now",
-            "SELECT :p AS p, :q AS q, :h AS h, :b AS b, :k AS k, CASE WHEN :t THEN 'yes' ELSE 'no' END AS t, :_cid AS cid, :_client AS client, :_now AS now",
+            "SELECT :p::text AS p, :q::text AS q, :h::text AS h, :b::text AS b, :k::bigint AS k, CASE WHEN :t::boolean THEN 'yes' ELSE 'no' END AS t, :n::float8 AS n, :_cid::text AS cid, :_client::text AS client, :_now::text AS now",
+            "SELECT :p AS p, :q AS q, :h AS h, :b AS b, :k AS k, CASE WHEN :t THEN 'yes' ELSE 'no' END AS t, :n AS n, :_cid AS cid, :_client AS client, :_now AS now",
           ),
         },
       ],
@@ -288,10 +290,11 @@ describe.each(DBS)('declared endpoints on $prefix', ({ prefix, skip }) => {
     const values = ["'; DROP TABLE items; --", "' OR '1'='1", ':p ? $1 %s \\', '"items"`x`', '1; DELETE FROM items', 'ünï\u00a0cødé'];
     for (const v of values) {
       const started = Date.now();
-      const r = await send('POST', `/${prefix}/echo/${encodeURIComponent(v)}?q=${encodeURIComponent(v)}`, { b: v, k: 7, t: true }, { 'x-echo': encodeURIComponent(v) });
+      const r = await send('POST', `/${prefix}/echo/${encodeURIComponent(v)}?q=${encodeURIComponent(v)}`, { b: v, k: 7, t: true, n: -2.5 }, { 'x-echo': encodeURIComponent(v) });
       expect(r.status, v).toBe(200);
       expect(r.json, v).toMatchObject({ p: v, q: v, h: encodeURIComponent(v), b: v, t: 'yes', cid: r.cid, client: '127.0.0.1' });
       expect(Number(r.json.k)).toBe(7);
+      expect(Number(r.json.n)).toBe(-2.5);
       const now = Date.parse(`${String(r.json.now).replace(' ', 'T')}Z`);
       expect(Math.abs(now - started)).toBeLessThan(5000);
     }
@@ -300,6 +303,7 @@ describe.each(DBS)('declared endpoints on $prefix', ({ prefix, skip }) => {
     for (const [body, detail] of [
       [{ b: 'x', k: '1 OR 1=1' }, 'body/k must be integer'],
       [{ b: 'x', t: "' OR 1" }, 'body/t must be boolean'],
+      [{ b: 'x', n: '1; DROP TABLE items' }, 'body/n must be number'],
       [{ b: 1 }, 'body/b must be string'],
       [{ k: 1 }, "body must have required property 'b'"],
     ] as const) {
@@ -365,6 +369,7 @@ describe('the shipped config/endpoints/traffic.yaml beside the code routes', () 
     { prefix: 'sqlite', rid: 'sqlite_traffic', skip: false },
     { prefix: 'pg', rid: 'pg_traffic', skip: skipPg },
     { prefix: 'mysql', rid: 'mysql_traffic', skip: skipMysql },
+    { prefix: 'mysql-odbc', rid: 'mysql_odbc_traffic', skip: skipMysql || skipOdbc },
   ];
 
   beforeAll(async () => {
@@ -387,7 +392,7 @@ describe('the shipped config/endpoints/traffic.yaml beside the code routes', () 
             sqlite_traffic: { db_type: 'sqlite', db_path: join(dir, 'traffic.db') },
             pg_traffic: fileTarget(pgTarget({ db_name: sampleDb })),
             mysql_traffic: fileTarget(mysqlTarget({ db_name: sampleDb })),
-            mysql_odbc_traffic: { ...fileTarget(mysqlTarget({ db_name: sampleDb })), db_type: 'odbc' },
+            mysql_odbc_traffic: fileTarget(odbcTarget({ db_name: sampleDb })),
           },
         });
       },
@@ -418,7 +423,7 @@ describe('the shipped config/endpoints/traffic.yaml beside the code routes', () 
     expect(await text(`/v2/${prefix}-psv?limit=5000`)).toBe(await text(`/${prefix}-psv?limit=5000`));
   });
 
-  it.each(sources.filter((s) => s.prefix !== 'sqlite'))('POST /v2/$prefix/traffic inserts all or nothing, as POST /$prefix/traffic', async ({ prefix, skip }) => {
+  it.each(sources.filter((s) => s.prefix === 'pg' || s.prefix === 'mysql'))('POST /v2/$prefix/traffic inserts all or nothing, as POST /$prefix/traffic', async ({ prefix, skip }) => {
     if (skip) return;
     const row = (date_hour: number) => ({ date_hour, port: 9, flows: 1, pkts: 2, bytes: 3 });
     const post = async (path: string, rows: unknown[]) => {
