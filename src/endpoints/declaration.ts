@@ -54,4 +54,6 @@ export interface Endpoint {
   status: number;
   /** The key of the count in an exec or transaction answer. */
   countAs: string;
+  /** JSON schemas of the result's columns, for the OpenAPI document (rows are not checked against them). */
+  columns?: Record<string, Record<string, unknown>>;
 }

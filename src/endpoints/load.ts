@@ -32,7 +32,7 @@ type Obj = Record<string, unknown>;
 
 const ENDPOINT_KEYS = new Set([
   'method', 'path', 'summary', 'description', 'tags', 'resources', 'params', 'statements',
-  'result', 'formats', 'max_rows', 'timeout', 'conflict', 'status', 'count_as',
+  'result', 'formats', 'max_rows', 'timeout', 'conflict', 'status', 'count_as', 'columns',
 ]);
 const STATEMENT_KEYS = new Set(['resource', 'sql', 'each']);
 const PARAM_NAME = /^[A-Za-z][A-Za-z0-9_]{0,62}$/;
@@ -148,7 +148,7 @@ function checkEndpoint(file: string, index: number, raw: unknown, settings: Sett
   if (!Array.isArray(formats) || formats.length === 0 || !formats.every((f) => FORMATS.includes(f))) {
     add('formats', `must be a list of ${FORMATS.join(', ')}`);
   } else if (new Set(formats).size !== formats.length) add('formats', 'names a format twice');
-  else if (writes && formats.some((f) => f !== 'json')) add('formats', `a ${result} result answers json only`);
+  else if (writes && formats.some((f) => f !== 'json')) add('formats', `result ${result} answers json only`);
 
   const positiveNumber = (key: string, integer: boolean) => {
     const v = raw[key];
@@ -160,7 +160,7 @@ function checkEndpoint(file: string, index: number, raw: unknown, settings: Sett
     return v;
   };
   const maxRows = positiveNumber('max_rows', true);
-  if (maxRows !== undefined && writes) add('max_rows', `has no meaning for a ${result} result`);
+  if (maxRows !== undefined && writes) add('max_rows', `has no meaning for result ${result}`);
   const timeout = positiveNumber('timeout', false);
   const status = raw.status ?? 200;
   if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 299) add('status', 'must be a 2xx status');
@@ -168,7 +168,10 @@ function checkEndpoint(file: string, index: number, raw: unknown, settings: Sett
   if (typeof conflict !== 'number' || !Number.isInteger(conflict) || conflict < 400 || conflict > 499) add('conflict', 'must be a 4xx status');
   const countAs = raw.count_as ?? 'affected';
   if (typeof countAs !== 'string' || !PARAM_NAME.test(countAs)) add('count_as', 'must be a name');
-  else if (!writes && raw.count_as !== undefined) add('count_as', `has no meaning for a ${result} result`);
+  else if (!writes && raw.count_as !== undefined) add('count_as', `has no meaning for result ${result}`);
+
+  const columns = checkColumns(raw.columns, add);
+  if (raw.columns !== undefined && writes) add('columns', `has no meaning for result ${result}`);
 
   // Resources: the declared list, or those the statements name.
   const declared = raw.resources;
@@ -210,7 +213,34 @@ function checkEndpoint(file: string, index: number, raw: unknown, settings: Sett
     conflict: conflict as number,
     status: status as number,
     countAs: countAs as string,
+    columns,
   };
+}
+
+const COLUMN_TYPES = ['string', 'integer', 'number', 'boolean', 'object', 'array', 'null'];
+
+/**
+ * `columns`: name -> a type, a list of types (`[integer, string]`, `[string, 'null']`), or a
+ * mapping with `type` and optionally `description`, `format`, `pattern`, `examples`.
+ */
+function checkColumns(raw: unknown, add: (key: string, message: string) => void): Record<string, Record<string, unknown>> | undefined {
+  if (raw === undefined) return undefined;
+  if (!isObj(raw) || Object.keys(raw).length === 0) {
+    add('columns', 'must be a mapping of column name to type');
+    return undefined;
+  }
+  const out: Record<string, Record<string, unknown>> = {};
+  const typeOk = (t: unknown) => (typeof t === 'string' ? COLUMN_TYPES.includes(t) : Array.isArray(t) && t.length > 0 && t.every((x) => COLUMN_TYPES.includes(x as string)));
+  for (const [name, spec] of Object.entries(raw)) {
+    const schema = isObj(spec) ? spec : { type: spec };
+    const bad = Object.keys(schema).filter((k) => !['type', 'description', 'format', 'pattern', 'examples'].includes(k));
+    if (!typeOk(schema.type) || bad.length > 0) {
+      add(`columns.${name}`, `must be one of ${COLUMN_TYPES.join(', ')}, a list of them, or a mapping with type and description`);
+      continue;
+    }
+    out[name] = schema;
+  }
+  return out;
 }
 
 function checkParams(raw: unknown, method: Method, path: string, add: (key: string, message: string) => void): ParamDecl[] {
@@ -271,7 +301,7 @@ function checkStatements(
     add('statements', 'must be a list of at least one statement');
     return [];
   }
-  if (result !== 'transaction' && raw.length > 1) add('statements', `a ${result} result runs one statement`);
+  if (result !== 'transaction' && raw.length > 1) add('statements', `result ${result} runs one statement`);
   const byName = new Map(params.map((p) => [p.name, p]));
   const out: CompiledStatement[] = [];
   raw.forEach((s: unknown, i: number) => {

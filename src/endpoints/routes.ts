@@ -66,7 +66,7 @@ function schemaOf(ep: Endpoint): Obj {
     };
   }
   const rid = ep.resources[0];
-  const row = { type: 'object', additionalProperties: true };
+  const row = ep.columns ? { type: 'object', properties: ep.columns } : { type: 'object', additionalProperties: true };
   const content: Obj = {};
   for (const f of ep.formats) {
     content[MEDIA_TYPES[f]] = { schema: f === 'json' ? (ep.result === 'one' ? row : { type: 'array', items: row }) : { type: 'string' } };

@@ -88,6 +88,7 @@ function endpointsFor(prefix: string, rid: string): unknown[] {
       ],
       result: 'rows',
       formats: ['json', 'ndjson', 'csv', 'psv'],
+      columns: { id: 'integer', name: { type: 'string', description: 'Its name' }, note: ['string', 'null'] },
     },
     {
       method: 'GET',
@@ -319,6 +320,11 @@ describe.each(DBS)('declared endpoints on $prefix', ({ prefix, skip }) => {
     const op = doc.paths[`/${prefix}/items`].get;
     expect(op.parameters?.find((p) => p.name === 'min_id')).toMatchObject({ in: 'query', description: 'Smallest id' });
     expect(Object.keys(op.responses['200'].content ?? {})).toEqual(['application/json', 'application/x-ndjson', 'text/csv', 'text/plain']);
+    // The declared columns are the row type; real rows have exactly them.
+    const rowSchema = (op.responses['200'].content?.['application/json'] as { schema: { items: { properties: Record<string, unknown> } } }).schema.items;
+    expect(rowSchema.properties).toEqual({ id: { type: 'integer' }, name: { type: 'string', description: 'Its name' }, note: { type: 'string', nullable: true } });
+    const rows = JSON.parse((await get(`/${prefix}/items`)).text) as Record<string, unknown>[];
+    for (const row of rows) expect(Object.keys(row)).toEqual(Object.keys(rowSchema.properties));
     expect(op.responses['406']).toBeDefined();
     expect(doc.paths[`/${prefix}/items/{id}`].get.responses['404']).toBeDefined();
   });
@@ -421,6 +427,19 @@ describe('the shipped config/endpoints/traffic.yaml beside the code routes', () 
       expect(await text(`/v2/${prefix}-psv${query}`), query).toBe(await text(`/${prefix}-psv${query}`));
     }
     expect(await text(`/v2/${prefix}-psv?limit=5000`)).toBe(await text(`/${prefix}-psv?limit=5000`));
+    // The declared columns are what the rows hold, of the declared types.
+    const doc = (await (await fetch(`${sample.url}/docs/json`)).json()) as {
+      paths: Record<string, { get: { responses: { 200: { content: Record<string, { schema: { items: { properties: Record<string, { type?: string; anyOf?: { type: string }[] }> } } }> } } } }>;
+    };
+    const properties = doc.paths[`/v2/${prefix}-json`].get.responses[200].content['application/json'].schema.items.properties;
+    const rows = JSON.parse((await text(`/v2/${prefix}-json?limit=50`)).slice(4)) as Record<string, unknown>[];
+    for (const row of rows) {
+      expect(Object.keys(row)).toEqual(Object.keys(properties));
+      for (const [key, schema] of Object.entries(properties)) {
+        const types = schema.anyOf ? schema.anyOf.map((s) => s.type) : [schema.type];
+        expect(types.includes(Number.isInteger(row[key]) ? 'integer' : typeof row[key]), `${key}=${String(row[key])}`).toBe(true);
+      }
+    }
   });
 
   it.each(sources.filter((s) => s.prefix === 'pg' || s.prefix === 'mysql'))('POST /v2/$prefix/traffic inserts all or nothing, as POST /$prefix/traffic', async ({ prefix, skip }) => {

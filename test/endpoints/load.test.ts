@@ -108,6 +108,18 @@ describe('endpoint files', () => {
     expect(list.slice(2)).toEqual([`${c}: GET /c: param: unknown key`, `${c}: GET /c: formats: must be a list of json, ndjson, csv, psv`]);
   });
 
+  it('checks declared columns', () => {
+    const c = file('cols.yaml', [
+      { ...good, columns: { id: 'integer', cid: ['string', 'null'], x: 'text', y: { type: 'string', min: 1 } } },
+      { ...good, path: '/w/:id', method: 'DELETE', result: 'exec', columns: { id: 'integer' } },
+    ]);
+    expect(problems([c])).toEqual([
+      `${c}: GET /items/:id: columns.x: must be one of string, integer, number, boolean, object, array, null, a list of them, or a mapping with type and description`,
+      `${c}: GET /items/:id: columns.y: must be one of string, integer, number, boolean, object, array, null, a list of them, or a mapping with type and description`,
+      `${c}: DELETE /w/:id: columns: has no meaning for result exec`,
+    ]);
+  });
+
   it('checks transactions: each names a body array of objects, one resource, json only', () => {
     const t = file('t.yaml', [
       {
@@ -125,7 +137,7 @@ describe('endpoint files', () => {
       { method: 'GET', path: '/g', resources: ['lite'], params: { b: { in: 'body', type: 'string' } }, statements: [{ sql: 'SELECT :b' }] },
     ]);
     expect(problems([t])).toEqual([
-      `${t}: POST /t: formats: a transaction result answers json only`,
+      `${t}: POST /t: formats: result transaction answers json only`,
       `${t}: POST /t: statements[1].each: must name a body param of type array whose items are objects`,
       `${t}: POST /t: statements[1].sql: placeholder :id has no param`,
       `${t}: POST /t: statements: a transaction runs on one resource: its statements name different ones`,
