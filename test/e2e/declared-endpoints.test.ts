@@ -4,7 +4,8 @@
  * params, values that look like SQL arriving as data, 406, 404 for `one`, a transaction that fails
  * half-way leaving nothing, and a gateway that refuses to start with a bad endpoint file.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -143,6 +144,19 @@ function endpointsFor(prefix: string, rid: string): unknown[] {
       ],
       result: 'one',
     },
+    ...(prefix === 'pg'
+      ? [
+          {
+            method: 'GET',
+            path: '/pg/big',
+            resources: [rid],
+            params: { n: { type: 'integer', minimum: 1, maximum: 10000000 } },
+            statements: [{ sql: "SELECT g AS id, repeat('x', 100) AS pad FROM generate_series(1, :n::int) g" }],
+            result: 'stream',
+            formats: ['csv', 'ndjson'],
+          },
+        ]
+      : []),
   ];
 }
 
@@ -328,6 +342,48 @@ describe.each(DBS)('declared endpoints on $prefix', ({ prefix, skip }) => {
     expect(op.responses['406']).toBeDefined();
     expect(doc.paths[`/${prefix}/items/{id}`].get.responses['404']).toBeDefined();
   });
+});
+
+/** Resident set of a process, MB (Linux). */
+function rssMb(pid: number): number {
+  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return Number(kb) / 1024;
+}
+
+describe.skipIf(skipPg)('a large stream', () => {
+  it.each(['csv', 'ndjson'])('%s keeps flat memory while the client does not read, and sends every row once it does', async (format) => {
+    const pid = gw.child.pid!;
+    const n = 400_000;
+    const before = rssMb(pid);
+    let peak = before;
+    const body = await new Promise<{ bytes: number; lines: number; last: string }>((resolve, reject) => {
+      const req = httpGet(`${gw.url}/pg/big?n=${n}&format=${format}`, (res) => {
+        expect(res.statusCode).toBe(200);
+        res.pause();
+        // About 45 MB to send; a gateway that did not wait for its client would hold it all by now.
+        const sampler = setInterval(() => (peak = Math.max(peak, rssMb(pid))), 100);
+        setTimeout(() => {
+          clearInterval(sampler);
+          let bytes = 0;
+          let lines = 0;
+          let tail = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            bytes += chunk.length;
+            for (let i = chunk.indexOf('\n'); i !== -1; i = chunk.indexOf('\n', i + 1)) lines++;
+            tail = (tail + chunk).slice(-200);
+          });
+          res.on('end', () => resolve({ bytes, lines, last: tail.trimEnd().split('\n').pop() ?? '' }));
+          res.resume();
+        }, 2500);
+      });
+      req.on('error', reject);
+    });
+    expect(body.bytes).toBeGreaterThan(n * 100);
+    expect(body.lines).toBe(format === 'csv' ? n + 1 : n);
+    expect(body.last).toBe(format === 'csv' ? `${n},${'x'.repeat(100)}` : JSON.stringify({ id: n, pad: 'x'.repeat(100) }));
+    expect(peak - before, `RSS ${before.toFixed(0)} MB -> ${peak.toFixed(0)} MB`).toBeLessThan(25);
+  }, 60_000);
 });
 
 describe('a bad endpoint file', () => {
