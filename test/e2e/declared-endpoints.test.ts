@@ -155,6 +155,15 @@ function endpointsFor(prefix: string, rid: string): unknown[] {
             result: 'stream',
             formats: ['csv', 'ndjson'],
           },
+          {
+            method: 'GET',
+            path: '/pg/sleep',
+            resources: [rid],
+            params: { s: { type: 'integer', minimum: 0, maximum: 5 } },
+            statements: [{ sql: 'SELECT pg_sleep(:s::int) IS NULL AS slept' }],
+            result: 'one',
+            timeout: 1,
+          },
         ]
       : []),
   ];
@@ -384,6 +393,17 @@ describe.skipIf(skipPg)('a large stream', () => {
     expect(body.last).toBe(format === 'csv' ? `${n},${'x'.repeat(100)}` : JSON.stringify({ id: n, pad: 'x'.repeat(100) }));
     expect(peak - before, `RSS ${before.toFixed(0)} MB -> ${peak.toFixed(0)} MB`).toBeLessThan(25);
   }, 60_000);
+});
+
+describe.skipIf(skipPg)('a declared timeout', () => {
+  it('stops the statement at the endpoint\'s own timeout, below the resource\'s', async () => {
+    expect(JSON.parse((await get('/pg/sleep?s=0')).text)).toEqual({ slept: false });
+    const started = Date.now();
+    const r = await get('/pg/sleep?s=3');
+    expect(r.status).toBe(504);
+    expect(JSON.parse(r.text).detail).toBe('1-sec timeout waiting for DB query or fetch from resource pgdb');
+    expect(Date.now() - started).toBeLessThan(2500);
+  }, 20_000);
 });
 
 describe('a bad endpoint file', () => {
