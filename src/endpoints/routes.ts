@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest, preValidationHookHandler } from 'fastify';
 import { resourceSettingsOf } from '../config/index.js';
 import type { SqlParam, Statement } from '../db/types.js';
-import { AppError } from '../errors.js';
+import { AppError, ConfigError } from '../errors.js';
 import { dataRouteErrors, errorResponse } from '../http/schemas.js';
 import { RequestQueries, type QueryDeps, type QueryOptions } from '../query/query.js';
 import type { CompiledStatement, Endpoint, ParamDecl } from './declaration.js';
@@ -224,5 +224,11 @@ export function registerEndpoint(app: FastifyInstance, ep: Endpoint, deps: Query
 
 /** Registers every endpoint of the files named by the `endpoints` key; throws ConfigError listing every problem. */
 export function endpointRoutes(app: FastifyInstance, deps: QueryDeps): void {
-  for (const ep of loadEndpoints(deps.settings())) registerEndpoint(app, ep, deps);
+  const endpoints = loadEndpoints(deps.settings());
+  // A built-in route of the same method and path: named here with the others' form, not by Fastify's throw.
+  const taken = endpoints
+    .filter((ep) => app.hasRoute({ method: ep.method, url: ep.path }))
+    .map((ep) => `${ep.file}: ${ep.method} ${ep.path}: path: a built-in route has this method and path`);
+  if (taken.length > 0) throw new ConfigError(`endpoint files refused, ${taken.length} problem(s): ${taken.join('; ')}`, { keys: ['endpoints'] });
+  for (const ep of endpoints) registerEndpoint(app, ep, deps);
 }

@@ -406,6 +406,28 @@ describe.skipIf(skipPg)('a declared timeout', () => {
   }, 20_000);
 });
 
+describe('an endpoint on a built-in route', () => {
+  it('stops start-up naming it', async () => {
+    const g = await startGateway({
+      noWait: true,
+      configPatch: (doc, dir) => {
+        Object.assign(doc, sqliteConfig(dir), { endpoints: [join(dir, 'clash.yaml')] });
+        writeFileSync(
+          join(dir, 'clash.yaml'),
+          stringify({ endpoints: [{ method: 'GET', path: '/sqlite-json', resources: ['sqlite_traffic'], statements: [{ sql: 'SELECT 1 AS one' }] }] }),
+        );
+      },
+    });
+    try {
+      const timer = new Promise((resolve) => setTimeout(() => resolve('still running'), 15_000));
+      expect(await Promise.race([g.exited, timer])).toBe(1);
+      expect(g.lines.join('\n')).toContain(`endpoint files refused, 1 problem(s): ${join(g.dir, 'clash.yaml')}: GET /sqlite-json: path: a built-in route has this method and path`);
+    } finally {
+      await g.stop();
+    }
+  }, 30_000);
+});
+
 describe('a bad endpoint file', () => {
   it('stops start-up with every problem named', async () => {
     const bad = startGateway({
