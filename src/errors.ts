@@ -81,7 +81,7 @@ export class BadRequestError extends AppError {
   readonly code = 'bad-request';
 }
 
-/** What the request names does not exist here: a resource not enabled on this server (404). */
+/** What the request names does not exist here: a resource not enabled on this server, or the row a `one` endpoint looks up (404). */
 export class NotFoundError extends AppError {
   readonly statusCode = 404;
   readonly code = 'not-found';

@@ -10,6 +10,7 @@ import cluster from 'node:cluster';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { config, configPaths, initConfig } from './config/index.js';
+import { loadEndpoints } from './endpoints/load.js';
 import { ConfigError } from './errors.js';
 import { createGateway, logConfigError, type Gateway } from './gateway.js';
 import { flushLogs, getLogger, oneLineTraceback, shareStdout } from './log/index.js';
@@ -96,6 +97,9 @@ function logConfigFiles(): void {
 async function main(): Promise<void> {
   try {
     initConfig();
+    // The primary checks the endpoint files too: in a cluster a bad one would otherwise only make
+    // the workers fail and be restarted, again and again, instead of stopping start-up.
+    if (cluster.isPrimary) loadEndpoints(config());
   } catch (err) {
     if (err instanceof ConfigError) {
       logConfigError(err, 'start-up');

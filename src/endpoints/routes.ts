@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest, preValidationHookHandler } from 'fastify';
 import { resourceSettingsOf } from '../config/index.js';
 import type { SqlParam, Statement } from '../db/types.js';
-import { AppError, ConfigError } from '../errors.js';
+import { AppError, ConfigError, NotFoundError } from '../errors.js';
 import { dataRouteErrors, errorResponse } from '../http/schemas.js';
 import { RequestQueries, type QueryDeps, type QueryOptions } from '../query/query.js';
 import type { CompiledStatement, Endpoint, ParamDecl } from './declaration.js';
@@ -17,12 +17,6 @@ import { CONTENT_TYPES, encodeAll, encodeRows, MEDIA_TYPES, negotiate } from './
 import { loadEndpoints } from './load.js';
 
 type Obj = Record<string, unknown>;
-
-/** A `one` endpoint whose statement found no row (404). */
-class NoRowError extends AppError {
-  readonly statusCode = 404;
-  readonly code = 'not-found';
-}
 
 /** A unique violation answered with the endpoint's own `conflict` status. */
 class EndpointConflictError extends AppError {
@@ -172,7 +166,7 @@ function handlerOf(ep: Endpoint, deps: QueryDeps) {
           await q.release();
           if (ep.maxRows !== undefined && rows.length > ep.maxRows) rows = rows.slice(0, ep.maxRows);
           if (ep.result === 'one') {
-            if (rows.length === 0) throw new NoRowError(`no row found for ${ep.method} ${ep.path}`, { resourceId: rid });
+            if (rows.length === 0) throw new NotFoundError(`no row found for ${ep.method} ${ep.path}`, { resourceId: rid });
             rows = rows.slice(0, 1);
             if (format === 'json') return reply.send(rows[0]);
           }

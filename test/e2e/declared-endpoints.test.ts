@@ -556,3 +556,23 @@ describe('the shipped config/endpoints/traffic.yaml beside the code routes', () 
     expect(JSON.parse((await text(`/v2/${prefix}-json?port=9&from=${t}`)).slice(4))).toHaveLength(2);
   });
 });
+
+describe('a bad endpoint file in cluster mode', () => {
+  it('stops start-up in the primary instead of restarting failing workers', async () => {
+    const g = await startGateway({
+      noWait: true,
+      env: { WT_WORKERS: '2' },
+      configPatch: (doc, dir) => {
+        Object.assign(doc, sqliteConfig(dir), { endpoints: [join(dir, 'bad.yaml')] });
+        writeFileSync(join(dir, 'bad.yaml'), stringify({ endpoints: [{ method: 'GET', path: '/z', resources: ['sqlite_traffic'], statements: [{ sql: 'SELECT :nope' }] }] }));
+      },
+    });
+    try {
+      const timer = new Promise((resolve) => setTimeout(() => resolve('still running'), 15_000));
+      expect(await Promise.race([g.exited, timer])).toBe(1);
+      expect(g.lines.join('\n')).toContain(`${join(g.dir, 'bad.yaml')}: GET /z: statements[0].sql: placeholder :nope has no param`);
+    } finally {
+      await g.stop();
+    }
+  }, 30_000);
+});
