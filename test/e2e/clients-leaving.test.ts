@@ -6,13 +6,11 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SecureResourceSettings } from '../../src/config/schema.js';
-import { createConnector } from '../../src/db/index.js';
-import { ensureDatabase, seedSampleData } from '../../src/db/sample-data.js';
 import { mysqlAvailable, mysqlTarget, odbcAvailable, odbcTarget, pgAvailable, pgTarget, requireOrSkip, uniqueName } from '../helpers/databases.js';
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { fiveXx, runLoad } from '../helpers/load-client.js';
 import { parseExposition, sumOf } from '../metrics/exposition.js';
+import { dropDatabase, fileTarget, seedSampleDatabase } from '../helpers/test-data.js';
 
 const skipPg = requireOrSkip('PostgreSQL', await pgAvailable());
 const skipMysql = requireOrSkip('MariaDB', await mysqlAvailable());
@@ -24,31 +22,6 @@ const ROUTES = [
   { prefix: 'mysql', rid: 'mysql_traffic' },
   ...(skipOdbc ? [] : [{ prefix: 'mysql-odbc', rid: 'mysql_odbc_traffic' }]),
 ];
-
-async function seed(target: SecureResourceSettings): Promise<void> {
-  await ensureDatabase(target);
-  const conn = await createConnector('seed', target).connect(0, 10);
-  try {
-    await seedSampleData(conn);
-  } finally {
-    await conn.close();
-  }
-}
-
-async function dropDatabase(target: SecureResourceSettings): Promise<void> {
-  const admin = { ...target, db_name: target.db_type === 'postgres' ? 'postgres' : '' };
-  const conn = await createConnector('drop', admin).connect(0, 10);
-  try {
-    await conn.query(`DROP DATABASE IF EXISTS ${target.db_name}${target.db_type === 'postgres' ? ' WITH (FORCE)' : ''}`, [], { timeoutSeconds: 30 });
-  } finally {
-    await conn.close();
-  }
-}
-
-function fileTarget(t: SecureResourceSettings): Record<string, unknown> {
-  const { db_password: _password, ...rest } = t;
-  return rest;
-}
 
 /** Requests in progress or waiting, and connections lent out, of one resource. */
 async function held(gw: GatewayProcess, rid: string): Promise<number[]> {
@@ -66,7 +39,7 @@ describe.skipIf(skipPg || skipMysql)('clients that leave mid-response, under loa
   let gw: GatewayProcess;
 
   beforeAll(async () => {
-    await Promise.all([seed(pgTarget({ db_name: db })), seed(mysqlTarget({ db_name: db }))]);
+    await Promise.all([seedSampleDatabase(pgTarget({ db_name: db })), seedSampleDatabase(mysqlTarget({ db_name: db }))]);
     const ids = ROUTES.map((r) => r.rid);
     gw = await startGateway({
       config: {

@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConnector } from '../../src/db/index.js';
-import { ensureDatabase, seedSampleData } from '../../src/db/sample-data.js';
 import { insertTraffic, type Dialect } from '../../src/routes/traffic-sql.js';
 import type { SecureResourceSettings } from '../../src/config/schema.js';
 import {
@@ -27,32 +26,11 @@ import {
 } from '../helpers/databases.js';
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { waitFor } from '../helpers/wait.js';
+import { dropDatabase, fileTarget, seedSampleDatabase } from '../helpers/test-data.js';
 
 const skipPg = requireOrSkip('PostgreSQL', await pgAvailable());
 const skipMysql = requireOrSkip('MariaDB', await mysqlAvailable());
 const skipOdbc = requireOrSkip('MariaDB ODBC', await odbcAvailable());
-
-async function seed(target: SecureResourceSettings, extraSql: string[] = []): Promise<void> {
-  await ensureDatabase(target);
-  const conn = await createConnector('seed', target).connect(0, 10);
-  try {
-    await seedSampleData(conn);
-    for (const sql of extraSql) await conn.query(sql, [], { timeoutSeconds: 120 });
-  } finally {
-    await conn.close();
-  }
-}
-
-async function dropDatabase(target: SecureResourceSettings): Promise<void> {
-  const admin = { ...target, db_name: target.db_type === 'postgres' ? 'postgres' : '' };
-  const conn = await createConnector('drop', admin).connect(0, 10);
-  try {
-    if (target.db_type === 'postgres') await conn.query(`DROP DATABASE IF EXISTS ${target.db_name} WITH (FORCE)`, [], { timeoutSeconds: 30 });
-    else await conn.query(`DROP DATABASE IF EXISTS ${target.db_name}`, [], { timeoutSeconds: 30 });
-  } finally {
-    await conn.close();
-  }
-}
 
 type PropertySchema = { type?: string; anyOf?: { type: string }[] };
 
@@ -169,12 +147,6 @@ async function expectNothingHeld(gw: GatewayProcess, rid: string): Promise<void>
   }, { timeout: 5000 });
 }
 
-/** A target as it may appear in a config file: passwords only ever come from the environment. */
-function fileTarget(t: SecureResourceSettings): Record<string, unknown> {
-  const { db_password: _password, ...rest } = t;
-  return rest;
-}
-
 function epochOf(v: unknown): number {
   return typeof v === 'number' ? v : Math.floor(Date.parse(`${String(v).replace(' ', 'T')}Z`) / 1000);
 }
@@ -184,7 +156,7 @@ describe.skipIf(skipPg || skipMysql)('same data from every database', () => {
   let gw: GatewayProcess;
 
   beforeAll(async () => {
-    await Promise.all([seed(pgTarget({ db_name: db })), seed(mysqlTarget({ db_name: db }))]);
+    await Promise.all([seedSampleDatabase(pgTarget({ db_name: db })), seedSampleDatabase(mysqlTarget({ db_name: db }))]);
     const ids = ['sqlite_traffic', 'pg_traffic', 'mysql_traffic', ...(skipOdbc ? [] : ['mysql_odbc_traffic'])];
     gw = await startGateway({
       config: {
@@ -367,7 +339,7 @@ describe.skipIf(skipPg)('limits, timeouts and faults on PostgreSQL', () => {
 
   beforeAll(async () => {
     // One million rows for the streaming tests (sample rows plus generated hours on port 9).
-    await seed(pgTarget({ db_name: db }), [
+    await seedSampleDatabase(pgTarget({ db_name: db }), [
       `INSERT INTO tcp_hourly (date_hour, port, flows, pkts, bytes)
        SELECT to_timestamp(1800000000::bigint + g::bigint * 3600) AT TIME ZONE 'UTC', 9, g % 1000, g % 10000, g FROM generate_series(1, ${1_000_000 - 5040}) AS g`,
     ]);
@@ -502,7 +474,7 @@ describe.skipIf(skipPg || skipMysql)('databases that are down or hang', () => {
   const db = uniqueName('wt_e2e_down');
 
   beforeAll(async () => {
-    await seed(pgTarget({ db_name: db }));
+    await seedSampleDatabase(pgTarget({ db_name: db }));
     proxyPort = await closedPort();
     hang = await blackholeServer();
     gw = await startGateway({

@@ -16,6 +16,7 @@ import { createConnector } from '../../src/db/index.js';
 import { ensureDatabase, seedSampleData } from '../../src/db/sample-data.js';
 import { mysqlAvailable, mysqlTarget, odbcAvailable, odbcTarget, pgAvailable, pgTarget, requireOrSkip, uniqueName } from '../helpers/databases.js';
 import { ROOT, sqliteConfig, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
+import { fileTarget } from '../helpers/test-data.js';
 
 const skipPg = requireOrSkip('PostgreSQL', await pgAvailable());
 const skipMysql = requireOrSkip('MariaDB', await mysqlAvailable());
@@ -26,11 +27,6 @@ const work = mkdtempSync(join(tmpdir(), 'wt-decl-'));
 
 /** Row 2 holds every character csv must quote. */
 const NAMES = Array.from({ length: 30 }, (_, i) => (i === 0 ? 'plain' : i === 1 ? 'a,"b"\r\nc' : `n${i + 1}`));
-
-function fileTarget(t: SecureResourceSettings): Record<string, unknown> {
-  const { db_password: _password, ...rest } = t;
-  return rest;
-}
 
 async function seedServer(target: SecureResourceSettings): Promise<void> {
   await ensureDatabase(target);

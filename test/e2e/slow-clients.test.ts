@@ -19,6 +19,7 @@ import { mysqlAvailable, mysqlTarget, pgAvailable, pgTarget, requireOrSkip, uniq
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { waitFor } from '../helpers/wait.js';
 import { parseExposition, sumOf } from '../metrics/exposition.js';
+import { dropDatabase, fileTarget } from '../helpers/test-data.js';
 
 const skipPg = requireOrSkip('PostgreSQL', await pgAvailable());
 const skipMysql = requireOrSkip('MariaDB', await mysqlAvailable());
@@ -51,21 +52,6 @@ function fillSqliteFile(path: string): void {
   } finally {
     db.close();
   }
-}
-
-async function dropDatabase(target: SecureResourceSettings): Promise<void> {
-  const admin = { ...target, db_name: target.db_type === 'postgres' ? 'postgres' : '' };
-  const conn = await createConnector('drop', admin).connect(0, 10);
-  try {
-    await conn.query(`DROP DATABASE IF EXISTS ${target.db_name}${target.db_type === 'postgres' ? ' WITH (FORCE)' : ''}`, [], { timeoutSeconds: 30 });
-  } finally {
-    await conn.close();
-  }
-}
-
-function fileTarget(t: SecureResourceSettings): Record<string, unknown> {
-  const { db_password: _password, ...rest } = t;
-  return rest;
 }
 
 /** Sends a request on a raw socket and never reads the answer (the socket stays paused). */

@@ -8,11 +8,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SecureResourceSettings } from '../../src/config/schema.js';
 import { createConnector } from '../../src/db/index.js';
-import { ensureDatabase, seedSampleData } from '../../src/db/sample-data.js';
 import { toAppError } from '../../src/query/query.js';
 import { BadRequestError } from '../../src/errors.js';
 import { mysqlAvailable, mysqlTarget, pgAvailable, pgTarget, requireOrSkip, uniqueName } from '../helpers/databases.js';
 import { sqliteConfig, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
+import { dropDatabase, fileTarget, seedSampleDatabase } from '../helpers/test-data.js';
 
 const skipPg = requireOrSkip('PostgreSQL', await pgAvailable());
 const skipMysql = requireOrSkip('MariaDB', await mysqlAvailable());
@@ -73,38 +73,12 @@ async function documentedIntegerParams(base: string): Promise<{ path: string; na
   return out;
 }
 
-function fileTarget(t: SecureResourceSettings): Record<string, unknown> {
-  const { db_password: _password, ...rest } = t;
-  return rest;
-}
-
-async function seed(target: SecureResourceSettings): Promise<void> {
-  await ensureDatabase(target);
-  const conn = await createConnector('seed', target).connect(0, 10);
-  try {
-    await seedSampleData(conn);
-  } finally {
-    await conn.close();
-  }
-}
-
-async function dropDatabase(target: SecureResourceSettings): Promise<void> {
-  const admin = { ...target, db_name: target.db_type === 'postgres' ? 'postgres' : '' };
-  const conn = await createConnector('drop', admin).connect(0, 10);
-  try {
-    const force = target.db_type === 'postgres' ? ' WITH (FORCE)' : '';
-    await conn.query(`DROP DATABASE IF EXISTS ${target.db_name}${force}`, [], { timeoutSeconds: 30 });
-  } finally {
-    await conn.close();
-  }
-}
-
 describe.skipIf(skipPg || skipMysql)('hostile input on every data route of every database', () => {
   const db = uniqueName('wt_hostile');
   let gw: GatewayProcess;
 
   beforeAll(async () => {
-    await Promise.all([seed(pgTarget({ db_name: db })), seed(mysqlTarget({ db_name: db }))]);
+    await Promise.all([seedSampleDatabase(pgTarget({ db_name: db })), seedSampleDatabase(mysqlTarget({ db_name: db }))]);
     const ids = ['sqlite_traffic', 'pg_traffic', 'mysql_traffic'];
     gw = await startGateway({
       config: {

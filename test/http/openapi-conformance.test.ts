@@ -18,8 +18,7 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SecureResourceSettings } from '../../src/config/schema.js';
-import { createConnector } from '../../src/db/index.js';
-import { ensureDatabase, seedSampleData } from '../../src/db/sample-data.js';
+import { ensureDatabase } from '../../src/db/sample-data.js';
 import {
   closedPort,
   mysqlAvailable,
@@ -33,6 +32,7 @@ import {
 } from '../helpers/databases.js';
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { openRaw } from '../helpers/raw-http.js';
+import { dropDatabase, fileTarget, seedSampleDatabase } from '../helpers/test-data.js';
 
 const skipPg = requireOrSkip('PostgreSQL', await pgAvailable());
 const skipMysql = requireOrSkip('MariaDB', await mysqlAvailable());
@@ -213,31 +213,9 @@ const json = (body: string): RequestInit => ({ body, headers: { 'content-type': 
 
 // ---------------------------------------------------------------- databases and gateways
 
-function fileTarget(t: Partial<SecureResourceSettings>): Record<string, unknown> {
-  const { db_password: _password, ...rest } = t;
-  return rest;
-}
-
 async function seed(target: SecureResourceSettings, withTable: boolean): Promise<void> {
-  await ensureDatabase(target);
-  if (!withTable) return;
-  const conn = await createConnector('seed', target).connect(0, 10);
-  try {
-    await seedSampleData(conn);
-  } finally {
-    await conn.close();
-  }
-}
-
-async function dropDatabase(target: SecureResourceSettings): Promise<void> {
-  const admin = { ...target, db_name: target.db_type === 'postgres' ? 'postgres' : '' };
-  const conn = await createConnector('drop', admin).connect(0, 10);
-  try {
-    const force = target.db_type === 'postgres' ? ' WITH (FORCE)' : '';
-    await conn.query(`DROP DATABASE IF EXISTS ${target.db_name}${force}`, [], { timeoutSeconds: 30 });
-  } finally {
-    await conn.close();
-  }
+  if (withTable) await seedSampleDatabase(target);
+  else await ensureDatabase(target);
 }
 
 /** A SQLite file whose tcp_hourly is a view that computes for minutes before it yields a row. */
