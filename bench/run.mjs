@@ -20,6 +20,7 @@ const MODULES = {
   cluster: './cluster-throughput.mjs',
   'metrics-scrape': './metrics-scrape.mjs',
   'cold-burst': './cold-burst.mjs',
+  'runtime-decisions': './runtime-decisions.mjs',
   logging: './logging.mjs',
 };
 

@@ -5,7 +5,6 @@
  * rolling restart. The process that takes these signals (the single process, or the primary)
  * writes its pid to `pid_file` once it serves.
  */
-import './runtime-flags.js';
 import cluster from 'node:cluster';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
