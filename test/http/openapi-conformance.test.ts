@@ -33,6 +33,7 @@ import {
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { openRaw } from '../helpers/raw-http.js';
 import { dropDatabase, fileTarget, seedSampleDatabase } from '../helpers/test-data.js';
+import { waitFor } from '../helpers/wait.js';
 
 const skipPg = requireOrSkip('PostgreSQL', await pgAvailable());
 const skipMysql = requireOrSkip('MariaDB', await mysqlAvailable());
@@ -351,19 +352,11 @@ describe.skipIf(skipPg || skipMysql)('the OpenAPI document at /docs/json', () =>
         if (kind === 'other') continue;
         const init = kind === 'insert' ? json(newRows()) : {};
         const held = call(gw, slowDoc, method, path, { init });
-        const until = Date.now() + 5_000;
-        while ((await inProgress()) < 1) {
-          if (Date.now() > until) throw new Error(`${opKey(method, path)} never got its slot`);
-          await sleep(20);
-        }
+        await waitFor(`${opKey(method, path)} to get its slot`, async () => (await inProgress()) >= 1, { timeout: 5_000, interval: 20 });
         expect(await call(gw, slowDoc, method, path, { init: kind === 'insert' ? json(newRows()) : {} }), opKey(method, path)).toBe(429);
         expect(await held, opKey(method, path)).toBe(504);
         // The next route starts only once this one gave its slot back.
-        const freed = Date.now() + 10_000;
-        while ((await inProgress()) > 0) {
-          if (Date.now() > freed) throw new Error(`${opKey(method, path)} kept its slot after its 504`);
-          await sleep(20);
-        }
+        await waitFor(`${opKey(method, path)} to give its slot back after its 504`, async () => (await inProgress()) === 0, { interval: 20 });
       }
     } finally {
       await pgLock.query('ROLLBACK').catch(() => undefined);
@@ -404,11 +397,7 @@ describe.skipIf(skipPg || skipMysql)('the OpenAPI document at /docs/json', () =>
       expect(await call(gw, downDoc, method, path, { init: kind === 'insert' ? json(newRows()) : {} }), opKey(method, path)).toBe(503);
     }
     // Readiness follows the pools' failed attempts.
-    const until = Date.now() + 10_000;
-    while ((await call(gw, downDoc, 'get', '/health/ready')) !== 503) {
-      if (Date.now() > until) throw new Error('/health/ready never answered 503');
-      await sleep(200);
-    }
+    await waitFor('/health/ready to answer 503', async () => (await call(gw, downDoc, 'get', '/health/ready')) === 503, { interval: 200 });
   }, 60_000);
 
   it('leaves out the routes of resources that are not enabled, which answer 404', async () => {
@@ -431,7 +420,7 @@ describe.skipIf(skipPg || skipMysql)('the OpenAPI document at /docs/json', () =>
     // the server keeps them, and the app sees the requests while it shuts down.
     const conns = await Promise.all(others.map(() => openRaw(healthy.port)));
     others.forEach(({ method, path }, i) => conns[i].send(`${method.toUpperCase()} ${path} HTTP/1.1\r\nHost: x\r\n`));
-    await sleep(100);
+    await sleep(100); // a moment for the server to read the unfinished requests; nothing to poll for
     const from = healthy.lines.length;
     healthy.signal('SIGTERM');
     await healthy.waitForLine((l) => l.fields.tag === 'shutdown', 5_000, from);
