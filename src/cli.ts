@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+/**
+ * The `watchtower` command: `start` runs the gateway (dist/main.js), `check` validates the config,
+ * the endpoint files and every declared statement against its database, `reload` signals a running
+ * gateway. Exit codes: 0 ok, 1 problems found or failure, 2 usage error.
+ */
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import { ConfigError } from './errors.js';
+
+const HELP: Record<string, string> = {
+  start: 'watchtower start\n  Runs the gateway (same as node dist/main.js); config from WT_CONFIG, OVERRIDE_CONFIG_PATH and the environment.',
+  check:
+    'watchtower check\n  Loads the config and every endpoint file, then EXPLAINs each declared statement on its database\n  (executing nothing). Lists every problem; exit 0 only when there is none.',
+  reload: 'watchtower reload [--pid N]\n  Sends SIGUSR1 (reload the config) to process N, or to the pid in the config\'s pid_file.',
+};
+const USAGE = `Usage: watchtower <command> [options]
+
+Commands:
+  start            run the gateway
+  check            check the config, the endpoint files and every declared statement
+  reload [--pid N] make a running gateway reload its config
+  help [command]   show this help, or a command's
+
+Options:
+  -h, --help       show help`;
+
+function usageError(message: string): never {
+  console.error(`watchtower: ${message}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+/** Parses a subcommand's options; an unknown one is a usage error naming it. */
+function options(cmd: string, args: string[], opts: ParseArgsOptionsConfig = {}): Record<string, string | boolean | undefined> {
+  try {
+    const { values } = parseArgs({ args, options: { ...opts, help: { type: 'boolean', short: 'h' } }, allowPositionals: false, strict: true });
+    return values as Record<string, string | boolean | undefined>;
+  } catch (err) {
+    usageError(`${cmd}: ${(err as Error).message}`);
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === '--help' || cmd === '-h') {
+    console.log(USAGE);
+    return cmd === undefined ? 2 : 0;
+  }
+  switch (cmd) {
+    case 'help': {
+      const topic = rest[0];
+      if (topic !== undefined && !(topic in HELP)) usageError(`unknown command '${topic}'`);
+      console.log(topic ? HELP[topic] : USAGE);
+      return 0;
+    }
+    case 'start': {
+      if (options(cmd, rest).help) break;
+      await import('./main.js');
+      return -1;
+    }
+    case 'check': {
+      if (options(cmd, rest).help) break;
+      const { runCheck, printReport } = await import('./cli/check.js');
+      return printReport(await runCheck(), (line) => console.log(line));
+    }
+    case 'reload': {
+      const values = options(cmd, rest, { pid: { type: 'string' } });
+      if (values.help) break;
+      const raw = values.pid;
+      if (typeof raw === 'string' && !/^[1-9][0-9]*$/.test(raw)) usageError(`reload: --pid must be a process id, not '${raw}'`);
+      const { sendReload } = await import('./cli/reload.js');
+      const error = sendReload(typeof raw === 'string' ? Number(raw) : undefined);
+      if (error) {
+        console.error(`watchtower reload: ${error}`);
+        return 1;
+      }
+      console.log('reload signal sent');
+      return 0;
+    }
+    default:
+      usageError(`unknown command '${cmd}'`);
+  }
+  console.log(HELP[cmd]);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  // -1: `start` keeps running; the gateway decides when and how the process exits.
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err: unknown) => {
+    console.error(`watchtower: ${err instanceof ConfigError ? 'config: ' : ''}${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);
