@@ -10,7 +10,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, preValidationHookHa
 import { resourceSettingsOf } from '../config/index.js';
 import type { SqlParam, Statement } from '../db/types.js';
 import { AppError, ConfigError, NotFoundError } from '../errors.js';
-import { dataRouteErrors, errorResponse } from '../http/schemas.js';
+import { dataRouteErrors, errorResponse, nativeJsonSerializer } from '../http/schemas.js';
+import { integersFromText } from '../http/strict-input.js';
 import { RequestQueries, type QueryDeps, type QueryOptions } from '../query/query.js';
 import type { CompiledStatement, Endpoint, ParamDecl } from './declaration.js';
 import { CONTENT_TYPES, encodeAll, encodeRows, MEDIA_TYPES, negotiate } from './formats.js';
@@ -30,8 +31,6 @@ class EndpointConflictError extends AppError {
   }
 }
 
-const STRICT_INTEGER = /^-?(0|[1-9][0-9]*)$/;
-const nativeJson = () => (data: unknown) => JSON.stringify(data);
 
 /** The JSON schema of an object holding `params` (one location's). */
 function objectSchema(params: ParamDecl[], key: (p: ParamDecl) => string, closed: boolean): Obj {
@@ -96,11 +95,8 @@ function strictIntegers(ep: Endpoint): preValidationHookHandler | undefined {
   const headers = ep.params.filter((p) => p.in === 'header' && p.schema.type === 'integer').map((p) => p.header ?? p.name);
   if (path.length === 0 && headers.length === 0) return undefined;
   return (req, _reply, done) => {
-    const convert = (o: Obj, names: string[]) => {
-      for (const n of names) if (typeof o[n] === 'string' && STRICT_INTEGER.test(o[n])) o[n] = Number(o[n]);
-    };
-    convert(req.params as Obj, path);
-    convert(req.headers as Obj, headers);
+    integersFromText(req.params as Obj, path);
+    integersFromText(req.headers as Obj, headers);
     done();
   };
 }
@@ -209,7 +205,7 @@ export function registerEndpoint(app: FastifyInstance, ep: Endpoint, deps: Query
     method: ep.method,
     url: ep.path,
     config: { resources: ep.resources },
-    serializerCompiler: nativeJson,
+    serializerCompiler: nativeJsonSerializer,
     schema: schemaOf(ep),
     preValidation: [...(data ? [negotiation] : []), ...(integers ? [integers] : [])],
     handler: handlerOf(ep, deps),

@@ -68,11 +68,5 @@ export function registerErrorReplies(app: FastifyInstance, settings: SettingsRea
     return send(reply, req, 500, 'unexpected error; see the server log for this cid');
   });
 
-  // Every 503 says when to come back, also those a route sends itself (/health/ready, /metrics).
-  app.addHook('onSend', (_req, reply, payload, done) => {
-    if (reply.statusCode === 503 && !reply.hasHeader('retry-after')) reply.header('Retry-After', String(DEFAULT_RETRY_AFTER_SECONDS));
-    done(null, payload);
-  });
-
   app.setNotFoundHandler((req, reply) => send(reply, req, 404, `no route for ${req.method} ${req.url.split('?')[0]}`));
 }

@@ -11,6 +11,7 @@ import { getLogger } from '../log/index.js';
 import { UNMATCHED_ENDPOINT } from '../metrics/bind.js';
 import { queryLogTypeFor, queryStatsFields, roundSeconds } from '../query/query-log.js';
 import { correlationId } from './cid.js';
+import { DEFAULT_RETRY_AFTER_SECONDS } from './error-reply.js';
 import type { RequestState } from './request-state.js';
 
 const log = getLogger('lifecycle.ts');
@@ -106,6 +107,8 @@ export function registerLifecycle(app: FastifyInstance, observer: RequestObserve
     // Requests in flight when shutdown began close their keep-alive connection with the response;
     // otherwise the server would wait for clients to drop idle sockets.
     if (isShuttingDown()) reply.header('Connection', 'close');
+    // Every 503 says when to come back, also those a route sends itself (/health/ready, /metrics).
+    if (reply.statusCode === 503 && !reply.hasHeader('retry-after')) reply.header('Retry-After', String(DEFAULT_RETRY_AFTER_SECONDS));
     done(null, payload);
   });
 }

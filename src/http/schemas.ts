@@ -33,3 +33,11 @@ export function dataRouteErrors(rid: string) {
     504: errorResponse('A wait ran past its timeout', `20-sec timeout waiting for a request slot for resource ${rid}`),
   };
 }
+
+/**
+ * Serializer compiler for routes answering database rows: the native JSON.stringify. The rows are
+ * the statement's own columns with the types the drivers give (numbers, or exact decimal text beyond
+ * 2^53), so the response schema documents the shape and tests hold real responses to it, while
+ * fast-json-stringify's generated code made more garbage per response (bench/README.md).
+ */
+export const nativeJsonSerializer = () => (data: unknown) => JSON.stringify(data);

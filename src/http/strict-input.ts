@@ -40,15 +40,22 @@ export function integerParams(route: string, schema: unknown): string[] {
   return names;
 }
 
-/** Runs before validation: strict decimal text becomes a number; anything else stays text, which the schema refuses. */
+/**
+ * Turns the named values of `o` that are strict decimal text into numbers; anything else stays
+ * text, which the non-coercing validator refuses. (Very long digit strings give Infinity, refused
+ * the same way as "must be integer".)
+ */
+export function integersFromText(o: Record<string, unknown>, names: readonly string[]): void {
+  for (const name of names) {
+    const v = o[name];
+    if (typeof v === 'string' && STRICT_INTEGER.test(v)) o[name] = Number(v);
+  }
+}
+
+/** Runs before validation on the query string. */
 function strictIntegers(names: readonly string[]): preValidationHookHandler {
   return (req, _reply, done) => {
-    const query = req.query as Record<string, unknown>;
-    for (const name of names) {
-      const v = query[name];
-      // Very long digit strings give Infinity, which the non-coercing validator refuses as "must be integer".
-      if (typeof v === 'string' && STRICT_INTEGER.test(v)) query[name] = Number(v);
-    }
+    integersFromText(req.query as Record<string, unknown>, names);
     done();
   };
 }

@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import { epochToSqlDateTime } from '../db/sample-data.js';
 import type { Row } from '../db/types.js';
-import { dataRouteErrors } from '../http/schemas.js';
+import { dataRouteErrors, nativeJsonSerializer } from '../http/schemas.js';
 import { RequestQueries, type QueryDeps } from '../query/query.js';
 import { JSON_MAX_LIMIT, toFilter, trafficQuerySchema, type TrafficQuery } from './traffic-params.js';
 import { selectTraffic } from './traffic-sql.js';
@@ -41,8 +41,6 @@ export function dateHourAsText(rows: Row[]): Row[] {
   return rows;
 }
 
-/** Rows are the route's own SELECT list, written with the native JSON.stringify as the -json routes are. */
-const nativeJson = () => (data: unknown) => JSON.stringify(data);
 
 export function dataframeRoutes(app: FastifyInstance, deps: QueryDeps): void {
   for (const { prefix, resourceId, dialect, label } of DATAFRAME_SOURCES) {
@@ -50,7 +48,7 @@ export function dataframeRoutes(app: FastifyInstance, deps: QueryDeps): void {
       `/${prefix}-dataframe`,
       {
         config: { resources: [resourceId] },
-        serializerCompiler: nativeJson,
+        serializerCompiler: nativeJsonSerializer,
         schema: {
           summary: `Hourly TCP traffic from ${label}, as JSON with date_hour as text`,
           description:

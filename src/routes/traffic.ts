@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Row } from '../db/types.js';
 import { exactInteger } from '../db/exact-integer.js';
-import { dataRouteErrors, errorResponse } from '../http/schemas.js';
+import { dataRouteErrors, errorResponse, nativeJsonSerializer } from '../http/schemas.js';
 import { RequestQueries, type QueryDeps } from '../query/query.js';
 import { JSON_MAX_LIMIT, MAX_EPOCH, MIN_EPOCH, STREAM_MAX_LIMIT, toFilter, trafficQuerySchema, type TrafficQuery } from './traffic-params.js';
 import { insertTraffic, selectTraffic, TRAFFIC_COLUMNS, type Counter, type Dialect } from './traffic-sql.js';
@@ -49,15 +49,6 @@ function rowSchema(dialect: Dialect) {
     },
   } as const;
 }
-
-/**
- * The JSON data routes write their rows with the native JSON.stringify. The rows are exactly the
- * route's own SELECT list, with the types the drivers give (numbers, or exact decimal text beyond
- * 2^53), so the response schema documents the shape and a test holds real responses to it, while
- * fast-json-stringify's generated code made more garbage per response (bench/README.md). Error
- * bodies are built field by field in error-reply.ts.
- */
-const nativeJson = () => (data: unknown) => JSON.stringify(data);
 
 /** PSV: fields joined by '|', one row per line, no header; batched so a chunk is not a syscall per row. */
 async function* psvChunks(rows: AsyncIterable<Row>): AsyncGenerator<string> {
@@ -128,7 +119,7 @@ export function trafficRoutes(app: FastifyInstance, deps: QueryDeps): void {
       `/${source.prefix}-json`,
       {
         config: { resources: [resourceId] },
-        serializerCompiler: nativeJson,
+        serializerCompiler: nativeJsonSerializer,
         schema: {
           summary: `Hourly TCP traffic from ${source.label}, as JSON`,
           description: `Uses resource \`${resourceId}\`. Rows ordered by hour, then port.`,
