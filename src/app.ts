@@ -3,7 +3,7 @@
  * (resources, metrics) is handed in, so tests can build apps side by side.
  */
 import { config, type SettingsReader } from './config/index.js';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerFactory } from 'fastify';
 import type { FastifySchemaValidationError } from 'fastify/types/schema.js';
 import { registerAcquire, type ResourceAcquirer } from './http/acquire.js';
 import { earlyErrorHandlers, registerClientErrors } from './http/client-errors.js';
@@ -32,6 +32,11 @@ export interface AppParts {
   version: string;
   /** Filled with the URL template of every route counted in the request metrics, for metric children. */
   routeUrls?: string[];
+  /**
+   * Serve on a server the caller owns (src/http/shared-server.ts), which then applies the server
+   * timeouts itself; the app never listens or closes it.
+   */
+  serverFactory?: FastifyServerFactory;
 }
 
 /** "querystring/limit must be <= 10000"; names the extra property where ajv knows it. */
@@ -64,6 +69,7 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
     // Node would answer a Host-less HTTP/1.1 request with a bare 400; registerClientErrors does instead.
     http: { requireHostHeader: false, ...nodeServerTimeouts(settings()) },
     ...fastifyTimeouts(settings()),
+    ...(parts.serverFactory ? { serverFactory: parts.serverFactory } : {}),
   });
   app.addHook('onRoute', (route) => {
     if (!isQuiet(route.url) && route.method !== 'HEAD') parts.routeUrls?.push(route.url);

@@ -1,6 +1,7 @@
 /**
  * One running gateway: resources, metrics and the HTTP app wired together, with start-up,
- * reload and graceful shutdown. main.ts drives it from signals (or a cluster primary over IPC).
+ * reload, endpoint switch and graceful shutdown. main.ts drives it from signals (or a cluster
+ * primary over IPC).
  */
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
@@ -9,7 +10,11 @@ import { createConnector } from './db/index.js';
 import { requireOdbc } from './db/odbc.js';
 import { ensureSqliteSample } from './db/sample-data.js';
 import { buildApp } from './app.js';
+import type { Endpoint } from './endpoints/declaration.js';
+import { loadEndpoints } from './endpoints/load.js';
 import { ConfigError } from './errors.js';
+import { diffEndpoints } from './endpoints/diff.js';
+import { addressUrl, SharedServer, type MountedApp } from './http/shared-server.js';
 import { getLogger, isLevelEnabled, setLogLevel } from './log/index.js';
 import { bindResourceMetrics, initChildren, recordConfigReload, recordQuery, recordRequest } from './metrics/bind.js';
 import { createMetrics, type Metrics } from './metrics/catalogue.js';
@@ -32,13 +37,20 @@ export interface GatewayOptions {
 }
 
 export interface Gateway {
-  app: FastifyInstance;
+  /** The app serving now; switchEndpoints() replaces it. */
+  readonly app: FastifyInstance;
   metrics: Metrics;
   resources: ResourceManager;
   /** Opens pools and listens on HOST:PORT; resolves to the bound address. */
   listen(): Promise<string>;
   /** Re-reads the config files; on a bad file keeps the running config. Resolves to whether it applied; never rejects. */
   reload(): Promise<boolean>;
+  /**
+   * Re-reads the config and the endpoint files and serves them from a new app on the same server,
+   * resources and metrics; the old app finishes its requests. A refused set leaves everything as
+   * it was. Resolves to whether it switched; never rejects.
+   */
+  switchEndpoints(): Promise<boolean>;
   /** Stops accepting, lets in-flight requests finish up to shutdown_timeout, then closes everything. */
   shutdown(): Promise<void>;
 }
@@ -56,9 +68,15 @@ function describeChanges(changes: ConfigChange[]): string {
   return changes.map((c) => `${c.key}: ${JSON.stringify(c.from)} -> ${JSON.stringify(c.to)}`).join('; ');
 }
 
-/** Logs a rejected config file the same way at start-up and on reload. */
-export function logConfigError(err: ConfigError, when: 'start-up' | 'reload'): void {
-  log.error('config-err', `${when === 'reload' ? 'config reload refused, running config unchanged' : 'config refused'}: ${err.message}`, {
+const REFUSED = {
+  'start-up': 'config refused',
+  reload: 'config reload refused, running config unchanged',
+  switch: 'endpoint switch refused, the running config and endpoints keep serving',
+} as const;
+
+/** Logs a rejected config file the same way at start-up, on reload and on an endpoint switch. */
+export function logConfigError(err: ConfigError, when: keyof typeof REFUSED): void {
+  log.error('config-err', `${REFUSED[when]}: ${err.message}`, {
     file: err.file,
     keys: err.keys.join(',') || undefined,
   });
@@ -79,62 +97,138 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   const resources = new ResourceManager({ connectorFor: (rid) => createConnector(rid, settings().secure[rid]), settings });
   const unbind = bindResourceMetrics(metrics, resources, [...cfg.resource_ids]);
   let shuttingDown = false;
-  const routeUrls: string[] = [];
+  const server = new SharedServer(cfg);
+  /** Apps not closed yet: the active one and any still draining after a switch. */
+  const open = new Set<MountedApp>();
 
-  const app = await buildApp({
-    settings,
-    acquirer: resources,
-    readiness: () => resources.readiness(),
-    observer: {
-      requestDone(endpoint, statusCode, seconds) {
-        recordRequest(metrics, endpoint, statusCode, seconds);
-        opts.onRequestDone?.();
-      },
-    },
-    onQuery: (ev) => recordQuery(metrics, ev),
-    metricsPlugin: async (instance) => {
-      await instance.register(metricsPlugin, { metrics, getText: opts.metricsText, settings });
-    },
-    isShuttingDown: () => shuttingDown,
-    docs: cfg.docs_enabled,
-    version: packageVersion(),
-    routeUrls,
-  });
-  await app.ready();
-  initChildren(metrics, [...new Set(routeUrls)], [...cfg.resource_ids]);
+  /** Builds an app over the shared server serving `endpoints`, with metric children for its routes. */
+  const mountApp = () =>
+    server.mount(async (serverFactory) => {
+      const routeUrls: string[] = [];
+      const app = await buildApp({
+        settings,
+        acquirer: resources,
+        readiness: () => resources.readiness(),
+        observer: {
+          requestDone(endpoint, statusCode, seconds) {
+            recordRequest(metrics, endpoint, statusCode, seconds);
+            opts.onRequestDone?.();
+          },
+        },
+        onQuery: (ev) => recordQuery(metrics, ev),
+        metricsPlugin: async (instance) => {
+          await instance.register(metricsPlugin, { metrics, getText: opts.metricsText, settings });
+        },
+        isShuttingDown: () => shuttingDown,
+        docs: settings().docs_enabled,
+        version: packageVersion(),
+        routeUrls,
+        serverFactory,
+      });
+      await app.ready();
+      initChildren(metrics, [...new Set(routeUrls)], [...settings().resource_ids]);
+      return app;
+    });
+
+  let served: Endpoint[] = loadEndpoints(cfg);
+  const first = await mountApp();
+  server.activate(first);
+  open.add(first);
   const stopProcessMetrics = startProcessMetrics(metrics, settings);
+
+  /** Writes the reload record under whichever of the old and new log levels lets it through. */
+  const reportReload = (changes: ConfigChange[]) => {
+    const report = () =>
+      log.info('config-reload', changes.length > 0 ? `config reloaded: ${changes.length} key(s) changed` : 'config reloaded: no changes', {
+        changes: changes.length > 0 ? describeChanges(changes) : undefined,
+      });
+    // So a change of log_level is itself on record in both directions.
+    const visibleBefore = isLevelEnabled('info');
+    if (visibleBefore) report();
+    setLogLevel(settings().log_level);
+    if (!visibleBefore) report();
+  };
+
+  /** Lets a replaced app finish its requests (at most shutdown_timeout), then closes it. */
+  const retire = async (old: MountedApp) => {
+    const drained = await old.drained(settings().shutdown_timeout * 1000);
+    if (!drained) {
+      log.warning('endpoints-switch', 'previous endpoints still had requests after shutdown_timeout; their app is closed, the requests go on', {
+        in_flight: old.requestsInFlight,
+      });
+    }
+    try {
+      await old.close();
+      log.info('endpoints-switch', 'previous endpoints drained and closed');
+    } catch (err) {
+      log.error('endpoints-switch', `closing the previous endpoints' app failed: ${(err as Error).message}`);
+    } finally {
+      open.delete(old);
+    }
+  };
+
+  const switchOnce = async (): Promise<boolean> => {
+    if (shuttingDown) return false;
+    let next: Endpoint[] = [];
+    let fresh: MountedApp;
+    try {
+      if (opts.settings) next = loadEndpoints(settings());
+      else {
+        // As a reload reads the config, and refused whole (nothing applied) when the endpoint files fail.
+        const changes = await reloadConfig((after) => {
+          next = loadEndpoints(after);
+        });
+        reportReload(changes);
+      }
+      fresh = await mountApp();
+    } catch (err) {
+      recordConfigReload(metrics, false);
+      if (err instanceof ConfigError) logConfigError(err, 'switch');
+      else log.error('config-err', `endpoint switch failed, the running endpoints keep serving: ${(err as Error).message}`);
+      return false;
+    }
+    recordConfigReload(metrics, true);
+    if (shuttingDown) {
+      await fresh.close().catch(() => undefined);
+      return false;
+    }
+    const old = server.activate(fresh);
+    open.add(fresh);
+    const { added, removed, changed } = diffEndpoints(served, next);
+    served = next;
+    log.info('endpoints-switch', `serving ${next.length} declared endpoint(s): ${added.length} added, ${removed.length} removed, ${changed.length} changed`, {
+      endpoints: next.length,
+      added: added.join(', ') || undefined,
+      removed: removed.join(', ') || undefined,
+      changed: changed.join(', ') || undefined,
+    });
+    if (old) void retire(old);
+    return true;
+  };
+  /** Switches run one after another. */
+  let switching: Promise<boolean> = Promise.resolve(true);
 
   let shutdownPromise: Promise<void> | undefined;
   return {
-    app,
+    get app() {
+      return server.current.app;
+    },
     metrics,
     resources,
     async listen() {
       resources.start();
       await resources.warm();
       const { host, port } = settings();
-      const address = await app.listen({ host, port });
-      log.info('listening', `WatchTower listening on ${address}`, {
-        host,
-        port: app.server.address() && typeof app.server.address() === 'object' ? (app.server.address() as { port: number }).port : port,
-        resources: settings().resource_ids.join(','),
-      });
+      const bound = await server.listen(host, port);
+      const address = addressUrl(bound);
+      log.info('listening', `WatchTower listening on ${address}`, { host, port: bound.port, resources: settings().resource_ids.join(',') });
       return address;
     },
     async reload() {
       try {
         const changes = await reloadConfig();
         recordConfigReload(metrics, true);
-        const report = () =>
-          log.info('config-reload', changes.length > 0 ? `config reloaded: ${changes.length} key(s) changed` : 'config reloaded: no changes', {
-            changes: changes.length > 0 ? describeChanges(changes) : undefined,
-          });
-        // Written under whichever of the old and new levels lets it through, so a change of
-        // log_level is itself on record in both directions.
-        const visibleBefore = isLevelEnabled('info');
-        if (visibleBefore) report();
-        setLogLevel(settings().log_level);
-        if (!visibleBefore) report();
+        reportReload(changes);
         return true;
       } catch (err) {
         recordConfigReload(metrics, false);
@@ -143,12 +237,17 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
         return false;
       }
     },
+    switchEndpoints() {
+      switching = switching.then(switchOnce, switchOnce);
+      return switching;
+    },
     shutdown() {
       shutdownPromise ??= (async () => {
         shuttingDown = true;
         const timeout = settings().shutdown_timeout;
         log.info('shutdown', 'shutting down: no new requests, waiting for in-flight ones', { shutdown_timeout: timeout });
-        const closed = app.close();
+        // The apps (the active one, and any still draining after a switch), then the server they share.
+        const closed = Promise.all([...[...open].map((m) => m.close()), server.close()]);
         let timer: NodeJS.Timeout | undefined;
         const inTime = await Promise.race([
           closed.then(() => true),
@@ -160,7 +259,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
         if (!inTime) log.warning('shutdown-timeout', 'in-flight requests still running after shutdown_timeout; answering 503 to waiters');
         await resources.shutdown(inTime ? 1 : 5);
         if (!inTime) {
-          app.server.closeAllConnections();
+          server.server.closeAllConnections();
           await closed;
         }
         stopProcessMetrics();

@@ -1,8 +1,9 @@
 /**
  * Process entry. Loads config (a bad file stops start-up with a config-err record and exit 1),
  * then runs either a single gateway process or, with workers > 1, a cluster primary whose workers
- * each run a gateway. Signals: SIGUSR1 reload, SIGTERM/SIGINT graceful shutdown, SIGHUP (cluster)
- * rolling restart. The process that takes these signals (the single process, or the primary)
+ * each run a gateway. Signals: SIGUSR1 reload, SIGTERM/SIGINT graceful shutdown, SIGHUP new
+ * endpoint files (a single process switches to a new app, a cluster restarts its workers one at a
+ * time). The process that takes these signals (the single process, or the primary)
  * writes its pid to `pid_file` once it serves.
  */
 import cluster from 'node:cluster';
@@ -22,6 +23,8 @@ const log = getLogger('main.ts');
 // Until a SIGUSR1 listener exists, Node answers that signal by opening its inspector on
 // 127.0.0.1:9229; one sent during start-up is ignored instead (the real one is added later).
 process.on('SIGUSR1', () => undefined);
+// SIGHUP's default action ends the process; one sent during start-up is ignored instead.
+if (cluster.isPrimary) process.on('SIGHUP', () => undefined);
 
 function exitNow(code: number): never {
   flushLogs();
@@ -64,6 +67,10 @@ async function runGateway(): Promise<void> {
   } else {
     process.on('SIGTERM', () => void shutdown('SIGTERM'));
     process.on('SIGINT', () => void shutdown('SIGINT'));
+    process.on('SIGHUP', () => {
+      log.info('sig-received', 'SIGHUP received: switching to the endpoint files as they are now');
+      void gateway.switchEndpoints();
+    });
   }
   await gateway.listen();
   if (!cluster.isWorker) announcePid();

@@ -58,15 +58,16 @@ let reloading: Promise<unknown> = Promise.resolve();
  * Re-reads both files (parsed in a worker thread, so requests keep being served meanwhile); on
  * success swaps and resolves with the changes, on failure rejects with a ConfigError and leaves
  * the running config exactly as it was. A reload asked for while one runs starts after it, so
- * each compares against the config the previous one left.
+ * each compares against the config the previous one left. `check` sees the new settings before
+ * the swap; what it throws refuses the reload the same way (SIGHUP checks the endpoint files).
  */
-export function reloadConfig(): Promise<ConfigChange[]> {
-  const run = reloading.then(reloadOnce);
+export function reloadConfig(check?: (after: Settings) => void): Promise<ConfigChange[]> {
+  const run = reloading.then(() => reloadOnce(check));
   reloading = run.catch(() => undefined);
   return run;
 }
 
-async function reloadOnce(): Promise<ConfigChange[]> {
+async function reloadOnce(check?: (after: Settings) => void): Promise<ConfigChange[]> {
   const after = await loadSettingsOffThread(paths);
   const before = config();
   const changes = diffSettings(before, after);
@@ -75,6 +76,7 @@ async function reloadOnce(): Promise<ConfigChange[]> {
   if (needRestart.length > 0) {
     throw new ConfigError(`keys changed that only a restart can apply: ${needRestart.join(', ')}`, { file: paths.main, keys: needRestart });
   }
+  check?.(after);
   current = after;
   configEvents.emit('reload', after, changes);
   return changes;

@@ -7,7 +7,7 @@
  */
 import type { GlobalSettings } from '../config/schema.js';
 
-type TimeoutSettings = Pick<GlobalSettings, 'http_headers_timeout' | 'http_request_timeout' | 'http_keep_alive_timeout' | 'http_idle_timeout'>;
+export type TimeoutSettings = Pick<GlobalSettings, 'http_headers_timeout' | 'http_request_timeout' | 'http_keep_alive_timeout' | 'http_idle_timeout'>;
 
 const ms = (seconds: number) => Math.max(1, Math.round(seconds * 1000));
 
