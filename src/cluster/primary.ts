@@ -1,12 +1,15 @@
 /**
  * The cluster primary: forks `workers` workers sharing the port, replaces crashed ones (with
- * backoff), recycles workers that served their quota, restarts them one at a time on SIGHUP,
+ * backoff), recycles workers that served their quota, restarts them one at a time on SIGHUP
+ * (once the config and endpoint files pass their checks),
  * fans out SIGUSR1 reloads and SIGTERM/SIGINT shutdowns, and answers workers' requests for the
  * cluster-wide metrics. It serves no HTTP itself.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { config, reloadConfig } from '../config/index.js';
+import { config, configPaths, loadSettings, reloadConfig } from '../config/index.js';
+import { loadEndpoints } from '../endpoints/load.js';
 import { ConfigError } from '../errors.js';
+import { logConfigError } from '../gateway.js';
 import { flushLogs, getLogger } from '../log/index.js';
 import { ClusterMetrics } from './merge.js';
 import { isToPrimary, type Snapshot, type ToWorker } from './messages.js';
@@ -223,7 +226,16 @@ function onReload(): void {
 }
 
 function onRollingRestart(): void {
-  log.info('sig-received', 'SIGHUP received: restarting workers one at a time');
+  log.info('sig-received', 'SIGHUP received: checking the config and endpoint files, then restarting workers one at a time');
+  // New workers read the files as they are now: with a set that fails its checks every one of
+  // them would fail to start, so it is refused before any worker is replaced.
+  try {
+    loadEndpoints(loadSettings(configPaths()));
+  } catch (err) {
+    if (err instanceof ConfigError) logConfigError(err, 'switch');
+    else log.error('config-err', `rolling restart refused, the workers keep serving: ${(err as Error).message}`);
+    return;
+  }
   for (const w of liveWorkers()) void replace(w, 'rolling restart');
 }
 
