@@ -5,10 +5,24 @@
 import type { DbType } from '../config/schema.js';
 import { classifyError } from './classify.js';
 import { createRowStream, type BatchSource } from './row-stream.js';
-import { DbDriverError, type DbConnection, type QueryOptions, type QueryResult, type RowStream, type SqlParam, type Statement } from './types.js';
+import { statementKind } from './result-columns.js';
+import {
+  DbDriverError,
+  type DbConnection,
+  type QueryOptions,
+  type QueryResult,
+  type ResultColumn,
+  type RowStream,
+  type SqlParam,
+  type Statement,
+  type StatementInspector,
+} from './types.js';
 import { toMs } from './timeout.js';
 
-export abstract class BaseConnection implements DbConnection {
+/** Statement kinds whose EXPLAIN (without ANALYZE) plans and executes nothing. */
+const EXPLAINABLE = new Set(['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'WITH']);
+
+export abstract class BaseConnection implements DbConnection, StatementInspector {
   readonly createdAt = Date.now();
   private healthy = true;
   private running = false;
@@ -98,6 +112,14 @@ export abstract class BaseConnection implements DbConnection {
     });
   }
 
+  plan(sql: string, params: SqlParam[], opts: QueryOptions): Promise<boolean> {
+    return this.exclusive(() => this.runPlan(sql, params, toMs(opts.timeoutSeconds)));
+  }
+
+  describe(sql: string, params: SqlParam[], opts: QueryOptions): Promise<ResultColumn[] | undefined> {
+    return this.exclusive(() => this.runDescribe(sql, params, toMs(opts.timeoutSeconds)));
+  }
+
   close(): Promise<void> {
     this.closing ??= this.doClose().catch(() => undefined);
     return this.closing;
@@ -109,6 +131,14 @@ export abstract class BaseConnection implements DbConnection {
   protected abstract runTransaction(statements: Statement[], ms: number): Promise<number[]>;
   /** Prepares a row source; nothing is sent before its first next(). */
   protected abstract openStream(sql: string, params: SqlParam[], ms: number): BatchSource;
+  /** EXPLAIN plans without executing on PostgreSQL, MySQL/MariaDB and SQLite; other kinds are not checked. */
+  protected async runPlan(sql: string, params: SqlParam[], ms: number): Promise<boolean> {
+    if (!EXPLAINABLE.has(statementKind(sql))) return false;
+    await this.runQuery(`EXPLAIN ${sql}`, params, ms);
+    return true;
+  }
+  /** The result columns of a statement, within `ms`, without producing a row (see StatementInspector). */
+  protected abstract runDescribe(sql: string, params: SqlParam[], ms: number): Promise<ResultColumn[] | undefined>;
   /** Releases the driver connection; bounded, called once. */
   protected abstract doClose(): Promise<void>;
 }

@@ -12,9 +12,10 @@ import mysql from 'mysql2';
 import type { SecureResourceSettings } from '../config/schema.js';
 import { BaseConnection } from './base.js';
 import { connectError } from './classify.js';
+import { mysqlColumn, noRowsQuery, type MysqlField } from './result-columns.js';
 import { readableBatches, type BatchSource } from './row-stream.js';
 import { awaitCommit, Deadline, HOUSEKEEPING_MS, runStoppable, settledWithin, stopAndProve, timeoutError, toMs, withTimeout } from './timeout.js';
-import { DbDriverError, type DbConnector, type QueryResult, type Row, type SqlParam, type Statement } from './types.js';
+import { DbDriverError, type DbConnector, type QueryResult, type ResultColumn, type Row, type SqlParam, type Statement } from './types.js';
 
 const BATCH_SIZE = 500;
 /** Prepared statements cached per connection (mysql2's default of 16000 would hold server memory). */
@@ -67,6 +68,13 @@ function run(conn: mysql.Connection, sql: string, values: MysqlParam[]): Promise
   });
 }
 
+/** The column definitions of a statement's result (its rows are not kept). */
+function fieldsOf(conn: mysql.Connection, sql: string, values: MysqlParam[]): Promise<MysqlField[]> {
+  return new Promise((resolve, reject) => {
+    conn.execute({ sql, values }, (err, _result, fields) => (err ? reject(err) : resolve((fields ?? []) as unknown as MysqlField[])));
+  });
+}
+
 /**
  * Stops the statement running in session `threadId` with KILL QUERY from a short-lived second
  * connection (also used for MariaDB/MySQL reached through ODBC). Bounded by HOUSEKEEPING_MS.
@@ -108,6 +116,14 @@ class MysqlConnection extends BaseConnection {
 
   protected runQuery(sql: string, params: SqlParam[], ms: number): Promise<QueryResult> {
     return this.execute(sql, params, ms);
+  }
+
+  /** The wrapped statement's column definitions: types and nullability as the server computes them for the result. */
+  protected async runDescribe(sql: string, params: SqlParam[], ms: number): Promise<ResultColumn[] | undefined> {
+    const wrapped = noRowsQuery(sql);
+    if (wrapped === undefined) return undefined;
+    const running = fieldsOf(this.conn, wrapped, params.map(toMysqlParam));
+    return (await runStoppable(running, ms, () => this.stop(running), 'query')).map(mysqlColumn);
   }
 
   /**

@@ -29,9 +29,10 @@ import { BaseConnection } from './base.js';
 import { connectError } from './classify.js';
 import { exactInteger } from './exact-integer.js';
 import { killQuery } from './mysql.js';
+import { noRowsQuery, odbcColumn, type OdbcColumn } from './result-columns.js';
 import type { BatchSource } from './row-stream.js';
 import { awaitCommit, Deadline, HOUSEKEEPING_MS, runStoppable, settledWithin, stopAndProve, timeoutError, toMs, withTimeout } from './timeout.js';
-import { DbDriverError, type DbConnector, type QueryResult, type Row, type SqlParam, type Statement } from './types.js';
+import { DbDriverError, type DbConnector, type QueryResult, type ResultColumn, type Row, type SqlParam, type Statement } from './types.js';
 
 const BATCH_SIZE = 500;
 export const ODBC_INSTALL_HINT = 'npm install odbc (it builds against unixODBC: apt-get install unixodbc-dev)';
@@ -40,6 +41,12 @@ export const ODBC_INSTALL_HINT = 'npm install odbc (it builds against unixODBC: 
 type OdbcParam = string | number | null;
 interface OdbcResult extends Array<Row> {
   count: number;
+  /** SQLDescribeCol of each result column. */
+  columns?: OdbcColumn[];
+}
+interface OdbcStatement {
+  prepare(sql: string): Promise<void>;
+  close(): Promise<void>;
 }
 interface OdbcCursor {
   noData: boolean;
@@ -58,6 +65,7 @@ interface OdbcConnection {
   rollback(): Promise<void>;
   cancel(): Promise<void>;
   close(): Promise<void>;
+  createStatement(): Promise<OdbcStatement>;
 }
 interface OdbcModule {
   connect(opts: { connectionString: string; connectionTimeout?: number; loginTimeout?: number }): Promise<OdbcConnection>;
@@ -95,6 +103,11 @@ function braced(v: string): string {
 /** MariaDB/MySQL drivers: CONN_TIMEOUT, KILL QUERY, row-at-a-time cursors (see the top of this file). */
 function isMysqlFamily(driver: string): boolean {
   return /maria|mysql/i.test(driver);
+}
+
+/** Drivers of servers whose EXPLAIN plans a statement without running it (MariaDB/MySQL, PostgreSQL). */
+function explainsLike(driver: string): boolean {
+  return isMysqlFamily(driver) || /postgres|psql/i.test(driver);
 }
 
 /** The connection string; with `connectSeconds`, a MariaDB/MySQL driver also bounds the handshake. */
@@ -190,6 +203,36 @@ class OdbcDbConnection extends BaseConnection {
 
   protected runQuery(sql: string, params: SqlParam[], ms: number): Promise<QueryResult> {
     return this.execute(sql, params, ms);
+  }
+
+  /**
+   * EXPLAIN where the server has it; otherwise SQLPrepare, which runs nothing (some drivers only
+   * send the statement to the server when it first runs, and so find fewer mistakes).
+   */
+  protected override async runPlan(sql: string, params: SqlParam[], ms: number): Promise<boolean> {
+    if (explainsLike(this.target.db_driver)) return super.runPlan(sql, params, ms);
+    const preparing = this.call(
+      (async () => {
+        const statement = await this.conn.createStatement();
+        try {
+          await statement.prepare(sql);
+        } finally {
+          await statement.close();
+        }
+      })(),
+    );
+    await runStoppable(preparing, ms, () => this.stop(preparing), 'query');
+    return true;
+  }
+
+  /** The wrapped statement's SQLDescribeCol: each column's SQL type and nullability. */
+  protected async runDescribe(sql: string, params: SqlParam[], ms: number): Promise<ResultColumn[] | undefined> {
+    const wrapped = noRowsQuery(sql);
+    if (wrapped === undefined) return undefined;
+    const running = this.call(this.conn.query(wrapped, params.map(toOdbcParam), { timeout: serverTimeout(ms) }));
+    const res = await runStoppable(running, ms, () => this.stop(running), 'query');
+    if (isCursor(res)) throw new Error('unexpected cursor');
+    return (res.columns ?? []).map(odbcColumn);
   }
 
   private bounded(op: Promise<void>, ms: number): Promise<void> {

@@ -15,9 +15,10 @@ import { BaseConnection } from './base.js';
 import { connectError } from './classify.js';
 import { exactInteger } from './exact-integer.js';
 import { toPgPlaceholders } from './pg-placeholders.js';
+import { mayAddNulls, noRowsQuery, pgColumn } from './result-columns.js';
 import { readableBatches, type BatchSource } from './row-stream.js';
 import { awaitCommit, Deadline, HOUSEKEEPING_MS, runStoppable, settledWithin, stopAndProve, timeoutError, toMs, withTimeout } from './timeout.js';
-import { DbDriverError, type DbConnector, type QueryResult, type Row, type SqlParam, type Statement } from './types.js';
+import { DbDriverError, type DbConnector, type QueryResult, type ResultColumn, type Row, type SqlParam, type Statement } from './types.js';
 
 const BATCH_SIZE = 500;
 /** statement_timeout exceeds our own timer by this much, so our cancel (which proves the connection clean) runs first. */
@@ -124,6 +125,30 @@ class PgConnection extends BaseConnection {
     const deadline = new Deadline(ms);
     await this.ensureStatementTimeout(ms);
     return this.execute(sql, params, deadline.remaining());
+  }
+
+  /** The wrapped statement's RowDescription: each column's type, and NOT NULL where its table says so. */
+  protected async runDescribe(sql: string, params: SqlParam[], ms: number): Promise<ResultColumn[] | undefined> {
+    const wrapped = noRowsQuery(sql);
+    if (wrapped === undefined) return undefined;
+    const deadline = new Deadline(ms);
+    await this.ensureStatementTimeout(ms);
+    const running = this.client.query<Row>({ text: toPgPlaceholders(wrapped), values: params.map(toPgParam) });
+    const { fields } = await runStoppable(running, deadline.remaining(), () => this.stop(running), 'query');
+    const notNull = mayAddNulls(sql) ? new Set<string>() : await this.notNullColumns(fields, deadline.remaining());
+    return fields.map((f) => pgColumn(f.name, f.dataTypeID, notNull.has(`${f.tableID}:${f.columnID}`)));
+  }
+
+  /** `table:column` of the NOT NULL table columns among `fields`. */
+  private async notNullColumns(fields: pg.FieldDef[], ms: number): Promise<Set<string>> {
+    const tables = [...new Set(fields.map((f) => f.tableID).filter((t) => t !== 0))];
+    if (tables.length === 0) return new Set();
+    const running = this.client.query<{ rel: number; num: number }>({
+      text: 'SELECT attrelid::int8 AS rel, attnum AS num FROM pg_attribute WHERE attnotnull AND attrelid = ANY($1::oid[])',
+      values: [tables],
+    });
+    const { rows } = await runStoppable(running, ms, () => this.stop(running), 'query');
+    return new Set(rows.map((r) => `${r.rel}:${r.num}`));
   }
 
   /**

@@ -16,6 +16,8 @@ export type TaggedValue = { $blob: string } | { $number: 'Infinity' | '-Infinity
 export type WorkerRequest =
   | { type: 'open'; path: string; busyTimeoutMs: number }
   | { type: 'query'; id: number; sql: string; params: WorkerParam[] }
+  /** Prepares the statement (never runs it) and answers its result columns. */
+  | { type: 'describe'; id: number; sql: string }
   /** Runs the statements in a transaction left open: the worker answers 'prepared' and waits for 'commit' or 'rollback'. */
   | { type: 'tx'; id: number; statements: { sql: string; params: WorkerParam[] }[] }
   | { type: 'commit'; id: number }
@@ -24,6 +26,13 @@ export type WorkerRequest =
   | { type: 'more'; id: number }
   | { type: 'cancel'; id: number }
   | { type: 'close' };
+
+/** A result column: its declared type (null for an expression) and whether its table declares it NOT NULL. */
+export interface ColumnInfo {
+  name: string;
+  type: string | null;
+  notNull: boolean;
+}
 
 export interface WorkerErrorInfo {
   name: string;
@@ -34,6 +43,8 @@ export interface WorkerErrorInfo {
 export type WorkerReply =
   | { type: 'ready' }
   | { type: 'result'; id: number; rows: Row[]; rowCount: number; tagged?: true }
+  /** null: the statement returns no rows. */
+  | { type: 'columns'; id: number; columns: ColumnInfo[] | null }
   | { type: 'prepared'; id: number }
   | { type: 'counts'; id: number; counts: number[] }
   | { type: 'rolled-back'; id: number }

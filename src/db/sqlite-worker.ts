@@ -8,7 +8,7 @@
 import Database from 'better-sqlite3';
 import { exactInteger } from './exact-integer.js';
 import type { Row } from './types.js';
-import type { TaggedValue, WorkerErrorInfo, WorkerParam, WorkerReply, WorkerRequest } from './sqlite-protocol.js';
+import type { ColumnInfo, TaggedValue, WorkerErrorInfo, WorkerParam, WorkerReply, WorkerRequest } from './sqlite-protocol.js';
 
 let db: Database.Database | undefined;
 let cursor: { id: number; rows: IterableIterator<unknown>; batchSize: number } | undefined;
@@ -97,6 +97,35 @@ function run(sql: string, params: WorkerParam[]): { rows: Row[]; rowCount: numbe
   return { rows: [], rowCount: stmt.run(...bindable(params)).changes };
 }
 
+/** The result columns of a statement, prepared and never run; null when it returns no rows. */
+function describe(sql: string): ColumnInfo[] | null {
+  const stmt = open().prepare(sql);
+  if (!stmt.reader) return null;
+  const tables = new Map<string, Set<string>>();
+  return stmt.columns().map((c) => {
+    let notNull = false;
+    if (c.table !== null && c.column !== null) {
+      const key = `${c.database ?? 'main'}.${c.table}`;
+      let cols = tables.get(key);
+      if (cols === undefined) {
+        cols = notNullColumns(c.database ?? 'main', c.table);
+        tables.set(key, cols);
+      }
+      notNull = cols.has(c.column);
+    }
+    return { name: c.name, type: c.type, notNull };
+  });
+}
+
+/** Columns declared NOT NULL, and a lone INTEGER PRIMARY KEY (the rowid, never NULL). */
+function notNullColumns(database: string, table: string): Set<string> {
+  const quoted = (id: string) => `"${id.replace(/"/g, '""')}"`;
+  const cols = open().prepare(`PRAGMA ${quoted(database)}.table_xinfo(${quoted(table)})`).all() as { name: string; type: string; notnull: number; pk: number }[];
+  const key = cols.filter((c) => c.pk > 0);
+  const rowid = key.length === 1 && key[0].type.toUpperCase() === 'INTEGER' ? key[0].name : undefined;
+  return new Set(cols.filter((c) => c.notnull !== 0 || c.name === rowid).map((c) => c.name));
+}
+
 /**
  * The counts of the transaction left open by the last 'tx', waiting for the parent's word. The
  * parent kills this process when its timeout passes, and must know whether that can undo a commit:
@@ -176,6 +205,9 @@ function handle(msg: WorkerRequest): void {
     switch (msg.type) {
       case 'query':
         send({ type: 'result', id: msg.id, ...run(msg.sql, msg.params) });
+        break;
+      case 'describe':
+        send({ type: 'columns', id: msg.id, columns: describe(msg.sql) });
         break;
       case 'tx':
         transaction(msg.statements);

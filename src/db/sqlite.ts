@@ -11,10 +11,11 @@ import { fileURLToPath } from 'node:url';
 import type { SecureResourceSettings } from '../config/schema.js';
 import { BaseConnection } from './base.js';
 import { connectError } from './classify.js';
+import { mayAddNulls, sqliteColumn } from './result-columns.js';
 import type { BatchSource } from './row-stream.js';
 import type { WorkerParam, WorkerReply, WorkerRequest } from './sqlite-protocol.js';
 import { awaitCommit, Deadline, HOUSEKEEPING_MS, runStoppable, settledWithin, timeoutError, toMs, withTimeout } from './timeout.js';
-import { DbDriverError, type DbConnector, type QueryResult, type Row, type SqlParam, type Statement } from './types.js';
+import { DbDriverError, type DbConnector, type QueryResult, type ResultColumn, type Row, type SqlParam, type Statement } from './types.js';
 
 const BATCH_SIZE = 500;
 /**
@@ -195,6 +196,15 @@ class SqliteConnection extends BaseConnection {
     );
     if (reply.type !== 'result') throw new Error(`unexpected worker reply ${reply.type}`);
     return { rows: reply.tagged ? untag(reply.rows) : reply.rows, rowCount: reply.rowCount };
+  }
+
+  /** The statement prepared in the worker, never run: declared types and NOT NULL of table columns. */
+  protected async runDescribe(sql: string, _params: SqlParam[], ms: number): Promise<ResultColumn[] | undefined> {
+    const reply = await runStoppable(this.request({ type: 'describe', id: this.nextId++, sql }), ms, () => this.kill(), 'query');
+    if (reply.type !== 'columns') throw new Error(`unexpected worker reply ${reply.type}`);
+    if (reply.columns === null) return undefined;
+    const nullsAdded = mayAddNulls(sql);
+    return reply.columns.map((c) => sqliteColumn(c.name, c.type, c.notNull && !nullsAdded));
   }
 
   /**

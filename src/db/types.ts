@@ -71,6 +71,35 @@ export interface DbConnection {
   close(): Promise<void>;
 }
 
+/** One column of a statement's result: its name and the JSON schema of its values as the driver returns them. */
+export interface ResultColumn {
+  name: string;
+  schema: Record<string, unknown>;
+}
+
+/**
+ * What a driver connection can learn about a statement without running it (the start-up check and
+ * `watchtower check`). Every built-in driver has it; see canInspect.
+ */
+export interface StatementInspector {
+  /**
+   * Has the database parse and plan the statement (EXPLAIN, or prepare where EXPLAIN is unknown)
+   * with `params` bound, executing nothing. Throws the database's own error for a bad statement;
+   * false when this kind of statement cannot be checked without running it.
+   */
+  plan(sql: string, params: SqlParam[], opts: QueryOptions): Promise<boolean>;
+  /**
+   * The columns a row-returning statement yields, read from the database without producing a row;
+   * undefined when that cannot be learned without running it (a write, a call).
+   */
+  describe(sql: string, params: SqlParam[], opts: QueryOptions): Promise<ResultColumn[] | undefined>;
+}
+
+export function canInspect(conn: DbConnection): conn is DbConnection & StatementInspector {
+  const c = conn as Partial<StatementInspector>;
+  return typeof c.plan === 'function' && typeof c.describe === 'function';
+}
+
 export interface DbConnector {
   readonly dbType: DbType;
   /** Opens a connection within `timeoutSeconds`, or throws DbDriverError (kind 'unreachable' or 'timeout'). */
