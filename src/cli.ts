@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
  * The `watchtower` command: `start` runs the gateway (dist/main.js), `check` validates the config,
- * the endpoint files and every declared statement against its database, `reload` signals a running
- * gateway. Exit codes: 0 ok, 1 problems found or failure, 2 usage error.
+ * the endpoint files and every declared statement against its database (as start-up does),
+ * `reload` signals a running gateway. Exit codes: 0 ok, 1 problems found or failure, 2 usage error.
  */
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { ConfigError } from './errors.js';
@@ -10,7 +10,7 @@ import { ConfigError } from './errors.js';
 const HELP: Record<string, string> = {
   start: 'watchtower start\n  Runs the gateway (same as node dist/main.js); config from WT_CONFIG, OVERRIDE_CONFIG_PATH and the environment.',
   check:
-    'watchtower check\n  Loads the config and every endpoint file, then EXPLAINs each declared statement on its database\n  (executing nothing). Lists every problem; exit 0 only when there is none.',
+    'watchtower check\n  Loads the config and every endpoint file, then plans each declared statement on its database\n  (EXPLAIN, or prepare where the database has none; executing nothing). Lists every problem; exit 0\n  only when there is none. The gateway runs the same checks at start-up.',
   reload: 'watchtower reload [--pid N]\n  Sends SIGUSR1 (reload the config) to process N, or to the pid in the config\'s pid_file.',
 };
 const USAGE = `Usage: watchtower <command> [options]

@@ -3,7 +3,7 @@
  * `check` against real SQLite, PostgreSQL and MariaDB databases of its own, usage errors, help, and
  * `reload --pid` reaching a real gateway.
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,18 +11,21 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { SecureResourceSettings } from '../../src/config/schema.js';
-import { mysqlAvailable, mysqlTarget, pgAvailable, pgTarget, requireOrSkip, uniqueName } from '../helpers/databases.js';
+import { mysqlAvailable, mysqlTarget, odbcAvailable, odbcTarget, pgAvailable, pgTarget, requireOrSkip, TEST_ODBC_DRIVER, uniqueName } from '../helpers/databases.js';
 import { ROOT, startGateway } from '../helpers/gateway-process.js';
 import { dropDatabase, fileTarget, seedSampleDatabase } from '../helpers/test-data.js';
 
 const CLI = join(ROOT, 'dist', 'cli.js');
 const skipPg = requireOrSkip('PostgreSQL', await pgAvailable());
 const skipMysql = requireOrSkip('MariaDB', await mysqlAvailable());
+const skipOdbc = skipMysql || requireOrSkip('MariaDB ODBC', await odbcAvailable());
 
 const work = mkdtempSync(join(tmpdir(), 'wt-cli-'));
 const dbName = uniqueName('wt_cli');
 const pg = pgTarget({ db_name: dbName });
 const my = mysqlTarget({ db_name: dbName });
+/** The MariaDB database above, through ODBC. */
+const odbc = odbcTarget({ db_name: dbName });
 const missing = uniqueName('wt_no_table');
 
 interface CliResult {
@@ -101,6 +104,7 @@ describe('watchtower check', () => {
     { rid: 'lite', skip: false, target: () => lite },
     { rid: 'pg', skip: skipPg, target: () => pg },
     { rid: 'my', skip: skipMysql, target: () => my },
+    { rid: 'odbc', skip: skipOdbc, target: () => odbc },
   ];
   for (const d of dbs) {
     it.skipIf(d.skip)(`reports the database's own error for a missing table on ${d.rid}`, async () => {
@@ -113,6 +117,19 @@ describe('watchtower check', () => {
       expect(r.code).toBe(1);
     });
   }
+
+  it.skipIf(skipOdbc)('prepares ODBC statements where the driver names no database with a known EXPLAIN', async () => {
+    // The same MariaDB driver named by its library file, which says nothing of the database behind it.
+    const library = /^Driver=(.+)$/m.exec(execFileSync('odbcinst', ['-q', '-d', '-n', TEST_ODBC_DRIVER], { encoding: 'utf8' }))?.[1].trim();
+    expect(library).toBeDefined();
+    const generic = { ...odbc, db_driver: library! };
+    const env = writeConfig('odbc-prepare', { generic }, [select('/ok', 'generic', 'items'), select('/bad', 'generic', missing)]);
+    const r = await runCli(['check'], env);
+    const line = r.stdout.split('\n').find((l) => l.includes('GET /bad: statements[0] on generic: '));
+    expect(line, r.stdout + r.stderr).toContain(`${missing}' doesn't exist`);
+    expect(r.stdout).toContain('2 endpoints, 2 statements checked, 1 problems');
+    expect(r.code).toBe(1);
+  });
 
   it('lists every static problem at once', async () => {
     const env = writeConfig('static', { lite }, [
