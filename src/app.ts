@@ -17,6 +17,7 @@ import { healthRoutes, type Readiness } from './routes/health.js';
 import { trafficRoutes } from './routes/traffic.js';
 import { dataframeRoutes } from './routes/dataframe.js';
 import { endpointRoutes } from './endpoints/routes.js';
+import type { RowColumns } from './endpoints/startup-check.js';
 
 export interface AppParts {
   /** The live settings every hook and route reads at each use; the process config by default. */
@@ -37,6 +38,8 @@ export interface AppParts {
    * timeouts itself; the app never listens or closes it.
    */
   serverFactory?: FastifyServerFactory;
+  /** Row columns read from the database, for declared endpoints without `columns`. */
+  rowColumns?: RowColumns;
 }
 
 /** "querystring/limit must be <= 10000"; names the extra property where ajv knows it. */
@@ -86,6 +89,6 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
   const queryDeps = { onQuery: parts.onQuery, settings };
   trafficRoutes(app, queryDeps);
   dataframeRoutes(app, queryDeps);
-  endpointRoutes(app, queryDeps);
+  endpointRoutes(app, queryDeps, parts.rowColumns);
   return app;
 }

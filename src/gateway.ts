@@ -5,12 +5,13 @@
  */
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
-import { config, reloadConfig, type ConfigChange, type SettingsReader } from './config/index.js';
+import { config, reloadConfig, type ConfigChange, type Settings, type SettingsReader } from './config/index.js';
 import { createConnector } from './db/index.js';
 import { requireOdbc } from './db/odbc.js';
 import { ensureSqliteSample } from './db/sample-data.js';
 import { buildApp } from './app.js';
 import type { Endpoint } from './endpoints/declaration.js';
+import type { RowColumns } from './endpoints/startup-check.js';
 import { loadEndpoints } from './endpoints/load.js';
 import { ConfigError } from './errors.js';
 import { diffEndpoints } from './endpoints/diff.js';
@@ -34,6 +35,8 @@ export interface GatewayOptions {
   metricsText?: () => Promise<string>;
   /** Called once per finished request (cluster workers count towards recycling). */
   onRequestDone?: () => void;
+  /** Row columns read from the database at start-up, for endpoints without `columns` (src/endpoints/startup-check.ts). */
+  rowColumns?: RowColumns;
 }
 
 export interface Gateway {
@@ -82,16 +85,21 @@ export function logConfigError(err: ConfigError, when: keyof typeof REFUSED): vo
   });
 }
 
-export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway> {
-  const settings = opts.settings ?? config;
-  const cfg = settings();
-  setLogLevel(cfg.log_level);
+/** Creates the SQLite sample database on first start and makes sure ODBC support is there; before anything connects. */
+export async function prepareResources(cfg: Settings): Promise<void> {
   for (const rid of cfg.resource_ids) {
     const target = cfg.secure[rid];
     if (target.db_type === 'sqlite') ensureSqliteSample(target.db_path);
     // The odbc package is optional: without it an ODBC resource could never serve, so say so now.
     if (target.db_type === 'odbc') await requireOdbc();
   }
+}
+
+export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway> {
+  const settings = opts.settings ?? config;
+  const cfg = settings();
+  setLogLevel(cfg.log_level);
+  await prepareResources(cfg);
 
   const metrics = createMetrics();
   const resources = new ResourceManager({ connectorFor: (rid) => createConnector(rid, settings().secure[rid]), settings });
@@ -124,6 +132,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
         version: packageVersion(),
         routeUrls,
         serverFactory,
+        rowColumns: opts.rowColumns,
       });
       await app.ready();
       initChildren(metrics, [...new Set(routeUrls)], [...settings().resource_ids]);

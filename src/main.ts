@@ -10,9 +10,11 @@ import cluster from 'node:cluster';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { config, configPaths, initConfig } from './config/index.js';
+import type { Endpoint } from './endpoints/declaration.js';
 import { loadEndpoints } from './endpoints/load.js';
+import { checkEndpointsAtStartup, type RowColumns } from './endpoints/startup-check.js';
 import { ConfigError } from './errors.js';
-import { createGateway, logConfigError, type Gateway } from './gateway.js';
+import { createGateway, logConfigError, prepareResources, type Gateway } from './gateway.js';
 import { flushLogs, getLogger, oneLineTraceback, shareStdout } from './log/index.js';
 import { runPrimary } from './cluster/primary.js';
 import { setupWorker } from './cluster/worker.js';
@@ -39,11 +41,12 @@ process.on('unhandledRejection', (reason) => {
   log.error('traceback', 'unhandled promise rejection', { traceback: oneLineTraceback(reason) });
 });
 
-async function runGateway(): Promise<void> {
+async function runGateway(rowColumns: RowColumns): Promise<void> {
   let worker: ReturnType<typeof setupWorker> | undefined;
-  const gateway: Gateway = await createGateway(
-    cluster.isWorker ? { metricsText: () => worker!.getAggregateMetrics(), onRequestDone: () => worker!.countRequest() } : {},
-  );
+  const gateway: Gateway = await createGateway({
+    rowColumns,
+    ...(cluster.isWorker ? { metricsText: () => worker!.getAggregateMetrics(), onRequestDone: () => worker!.countRequest() } : {}),
+  });
   const shutdown = async (signal: string) => {
     log.info('sig-received', `${signal} received: graceful shutdown`);
     await gateway.shutdown();
@@ -100,12 +103,31 @@ function logConfigFiles(): void {
   });
 }
 
+/**
+ * The declared statements on their databases, before anything is served (src/endpoints/startup-check.ts):
+ * the single process or the primary refuses to start when a database refuses one; a cluster worker
+ * only reads the row types, its primary having checked the statements.
+ */
+async function checkStatements(endpoints: Endpoint[] | undefined): Promise<RowColumns> {
+  try {
+    await prepareResources(config());
+    return await checkEndpointsAtStartup(config(), endpoints ?? loadEndpoints(config()), { plan: cluster.isPrimary });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      logConfigError(err, 'start-up');
+      exitNow(1);
+    }
+    throw err;
+  }
+}
+
 async function main(): Promise<void> {
+  let endpoints: Endpoint[] | undefined;
   try {
     initConfig();
     // The primary checks the endpoint files too: in a cluster a bad one would otherwise only make
     // the workers fail and be restarted, again and again, instead of stopping start-up.
-    if (cluster.isPrimary) loadEndpoints(config());
+    if (cluster.isPrimary) endpoints = loadEndpoints(config());
   } catch (err) {
     if (err instanceof ConfigError) {
       logConfigError(err, 'start-up');
@@ -114,11 +136,12 @@ async function main(): Promise<void> {
     throw err;
   }
   if (cluster.isPrimary) logConfigFiles();
+  const rowColumns = await checkStatements(endpoints);
   if (cluster.isPrimary && config().workers > 1) {
     shareStdout();
     await runPrimary();
     announcePid();
-  } else await runGateway();
+  } else await runGateway(rowColumns);
 }
 
 main().catch((err: unknown) => {

@@ -212,13 +212,16 @@ export function registerEndpoint(app: FastifyInstance, ep: Endpoint, deps: Query
   });
 }
 
-/** Registers every endpoint of the files named by the `endpoints` key; throws ConfigError listing every problem. */
-export function endpointRoutes(app: FastifyInstance, deps: QueryDeps): void {
+/**
+ * Registers every endpoint of the files named by the `endpoints` key; throws ConfigError listing
+ * every problem. `rowColumns`: the row types read from the database for endpoints without `columns`.
+ */
+export function endpointRoutes(app: FastifyInstance, deps: QueryDeps, rowColumns?: (ep: Endpoint) => Endpoint['columns']): void {
   const endpoints = loadEndpoints(deps.settings());
   // A built-in route of the same method and path: named here with the others' form, not by Fastify's throw.
   const taken = endpoints
     .filter((ep) => app.hasRoute({ method: ep.method, url: ep.path }))
     .map((ep) => `${ep.file}: ${ep.method} ${ep.path}: path: a built-in route has this method and path`);
   if (taken.length > 0) throw new ConfigError(`endpoint files refused, ${taken.length} problem(s): ${taken.join('; ')}`, { keys: ['endpoints'] });
-  for (const ep of endpoints) registerEndpoint(app, ep, deps);
+  for (const ep of endpoints) registerEndpoint(app, ep.columns || !rowColumns ? ep : { ...ep, columns: rowColumns(ep) }, deps);
 }
