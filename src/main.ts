@@ -1,7 +1,8 @@
 /**
  * Process entry. Loads config (a bad file stops start-up with a config-err record and exit 1),
- * then runs either a single gateway process or, with workers > 1, a cluster primary whose workers
- * each run a gateway. Signals: SIGUSR1 reload, SIGTERM/SIGINT graceful shutdown, SIGHUP new
+ * checks the declared statements on their databases (src/endpoints/startup-check.ts), then runs
+ * either a single gateway process or, with workers > 1, a cluster primary whose workers each run a
+ * gateway. Signals: SIGUSR1 reload, SIGTERM/SIGINT graceful shutdown, SIGHUP new
  * endpoint files (a single process switches to a new app, a cluster restarts its workers one at a
  * time). The process that takes these signals (the single process, or the primary)
  * writes its pid to `pid_file` once it serves.
