@@ -5,13 +5,13 @@
  */
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
-import { config, reloadConfig, type ConfigChange, type Settings, type SettingsReader } from './config/index.js';
+import { config, configPaths, loadSettings, reloadConfig, type ConfigChange, type Settings, type SettingsReader } from './config/index.js';
 import { createConnector } from './db/index.js';
 import { requireOdbc } from './db/odbc.js';
 import { ensureSqliteSample } from './db/sample-data.js';
 import { buildApp } from './app.js';
 import type { Endpoint } from './endpoints/declaration.js';
-import type { RowColumns } from './endpoints/startup-check.js';
+import { checkEndpointStatements, type RowColumns } from './endpoints/startup-check.js';
 import { loadEndpoints } from './endpoints/load.js';
 import { ConfigError } from './errors.js';
 import { diffEndpoints } from './endpoints/diff.js';
@@ -109,6 +109,9 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   /** Apps not closed yet: the active one and any still draining after a switch. */
   const open = new Set<MountedApp>();
 
+  /** Row types of the endpoints served, read from their databases (start-up, then each switch). */
+  let rowColumns = opts.rowColumns;
+
   /** Builds an app over the shared server serving `endpoints`, with metric children for its routes. */
   const mountApp = () =>
     server.mount(async (serverFactory) => {
@@ -132,7 +135,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
         version: packageVersion(),
         routeUrls,
         serverFactory,
-        rowColumns: opts.rowColumns,
+        rowColumns,
       });
       await app.ready();
       initChildren(metrics, [...new Set(routeUrls)], [...settings().resource_ids]);
@@ -180,7 +183,12 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     if (shuttingDown) return false;
     let next: Endpoint[] = [];
     let fresh: MountedApp;
+    const columnsBefore = rowColumns;
     try {
+      // The new set's statements first, on their databases as at start-up: one a database refuses
+      // refuses the switch before anything is applied. Their row types go to the new app.
+      const candidate = opts.settings ? settings() : loadSettings(configPaths());
+      rowColumns = await checkEndpointStatements(candidate, loadEndpoints(candidate), { plan: true });
       if (opts.settings) next = loadEndpoints(settings());
       else {
         // As a reload reads the config, and refused whole (nothing applied) when the endpoint files fail.
@@ -191,6 +199,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
       }
       fresh = await mountApp();
     } catch (err) {
+      rowColumns = columnsBefore;
       recordConfigReload(metrics, false);
       if (err instanceof ConfigError) logConfigError(err, 'switch');
       else log.error('config-err', `endpoint switch failed, the running endpoints keep serving: ${(err as Error).message}`);

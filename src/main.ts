@@ -13,7 +13,7 @@ import { resolve } from 'node:path';
 import { config, configPaths, initConfig } from './config/index.js';
 import type { Endpoint } from './endpoints/declaration.js';
 import { loadEndpoints } from './endpoints/load.js';
-import { checkEndpointsAtStartup, type RowColumns } from './endpoints/startup-check.js';
+import { checkEndpointStatements, type RowColumns } from './endpoints/startup-check.js';
 import { ConfigError } from './errors.js';
 import { createGateway, logConfigError, prepareResources, type Gateway } from './gateway.js';
 import { flushLogs, getLogger, oneLineTraceback, shareStdout } from './log/index.js';
@@ -112,7 +112,7 @@ function logConfigFiles(): void {
 async function checkStatements(endpoints: Endpoint[] | undefined): Promise<RowColumns> {
   try {
     await prepareResources(config());
-    return await checkEndpointsAtStartup(config(), endpoints ?? loadEndpoints(config()), { plan: cluster.isPrimary });
+    return await checkEndpointStatements(config(), endpoints ?? loadEndpoints(config()), { plan: cluster.isPrimary });
   } catch (err) {
     if (err instanceof ConfigError) {
       logConfigError(err, 'start-up');

@@ -8,6 +8,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { config, configPaths, loadSettings, reloadConfig } from '../config/index.js';
 import { loadEndpoints } from '../endpoints/load.js';
+import { checkEndpointStatements } from '../endpoints/startup-check.js';
 import { ConfigError } from '../errors.js';
 import { logConfigError } from '../gateway.js';
 import { flushLogs, getLogger } from '../log/index.js';
@@ -225,12 +226,14 @@ function onReload(): void {
   for (const w of liveWorkers()) tell(w, { wt: 'reload' });
 }
 
-function onRollingRestart(): void {
+async function onRollingRestart(): Promise<void> {
   log.info('sig-received', 'SIGHUP received: checking the config and endpoint files, then restarting workers one at a time');
   // New workers read the files as they are now: with a set that fails its checks every one of
-  // them would fail to start, so it is refused before any worker is replaced.
+  // them would fail to start, so it is refused before any worker is replaced. So is a set with a
+  // statement its database refuses, which the single process and start-up refuse too.
   try {
-    loadEndpoints(loadSettings(configPaths()));
+    const candidate = loadSettings(configPaths());
+    await checkEndpointStatements(candidate, loadEndpoints(candidate), { plan: true });
   } catch (err) {
     if (err instanceof ConfigError) logConfigError(err, 'switch');
     else log.error('config-err', `rolling restart refused, the workers keep serving: ${(err as Error).message}`);
@@ -257,7 +260,7 @@ async function onShutdown(signal: string): Promise<void> {
  */
 export async function runPrimary(): Promise<void> {
   process.on('SIGUSR1', onReload);
-  process.on('SIGHUP', onRollingRestart);
+  process.on('SIGHUP', () => void onRollingRestart());
   process.on('SIGTERM', () => void onShutdown('SIGTERM'));
   process.on('SIGINT', () => void onShutdown('SIGINT'));
   const n = config().workers;

@@ -1,9 +1,9 @@
 /**
- * The endpoint checks at start-up (DESIGN.md, "Declared endpoints"). A statement the database
- * refuses stops start-up: one ConfigError lists every problem, in the lines `watchtower check`
- * prints. A database that cannot be reached only warns: the gateway still serves its other
- * resources, and its readiness and reconnection take care of one that is down. The row columns read
- * on the way go to the OpenAPI document.
+ * The endpoint statements checked on their databases at start-up, and before a SIGHUP serves new
+ * endpoint files (DESIGN.md). A statement a database refuses refuses the set: one ConfigError lists
+ * every problem, in the lines `watchtower check` prints. A database that cannot be reached only
+ * warns: the gateway still serves its other resources, and its readiness and reconnection take care
+ * of one that is down. The row columns read on the way go to the OpenAPI document.
  */
 import type { Settings } from '../config/index.js';
 import { ConfigError } from '../errors.js';
@@ -20,7 +20,7 @@ export type RowColumns = (ep: Endpoint) => Columns | undefined;
  * Checks `endpoints` on their databases. With `plan: false` (a cluster worker: its primary checked
  * them) only the row columns are read, and nothing is refused.
  */
-export async function checkEndpointsAtStartup(settings: Settings, endpoints: Endpoint[], opts: { plan: boolean }): Promise<RowColumns> {
+export async function checkEndpointStatements(settings: Settings, endpoints: Endpoint[], opts: { plan: boolean }): Promise<RowColumns> {
   if (endpoints.length === 0) return () => undefined;
   const v = await verifyEndpoints(settings, endpoints, opts);
   const list = (kind: 'refused' | 'unchecked') => v.problems.filter((p) => p.kind === kind).map((p) => p.message);

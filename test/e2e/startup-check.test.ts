@@ -3,7 +3,8 @@
  * check` does): a statement the database refuses stops start-up with exit 1 and one config-err
  * record naming each file, endpoint and the database's own error, in a single process and in a
  * cluster's primary; a database that is down only warns, and the gateway serves the rest (the
- * down resource's rows documented as generic objects).
+ * down resource's rows documented as generic objects). New endpoint files on SIGHUP are checked
+ * the same way before they are served.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -132,6 +133,56 @@ describe('the gateway checks declared statements at start-up', () => {
       const rowOf = (path: string) => doc.paths[path].get.responses['200'].content['application/json'].schema.items;
       expect(rowOf('/lite/items')).toMatchObject({ type: 'object', properties: { id: { anyOf: [{ type: 'integer' }, { type: 'string' }] }, name: { type: 'string' } } });
       expect(rowOf('/down/items')).toEqual({ type: 'object', additionalProperties: true });
+    } finally {
+      await gw.stop();
+    }
+  });
+
+  it('SIGHUP: a set with a statement the database refuses is refused and the running set serves on; a good one serves its row types', async () => {
+    const { file, config } = configFor({ lite }, [select('/lite/items', 'lite', 'items')]);
+    const gw = await startGateway({ config });
+    const outcome = (from: number) => gw.waitForLine((l) => l.fields.tag === 'config-err' || l.fields.tag === 'endpoints-switch', 15_000, from);
+    try {
+      let from = gw.lines.length;
+      writeFileSync(file, stringify({ endpoints: [select('/lite/items', 'lite', 'items'), select('/lite/bad', 'lite', missing)] }));
+      gw.signal('SIGHUP');
+      const refused = await outcome(from);
+      expect(refused.fields.tag).toBe('config-err');
+      expect(refused.fields.msg).toContain('endpoint switch refused');
+      expect(refused.fields.msg).toContain(`${file}: GET /lite/bad: statements[0] on lite: no such table: ${missing}`);
+      expect((await fetch(`${gw.url}/lite/bad`)).status).toBe(404);
+      expect((await fetch(`${gw.url}/lite/items`)).status).toBe(200);
+
+      from = gw.lines.length;
+      const names = { method: 'GET', path: '/lite/names', resources: ['lite'], statements: [{ sql: 'SELECT name, id * 2 AS twice FROM items' }] };
+      writeFileSync(file, stringify({ endpoints: [select('/lite/items', 'lite', 'items'), names] }));
+      gw.signal('SIGHUP');
+      expect((await outcome(from)).fields.tag).toBe('endpoints-switch');
+      expect(await (await fetch(`${gw.url}/lite/names`)).json()).toEqual([{ name: 'one', twice: 2 }]);
+      const doc = (await (await fetch(`${gw.url}/docs/json`)).json()) as {
+        paths: Record<string, { get: { responses: Record<string, { content: Record<string, { schema: { items: { properties?: Record<string, unknown> } } }> }> } }>;
+      };
+      const properties = doc.paths['/lite/names'].get.responses['200'].content['application/json'].schema.items.properties;
+      expect(Object.keys(properties ?? {})).toEqual(['name', 'twice']);
+      expect(properties?.name).toEqual({ type: 'string' });
+    } finally {
+      await gw.stop();
+    }
+  });
+
+  it('SIGHUP in a cluster: the primary refuses a set with a statement the database refuses, before replacing any worker', async () => {
+    const { file, config } = configFor({ lite }, [select('/lite/items', 'lite', 'items')], { workers: 2 });
+    const gw = await startGateway({ config });
+    try {
+      // Both workers listen (startGateway waited for the first).
+      await gw.waitForLine((l) => l.fields.tag === 'listening', 20_000, gw.lines.findIndex((l) => l.includes('tag=listening')) + 1);
+      const from = gw.lines.length;
+      writeFileSync(file, stringify({ endpoints: [select('/lite/items', 'lite', 'items'), select('/lite/bad', 'lite', missing)] }));
+      gw.signal('SIGHUP');
+      const refused = await gw.waitForLine((l) => l.fields.tag === 'config-err' || l.fields.tag === 'worker-start', 15_000, from);
+      expect(refused.fields.tag).toBe('config-err');
+      expect(refused.fields.msg).toContain(`${file}: GET /lite/bad: statements[0] on lite: no such table: ${missing}`);
+      expect((await fetch(`${gw.url}/lite/items`)).status).toBe(200);
     } finally {
       await gw.stop();
     }
