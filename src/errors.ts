@@ -93,6 +93,30 @@ export class ConflictError extends AppError {
   readonly code = 'conflict';
 }
 
+/**
+ * No valid credential came with the request (401): none, malformed, expired, revoked or a bad
+ * signature. The message says which kind, never why a check failed in detail or the credential.
+ */
+export class UnauthorizedError extends AppError {
+  readonly statusCode = 401;
+  readonly code = 'unauthenticated';
+}
+
+/** The caller is known, but its roles do not allow this endpoint (403). */
+export class ForbiddenError extends AppError {
+  readonly statusCode = 403;
+  readonly code = 'forbidden';
+}
+
+/**
+ * The caller went over its rate limit (429). Not TooManyPendingError (code 'overload'), which says
+ * a resource's queue is full whoever calls: metrics and alerts tell the two apart by code.
+ */
+export class RateLimitedError extends AppError {
+  readonly statusCode = 429;
+  readonly code = 'rate-limited';
+}
+
 /** An unexpected failure with details worth logging but not showing (500). */
 export class WithDetailsError extends AppError {
   readonly statusCode = 500;
