@@ -1,12 +1,14 @@
 /**
- * Request lifecycle hooks: correlation id and request state on arrival, response headers, and
- * on completion the query-stats and request-stats records, metrics, and the release of every
- * resource the request held (also when the client went away mid-response).
+ * Request lifecycle hooks: correlation id and request state on arrival, the request record once
+ * the caller is known, response headers, and on completion the query-stats and request-stats
+ * records, metrics, and the release of every resource the request held (also when the client went
+ * away mid-response). Every record names the caller (`client_id`) beside the address.
  */
 import { performance } from 'node:perf_hooks';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { callerId } from '../auth/caller.js';
 import type { SettingsReader } from '../config/index.js';
-import { ShuttingDownError } from '../errors.js';
+import { AppError, ShuttingDownError } from '../errors.js';
 import { getLogger } from '../log/index.js';
 import { UNMATCHED_ENDPOINT } from '../metrics/bind.js';
 import { queryLogTypeFor, queryStatsFields, roundSeconds } from '../query/query-log.js';
@@ -24,8 +26,16 @@ const log = getLogger('lifecycle.ts');
 const QUIET_PREFIXES = ['/metrics', '/docs', '/health/'];
 
 export interface RequestObserver {
-  /** Called once per finished request that is not quiet, with the route template (or UNMATCHED_ENDPOINT). */
-  requestDone(endpoint: string, statusCode: number, seconds: number): void;
+  /**
+   * Called once per finished request that is not quiet, with the route template (or
+   * UNMATCHED_ENDPOINT) and the caller's id (undefined: anonymous).
+   */
+  requestDone(endpoint: string, statusCode: number, seconds: number, caller?: string): void;
+  /**
+   * Called once per finished request answered with an AppError, quiet ones included (a refused
+   * scrape is still a refusal), with the error's code and the caller's id (undefined: anonymous).
+   */
+  requestFailed?(code: string, caller: string | undefined): void;
 }
 
 export function isQuiet(url: string): boolean {
@@ -74,6 +84,18 @@ function seconds(state: RequestState): number {
   return (performance.now() - state.start) / 1000;
 }
 
+/**
+ * Writes the `request` record once. Not on arrival: the caller is known only after the
+ * authentication hooks, so it is written in preParsing (after every onRequest hook, before the body
+ * is read or a resource waited for), or at the end for a request answered before that (refused,
+ * rate-limited, shutting down).
+ */
+function announce(req: FastifyRequest, state: RequestState): void {
+  if (!state.logged || state.announced) return;
+  state.announced = true;
+  log.info('request', messagesFor(req.method, req.url).request, { client: state.client, client_id: callerId(state), cid: state.cid });
+}
+
 export function registerLifecycle(app: FastifyInstance, observer: RequestObserver, isShuttingDown: () => boolean, settings: SettingsReader): void {
   app.decorateRequest('wt', null as unknown as RequestState);
 
@@ -92,8 +114,18 @@ export function registerLifecycle(app: FastifyInstance, observer: RequestObserve
     // The end of every request, answered or abandoned mid-response: 'close' always comes (once),
     // while Fastify's onResponse does not run for an abandoned one, so no hook is needed.
     reply.raw.on('close', () => finish(req, reply, observer, settings));
-    if (state.logged) log.info('request', messagesFor(req.method, req.url).request, { client: state.client, cid: state.cid });
     done(isShuttingDown() ? new ShuttingDownError() : undefined);
+  });
+
+  app.addHook('preParsing', (req, _reply, payload, done) => {
+    announce(req, req.wt);
+    done(null, payload);
+  });
+
+  // The code of the error a request is answered with, whichever hook or handler raised it.
+  app.addHook('onError', (req, _reply, err, done) => {
+    if (req.wt && err instanceof AppError) req.wt.errorCode = err.code;
+    done();
   });
 
   app.addHook('onSend', (req, reply, payload, done) => {
@@ -154,20 +186,24 @@ function recordSafely(req: FastifyRequest, reply: FastifyReply, observer: Reques
 export const CLIENT_CLOSED_REQUEST = 499;
 
 function recordRequestEnd(req: FastifyRequest, reply: FastifyReply, observer: RequestObserver, state: RequestState, settings: SettingsReader): void {
+  if (state.errorCode !== undefined) observer.requestFailed?.(state.errorCode, state.caller?.id);
   if (!state.logged) return;
+  announce(req, state);
   const duration = seconds(state);
   const statusCode = reply.raw.headersSent ? reply.statusCode : CLIENT_CLOSED_REQUEST;
   // Data routes set their template when acquiring; Fastify's routeOptions builds an object per read.
   const endpoint = state.endpoint ?? (req.is404 ? UNMATCHED_ENDPOINT : (req.routeOptions.url ?? UNMATCHED_ENDPOINT));
-  observer.requestDone(endpoint, statusCode, duration);
+  observer.requestDone(endpoint, statusCode, duration, state.caller?.id);
   const cfg = settings();
   const aborted = req.raw.aborted || !reply.raw.writableFinished;
-  const queryFields = queryStatsFields(state.queries, queryLogTypeFor(req.url, cfg), cfg.query_results_log_max_len, { client: state.client, cid: state.cid });
+  const client_id = callerId(state);
+  const queryFields = queryStatsFields(state.queries, queryLogTypeFor(req.url, cfg), cfg.query_results_log_max_len, { client: state.client, client_id, cid: state.cid });
   const msg = messagesFor(req.method, req.url);
   if (queryFields) log.info('query-stats', msg.queryStats, queryFields);
   const length = reply.getHeader('content-length');
   log.info('request-stats', msg.results, {
     client: state.client,
+    client_id,
     queries: state.queries.length,
     status_code: statusCode,
     content_length: length === undefined ? '-' : length,

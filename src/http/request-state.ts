@@ -3,6 +3,7 @@
  * and handler can rely on it; never module state, so nothing leaks between requests.
  */
 import type { ServerResponse } from 'node:http';
+import type { Caller } from '../auth/caller.js';
 import type { QueryRecord } from '../query/query.js';
 import type { RequestResources } from '../resources/request-resources.js';
 
@@ -22,6 +23,12 @@ export interface RequestState {
   resources?: RequestResources;
   /** What the request's statements did, for the query-stats record. */
   queries: QueryRecord[];
+  /** Who is calling, once authentication has run (src/auth/); undefined: anonymous. */
+  caller?: Caller;
+  /** Whether the `request` record was written: once authentication has run, or at the end for a request refused before. */
+  announced?: boolean;
+  /** The code of the AppError the request was answered with, if any (counts refusals per caller). */
+  errorCode?: string;
 }
 
 declare module 'fastify' {
