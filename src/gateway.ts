@@ -17,7 +17,7 @@ import { ConfigError } from './errors.js';
 import { diffEndpoints } from './endpoints/diff.js';
 import { addressUrl, SharedServer, type MountedApp } from './http/shared-server.js';
 import { getLogger, isLevelEnabled, setLogLevel } from './log/index.js';
-import { bindResourceMetrics, initChildren, recordConfigReload, recordQuery, recordRequest } from './metrics/bind.js';
+import { bindResourceMetrics, initChildren, recordConfigReload, recordQuery, requestObserver } from './metrics/bind.js';
 import { createMetrics, type Metrics } from './metrics/catalogue.js';
 import { metricsPlugin } from './metrics/plugin.js';
 import { startProcessMetrics } from './metrics/process.js';
@@ -120,12 +120,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
         settings,
         acquirer: resources,
         readiness: () => resources.readiness(),
-        observer: {
-          requestDone(endpoint, statusCode, seconds) {
-            recordRequest(metrics, endpoint, statusCode, seconds);
-            opts.onRequestDone?.();
-          },
-        },
+        observer: requestObserver(metrics, () => settings().client_metrics, opts.onRequestDone),
         onQuery: (ev) => recordQuery(metrics, ev),
         metricsPlugin: async (instance) => {
           await instance.register(metricsPlugin, { metrics, getText: opts.metricsText, settings });
@@ -138,7 +133,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
         rowColumns,
       });
       await app.ready();
-      initChildren(metrics, [...new Set(routeUrls)], [...settings().resource_ids]);
+      initChildren(metrics, [...new Set(routeUrls)], [...settings().resource_ids], settings().client_metrics);
       return app;
     });
 

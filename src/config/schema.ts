@@ -8,6 +8,7 @@
  */
 import convict from 'convict';
 import { checkAllowList } from '../metrics/allow-list.js';
+import { checkClientList } from '../metrics/clients.js';
 
 export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARNING', 'WARN', 'ERROR', 'CRITICAL'] as const;
 export const QUERY_LOG_TYPES = ['none', 'stats', 'stats_with_query', 'stats_with_results', 'all'] as const;
@@ -63,6 +64,7 @@ export interface GlobalSettings {
   pool_check_interval: number;
   process_metrics_interval: number;
   metrics_allow: string[];
+  client_metrics: string[];
   docs_enabled: boolean;
   http_headers_timeout: number;
   http_request_timeout: number;
@@ -172,6 +174,12 @@ export const globalSchema: { [K in keyof GlobalSettings]: Node<GlobalSettings[K]
   metrics_allow: {
     doc: 'Clients allowed to read /metrics: IP addresses and CIDR blocks, IPv4 or IPv6 (empty = everyone). Basic auth: env WT_METRICS_USER / WT_METRICS_PASSWORD.',
     format: checkAllowList,
+    default: [],
+    reloadable: true,
+  },
+  client_metrics: {
+    doc: 'Callers (API key ids, JWT subjects) counted under their own client_id in the per-client metrics; every other caller counts as other, requests without one as anonymous. Bounds the series: list the principals worth a panel.',
+    format: checkClientList,
     default: [],
     reloadable: true,
   },

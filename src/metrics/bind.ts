@@ -3,8 +3,10 @@
  * source → live gauges (read on scrape), and the request/query/config recorders the hooks call.
  */
 import type { EventEmitter } from 'node:events';
+import type { RequestObserver } from '../http/lifecycle.js';
 import type { QueryEvent, ResourceEventMap } from '../resources/events.js';
 import type { LiveStats, Metrics } from './catalogue.js';
+import { initClientChildren, recordClientRequest, recordRefusal } from './clients.js';
 
 /** The endpoint label of every request that matched no route, so 404 scans cannot grow the label set. */
 export const UNMATCHED_ENDPOINT = 'unmatched';
@@ -170,16 +172,32 @@ export function recordRequest(metrics: Metrics, endpoint: string, statusCode: nu
   e.summary[statusClass(statusCode)].observe(seconds);
 }
 
+/**
+ * What an app reports finished requests to: the request metrics per endpoint and per caller, with
+ * the callers named in the metrics (config client_metrics) read per request, so a reload applies.
+ */
+export function requestObserver(metrics: Metrics, clients: () => readonly string[], onDone?: () => void): RequestObserver {
+  return {
+    requestDone(endpoint, statusCode, seconds, caller) {
+      recordRequest(metrics, endpoint, statusCode, seconds);
+      recordClientRequest(metrics, clients(), caller, statusClass(statusCode), seconds);
+      onDone?.();
+    },
+    requestFailed: (code, caller) => recordRefusal(metrics, clients(), code, caller),
+  };
+}
+
 export function recordConfigReload(metrics: Metrics, ok: boolean): void {
   metrics.configReloadsTotal.inc({ result: ok ? 'success' : 'error' });
 }
 
 /**
  * Creates every bounded series at zero, so rate() and alerts see them before the first event.
- * UNMATCHED_ENDPOINT is always included.
+ * UNMATCHED_ENDPOINT is always included, and so are the callers `anonymous` and `other`.
  */
-export function initChildren(metrics: Metrics, endpoints: string[], resourceIds: string[]): void {
+export function initChildren(metrics: Metrics, endpoints: string[], resourceIds: string[], clients: readonly string[] = []): void {
   const m = metrics;
+  initClientChildren(m, clients);
   for (const endpoint of new Set([...endpoints, UNMATCHED_ENDPOINT])) {
     m.requestsTotal.inc({ endpoint }, 0);
     m.requestDuration.zero({ endpoint });

@@ -58,10 +58,16 @@ const CATALOGUE: Entry[] = [
   { name: 'wt_io_read_bytes_total', type: 'counter', labels: PID },
   { name: 'wt_io_write_bytes_total', type: 'counter', labels: PID },
   { name: 'wt_config_reloads_total', type: 'counter', labels: ['result'] },
+  // New, not in the original: per caller, labelled by client_id (listed principals, anonymous, other).
+  { name: 'wt_client_requests_total', type: 'counter', labels: ['client_id', 'status_code'] },
+  { name: 'wt_client_request_duration_seconds', type: 'histogram', labels: ['client_id'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] },
+  { name: 'wt_auth_failures_total', type: 'counter', labels: ['client_id', 'reason'] },
+  { name: 'wt_rate_limited_total', type: 'counter', labels: ['client_id'] },
 ];
 
 const ROUTES = ['/sqlite-json', '/sqlite-psv'];
 const RIDS = ['sqlite_traffic', 'mysql_traffic'];
+const CLIENTS = ['reporting', 'billing'];
 
 /** Sample names a metric of this type exposes. */
 function sampleNames(e: Entry): string[] {
@@ -72,7 +78,7 @@ function sampleNames(e: Entry): string[] {
 
 async function freshExposition(): Promise<{ text: string; exp: Exposition }> {
   const metrics = createMetrics();
-  initChildren(metrics, ROUTES, RIDS);
+  initChildren(metrics, ROUTES, RIDS, CLIENTS);
   await processSampler(metrics).sample();
   const text = await metrics.registry.metrics();
   return { text, exp: parseExposition(text) };
@@ -118,6 +124,20 @@ describe('metric catalogue', () => {
       const got = exp.samples.filter((s) => s.name === name).map((s) => `${s.labels.resource_id} ${s.labels.error_type}`).sort();
       expect(got, name).toEqual(RIDS.flatMap((r) => types.map((t) => `${r} ${t}`)).sort());
       expect(exp.samples.filter((s) => s.name === name).every((s) => s.value === 0)).toBe(true);
+    }
+  });
+
+  it('creates the per-caller children up front: listed callers, anonymous and other, at zero', async () => {
+    const { exp } = await freshExposition();
+    const clients = [...CLIENTS, 'anonymous', 'other'];
+    const of = (name: string, label: (l: Record<string, string>) => string) =>
+      exp.samples.filter((s) => s.name === name).map((s) => label(s.labels)).sort();
+    expect(of('wt_client_requests_total', (l) => `${l.client_id} ${l.status_code}`)).toEqual(clients.flatMap((c) => ['2xx', '4xx', '5xx'].map((sc) => `${c} ${sc}`)).sort());
+    expect(of('wt_client_request_duration_seconds_count', (l) => l.client_id!)).toEqual([...clients].sort());
+    expect(of('wt_auth_failures_total', (l) => `${l.client_id} ${l.reason}`)).toEqual(clients.flatMap((c) => [`${c} forbidden`, `${c} unauthenticated`]).sort());
+    expect(of('wt_rate_limited_total', (l) => l.client_id!)).toEqual([...clients].sort());
+    for (const name of ['wt_client_requests_total', 'wt_auth_failures_total', 'wt_rate_limited_total']) {
+      expect(exp.samples.filter((s) => s.name === name).every((s) => s.value === 0), name).toBe(true);
     }
   });
 
