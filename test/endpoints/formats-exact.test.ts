@@ -1,0 +1,75 @@
+/**
+ * The encoders of src/endpoints/formats.ts write rows with hand-written loops (for speed); these
+ * hold them to what the plain definitions give: JSON.stringify for json and ndjson, RFC 4180
+ * quoting for csv, and the same text whether streamed or encoded in memory, for awkward values.
+ */
+import { describe, expect, it } from 'vitest';
+import { encodeAll, encodeRows } from '../../src/endpoints/formats.js';
+import type { Row } from '../../src/db/types.js';
+
+const AWKWARD: Row[] = [
+  {
+    s: 'say "hi"',
+    q: 'quote " backslash \\ slash / nl \n cr \r tab \t nul \u0000 ctl \u001f line sep \u2028 emoji 🚀',
+    latin: 'é ü ß \u007f ~ <>&',
+    lone: 'x\ud800y \udfff',
+    n: -0,
+    big: 1e21,
+    frac: -2.5e-7,
+    nan: NaN,
+    inf: -Infinity,
+    t: true,
+    f: false,
+    nil: null,
+    d: new Date(Date.UTC(2025, 0, 6, 12, 30, 1, 5)),
+    o: { a: [1, 'x', null], 'k"ey': { b: true } },
+    buf: Buffer.from('hi'),
+    '1': 'integer-like key',
+    'ke,y "x"': 'key needing quotes',
+  },
+  // A row holding undefined: JSON.stringify leaves the key out.
+  { s: undefined, q: 'x', n: 1, big: 2, frac: 3, nan: 4, inf: 5, t: false, f: true, nil: 'not null', d: null, o: [], buf: null, '1': '', 'ke,y "x"': ',' },
+];
+
+async function collect(gen: AsyncIterable<string>): Promise<string> {
+  let out = '';
+  for await (const c of gen) out += c;
+  return out;
+}
+
+async function* each(rows: Row[]): AsyncGenerator<Row> {
+  yield* rows;
+}
+
+describe('encoders written as loops give what the plain definitions give', () => {
+  it('json and ndjson: exactly JSON.stringify of each row', async () => {
+    expect(encodeAll(AWKWARD, 'json')).toBe(JSON.stringify(AWKWARD));
+    expect(encodeAll(AWKWARD, 'ndjson')).toBe(AWKWARD.map((r) => `${JSON.stringify(r)}\n`).join(''));
+    expect(await collect(encodeRows(each(AWKWARD), 'ndjson'))).toBe(encodeAll(AWKWARD, 'ndjson'));
+  });
+
+  it('csv and psv: each field as text, csv quoting what RFC 4180 says and nothing else', async () => {
+    const columns = Object.keys(AWKWARD[0]);
+    const asText = (v: unknown) =>
+      v === null || v === undefined ? '' : v instanceof Date ? v.toISOString() : Buffer.isBuffer(v) ? v.toString('base64') : typeof v === 'object' ? JSON.stringify(v) : String(v);
+    const quoted = (v: unknown) => {
+      const t = asText(v);
+      return /[",\r\n]/.test(t) ? `"${t.replaceAll('"', '""')}"` : t;
+    };
+    const csv = [columns, ...AWKWARD.map((r) => columns.map((c) => r[c]))].map((fields) => `${fields.map(quoted).join(',')}\r\n`).join('');
+    expect(encodeAll(AWKWARD, 'csv')).toBe(csv);
+    expect(encodeAll(AWKWARD, 'psv')).toBe(AWKWARD.map((r) => `${columns.map((c) => asText(r[c])).join('|')}\n`).join(''));
+    for (const f of ['csv', 'psv'] as const) expect(await collect(encodeRows(each(AWKWARD), f))).toBe(encodeAll(AWKWARD, f));
+  });
+
+  it('many rows stream as the same text they encode to in memory, in chunks', async () => {
+    const rows = Array.from({ length: 5000 }, (_, i) => ({ id: i, name: i % 7 === 0 ? `a,"${i}"` : `n${i}`, v: i / 3, ok: i % 2 === 0, none: null }));
+    for (const f of ['json', 'ndjson', 'csv', 'psv'] as const) {
+      const chunks: string[] = [];
+      for await (const c of encodeRows(each(rows), f)) chunks.push(c);
+      expect(chunks.length, f).toBeGreaterThan(5);
+      expect(chunks.join(''), f).toBe(encodeAll(rows, f));
+    }
+    expect(encodeAll(rows, 'json')).toBe(JSON.stringify(rows));
+  });
+});
