@@ -1,21 +1,28 @@
 /**
- * buildApp: the Fastify instance with its plugins and routes, nothing else. What it serves from
- * (resources, metrics) is handed in, so tests can build apps side by side.
+ * The gateway's HTTP layer as one Fastify plugin (gatewayHttp), and buildApp: a Fastify instance
+ * with the constructor options no plugin can set (./http/fastify-options.ts) and that plugin
+ * registered, plus the sample's code routes. The plugin is not encapsulated: its hooks, error
+ * replies, input rules and `request.db` reach every route of the app, also routes added after it
+ * (the embeddable plugin of ./plugin.ts registers the same one). What it serves from (resources,
+ * metrics) is handed in, so tests can build apps side by side.
  */
 import { config, type SettingsReader } from './config/index.js';
 import Fastify, { type FastifyInstance, type FastifyServerFactory } from 'fastify';
-import type { FastifySchemaValidationError } from 'fastify/types/schema.js';
+import fp from 'fastify-plugin';
 import { registerAcquire, type ResourceAcquirer } from './http/acquire.js';
-import { earlyErrorHandlers, registerClientErrors } from './http/client-errors.js';
+import { registerClientErrors } from './http/client-errors.js';
 import { registerErrorReplies } from './http/error-reply.js';
+import { fastifyOptions } from './http/fastify-options.js';
 import { isQuiet, registerLifecycle, type RequestObserver } from './http/lifecycle.js';
-import { addMaxDecimalKeyword, registerBodyParsers, registerStrictQueryIntegers } from './http/strict-input.js';
+import { registerRequestDb } from './http/request-db.js';
+import { registerBodyParsers, registerStrictQueryIntegers } from './http/strict-input.js';
 import { registerSwagger } from './http/swagger.js';
-import { fastifyTimeouts, nodeServerTimeouts } from './http/server-timeouts.js';
-import type { QueryListener } from './query/query.js';
+import { registerValidation } from './http/validation.js';
+import type { QueryDeps, QueryListener } from './query/query.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
-import { trafficRoutes } from './routes/traffic.js';
 import { dataframeRoutes } from './routes/dataframe.js';
+import { trafficRoutes } from './routes/traffic.js';
+import { trafficCompareRoute } from './routes/traffic-compare.js';
 import { endpointRoutes } from './endpoints/routes.js';
 import type { RowColumns } from './endpoints/startup-check.js';
 
@@ -42,53 +49,57 @@ export interface AppParts {
   rowColumns?: RowColumns;
 }
 
-/** "querystring/limit must be <= 10000"; names the extra property where ajv knows it. */
-function formatValidation(errors: FastifySchemaValidationError[], dataVar: string): Error {
-  const text = errors
-    .map((e) => {
-      const extra = (e.params as { additionalProperty?: string }).additionalProperty;
-      return `${dataVar}${e.instancePath} ${e.message ?? 'is invalid'}${extra ? `: ${extra}` : ''}`;
-    })
-    .join('; ');
-  return new Error(text);
+/** What the HTTP layer serves besides what every app gets (the request hooks, error replies, input rules). */
+export interface GatewayHttpOptions extends AppParts {
+  /** GET /health/live and /health/ready; default true. */
+  health?: boolean;
+  /** The endpoints of the config's endpoint files; default true. */
+  endpoints?: boolean;
+  /** Code routes, registered before the declared endpoints (so one of those that takes their method and path is named as such). */
+  routes?: (app: FastifyInstance, deps: QueryDeps) => void;
+}
+
+/**
+ * The gateway's HTTP layer. Not encapsulated (fastify-plugin), so it applies to the app it is
+ * registered in; routes added after it get the acquire hooks of their `config.resources`.
+ */
+export const gatewayHttp = fp(
+  async (app: FastifyInstance, parts: GatewayHttpOptions) => {
+    const settings = parts.settings ?? config;
+    app.addHook('onRoute', (route) => {
+      if (!isQuiet(route.url) && route.method !== 'HEAD') parts.routeUrls?.push(route.url);
+    });
+    registerValidation(app);
+    registerLifecycle(app, parts.observer, parts.isShuttingDown, settings);
+    registerClientErrors(app, settings);
+    registerErrorReplies(app, settings);
+    registerAcquire(app, parts.acquirer, settings);
+    registerStrictQueryIntegers(app);
+    registerBodyParsers(app);
+    const queryDeps = { onQuery: parts.onQuery, settings };
+    registerRequestDb(app, queryDeps);
+    if (parts.docs) await registerSwagger(app, parts.version, (rid) => parts.acquirer.has(rid));
+    await parts.metricsPlugin(app);
+    if (parts.health !== false) healthRoutes(app, { readiness: parts.readiness, shuttingDown: parts.isShuttingDown });
+    parts.routes?.(app, queryDeps);
+    if (parts.endpoints !== false) endpointRoutes(app, queryDeps, parts.rowColumns);
+  },
+  { fastify: '5.x', name: 'watchtower-http' },
+);
+
+/** The sample's routes written in code. */
+function sampleRoutes(app: FastifyInstance, deps: QueryDeps): void {
+  trafficRoutes(app, deps);
+  dataframeRoutes(app, deps);
+  trafficCompareRoute(app);
 }
 
 export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
-  const settings = parts.settings ?? config;
   const app = Fastify({
     logger: false,
-    // Answered by our own onRequest check, so the 503 body has the usual shape.
-    return503OnClosing: false,
-    // Never coerce (see http/strict-input.ts). Union types (`['integer', 'string']` counters) are
-    // meant; without allowUnionTypes ajv warns on stderr at start-up.
-    ajv: {
-      customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, allowUnionTypes: true },
-      onCreate: (ajv) => addMaxDecimalKeyword(ajv),
-    },
-    schemaErrorFormatter: formatValidation,
-    bodyLimit: 5 * 1024 * 1024,
-    // Answers given before the app's hooks run get the usual headers and body (src/http/client-errors.ts).
-    ...earlyErrorHandlers(settings),
-    // Node would answer a Host-less HTTP/1.1 request with a bare 400; registerClientErrors does instead.
-    http: { requireHostHeader: false, ...nodeServerTimeouts(settings()) },
-    ...fastifyTimeouts(settings()),
+    ...fastifyOptions(parts.settings ?? config),
     ...(parts.serverFactory ? { serverFactory: parts.serverFactory } : {}),
   });
-  app.addHook('onRoute', (route) => {
-    if (!isQuiet(route.url) && route.method !== 'HEAD') parts.routeUrls?.push(route.url);
-  });
-  registerLifecycle(app, parts.observer, parts.isShuttingDown, settings);
-  registerClientErrors(app, settings);
-  registerErrorReplies(app, settings);
-  registerAcquire(app, parts.acquirer, settings);
-  registerStrictQueryIntegers(app);
-  registerBodyParsers(app);
-  if (parts.docs) await registerSwagger(app, parts.version, (rid) => parts.acquirer.has(rid));
-  await parts.metricsPlugin(app);
-  healthRoutes(app, { readiness: parts.readiness, shuttingDown: parts.isShuttingDown });
-  const queryDeps = { onQuery: parts.onQuery, settings };
-  trafficRoutes(app, queryDeps);
-  dataframeRoutes(app, queryDeps);
-  endpointRoutes(app, queryDeps, parts.rowColumns);
+  await app.register(gatewayHttp, { ...parts, routes: sampleRoutes });
   return app;
 }

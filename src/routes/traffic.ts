@@ -1,11 +1,10 @@
 /**
- * Sample data routes over tcp_hourly: JSON and streamed PSV for each database, a route that needs
- * two resources at once, and transactional batch inserts.
+ * Sample data routes over tcp_hourly: JSON and streamed PSV for each database, and transactional
+ * batch inserts. The route that holds two resources at once is ./traffic-compare.ts.
  */
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Row } from '../db/types.js';
-import { exactInteger } from '../db/exact-integer.js';
 import { dataRouteErrors, errorResponse, nativeJsonSerializer } from '../http/schemas.js';
 import { RequestQueries, type QueryDeps } from '../query/query.js';
 import { JSON_MAX_LIMIT, MAX_EPOCH, MIN_EPOCH, STREAM_MAX_LIMIT, toFilter, trafficQuerySchema, type TrafficQuery } from './traffic-params.js';
@@ -172,51 +171,6 @@ export function trafficRoutes(app: FastifyInstance, deps: QueryDeps): void {
     );
   }
 
-  app.get<{ Querystring: TrafficQuery }>(
-    '/traffic/compare',
-    {
-      config: { resources: ['sqlite_traffic', 'pg_traffic'] },
-      schema: {
-        summary: 'Compare hourly traffic between SQLite and PostgreSQL',
-        description:
-          'Holds both resources at once (acquired in resource-id order, so concurrent requests cannot deadlock) and ' +
-          'reports, per hour and port, the counters of each database and whether they match.',
-        tags: ['traffic'],
-        querystring: trafficQuerySchema(JSON_MAX_LIMIT),
-        response: {
-          200: {
-            description: 'Per hour and port',
-            type: 'array',
-            items: {
-              type: 'object',
-              properties: {
-                date_hour: { type: 'integer', description: 'epoch seconds' },
-                port: { type: 'integer' },
-                sqlite: { type: ['object', 'null'], properties: countersSchema },
-                pg: { type: ['object', 'null'], properties: countersSchema },
-                match: { type: 'boolean' },
-              },
-            },
-          },
-          ...dataRouteErrors('pg_traffic'),
-        },
-      },
-    },
-    async (req) => {
-      const filter = toFilter(req.query);
-      const q = queries(req);
-      const sqliteStmt = selectTraffic('sqlite', filter);
-      const pgStmt = selectTraffic('postgres', filter);
-      // One connection per resource, so the two statements may run at the same time.
-      const [sqliteRows, pgRows] = await Promise.all([
-        q.rows('sqlite_traffic', sqliteStmt.sql, sqliteStmt.params),
-        q.rows('pg_traffic', pgStmt.sql, pgStmt.params),
-      ]);
-      await q.release();
-      return compareRows(sqliteRows, pgRows);
-    },
-  );
-
   for (const source of TRAFFIC_SOURCES.filter((s) => s.prefix === 'pg' || s.prefix === 'mysql')) {
     const { resourceId, dialect } = source;
     app.post<{ Body: InsertBody }>(
@@ -249,52 +203,4 @@ export function trafficRoutes(app: FastifyInstance, deps: QueryDeps): void {
       },
     );
   }
-}
-
-interface Counters {
-  flows: Counter;
-  pkts: Counter;
-  bytes: Counter;
-}
-
-interface CompareRow {
-  date_hour: number;
-  port: number;
-  sqlite: Counters | null;
-  pg: Counters | null;
-  match: boolean;
-}
-
-/** Epoch seconds of a date_hour value from either database. */
-function epochOf(v: unknown): number {
-  if (typeof v === 'number') return v;
-  return Math.floor(Date.parse(`${String(v).replace(' ', 'T')}Z`) / 1000);
-}
-
-/** Compared in the drivers' exact form: Number() would round the decimal text of a large counter. */
-function counter(v: unknown): Counter {
-  return typeof v === 'number' ? v : exactInteger(typeof v === 'bigint' ? v : String(v));
-}
-
-function counters(r: Row): Counters {
-  return { flows: counter(r.flows), pkts: counter(r.pkts), bytes: counter(r.bytes) };
-}
-
-export function compareRows(sqliteRows: Row[], pgRows: Row[]): CompareRow[] {
-  const byKey = new Map<string, CompareRow>();
-  const entry = (r: Row) => {
-    const date_hour = epochOf(r.date_hour);
-    const port = Number(r.port);
-    const key = `${date_hour}/${port}`;
-    let e = byKey.get(key);
-    if (!e) byKey.set(key, (e = { date_hour, port, sqlite: null, pg: null, match: false }));
-    return e;
-  };
-  for (const r of sqliteRows) entry(r).sqlite = counters(r);
-  for (const r of pgRows) entry(r).pg = counters(r);
-  const out = [...byKey.values()].sort((a, b) => a.date_hour - b.date_hour || a.port - b.port);
-  for (const e of out) {
-    e.match = e.sqlite !== null && e.pg !== null && e.sqlite.flows === e.pg.flows && e.sqlite.pkts === e.pg.pkts && e.sqlite.bytes === e.pg.bytes;
-  }
-  return out;
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { BadRequestError } from '../../src/errors.js';
 import { parseTime, toFilter } from '../../src/routes/traffic-params.js';
 import { insertTraffic, selectTraffic } from '../../src/routes/traffic-sql.js';
-import { compareRows } from '../../src/routes/traffic.js';
+import { compareRows } from '../../src/routes/traffic-compare.js';
 
 const JAN6 = Date.UTC(2025, 0, 6) / 1000;
 
