@@ -127,17 +127,24 @@ describeWith('Grafana provisioning and dashboards', [], () => {
     expect(c.environment.GF_PLUGINS_ALLOW_LOADING_UNSIGNED_PLUGINS).toBe('zinclabs_openobserve');
   });
 
-  it('has three dashboards with the reference panel counts', () => {
+  it('has the three reference dashboards with their panel counts, and the fourth, by client', () => {
     const count = (f: string) => {
       const p = load(f).panels as any[];
       return { rows: p.filter((x) => x.type === 'row').length, panels: p.filter((x) => x.type !== 'row').length, total: p.length };
     };
-    expect(dashboards.sort()).toEqual(['watchtower-by-endpoint.json', 'watchtower-by-resource.json', 'watchtower-main.json']);
+    expect(dashboards.sort()).toEqual(['watchtower-by-client.json', 'watchtower-by-endpoint.json', 'watchtower-by-resource.json', 'watchtower-main.json']);
     expect(count('watchtower-main.json').total).toBe(19);
     expect(load('watchtower-main.json').panels.find((p: any) => p.type === 'row').title).toBe('Process metrics');
     expect(count('watchtower-by-resource.json')).toMatchObject({ panels: 34, rows: 5 });
     const titles = load('watchtower-by-resource.json').panels.filter((p: any) => p.type === 'row').map((p: any) => p.title);
     expect(titles).toEqual(['Requests', 'Request slots', 'Database pools and connections', 'DB connection usage durations', 'Queries']);
+    // By client: rate, errors, p50/p95/p99 per caller, the top callers, auth failures, rate limits.
+    const client = load('watchtower-by-client.json');
+    expect(client.title).toBe('WatchTower by client');
+    const exprs = (client.panels as any[]).flatMap((p) => (p.targets ?? []).map((t: any) => t.expr as string)).join('\n');
+    for (const q of ['p50', 'p95', 'p99']) expect(exprs).toContain(`client_id:wt_client_request_duration_seconds:${q}_5m{client_id=~"$client_id"}`);
+    for (const m of ['wt_client_requests_total', 'wt_auth_failures_total', 'wt_rate_limited_total']) expect(exprs).toContain(m);
+    expect(exprs).toMatch(/topk\(10, sum by \(client_id\) \(increase\(wt_client_requests_total\[\$__range\]\)\)\)/);
   });
 
   it('every dashboard is well formed: uid, schemaVersion, unique ids, gridPos, datasource uid, PromQL targets, variables', () => {
@@ -159,7 +166,7 @@ describeWith('Grafana provisioning and dashboards', [], () => {
         expect(uids.has(p.datasource?.uid), `${f} ${p.title} datasource`).toBe(true);
         expect(p.targets?.length, `${f} ${p.title} targets`).toBeGreaterThan(0);
         for (const t of p.targets) {
-          expect(t.expr, `${f} ${p.title}`).toMatch(/wt_|endpoint:|resource_id:/);
+          expect(t.expr, `${f} ${p.title}`).toMatch(/wt_|endpoint:|resource_id:|client_id:/);
           expect(uids.has(t.datasource.uid)).toBe(true);
           for (const v of t.expr.matchAll(/\$(\w+)/g)) if (!v[1].startsWith('__')) expect(definedVars.has(v[1]), `${f} ${p.title} uses $${v[1]}`).toBe(true);
           if (/\brate\(|\bincrease\(/.test(t.expr) && !t.expr.includes(':p')) expect(t.expr, `${f} ${p.title}`).toMatch(/\$__rate_interval|\$__range/);
@@ -172,12 +179,15 @@ describeWith('Grafana provisioning and dashboards', [], () => {
     const rid = load('watchtower-by-resource.json').templating.list[0];
     expect(rid).toMatchObject({ name: 'resource_id', type: 'query' });
     expect(rid.query.query).toBe('label_values(wt_resource_requests_total, resource_id)');
+    const client = load('watchtower-by-client.json').templating.list[0];
+    expect(client).toMatchObject({ name: 'client_id', type: 'query', multi: true, includeAll: true, allValue: '.*' });
+    expect(client.query.query).toBe('label_values(wt_client_requests_total, client_id)');
   });
 
-  it('reads p50/p95 from recording rules that exist', () => {
+  it('reads p50/p95/p99 from recording rules that exist', () => {
     const recorded = new Set((readYaml('prometheus/rules/recording.yml').groups[0].rules as any[]).map((r) => r.record));
     for (const f of dashboards) for (const p of load(f).panels) for (const t of p.targets ?? []) {
-      for (const m of t.expr.matchAll(/\b((?:endpoint|resource_id):wt_\w+:\w+)/g)) expect(recorded.has(m[1]), m[1]).toBe(true);
+      for (const m of t.expr.matchAll(/\b((?:endpoint|resource_id|client_id):wt_\w+:\w+)/g)) expect(recorded.has(m[1]), m[1]).toBe(true);
     }
   });
 });

@@ -132,6 +132,15 @@ describeWith('live: gateway -> Prometheus -> Alertmanager, dashboards, log lines
     expect(statuses[504] ?? 0, JSON.stringify(statuses)).toBeGreaterThan(5);
   });
 
+  it('counts every request of the load under the caller anonymous, and a full queue\'s 429 as no rate limit', async () => {
+    const sent = Object.values(statuses).reduce((a, b) => a + b, 0);
+    // Scraped after the load: wait for the counter to catch up with what was sent.
+    await expect.poll(() => metricValue('sum(wt_client_requests_total{client_id="anonymous"})'), { timeout: 15_000, interval: 500 }).toBeGreaterThanOrEqual(sent);
+    expect(await metricValue('sum(wt_client_requests_total{client_id="anonymous",status_code="4xx"})')).toBeGreaterThanOrEqual(statuses[429] ?? 0);
+    expect(await metricValue('sum(wt_rate_limited_total)')).toBe(0);
+    expect(await metricValue('sum(wt_auth_failures_total)')).toBe(0);
+  }, 30_000);
+
   it('the matching alerts reach Alertmanager', async () => {
     const want = ['RequestSlotOverload', 'RequestSlotTimeouts', 'ConnectionPoolEmpty'];
     const pool = await metricValue(`sum(wt_pool_exhausted_total{resource_id="${RID}"})`);
@@ -149,7 +158,7 @@ describeWith('live: gateway -> Prometheus -> Alertmanager, dashboards, log lines
 
   it('every dashboard expression evaluates without error and returns data', async () => {
     const subst = (e: string) => e.replaceAll('$__rate_interval', '15s').replaceAll('$__range', '5m').replaceAll('$__interval', '5s')
-      .replaceAll('$endpoint', '/sqlite-json').replaceAll('$resource_id', RID);
+      .replaceAll('$endpoint', '/sqlite-json').replaceAll('$resource_id', RID).replaceAll('$client_id', 'anonymous');
     /** Every variable query and panel expression that fails or returns nothing (yet: rates need a few scrapes after the load). */
     const withoutData = async () => {
       const missing: string[] = [];
@@ -181,5 +190,6 @@ describeWith('live: gateway -> Prometheus -> Alertmanager, dashboards, log lines
     const stats = lines.map((l) => parseGatewayLine(l)!).filter((r) => r.tag === 'request-stats');
     expect(stats.length).toBeGreaterThan(0);
     for (const r of stats) expect(r.cid).toMatch(/^[0-9a-f]{12}$/);
+    for (const r of stats) expect(r.client_id).toBe('anonymous');
   });
 }, () => (existsSync(MAIN) ? undefined : 'dist/main.js not built (run npm run build)'));
