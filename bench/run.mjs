@@ -21,6 +21,7 @@ const MODULES = {
   'metrics-scrape': './metrics-scrape.mjs',
   'cold-burst': './cold-burst.mjs',
   'runtime-decisions': './runtime-decisions.mjs',
+  declared: './declared.mjs',
   logging: './logging.mjs',
 };
 

@@ -23,8 +23,9 @@ export function fixedPool(extra = {}) {
 
 /**
  * @param {import('./databases.mjs').BenchDb} db
- * @param {{ label: string, config?: Record<string, unknown>, resource?: Record<string, unknown>, nodeArgs?: string[], wrapper?: string[], env?: Record<string, string>, readyTimeoutMs?: number }} opts
+ * @param {{ label: string, config?: Record<string, unknown>, resource?: Record<string, unknown>, nodeArgs?: string[], wrapper?: string[], env?: Record<string, string>, readyTimeoutMs?: number, script?: string }} opts
  *   config: top-level keys (log_level, queries_log_type, ...); resource: keys under resources.<id>;
+ *   script: run instead of dist/main.js, with the same config (bench/declared-server.mjs);
  *   nodeArgs: node command-line options before the script; wrapper, env, readyTimeoutMs: see spawnServer.
  */
 export async function startGateway(db, opts) {
@@ -40,7 +41,7 @@ export async function startGateway(db, opts) {
   const configFile = join(dir, 'watchtower.yaml');
   writeFileSync(configFile, stringify(doc));
   try {
-    const server = await spawnServer(MAIN, {
+    const server = await spawnServer(opts.script ?? MAIN, {
       label: opts.label,
       nodeArgs: opts.nodeArgs,
       wrapper: opts.wrapper,
