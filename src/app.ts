@@ -20,8 +20,6 @@ import { registerSwagger } from './http/swagger.js';
 import { registerValidation } from './http/validation.js';
 import type { QueryDeps, QueryListener } from './query/query.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
-import { dataframeRoutes } from './routes/dataframe.js';
-import { trafficRoutes } from './routes/traffic.js';
 import { trafficCompareRoute } from './routes/traffic-compare.js';
 import { endpointRoutes } from './endpoints/routes.js';
 import type { RowColumns } from './endpoints/startup-check.js';
@@ -88,9 +86,7 @@ export const gatewayHttp = fp(
 );
 
 /** The sample's routes written in code. */
-function sampleRoutes(app: FastifyInstance, deps: QueryDeps): void {
-  trafficRoutes(app, deps);
-  dataframeRoutes(app, deps);
+function sampleRoutes(app: FastifyInstance): void {
   trafficCompareRoute(app);
 }
 

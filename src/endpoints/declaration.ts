@@ -23,6 +23,8 @@ export interface ParamDecl {
   required: boolean;
   /** The JSON schema of the value (type, bounds, pattern, enum, default, description...). */
   schema: Record<string, unknown>;
+  /** Another param this one may not be below (`to` not before `from`): 400 naming both. */
+  notBefore?: string;
 }
 
 export interface CompiledStatement {

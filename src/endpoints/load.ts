@@ -259,7 +259,7 @@ function checkParams(raw: unknown, method: Method, path: string, add: (key: stri
       add(key, 'must be a mapping (in, type, ...)');
       continue;
     }
-    const { in: where = 'query', required, header, ...schema } = spec;
+    const { in: where = 'query', required, header, not_before: notBefore, ...schema } = spec;
     if (!LOCATIONS.includes(where as Location)) {
       add(`${key}.in`, `must be one of ${LOCATIONS.join(', ')}`);
       continue;
@@ -278,7 +278,19 @@ function checkParams(raw: unknown, method: Method, path: string, add: (key: stri
       header: loc === 'header' ? (typeof header === 'string' ? header : name.replace(/_/g, '-')).toLowerCase() : undefined,
       required: loc === 'path' || required === true,
       schema,
+      notBefore: typeof notBefore === 'string' ? notBefore : undefined,
     });
+    if (notBefore !== undefined && typeof notBefore !== 'string') add(`${key}.not_before`, 'must name another param');
+  }
+  // not_before compares two values of one kind, both known once validated.
+  const ordered = ['integer', 'number', 'timestamp'];
+  for (const p of params) {
+    if (p.notBefore === undefined) continue;
+    const other = params.find((o) => o.name === p.notBefore);
+    if (!other || other === p) add(`params.${p.name}.not_before`, `names no other param: ${p.notBefore}`);
+    else if (!ordered.includes(p.schema.type as string) || other.schema.type !== p.schema.type) {
+      add(`params.${p.name}.not_before`, `compares two params of one type, integer, number or timestamp`);
+    }
   }
   const inPath = new Set([...path.matchAll(PATH_PARAM)].map((m) => m[1]));
   for (const name of inPath) {

@@ -16,6 +16,8 @@ import { RequestQueries, type QueryDeps, type QueryOptions } from '../query/quer
 import type { CompiledStatement, Endpoint, ParamDecl } from './declaration.js';
 import { CONTENT_TYPES, encodeAll, encodeRows, MEDIA_TYPES, negotiate } from './formats.js';
 import { loadEndpoints } from './load.js';
+import { paramValuesHook } from './param-values.js';
+import { renderSchema } from './param-types.js';
 
 type Obj = Record<string, unknown>;
 
@@ -35,7 +37,7 @@ class EndpointConflictError extends AppError {
 /** The JSON schema of an object holding `params` (one location's). */
 function objectSchema(params: ParamDecl[], key: (p: ParamDecl) => string, closed: boolean): Obj {
   const properties: Obj = {};
-  for (const p of params) properties[key(p)] = itemsClosed(p.schema);
+  for (const p of params) properties[key(p)] = itemsClosed(renderSchema(p.schema, p.in));
   const required = params.filter((p) => p.required).map(key);
   return { type: 'object', ...(closed ? { additionalProperties: false } : {}), properties, ...(required.length > 0 ? { required } : {}) };
 }
@@ -60,9 +62,16 @@ function schemaOf(ep: Endpoint): Obj {
   }
   const rid = ep.resources[0];
   const row = ep.columns ? { type: 'object', properties: ep.columns } : { type: 'object', additionalProperties: true };
+  // An example row when every column declares one (the first of its examples).
+  const cols = Object.entries(ep.columns ?? {});
+  const exampleRow = cols.length > 0 && cols.every(([, c]) => Array.isArray(c.examples)) ? Object.fromEntries(cols.map(([k, c]) => [k, (c.examples as unknown[])[0]])) : undefined;
   const content: Obj = {};
   for (const f of ep.formats) {
-    content[MEDIA_TYPES[f]] = { schema: f === 'json' ? (ep.result === 'one' ? row : { type: 'array', items: row }) : { type: 'string' } };
+    const json = f === 'json';
+    content[MEDIA_TYPES[f]] = {
+      schema: json ? (ep.result === 'one' ? row : { type: 'array', items: row }) : { type: 'string' },
+      ...(json && exampleRow ? { example: ep.result === 'one' ? exampleRow : [exampleRow] } : {}),
+    };
   }
   const success = data
     ? { description: ep.result === 'one' ? 'The row' : 'Rows', content }
@@ -201,6 +210,7 @@ export function registerEndpoint(app: FastifyInstance, ep: Endpoint, deps: Query
     }
   };
   const integers = strictIntegers(ep);
+  const values = paramValuesHook(ep);
   app.route({
     method: ep.method,
     url: ep.path,
@@ -208,6 +218,7 @@ export function registerEndpoint(app: FastifyInstance, ep: Endpoint, deps: Query
     serializerCompiler: nativeJsonSerializer,
     schema: schemaOf(ep),
     preValidation: [...(data ? [negotiation] : []), ...(integers ? [integers] : [])],
+    ...(values ? { preHandler: [values] } : {}),
     handler: handlerOf(ep, deps),
   });
 }

@@ -7,7 +7,7 @@
  *   from strict decimal text, before validation, and must declare safe bounds;
  * - JSON is the only body type (others get 415), and a key that could reach an object's
  *   prototype is refused by name;
- * - `x-maxDecimal` bounds decimal text beyond 2^53 (a BIGINT counter), which no number can.
+ * - `x-minDecimal`/`x-maxDecimal` bound decimal text beyond 2^53 (a BIGINT), which no number can.
  */
 import { errorCodes, type FastifyInstance, type FastifyRequest, type preValidationHookHandler } from 'fastify';
 import { BadRequestError } from '../errors.js';
@@ -106,16 +106,24 @@ export function registerBodyParsers(app: FastifyInstance): void {
 
 type KeywordValidate = ((schema: string, data: string) => boolean) & { errors?: { keyword: string; message: string; params: Record<string, unknown> }[] };
 
-/** `x-maxDecimal: "<digits>"`: decimal text no greater than that (BigInt comparison; no number holds it). */
-export function addMaxDecimalKeyword(ajv: {
+/**
+ * `x-minDecimal` / `x-maxDecimal: "<digits>"`: decimal text (optionally negative) within that bound,
+ * compared as BigInt: no number holds a BIGINT beyond 2^53. Other text is the pattern keyword's to report.
+ */
+export function addDecimalKeywords(ajv: {
   addKeyword(def: { keyword: string; type: 'string'; schemaType: 'string'; errors: true; validate: KeywordValidate }): unknown;
 }): void {
-  const validate: KeywordValidate = (max, data) => {
-    validate.errors = undefined;
-    if (!/^\d+$/.test(data)) return true; // the pattern keyword reports other text
-    if (data.length <= max.length && BigInt(data) <= BigInt(max)) return true;
-    validate.errors = [{ keyword: 'x-maxDecimal', message: `must be <= ${max}`, params: { limit: max } }];
-    return false;
-  };
-  ajv.addKeyword({ keyword: 'x-maxDecimal', type: 'string', schemaType: 'string', errors: true, validate });
+  for (const [keyword, relation] of [['x-maxDecimal', '<='], ['x-minDecimal', '>=']] as const) {
+    const validate: KeywordValidate = (bound, data) => {
+      validate.errors = undefined;
+      if (!/^-?\d+$/.test(data)) return true;
+      // Beyond 40 digits the sign decides (bounds are 64-bit), and BigInt() never reads thousands of digits.
+      const value = data.length > 40 ? (data.startsWith('-') ? -(10n ** 40n) : 10n ** 40n) : BigInt(data);
+      const ok = relation === '<=' ? value <= BigInt(bound) : value >= BigInt(bound);
+      if (ok) return true;
+      validate.errors = [{ keyword, message: `must be ${relation} ${bound}`, params: { limit: bound } }];
+      return false;
+    };
+    ajv.addKeyword({ keyword, type: 'string', schemaType: 'string', errors: true, validate });
+  }
 }

@@ -1,13 +1,13 @@
 /**
  * The validator every route of the app gets, and the text of its 400s, set through Fastify's
  * setters so a plugin can apply them (they used to be constructor options of the gateway's app).
- * The validator never coerces (see ./strict-input.ts) and knows `x-maxDecimal`;
+ * The validator never coerces (see ./strict-input.ts) and knows `x-minDecimal`/`x-maxDecimal`;
  * schemas shared with `addSchema` still resolve, as with Fastify's own compiler.
  */
 import { AjvCompiler } from '@fastify/ajv-compiler';
 import type { FastifyInstance } from 'fastify';
 import type { FastifySchemaValidationError } from 'fastify/types/schema.js';
-import { addMaxDecimalKeyword } from './strict-input.js';
+import { addDecimalKeywords } from './strict-input.js';
 
 /**
  * Never coerce. Union types (`['integer', 'string']` counters) are meant; without allowUnionTypes
@@ -33,7 +33,7 @@ export function registerValidation(app: FastifyInstance): void {
   app.setSchemaController({
     compilersFactory: {
       // The server's own `ajv` option is ignored: these rules are the gateway's, whatever the host passed.
-      buildValidator: (externalSchemas) => build(externalSchemas as Record<string, object>, { customOptions: { ...CUSTOM_OPTIONS }, onCreate: addMaxDecimalKeyword }),
+      buildValidator: (externalSchemas) => build(externalSchemas as Record<string, object>, { customOptions: { ...CUSTOM_OPTIONS }, onCreate: addDecimalKeywords }),
     },
   });
   app.setSchemaErrorFormatter(formatValidation);

@@ -20,7 +20,6 @@ export interface TrafficFilter {
 /** A counter as the drivers return it: a number, or the exact decimal text of one beyond 2^53. */
 export type Counter = number | string;
 
-export const TRAFFIC_COLUMNS = ['date_hour', 'port', 'flows', 'pkts', 'bytes'] as const;
 
 function dateHourSelect(dialect: Dialect): string {
   switch (dialect) {

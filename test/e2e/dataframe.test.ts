@@ -114,7 +114,7 @@ describe('dataframe routes', () => {
     for (const p of prefixes) {
       const params = (path: string) => (paths[path].get.parameters ?? []).map((x) => ({ name: x.name, in: x.in, schema: x.schema }));
       expect(params(`/${p}-dataframe`), p).toEqual(params(`/${p}-json`));
-      expect(params(`/${p}-dataframe`).map((x) => x.name).sort(), p).toEqual(['from', 'limit', 'port', 'to']);
+      expect(params(`/${p}-dataframe`).map((x) => x.name).sort(), p).toEqual(['format', 'from', 'limit', 'port', 'to']);
 
       const rows = await getJson(gw, `/${p}-dataframe?port=22&from=2025-01-07T10:00:00Z&to=2025-01-07T12:00:00Z`);
       expect(rows.map((r) => [r.date_hour, r.port]), p).toEqual([

@@ -17,6 +17,8 @@ import { ensureDatabase, seedSampleData } from '../../src/db/sample-data.js';
 import { mysqlAvailable, mysqlTarget, odbcAvailable, odbcTarget, pgAvailable, pgTarget, requireOrSkip, uniqueName } from '../helpers/databases.js';
 import { ROOT, sqliteConfig, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { fileTarget } from '../helpers/test-data.js';
+import { toFilter, type TrafficQuery } from '../../src/routes/traffic-params.js';
+import { selectTraffic, type Dialect } from '../../src/routes/traffic-sql.js';
 
 const skipPg = requireOrSkip('PostgreSQL', await pgAvailable());
 const skipMysql = requireOrSkip('MariaDB', await mysqlAvailable());
@@ -410,14 +412,14 @@ describe('an endpoint on a built-in route', () => {
         Object.assign(doc, sqliteConfig(dir), { endpoints: [join(dir, 'clash.yaml')] });
         writeFileSync(
           join(dir, 'clash.yaml'),
-          stringify({ endpoints: [{ method: 'GET', path: '/sqlite-json', resources: ['sqlite_traffic'], statements: [{ sql: 'SELECT 1 AS one' }] }] }),
+          stringify({ endpoints: [{ method: 'GET', path: '/traffic/compare', resources: ['sqlite_traffic'], statements: [{ sql: 'SELECT 1 AS one' }] }] }),
         );
       },
     });
     try {
       const timer = new Promise((resolve) => setTimeout(() => resolve('still running'), 15_000));
       expect(await Promise.race([g.exited, timer])).toBe(1);
-      expect(g.lines.join('\n')).toContain(`endpoint files refused, 1 problem(s): ${join(g.dir, 'clash.yaml')}: GET /sqlite-json: path: a built-in route has this method and path`);
+      expect(g.lines.join('\n')).toContain(`endpoint files refused, 1 problem(s): ${join(g.dir, 'clash.yaml')}: GET /traffic/compare: path: a built-in route has this method and path`);
     } finally {
       await g.stop();
     }
@@ -462,15 +464,22 @@ describe('a bad endpoint file', () => {
   }, 30_000);
 });
 
-describe('the shipped config/endpoints/traffic.yaml beside the code routes', () => {
+describe('the shipped config/endpoints/traffic-*.yaml: the sample routes, declared', () => {
   const sampleDb = uniqueName('wt_decl_sample');
   let sample: GatewayProcess;
+  let sqlitePath = '';
   const sources = [
-    { prefix: 'sqlite', rid: 'sqlite_traffic', skip: false },
-    { prefix: 'pg', rid: 'pg_traffic', skip: skipPg },
-    { prefix: 'mysql', rid: 'mysql_traffic', skip: skipMysql },
-    { prefix: 'mysql-odbc', rid: 'mysql_odbc_traffic', skip: skipMysql || skipOdbc },
+    { prefix: 'sqlite', rid: 'sqlite_traffic', dialect: 'sqlite' as const, skip: false },
+    { prefix: 'pg', rid: 'pg_traffic', dialect: 'postgres' as const, skip: skipPg },
+    { prefix: 'mysql', rid: 'mysql_traffic', dialect: 'mysql' as const, skip: skipMysql },
+    { prefix: 'mysql-odbc', rid: 'mysql_odbc_traffic', dialect: 'mysql' as const, skip: skipMysql || skipOdbc },
   ];
+  const targets = (): Record<string, SecureResourceSettings> => ({
+    sqlite_traffic: { db_type: 'sqlite', db_path: sqlitePath } as SecureResourceSettings,
+    pg_traffic: pgTarget({ db_name: sampleDb }),
+    mysql_traffic: mysqlTarget({ db_name: sampleDb }),
+    mysql_odbc_traffic: mysqlTarget({ db_name: sampleDb }),
+  });
 
   beforeAll(async () => {
     for (const t of [skipPg ? undefined : pgTarget({ db_name: sampleDb }), skipMysql ? undefined : mysqlTarget({ db_name: sampleDb })]) {
@@ -485,11 +494,12 @@ describe('the shipped config/endpoints/traffic.yaml beside the code routes', () 
     }
     sample = await startGateway({
       configPatch: (doc, dir) => {
+        sqlitePath = join(dir, 'traffic.db');
         Object.assign(doc, {
           resource_ids: sources.filter((s) => !s.skip).map((s) => s.rid),
           endpoints: [join(ROOT, 'config', 'endpoints', '*.yaml')],
           secure: {
-            sqlite_traffic: { db_type: 'sqlite', db_path: join(dir, 'traffic.db') },
+            sqlite_traffic: { db_type: 'sqlite', db_path: sqlitePath },
             pg_traffic: fileTarget(pgTarget({ db_name: sampleDb })),
             mysql_traffic: fileTarget(mysqlTarget({ db_name: sampleDb })),
             mysql_odbc_traffic: fileTarget(odbcTarget({ db_name: sampleDb })),
@@ -510,46 +520,73 @@ describe('the shipped config/endpoints/traffic.yaml beside the code routes', () 
     return `${res.status} ${await res.text()}`;
   };
 
-  it.each(sources)('/v2/$prefix-json and -psv answer what the code routes answer', async ({ prefix, skip }) => {
-    if (skip) return;
-    const from = 1736121600 + 5 * 3600;
-    const to = from + 10 * 3600;
-    for (const query of ['', '?port=443&limit=7', `?from=${from}&to=${to}&limit=100`, `?port=22&from=${from}&limit=3`]) {
-      const code = await text(`/${prefix}-json${query}`);
-      expect(code.startsWith('200 [{')).toBe(true);
-      expect(await text(`/v2/${prefix}-json${query}`), query).toBe(code);
-      expect(await text(`/v2/${prefix}-psv${query}`), query).toBe(await text(`/${prefix}-psv${query}`));
+  /** The rows the hand-written SQL of the compare route (src/routes/traffic-sql.ts) reads directly from the database. */
+  async function direct(rid: string, dialect: Dialect, query: TrafficQuery): Promise<Record<string, unknown>[]> {
+    const { sql, params } = selectTraffic(dialect, toFilter(query));
+    const conn = await createConnector(rid, targets()[rid]).connect(0, 10);
+    try {
+      return (await conn.query(sql, params, { timeoutSeconds: 10 })).rows;
+    } finally {
+      await conn.close();
     }
-    expect(await text(`/v2/${prefix}-psv?limit=5000`)).toBe(await text(`/${prefix}-psv?limit=5000`));
+  }
+
+  const JAN6 = 1736121600;
+  const QUERIES: [string, TrafficQuery][] = [
+    ['', { limit: 10 }],
+    ['?port=443&limit=7', { port: 443, limit: 7 }],
+    [`?from=${JAN6 + 5 * 3600}&to=${JAN6 + 15 * 3600}&limit=100`, { from: String(JAN6 + 5 * 3600), to: String(JAN6 + 15 * 3600), limit: 100 }],
+    ['?port=22&from=2025-01-06T05:00:00Z&limit=3', { port: 22, from: '2025-01-06T05:00:00Z', limit: 3 }],
+    ['?from=2025-01-06T07:00:00%2B02:00&to=2025-01-06%2006:00&limit=50', { from: '2025-01-06T07:00:00+02:00', to: '2025-01-06 06:00', limit: 50 }],
+  ];
+
+  it.each(sources)('/$prefix-json, -psv and -dataframe answer the rows the hand-written SQL reads', async ({ prefix, rid, dialect, skip }) => {
+    if (skip) return;
+    for (const [query, parsed] of QUERIES) {
+      const rows = await direct(rid, dialect, parsed);
+      expect(rows.length, query).toBeGreaterThan(0);
+      expect(JSON.parse((await text(`/${prefix}-json${query}`)).slice(4)), query).toEqual(rows);
+      const psv = rows.map((r) => Object.values(r).join('|') + '\n').join('');
+      expect(await text(`/${prefix}-psv${query}`), query).toBe(`200 ${psv}`);
+      if (prefix !== 'pg') {
+        const asText = rows.map((r) => ({ ...r, date_hour: typeof r.date_hour === 'number' ? new Date(r.date_hour * 1000).toISOString().slice(0, 19).replace('T', ' ') : r.date_hour }));
+        expect(JSON.parse((await text(`/${prefix}-dataframe${query}`)).slice(4)), query).toEqual(asText);
+      }
+    }
+    expect(await text(`/${prefix}-json?from=2025-01-07&to=2025-01-06`)).toMatch(/^400 .*querystring\/from must not be after querystring\/to/);
+    expect(await text(`/${prefix}-json?from=2025-02-30`)).toMatch(/^400 .*querystring\/from is not a valid date-time: 2025-02-30/);
     // The declared columns are what the rows hold, of the declared types.
     const doc = (await (await fetch(`${sample.url}/docs/json`)).json()) as {
-      paths: Record<string, { get: { responses: { 200: { content: Record<string, { schema: { items: { properties: Record<string, { type?: string; anyOf?: { type: string }[] }> } } }> } } } }>;
+      paths: Record<string, { get: { responses: { 200: { content: Record<string, { schema: { items: { properties: Record<string, { type?: string | string[]; anyOf?: { type: string }[] }> } } }> } } } }>;
     };
-    const properties = doc.paths[`/v2/${prefix}-json`].get.responses[200].content['application/json'].schema.items.properties;
-    const rows = JSON.parse((await text(`/v2/${prefix}-json?limit=50`)).slice(4)) as Record<string, unknown>[];
+    const properties = doc.paths[`/${prefix}-json`].get.responses[200].content['application/json'].schema.items.properties;
+    const rows = JSON.parse((await text(`/${prefix}-json?limit=50`)).slice(4)) as Record<string, unknown>[];
     for (const row of rows) {
       expect(Object.keys(row)).toEqual(Object.keys(properties));
       for (const [key, schema] of Object.entries(properties)) {
-        const types = schema.anyOf ? schema.anyOf.map((s) => s.type) : [schema.type];
+        const types = schema.anyOf ? schema.anyOf.map((s) => s.type) : [schema.type].flat();
         expect(types.includes(Number.isInteger(row[key]) ? 'integer' : typeof row[key]), `${key}=${String(row[key])}`).toBe(true);
       }
     }
   });
 
-  it.each(sources.filter((s) => s.prefix === 'pg' || s.prefix === 'mysql'))('POST /v2/$prefix/traffic inserts all or nothing, as POST /$prefix/traffic', async ({ prefix, skip }) => {
+  it.each(sources.filter((s) => s.prefix === 'pg' || s.prefix === 'mysql'))('POST /$prefix/traffic inserts all or nothing, counters beyond 2^53 as text', async ({ prefix, skip }) => {
     if (skip) return;
-    const row = (date_hour: number) => ({ date_hour, port: 9, flows: 1, pkts: 2, bytes: 3 });
-    const post = async (path: string, rows: unknown[]) => {
-      const res = await fetch(`${sample.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ rows }) });
+    const row = (date_hour: number, bytes: number | string = 3) => ({ date_hour, port: 9, flows: 1, pkts: 2, bytes });
+    const post = async (rows: unknown[]) => {
+      const res = await fetch(`${sample.url}/${prefix}/traffic`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ rows }) });
       return { status: res.status, body: (await res.json()) as Record<string, unknown> };
     };
     const t = 1900000800;
-    expect(await post(`/v2/${prefix}/traffic`, [row(t), row(t + 3600)])).toEqual({ status: 201, body: { inserted: 2 } });
-    expect(await text(`/v2/${prefix}-json?port=9&from=${t}`)).toBe(await text(`/${prefix}-json?port=9&from=${t}`));
-    const dup = await post(`/v2/${prefix}/traffic`, [row(t + 7200), row(t)]);
+    expect(await post([row(t), row(t + 3600, '9223372036854775807')])).toEqual({ status: 201, body: { inserted: 2 } });
+    const dup = await post([row(t + 7200), row(t)]);
     expect(dup.status).toBe(409);
-    expect((await post(`/${prefix}/traffic`, [row(t + 7200), row(t)])).status).toBe(409);
-    expect(JSON.parse((await text(`/v2/${prefix}-json?port=9&from=${t}`)).slice(4))).toHaveLength(2);
+    const stored = JSON.parse((await text(`/${prefix}-json?port=9&from=${t}`)).slice(4)) as { bytes: unknown }[];
+    expect(stored.map((r) => r.bytes)).toEqual([3, '9223372036854775807']);
+    const over = await post([row(t + 10800, '9223372036854775808')]);
+    expect(over.status).toBe(400);
+    expect(over.body.detail).toBe('body/rows/0/bytes must be <= 9223372036854775807');
+    expect((await post([row(t + 10800, -1)])).status).toBe(400);
   });
 });
 

@@ -125,8 +125,8 @@ describe('gateway process on the embedded SQLite database', () => {
     };
     expect(doc.openapi).toMatch(/^3\./);
     const op = doc.paths['/sqlite-json'].get;
-    expect(op.parameters?.map((p) => p.name).sort()).toEqual(['from', 'limit', 'port', 'to']);
-    expect(Object.keys(op.responses).sort()).toEqual(['200', '400', '429', '500', '503', '504']);
+    expect(op.parameters?.map((p) => p.name).sort()).toEqual(['format', 'from', 'limit', 'port', 'to']);
+    expect(Object.keys(op.responses).sort()).toEqual(['200', '400', '406', '429', '500', '503', '504']);
     const tooMany = op.responses['429'] as { content: Record<string, { example?: unknown }> };
     expect(tooMany.content['application/json'].example).toEqual({ detail: 'too many pending requests for resource sqlite_traffic', cid: expect.any(String) });
     const ok = op.responses['200'] as { content: Record<string, { example?: unknown[] }> };

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { MAX_CONFIG_FILE_BYTES } from '../../src/config/read-file.js';
 import { freePort, ROOT, sqliteConfig, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
+import { withSampleEndpoints } from '../helpers/sample-endpoints.js';
 import { parseLogLine, type ParsedLine } from '../helpers/logfmt-parse.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -53,7 +54,7 @@ describe('npm start, the pid file and signals', () => {
     const configFile = join(dir, 'watchtower.yaml');
     const overrideFile = join(dir, 'override.yaml');
     const pidFile = join(dir, 'run', 'watchtower.pid');
-    writeFileSync(configFile, stringify(sqliteConfig(dir)));
+    writeFileSync(configFile, stringify(withSampleEndpoints(sqliteConfig(dir))));
     const port = await freePort();
     const npm = spawn('npm', ['start'], {
       cwd: ROOT,

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { parseLogLine, type ParsedLine } from './logfmt-parse.js';
+import { DISABLED_SAMPLE_TARGETS, withSampleEndpoints } from './sample-endpoints.js';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const MAIN = join(ROOT, 'dist', 'main.js');
@@ -47,7 +48,10 @@ export interface GatewayProcess {
 }
 
 export interface StartOptions {
-  /** Main config document; a sqlite-only default is used when omitted. */
+  /**
+   * Main config document; a sqlite-only default is used when omitted. Without an `endpoints` key it
+   * serves the sample endpoint files of the resources it defines (test/helpers/sample-endpoints.ts).
+   */
   config?: Record<string, unknown>;
   env?: Record<string, string>;
   /** Do not wait for the 'listening' record (for start-up failure tests). */
@@ -62,7 +66,8 @@ export function sqliteConfig(dir: string, extra: Record<string, unknown> = {}): 
     log_level: 'INFO',
     resource_ids: ['sqlite_traffic'],
     resources: { sqlite_traffic: { db_min_conn_pool_size: 1, db_max_conn_pool_size: 4 } },
-    secure: { sqlite_traffic: { db_type: 'sqlite', db_path: join(dir, 'traffic.db') } },
+    // The other sample resources defined but not enabled, as in the shipped config.
+    secure: { sqlite_traffic: { db_type: 'sqlite', db_path: join(dir, 'traffic.db') }, ...DISABLED_SAMPLE_TARGETS },
     pool_check_interval: 1,
     ...extra,
   };
@@ -75,7 +80,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<GatewayProc
   const overrideFile = join(dir, 'override.yaml');
   const doc = structuredClone(opts.config ?? sqliteConfig(dir));
   opts.configPatch?.(doc, dir);
-  writeFileSync(configFile, stringify(doc));
+  writeFileSync(configFile, stringify(withSampleEndpoints(doc)));
   const child = spawn(process.execPath, [...(opts.extraArgs ?? []), MAIN], {
     cwd: ROOT,
     env: {

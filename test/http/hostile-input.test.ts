@@ -13,6 +13,7 @@ import { BadRequestError } from '../../src/errors.js';
 import { mysqlAvailable, mysqlTarget, pgAvailable, pgTarget, requireOrSkip, uniqueName } from '../helpers/databases.js';
 import { sqliteConfig, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { dropDatabase, fileTarget, seedSampleDatabase } from '../helpers/test-data.js';
+import { DISABLED_SAMPLE_TARGETS } from '../helpers/sample-endpoints.js';
 
 const skipPg = requireOrSkip('PostgreSQL', await pgAvailable());
 const skipMysql = requireOrSkip('MariaDB', await mysqlAvailable());
@@ -88,6 +89,7 @@ describe.skipIf(skipPg || skipMysql)('hostile input on every data route of every
           sqlite_traffic: { db_type: 'sqlite', db_path: 'PLACEHOLDER' },
           pg_traffic: fileTarget(pgTarget({ db_name: db })),
           mysql_traffic: fileTarget(mysqlTarget({ db_name: db })),
+          mysql_odbc_traffic: DISABLED_SAMPLE_TARGETS.mysql_odbc_traffic,
         },
       },
       configPatch: (cfg, dir) => {

@@ -301,12 +301,14 @@ describe.skipIf(skipPg || skipMysql)('the OpenAPI document at /docs/json', () =>
     }
   });
 
-  it('success, 400, 409, 413 and 415 on a healthy gateway', async () => {
+  it('success, 400, 406, 409, 413 and 415 on a healthy gateway', async () => {
     for (const { method, path, op } of operations(doc)) {
       const kind = kindOf(method, path, op);
       if (kind === 'select') {
         expect(await call(healthy, doc, method, path, { query: '?limit=3' })).toBe(200);
         expect(await call(healthy, doc, method, path, { query: '?limit=0' })).toBe(400);
+        // Declared endpoints offer formats: one not offered is refused before anything else.
+        if (op.responses['406']) expect(await call(healthy, doc, method, path, { query: '?format=xml&limit=0' })).toBe(406);
       } else if (kind === 'insert') {
         const rows = newRows();
         expect(await call(healthy, doc, method, path, { init: json(rows) })).toBe(201);

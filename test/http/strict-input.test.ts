@@ -1,7 +1,7 @@
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { BadRequestError } from '../../src/errors.js';
-import { addMaxDecimalKeyword, integerParams, parseJsonBody, registerStrictQueryIntegers } from '../../src/http/strict-input.js';
+import { addDecimalKeywords, integerParams, parseJsonBody, registerStrictQueryIntegers } from '../../src/http/strict-input.js';
 
 describe('integer query parameters', () => {
   it('must declare safe bounds, and a number parameter is refused when the route is added', () => {
@@ -45,7 +45,7 @@ describe('JSON bodies', () => {
 
 describe('x-maxDecimal', () => {
   it('bounds decimal text beyond any exact number', async () => {
-    const app = Fastify({ ajv: { customOptions: { coerceTypes: false }, onCreate: (ajv) => addMaxDecimalKeyword(ajv) } });
+    const app = Fastify({ ajv: { customOptions: { coerceTypes: false }, onCreate: (ajv) => addDecimalKeywords(ajv) } });
     app.post('/c', { schema: { body: { type: 'object', properties: { c: { type: 'string', 'x-maxDecimal': '9223372036854775807' } } } } }, async () => 'ok');
     const post = (c: string) => app.inject({ method: 'POST', url: '/c', payload: { c } });
     expect((await post('9223372036854775807')).statusCode).toBe(200);

@@ -11,6 +11,7 @@ import { buildSettings, setConfig, type Settings } from '../../src/config/index.
 import { createGateway, type Gateway } from '../../src/gateway.js';
 import { setLogDestination } from '../../src/log/index.js';
 import type { RequestResources } from '../../src/resources/request-resources.js';
+import { sampleEndpointFiles } from '../helpers/sample-endpoints.js';
 
 const RID = 'sqlite_traffic';
 const dir = mkdtempSync(join(tmpdir(), 'wt-two-gateways-'));
@@ -24,6 +25,7 @@ function settings(name: string, cidLen: number, limits: Record<string, unknown>)
       docs_enabled: false,
       resources: { [RID]: { db_min_conn_pool_size: 1, db_max_conn_pool_size: 2, ...limits } },
       secure: { [RID]: { db_type: 'sqlite', db_path: join(dir, `${name}.db`) } },
+      endpoints: sampleEndpointFiles({ [RID]: {} }),
     },
     {},
     { env: {} },

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BadRequestError } from '../../src/errors.js';
-import { parseTime, toFilter } from '../../src/routes/traffic-params.js';
+import { parseTime } from '../../src/http/timestamps.js';
+import { toFilter } from '../../src/routes/traffic-params.js';
 import { insertTraffic, selectTraffic } from '../../src/routes/traffic-sql.js';
 import { compareRows } from '../../src/routes/traffic-compare.js';
 
@@ -8,28 +9,28 @@ const JAN6 = Date.UTC(2025, 0, 6) / 1000;
 
 describe('traffic query parameters', () => {
   it('reads epoch seconds and ISO 8601, UTC unless an offset is given', () => {
-    expect(parseTime(String(JAN6), 'from')).toBe(JAN6);
-    expect(parseTime('2025-01-06', 'from')).toBe(JAN6);
-    expect(parseTime('2025-01-06T01:00:00Z', 'from')).toBe(JAN6 + 3600);
-    expect(parseTime('2025-01-06 01:00', 'from')).toBe(JAN6 + 3600);
-    expect(parseTime('2025-01-06T03:00:00+02:00', 'from')).toBe(JAN6 + 3600);
+    expect(parseTime(String(JAN6), 'querystring/from')).toBe(JAN6);
+    expect(parseTime('2025-01-06', 'querystring/from')).toBe(JAN6);
+    expect(parseTime('2025-01-06T01:00:00Z', 'querystring/from')).toBe(JAN6 + 3600);
+    expect(parseTime('2025-01-06 01:00', 'querystring/from')).toBe(JAN6 + 3600);
+    expect(parseTime('2025-01-06T03:00:00+02:00', 'querystring/from')).toBe(JAN6 + 3600);
   });
 
   it('refuses dates that do not exist instead of rolling them over, and instants beyond 1970-9999', () => {
     for (const v of ['2025-02-30', '2025-02-29', '2100-02-29', '2025-04-31', '2025-00-10', '2025-01-06T24:00', '2025-01-06T23:60', '2025-01-06T23:00:60', '2025-01-06T23:00+24:00', '2025-01-06T23:00+05:60']) {
-      expect(() => parseTime(v, 'from'), v).toThrow(`querystring/from is not a valid date-time: ${v}`);
+      expect(() => parseTime(v, 'querystring/from'), v).toThrow(`querystring/from is not a valid date-time: ${v}`);
     }
-    expect(parseTime('2024-02-29', 'from')).toBe(Date.UTC(2024, 1, 29) / 1000);
-    expect(parseTime('2000-02-29T23:59:59.999Z', 'from')).toBe(Date.UTC(2000, 1, 29, 23, 59, 59) / 1000);
-    expect(parseTime('9999-12-31T23:59:59Z', 'to')).toBe(253402300799);
-    expect(parseTime('0', 'to')).toBe(0);
+    expect(parseTime('2024-02-29', 'querystring/from')).toBe(Date.UTC(2024, 1, 29) / 1000);
+    expect(parseTime('2000-02-29T23:59:59.999Z', 'querystring/from')).toBe(Date.UTC(2000, 1, 29, 23, 59, 59) / 1000);
+    expect(parseTime('9999-12-31T23:59:59Z', 'querystring/to')).toBe(253402300799);
+    expect(parseTime('0', 'querystring/to')).toBe(0);
     for (const v of ['9999-12-31T23:00:00-05:00', '253402300800', '1969-12-31', '1970-01-01T00:00:00+00:01', '0050-01-01']) {
-      expect(() => parseTime(v, 'to'), v).toThrow('querystring/to must be from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z');
+      expect(() => parseTime(v, 'querystring/to'), v).toThrow('querystring/to must be from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z');
     }
   });
 
   it('names the field of an impossible date and refuses from after to', () => {
-    expect(() => parseTime('2025-13-40', 'to')).toThrow(/querystring\/to is not a valid date-time/);
+    expect(() => parseTime('2025-13-40', 'querystring/to')).toThrow(/querystring\/to is not a valid date-time/);
     try {
       toFilter({ from: '2025-01-07', to: '2025-01-06', limit: 10 });
       throw new Error('expected a refusal');
