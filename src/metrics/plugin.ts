@@ -47,12 +47,14 @@ function allowList(settings: SettingsReader): readonly string[] {
  * ({"detail", "cid"}, X-Correlation-ID).
  */
 export class MetricsError extends AppError {
-  readonly code = 'metrics';
+  /** A 401 is a failed authentication like any other (counted in wt_auth_failures_total); a 403 is the address rule. */
+  readonly code: 'unauthenticated' | 'metrics';
   readonly statusCode: 401 | 403 | 503;
 
   constructor(statusCode: 401 | 403 | 503, message: string) {
     super(message);
     this.statusCode = statusCode;
+    this.code = statusCode === 401 ? 'unauthenticated' : 'metrics';
   }
 }
 

@@ -99,20 +99,26 @@ async function recordsOf(cid: string): Promise<ParsedLine[]> {
   }, { timeout: 5000 });
 }
 
+/** Basic-auth credentials of the scrapes, once a test sets WT_METRICS_USER and WT_METRICS_PASSWORD. */
+let scrapeHeaders: Record<string, string> = {};
+
 /** One sample's value from GET /metrics (0 when the series does not exist). */
 async function sample(name: string, labels: Record<string, string>): Promise<number> {
-  const r = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5000) });
+  const r = await fetch(`${base}/metrics`, { headers: scrapeHeaders, signal: AbortSignal.timeout(5000) });
   const exp = parseExposition(await r.text());
   const found = exp.samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
   return found.reduce((sum, s) => sum + s.value, 0);
 }
 
-/** The change of a set of samples across `action`, read after its records are written. */
-async function deltas(names: [string, Record<string, string>][], action: () => Promise<string[]>): Promise<number[]> {
+/**
+ * Expects the change of a set of samples across `action` to become `expected`: a request is counted
+ * when its response closes, a moment after the client has it (quiet paths write no record to wait for).
+ */
+async function expectDeltas(names: [string, Record<string, string>][], action: () => Promise<string[]>, expected: number[]): Promise<void> {
   const before = await Promise.all(names.map(([n, l]) => sample(n, l)));
   for (const cid of await action()) await recordsOf(cid);
-  const after = await Promise.all(names.map(([n, l]) => sample(n, l)));
-  return after.map((v, i) => v - before[i]!);
+  const deltas = async () => (await Promise.all(names.map(([n, l]) => sample(n, l)))).map((v, i) => v - before[i]!);
+  await expect.poll(deltas, { timeout: 5000, interval: 50 }).toEqual(expected);
 }
 
 describe('client_id in the request records', () => {
@@ -155,7 +161,7 @@ describe('metrics per caller', () => {
   it('counts requests and durations under a listed caller, other or anonymous, by status class', async () => {
     const names = [requests('reporting', '2xx'), requests('reporting', '5xx'), requests('other', '2xx'), requests('anonymous', '2xx'), requests('anonymous', '4xx'),
       durations('reporting'), durations('other'), durations('anonymous')];
-    const got = await deltas(names, async () => [
+    await expectDeltas(names, async () => [
       (await call('/ok', { 'x-test-caller': 'reporting' })).cid,
       (await call('/ok', { 'x-test-caller': 'reporting' })).cid,
       (await call('/fail', { 'x-test-caller': 'reporting' })).cid,
@@ -163,8 +169,7 @@ describe('metrics per caller', () => {
       (await call('/ok', { 'x-test-caller': 'a-third-one' })).cid,
       (await call('/ok')).cid,
       (await call('/no-such-route')).cid,
-    ]);
-    expect(got).toEqual([2, 1, 2, 1, 1, 3, 2, 2]);
+    ], [2, 1, 2, 1, 1, 3, 2, 2]);
     // Unlisted callers never get a series of their own.
     expect(await sample('wt_client_requests_total', { client_id: 'someone-else' })).toBe(0);
     const text = await (await fetch(`${base}/metrics`)).text();
@@ -180,7 +185,7 @@ describe('metrics per caller', () => {
       ['wt_rate_limited_total', {}],
       ['wt_client_requests_total', { client_id: 'reporting', status_code: '4xx' }],
     ];
-    const got = await deltas(names, async () => {
+    await expectDeltas(names, async () => {
       const cids = [
         (await call('/ok', { 'x-test-refuse': 'unauthenticated' })).cid,
         (await call('/ok', { 'x-test-caller': 'reporting', 'x-test-refuse': 'forbidden' })).cid,
@@ -193,17 +198,33 @@ describe('metrics per caller', () => {
       // A refused scrape writes no records and is no request in the per-caller counters, but is a refusal.
       expect((await call('/metrics', { 'x-test-refuse': 'unauthenticated' })).status).toBe(401);
       return cids;
-    });
-    // unauthenticated: the /ok and the /metrics one; the queue's 429 is no rate limit.
-    expect(got).toEqual([2, 1, 1, 1, 2, 3]);
+      // unauthenticated: the /ok and the /metrics one; the queue's 429 is no rate limit.
+    }, [2, 1, 1, 1, 2, 3]);
+  });
+
+  it('counts a scrape refused for want of the /metrics basic-auth credentials as unauthenticated', async () => {
+    process.env.WT_METRICS_USER = 'scraper';
+    process.env.WT_METRICS_PASSWORD = 'right';
+    scrapeHeaders = { authorization: `Basic ${Buffer.from('scraper:right').toString('base64')}` };
+    try {
+      const names: [string, Record<string, string>][] = [['wt_auth_failures_total', { client_id: 'anonymous', reason: 'unauthenticated' }]];
+      await expectDeltas(names, async () => {
+        expect((await call('/metrics')).status).toBe(401);
+        expect((await call('/metrics', { authorization: `Basic ${Buffer.from('scraper:wrong').toString('base64')}` })).status).toBe(401);
+        return [];
+      }, [2]);
+    } finally {
+      delete process.env.WT_METRICS_USER;
+      delete process.env.WT_METRICS_PASSWORD;
+      scrapeHeaders = {};
+    }
   });
 
   it('follows a reload of client_metrics: a newly listed caller gets its own series, one no longer listed counts as other', async () => {
     try {
       current = settingsWith(['billing']);
       const names = [requests('billing', '2xx'), requests('reporting', '2xx'), requests('other', '2xx')];
-      const got = await deltas(names, async () => [(await call('/ok', { 'x-test-caller': 'billing' })).cid, (await call('/ok', { 'x-test-caller': 'reporting' })).cid]);
-      expect(got).toEqual([1, 0, 1]);
+      await expectDeltas(names, async () => [(await call('/ok', { 'x-test-caller': 'billing' })).cid, (await call('/ok', { 'x-test-caller': 'reporting' })).cid], [1, 0, 1]);
       // Created at zero with the new list, before the first refusal of that caller.
       const text = await (await fetch(`${base}/metrics`)).text();
       expect(text).toContain('wt_rate_limited_total{client_id="billing"} 0');
