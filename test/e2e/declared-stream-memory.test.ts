@@ -6,10 +6,10 @@
  * collected the answer before sending it, or whose encoder held its chunks, grows by the size of
  * the body; here it may grow by less than 64 MB. Every row must arrive exactly once.
  *
- * Not ODBC: MariaDB Connector/ODBC 3.1 reads the whole result into the driver's memory before the
- * first fetch (the process grew by about 230 MB for these rows, with NO_CACHE too), and the cursor
- * fetches one row per call (see src/db/odbc.ts), about 16,000 rows/s, so the stream cannot be flat
- * there whatever the gateway does.
+ * Not ODBC: MariaDB Connector/ODBC 3.1.15 reads the whole result into the driver's memory before the
+ * first fetch (the process grew by about 230 MB for these rows; its result-set streaming, NO_CACHE,
+ * exists from 3.1.17 on), and the cursor fetches one row per call (see src/db/odbc.ts), about
+ * 16,000 rows/s, so the stream cannot be flat there whatever the gateway does.
  */
 import { get as httpGet } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
