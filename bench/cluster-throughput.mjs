@@ -26,8 +26,7 @@ async function startGateway(workers) {
     stringify({
       workers,
       resource_ids: ['sqlite_traffic'],
-      secure: { sqlite_traffic: { db_type: 'sqlite', db_sample: true, db_path: join(dir, 't.db') } },
-      endpoints: [join(ROOT, 'config', 'endpoints', 'traffic-sqlite.yaml')],
+      secure: { sqlite_traffic: { db_type: 'sqlite', db_path: join(dir, 't.db') } },
     }),
   );
   const child = spawn(process.execPath, [join(ROOT, 'dist', 'main.js')], {

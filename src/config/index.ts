@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import { defaultConfigPaths, diffSettings, loadSettings, loadSettingsOffThread, type ConfigChange, type ConfigPaths } from './load.js';
 import { ConfigError } from '../errors.js';
 import { globalSchema, resourceSchema, type ResourceSettings, type Settings } from './schema.js';
+import { isAuthKeyReloadable } from '../auth/settings.js';
 
 export * from './schema.js';
 export { buildSettings, diffSettings, loadSettings, loadSettingsOffThread, defaultConfigPaths, type ConfigChange, type ConfigPaths } from './load.js';
@@ -86,5 +87,6 @@ async function reloadOnce(check?: (after: Settings) => void): Promise<ConfigChan
 export function isReloadable(key: string): boolean {
   const parts = key.split('.');
   if (parts[0] === 'resources') return resourceSchema[parts[2] as keyof typeof resourceSchema]?.reloadable ?? false;
+  if (parts[0] === 'auth') return isAuthKeyReloadable(parts[1] ?? '');
   return globalSchema[parts[0] as keyof typeof globalSchema]?.reloadable ?? false;
 }

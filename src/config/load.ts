@@ -10,6 +10,8 @@ import convict from 'convict';
 import { ConfigError } from '../errors.js';
 import { readYamlFile } from './read-file.js';
 import { readYamlFilesOffThread } from './read-off-thread.js';
+import { authDocForConvict, authFiles, authSchema, diffAuth, resolveAuth } from '../auth/settings.js';
+import type { YamlMapping } from './read-file.js';
 import {
   RESOURCE_ID,
   globalSchema,
@@ -66,8 +68,12 @@ function checkNames(doc: Obj, file: string | undefined): void {
       } else if (isObj(value)) nested.push(prefix + key);
     }
   };
-  const { resources, secure, ...global } = doc;
+  const { resources, secure, auth, ...global } = doc;
   checkKeys(global, globalSchema, '');
+  if (auth !== undefined && auth !== null) {
+    if (!isObj(auth)) throw new ConfigError('auth must be a mapping of keys to values', { file, keys: ['auth'] });
+    checkKeys(auth, authSchema, 'auth.');
+  }
   for (const [name, value, schema] of [
     ['resources', resources, resourceSchema],
     ['secure', secure, secureResourceSchema],
@@ -89,6 +95,10 @@ export function forbiddenOverrideKeys(override: Obj): string[] {
   const bad: string[] = [];
   for (const [key, value] of Object.entries(override)) {
     if (key === 'secure') bad.push('secure');
+    else if (key === 'auth') {
+      if (!isObj(value)) continue; // reported by validation
+      for (const k of Object.keys(value)) if (authSchema[k as keyof typeof authSchema]?.reloadable === false) bad.push(`auth.${k}`);
+    }
     else if (key === 'resources') {
       if (!isObj(value)) continue; // reported by validation
       for (const [rid, section] of Object.entries(value)) {
@@ -116,6 +126,7 @@ function mergeDocs(main: Obj, override: Obj): Obj {
     }
     merged.resources = resources;
   }
+  if (isObj(main.auth) && isObj(override.auth)) merged.auth = { ...main.auth, ...override.auth };
   if ('secure' in main) merged.secure = main.secure;
   return merged;
 }
@@ -200,7 +211,7 @@ function readPassword(rid: string, env: NodeJS.ProcessEnv): string {
 export function buildSettings(
   main: Obj,
   override: Obj,
-  opts: { mainFile?: string; overrideFile?: string; env?: NodeJS.ProcessEnv } = {},
+  opts: { mainFile?: string; overrideFile?: string; env?: NodeJS.ProcessEnv; authFiles?: ReadonlyMap<string, YamlMapping> } = {},
 ): Settings {
   const env = opts.env ?? process.env;
   checkNames(main, opts.mainFile);
@@ -214,7 +225,7 @@ export function buildSettings(
   }
   const merged = mergeDocs(main, override);
   // checkNames made both sections mappings of mappings, or left them empty (`resources:` is null).
-  const { resources: resourcesDoc, secure: secureDoc, ...rawGlobal } = merged;
+  const { resources: resourcesDoc, secure: secureDoc, auth: authDoc, ...rawGlobal } = merged;
   const rawResources = (resourcesDoc ?? {}) as Record<string, Obj>;
   const rawSecure = (secureDoc ?? {}) as Record<string, Obj>;
   // Blame the override when it holds any of the offending keys, else the main file.
@@ -275,8 +286,13 @@ export function buildSettings(
     }
   }
 
+  // Who may call: the section's keys, then the key files it names (read again on every reload).
+  const rawAuth = runConvict(authSchema as unknown as convict.Schema<Obj>, authDocForConvict((authDoc ?? {}) as Obj), 'auth.', {}, blame);
+  const auth = resolveAuth(rawAuth, { files: opts.authFiles, mainFile: opts.mainFile });
+
   return Object.freeze({
     ...global,
+    auth,
     special_queries_routes_patterns: Object.freeze([...global.special_queries_routes_patterns]) as string[],
     resource_ids: Object.freeze([...global.resource_ids]) as string[],
     resources: Object.freeze(resources),
@@ -296,13 +312,19 @@ export async function loadSettingsOffThread(paths: ConfigPaths, env: NodeJS.Proc
   const files = [{ file: paths.main, optional: false }];
   if (paths.override) files.push({ file: paths.override, optional: true });
   const [main, override = {}] = await readYamlFilesOffThread(files);
-  return buildSettings(main, override, { mainFile: paths.main, overrideFile: paths.override, env });
+  // The key files the auth section names, off the event loop too.
+  const named = [...new Set(authFiles(mergeDocs(main, override)))];
+  const docs = named.length > 0 ? await readYamlFilesOffThread(named.map((file) => ({ file, optional: false }))) : [];
+  const authDocs = new Map(named.map((file, i) => [file, docs[i]]));
+  return buildSettings(main, override, { mainFile: paths.main, overrideFile: paths.override, env, authFiles: authDocs });
 }
 
 export interface ConfigChange {
   key: string;
   from: unknown;
   to: unknown;
+  /** Said instead of from and to where the values must not be written (API keys, JWT keys). */
+  summary?: string;
 }
 
 /** Keys whose values differ between two Settings; secure values are never included. */
@@ -320,5 +342,6 @@ export function diffSettings(before: Settings, after: Settings): ConfigChange[] 
       if (!same(a, b)) changes.push({ key: `resources.${rid}.${key}`, from: a, to: b });
     }
   }
+  changes.push(...diffAuth(before.auth, after.auth));
   return changes;
 }
