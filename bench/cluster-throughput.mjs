@@ -26,7 +26,8 @@ async function startGateway(workers) {
     stringify({
       workers,
       resource_ids: ['sqlite_traffic'],
-      secure: { sqlite_traffic: { db_type: 'sqlite', db_path: join(dir, 't.db') } },
+      secure: { sqlite_traffic: { db_type: 'sqlite', db_sample: true, db_path: join(dir, 't.db') } },
+      endpoints: [join(ROOT, 'config', 'endpoints', 'traffic-sqlite.yaml')],
     }),
   );
   const child = spawn(process.execPath, [join(ROOT, 'dist', 'main.js')], {

@@ -3,7 +3,7 @@
  * reload, endpoint switch and graceful shutdown. main.ts drives it from signals (or a cluster
  * primary over IPC).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { config, configPaths, loadSettings, reloadConfig, type ConfigChange, type Settings, type SettingsReader } from './config/index.js';
 import { createConnector } from './db/index.js';
@@ -86,10 +86,23 @@ export function logConfigError(err: ConfigError, when: keyof typeof REFUSED): vo
 }
 
 /** Creates the SQLite sample database on first start and makes sure ODBC support is there; before anything connects. */
+/** The sample database is created on first start; any other missing SQLite file is a mistake named now. */
+function openableSqlite(rid: string, target: Settings['secure'][string]): void {
+  if (target.db_path === ':memory:' || existsSync(target.db_path)) return;
+  if (target.db_sample) {
+    ensureSqliteSample(target.db_path);
+    return;
+  }
+  throw new ConfigError(
+    `secure.${rid}.db_path: SQLite database file ${target.db_path} does not exist (only a resource with db_sample: true is created, holding the sample table)`,
+    { keys: [`secure.${rid}.db_path`] },
+  );
+}
+
 export async function prepareResources(cfg: Settings): Promise<void> {
   for (const rid of cfg.resource_ids) {
     const target = cfg.secure[rid];
-    if (target.db_type === 'sqlite') ensureSqliteSample(target.db_path);
+    if (target.db_type === 'sqlite') openableSqlite(rid, target);
     // The odbc package is optional: without it an ODBC resource could never serve, so say so now.
     if (target.db_type === 'odbc') await requireOdbc();
   }

@@ -9,6 +9,10 @@ import { secureEntry } from './databases.mjs';
 import { removeTempDir, spawnServer, tempDir } from './processes.mjs';
 
 const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
+const ENDPOINTS = fileURLToPath(new URL('../../config/endpoints/', import.meta.url));
+
+/** The sample endpoint file of each sample resource (its /<db>-json and -psv routes are declared there). */
+const ENDPOINT_FILE = { sqlite_traffic: 'traffic-sqlite.yaml', pg_traffic: 'traffic-pg.yaml', mysql_traffic: 'traffic-mysql.yaml' };
 
 /** Connections per pool, min = max so every connection is open before the load starts (env BENCH_POOL). */
 export const POOL = Number(process.env.BENCH_POOL ?? 4);
@@ -36,6 +40,7 @@ export async function startGateway(db, opts) {
     resource_ids: [db.resourceId],
     resources: { [db.resourceId]: opts.resource ?? fixedPool() },
     secure: { [db.resourceId]: entry },
+    endpoints: ENDPOINT_FILE[db.resourceId] ? [join(ENDPOINTS, ENDPOINT_FILE[db.resourceId])] : [],
     ...opts.config,
   };
   const configFile = join(dir, 'watchtower.yaml');

@@ -299,6 +299,8 @@ export interface SecureResourceSettings {
   db_type: DbType;
   /** SQLite file. */
   db_path: string;
+  /** SQLite: create db_path with the sample table when it does not exist (else a missing file is an error). */
+  db_sample: boolean;
   db_host: string;
   db_port: number;
   db_name: string;
@@ -312,6 +314,12 @@ export interface SecureResourceSettings {
 export const secureResourceSchema: { [K in keyof SecureResourceSettings]: Node<SecureResourceSettings[K]> } = {
   db_type: { doc: 'sqlite | postgres | mysql | odbc.', format: [...DB_TYPES], default: 'sqlite', reloadable: false },
   db_path: { doc: 'SQLite database file (relative paths from the working directory).', format: String, default: '', reloadable: false },
+  db_sample: {
+    doc: 'SQLite only: when db_path does not exist, create it holding the sample table (the shipped sqlite_traffic). Otherwise a missing file stops start-up naming the path, so a mistyped path is not served as a new empty database.',
+    format: strictBoolean,
+    default: false,
+    reloadable: false,
+  },
   db_host: { doc: 'Database host (ODBC: server).', format: String, default: '127.0.0.1', reloadable: false },
   db_port: { doc: 'Database port (0 = the driver default).', format: 'port', default: 0, reloadable: false },
   db_name: { doc: 'Database name.', format: String, default: '', reloadable: false },

@@ -17,6 +17,7 @@ export function targetFromUrl(url: string, overrides: Partial<SecureResourceSett
   return {
     db_type: dbType,
     db_path: dbType === 'sqlite' ? decodeURIComponent(u.pathname) : '',
+    db_sample: false,
     db_host: u.hostname || '127.0.0.1',
     db_port: u.port ? Number(u.port) : 0,
     db_name: decodeURIComponent(u.pathname.replace(/^\//, '')),

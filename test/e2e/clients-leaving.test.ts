@@ -48,7 +48,7 @@ describe.skipIf(skipPg || skipMysql)('clients that leave mid-response, under loa
         // Small pools, so every connection is reused many times within a run.
         resources: Object.fromEntries(ids.map((id) => [id, { db_min_conn_pool_size: 1, db_max_conn_pool_size: 3, max_pending_requests: 200 }])),
         secure: {
-          sqlite_traffic: { db_type: 'sqlite', db_path: 'PLACEHOLDER' },
+          sqlite_traffic: { db_type: 'sqlite', db_sample: true, db_path: 'PLACEHOLDER' },
           pg_traffic: fileTarget(pgTarget({ db_name: db })),
           mysql_traffic: fileTarget(mysqlTarget({ db_name: db })),
           mysql_odbc_traffic: fileTarget(odbcTarget({ db_name: db })),

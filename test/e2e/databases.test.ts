@@ -163,7 +163,7 @@ describe.skipIf(skipPg || skipMysql)('same data from every database', () => {
         resource_ids: ids,
         resources: Object.fromEntries(ids.map((id) => [id, { db_min_conn_pool_size: 1, db_max_conn_pool_size: 3 }])),
         secure: {
-          sqlite_traffic: { db_type: 'sqlite', db_path: 'PLACEHOLDER' },
+          sqlite_traffic: { db_type: 'sqlite', db_sample: true, db_path: 'PLACEHOLDER' },
           pg_traffic: fileTarget(pgTarget({ db_name: db })),
           mysql_traffic: fileTarget(mysqlTarget({ db_name: db })),
           mysql_odbc_traffic: fileTarget(odbcTarget({ db_name: db })),

@@ -138,7 +138,7 @@ describe('dataframe routes', () => {
     const big = '9007199254740993'; // 2^53 + 1: as a JSON number it would read 9007199254740992
     const hour = Date.UTC(2031, 0, 1) / 1000;
     const targets: [Dialect, SecureResourceSettings][] = [
-      ['sqlite', { db_type: 'sqlite', db_path: join(gw.dir, 'traffic.db') } as SecureResourceSettings],
+      ['sqlite', { db_type: 'sqlite', db_sample: true, db_path: join(gw.dir, 'traffic.db') } as SecureResourceSettings],
       ...(skipMysql ? [] : [['mysql', mysqlTarget({ db_name: db })] as [Dialect, SecureResourceSettings]]),
     ];
     for (const [dialect, target] of targets) {

@@ -49,7 +49,7 @@ beforeAll(async () => {
         log_level: 'INFO',
         resource_ids: [A, B],
         resources: { [A]: LIMITS, [B]: LIMITS },
-        secure: { [A]: { db_type: 'sqlite', db_path: join(dir, 'a.db') }, [B]: { db_type: 'sqlite', db_path: join(dir, 'b.db') } },
+        secure: { [A]: { db_type: 'sqlite', db_sample: true, db_path: join(dir, 'a.db') }, [B]: { db_type: 'sqlite', db_sample: true, db_path: join(dir, 'b.db') } },
         endpoints: [file],
         pool_check_interval: 60,
       });

@@ -189,7 +189,7 @@ beforeAll(async () => {
       resource_ids: live.map((d) => d.rid),
       resources: Object.fromEntries(live.map((d) => [d.rid, pool])),
       secure: {
-        lite: { db_type: 'sqlite', db_path: join(work, 'items.db') },
+        lite: { db_type: 'sqlite', db_sample: true, db_path: join(work, 'items.db') },
         ...(skipPg ? {} : { pgdb: fileTarget(pgTarget({ db_name: dbName })) }),
         ...(skipMysql ? {} : { mydb: fileTarget(mysqlTarget({ db_name: dbName })) }),
       },
@@ -475,7 +475,7 @@ describe('the shipped config/endpoints/traffic-*.yaml: the sample routes, declar
     { prefix: 'mysql-odbc', rid: 'mysql_odbc_traffic', dialect: 'mysql' as const, skip: skipMysql || skipOdbc },
   ];
   const targets = (): Record<string, SecureResourceSettings> => ({
-    sqlite_traffic: { db_type: 'sqlite', db_path: sqlitePath } as SecureResourceSettings,
+    sqlite_traffic: { db_type: 'sqlite', db_sample: true, db_path: sqlitePath } as SecureResourceSettings,
     pg_traffic: pgTarget({ db_name: sampleDb }),
     mysql_traffic: mysqlTarget({ db_name: sampleDb }),
     mysql_odbc_traffic: mysqlTarget({ db_name: sampleDb }),
@@ -499,7 +499,7 @@ describe('the shipped config/endpoints/traffic-*.yaml: the sample routes, declar
           resource_ids: sources.filter((s) => !s.skip).map((s) => s.rid),
           endpoints: [join(ROOT, 'config', 'endpoints', '*.yaml')],
           secure: {
-            sqlite_traffic: { db_type: 'sqlite', db_path: sqlitePath },
+            sqlite_traffic: { db_type: 'sqlite', db_sample: true, db_path: sqlitePath },
             pg_traffic: fileTarget(pgTarget({ db_name: sampleDb })),
             mysql_traffic: fileTarget(mysqlTarget({ db_name: sampleDb })),
             mysql_odbc_traffic: fileTarget(odbcTarget({ db_name: sampleDb })),

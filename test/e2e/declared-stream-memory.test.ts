@@ -84,7 +84,7 @@ beforeAll(async () => {
       resource_ids: live.map((d) => d.rid),
       resources: Object.fromEntries(live.map((d) => [d.rid, pool])),
       secure: {
-        lite: { db_type: 'sqlite', db_path: join(work, 'lite.db') },
+        lite: { db_type: 'sqlite', db_sample: true, db_path: join(work, 'lite.db') },
         ...(skipPg ? {} : { pgdb: fileTarget(pgTarget({ db_name: dbName })) }),
         ...(skipMysql ? {} : { mydb: fileTarget(mysqlTarget({ db_name: dbName })) }),
       },

@@ -46,7 +46,7 @@ const BROKEN = { endpoints: [endpoint('/sw/version', 'SELECT 3 AS version WHERE 
 function configFor(dir: string, db: 'sqlite' | 'postgres', extra: Record<string, unknown> = {}): Record<string, unknown> {
   const dbPath = join(dir, 'switch.db');
   if (db === 'sqlite' && dir) new Database(dbPath).close();
-  const secure = db === 'sqlite' ? { db_type: 'sqlite', db_path: dbPath } : fileTarget(pgTarget());
+  const secure = db === 'sqlite' ? { db_type: 'sqlite', db_sample: true, db_path: dbPath } : fileTarget(pgTarget());
   return {
     ...sqliteConfig(dir),
     resource_ids: [RID],

@@ -116,7 +116,7 @@ function firstHours(port: number, n: number) {
 }
 
 const databases = [
-  { name: 'SQLite', skip: false, target: () => ({ db_type: 'sqlite', db_path: join(dir, 'traffic.db') }) },
+  { name: 'SQLite', skip: false, target: () => ({ db_type: 'sqlite', db_sample: true, db_path: join(dir, 'traffic.db') }) },
   { name: 'PostgreSQL', skip: skipPg, target: () => fileTarget(pgTarget({ db_name: db })) },
 ];
 

@@ -27,7 +27,7 @@ const work = mkdtempSync(join(tmpdir(), 'wt-rowtypes-'));
 const pg = pgTarget({ db_name: dbName });
 const my = mysqlTarget({ db_name: dbName });
 const odbc = odbcTarget({ db_name: dbName });
-const lite = { db_type: 'sqlite', db_path: join(work, 'typed.db') } as SecureResourceSettings;
+const lite = { db_type: 'sqlite', db_sample: true, db_path: join(work, 'typed.db') } as SecureResourceSettings;
 
 /** Beyond 2^53: the drivers give its exact text. */
 const BIG = '9007199254740993';

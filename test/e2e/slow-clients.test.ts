@@ -106,7 +106,7 @@ describe.skipIf(skipPg || skipMysql)('clients that stop reading a stream', () =>
           ids.map((id) => [id, { db_min_conn_pool_size: 1, db_max_conn_pool_size: 3, request_slot_timeout: 20, db_default_query_timeout: 5, stream_stall_timeout: 1 }]),
         ),
         secure: {
-          sqlite_traffic: { db_type: 'sqlite', db_path: join(sqliteDir, 'big.db') },
+          sqlite_traffic: { db_type: 'sqlite', db_sample: true, db_path: join(sqliteDir, 'big.db') },
           pg_traffic: fileTarget(pgTarget({ db_name: db })),
           mysql_traffic: fileTarget(mysqlTarget({ db_name: db })),
         },

@@ -22,7 +22,7 @@ const skipPg = requireOrSkip('PostgreSQL', await pgAvailable());
 const work = mkdtempSync(join(tmpdir(), 'wt-startup-check-'));
 const dbName = uniqueName('wt_startup');
 const pg = pgTarget({ db_name: dbName });
-const lite = { db_type: 'sqlite', db_path: join(work, 'lite.db') } as SecureResourceSettings;
+const lite = { db_type: 'sqlite', db_sample: true, db_path: join(work, 'lite.db') } as SecureResourceSettings;
 const missing = uniqueName('wt_no_table');
 
 beforeAll(async () => {

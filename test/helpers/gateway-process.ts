@@ -67,7 +67,7 @@ export function sqliteConfig(dir: string, extra: Record<string, unknown> = {}): 
     resource_ids: ['sqlite_traffic'],
     resources: { sqlite_traffic: { db_min_conn_pool_size: 1, db_max_conn_pool_size: 4 } },
     // The other sample resources defined but not enabled, as in the shipped config.
-    secure: { sqlite_traffic: { db_type: 'sqlite', db_path: join(dir, 'traffic.db') }, ...DISABLED_SAMPLE_TARGETS },
+    secure: { sqlite_traffic: { db_type: 'sqlite', db_path: join(dir, 'traffic.db'), db_sample: true }, ...DISABLED_SAMPLE_TARGETS },
     pool_check_interval: 1,
     ...extra,
   };

@@ -86,7 +86,7 @@ describe.skipIf(skipPg || skipMysql)('hostile input on every data route of every
         resource_ids: ids,
         resources: Object.fromEntries(ids.map((id) => [id, { db_min_conn_pool_size: 1, db_max_conn_pool_size: 2 }])),
         secure: {
-          sqlite_traffic: { db_type: 'sqlite', db_path: 'PLACEHOLDER' },
+          sqlite_traffic: { db_type: 'sqlite', db_path: 'PLACEHOLDER', db_sample: true },
           pg_traffic: fileTarget(pgTarget({ db_name: db })),
           mysql_traffic: fileTarget(mysqlTarget({ db_name: db })),
           mysql_odbc_traffic: DISABLED_SAMPLE_TARGETS.mysql_odbc_traffic,

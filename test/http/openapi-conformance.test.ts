@@ -261,7 +261,7 @@ describe.skipIf(skipPg || skipMysql)('the OpenAPI document at /docs/json', () =>
   }
 
   const targetsFor = (name: string, sqlitePath: string) => ({
-    sqlite_traffic: { db_type: 'sqlite' as const, db_path: sqlitePath },
+    sqlite_traffic: { db_type: 'sqlite' as const, db_path: sqlitePath, db_sample: true },
     pg_traffic: pgTarget({ db_name: name }),
     mysql_traffic: mysqlTarget({ db_name: name }),
     mysql_odbc_traffic: odbcTarget({ db_name: name }),

@@ -24,7 +24,7 @@ function settings(name: string, cidLen: number, limits: Record<string, unknown>)
       cid_len: cidLen,
       docs_enabled: false,
       resources: { [RID]: { db_min_conn_pool_size: 1, db_max_conn_pool_size: 2, ...limits } },
-      secure: { [RID]: { db_type: 'sqlite', db_path: join(dir, `${name}.db`) } },
+      secure: { [RID]: { db_type: 'sqlite', db_sample: true, db_path: join(dir, `${name}.db`) } },
       endpoints: sampleEndpointFiles({ [RID]: {} }),
     },
     {},
