@@ -9,6 +9,7 @@
 import { config, type SettingsReader } from './config/index.js';
 import Fastify, { type FastifyInstance, type FastifyServerFactory } from 'fastify';
 import fp from 'fastify-plugin';
+import { registerAuth } from './auth/hook.js';
 import { registerAcquire, type ResourceAcquirer } from './http/acquire.js';
 import { registerClientErrors } from './http/client-errors.js';
 import { registerErrorReplies } from './http/error-reply.js';
@@ -69,6 +70,8 @@ export const gatewayHttp = fp(
     });
     registerValidation(app);
     registerLifecycle(app, parts.observer, parts.isShuttingDown, settings);
+    // Authentication and authorization: an app-level onRequest hook, so after the lifecycle's and before any route's own.
+    registerAuth(app, settings);
     registerClientErrors(app, settings);
     registerErrorReplies(app, settings);
     registerAcquire(app, parts.acquirer, settings);

@@ -5,8 +5,11 @@ export const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 export const RESULTS = ['rows', 'one', 'stream', 'exec', 'transaction'] as const;
 export const FORMATS = ['json', 'ndjson', 'csv', 'psv'] as const;
 export const LOCATIONS = ['query', 'path', 'body', 'header'] as const;
-/** Values the gateway binds itself; a client cannot set them. */
-export const MAGIC_PARAMS = ['_cid', '_client', '_now'] as const;
+/**
+ * Values the gateway binds itself; a client cannot set them. `_caller` and `_roles` are the caller's
+ * (src/auth/sql-identity.ts), and `_claim_<name>` binds a claim listed in auth.sql_claims.
+ */
+export const MAGIC_PARAMS = ['_cid', '_client', '_now', '_caller', '_roles'] as const;
 /** Paths of the gateway's own routes, which no endpoint may take or shadow. */
 export const RESERVED_PATHS = ['/metrics', '/docs', '/health'] as const;
 
@@ -58,4 +61,8 @@ export interface Endpoint {
   countAs: string;
   /** JSON schemas of the result's columns, for the OpenAPI document (rows are not checked against them). */
   columns?: Record<string, Record<string, unknown>>;
+  /** Who may call it (src/auth/hook.ts): callers holding one of these roles. */
+  auth?: { roles: string[] };
+  /** Callers without a credential may call it too. */
+  public?: boolean;
 }

@@ -27,12 +27,15 @@ import {
 } from './declaration.js';
 import { compileNamed, PlaceholderError } from './placeholders.js';
 import { checkParamSchema, isObj } from './param-schema.js';
+import { routeAuthProblem } from '../auth/hook.js';
+import { CLAIM_PARAM_PREFIX } from '../auth/sql-identity.js';
 
 type Obj = Record<string, unknown>;
 
 const ENDPOINT_KEYS = new Set([
   'method', 'path', 'summary', 'description', 'tags', 'resources', 'params', 'statements',
   'result', 'formats', 'max_rows', 'timeout', 'conflict', 'status', 'count_as', 'columns',
+  'auth', 'public',
 ]);
 const STATEMENT_KEYS = new Set(['resource', 'sql', 'each']);
 const PARAM_NAME = /^[A-Za-z][A-Za-z0-9_]{0,62}$/;
@@ -181,7 +184,11 @@ function checkEndpoint(file: string, index: number, raw: unknown, settings: Sett
   for (const rid of resources) if (dbTypeOf(rid) === undefined) add('resources', `unknown resource ${rid} (no secure.${rid} section)`);
 
   const params = checkParams(raw.params, method as Method, typeof path === 'string' ? path : '', add);
-  const statements = checkStatements(raw.statements, resources, declared === undefined, params, result, dbTypeOf, add);
+  const claims = settings.auth?.sql_claims ?? [];
+  const statements = checkStatements(raw.statements, resources, declared === undefined, params, result, dbTypeOf, add, claims);
+  // Who may call it: the same keys a code route has in its config (src/auth/hook.ts).
+  const authProblem = routeAuthProblem({ auth: raw.auth, public: raw.public });
+  if (authProblem !== undefined) add(authProblem.slice(0, authProblem.indexOf(':')), authProblem.slice(authProblem.indexOf(':') + 2));
   if (timeout !== undefined) {
     for (const rid of resources) {
       const limit = settings.resources[rid]?.db_default_query_timeout ?? resourceSchema.db_default_query_timeout.default;
@@ -214,6 +221,8 @@ function checkEndpoint(file: string, index: number, raw: unknown, settings: Sett
     status: status as number,
     countAs: countAs as string,
     columns,
+    ...(raw.auth !== undefined ? { auth: { roles: [...(raw.auth as { roles: string[] }).roles] } } : {}),
+    ...(raw.public === true ? { public: true } : {}),
   };
 }
 
@@ -308,6 +317,7 @@ function checkStatements(
   result: ResultKind,
   dbTypeOf: (rid: string) => DbType | undefined,
   add: (key: string, message: string) => void,
+  claims: readonly string[],
 ): CompiledStatement[] {
   if (!Array.isArray(raw) || raw.length === 0) {
     add('statements', 'must be a list of at least one statement');
@@ -373,8 +383,12 @@ function checkStatements(
     }
     for (const name of new Set(compiled.names)) {
       if (itemFields?.has(name)) continue;
+      if (name.startsWith(CLAIM_PARAM_PREFIX)) {
+        if (!claims.includes(name.slice(CLAIM_PARAM_PREFIX.length))) add(`${key}.sql`, `:${name} binds a claim auth.sql_claims does not list`);
+        continue;
+      }
       if (name.startsWith('_')) {
-        if (!MAGIC_PARAMS.includes(name as (typeof MAGIC_PARAMS)[number])) add(`${key}.sql`, `:${name} is not one of the reserved ${MAGIC_PARAMS.map((m) => `:${m}`).join(', ')}`);
+        if (!MAGIC_PARAMS.includes(name as (typeof MAGIC_PARAMS)[number])) add(`${key}.sql`, `:${name} is not one of the reserved ${MAGIC_PARAMS.map((m) => `:${m}`).join(', ')} or :${CLAIM_PARAM_PREFIX}<claim>`);
         continue;
       }
       const p = byName.get(name);

@@ -18,6 +18,7 @@ import { CONTENT_TYPES, encodeAll, encodeRows, MEDIA_TYPES, negotiate } from './
 import { loadEndpoints } from './load.js';
 import { paramValuesHook } from './param-values.js';
 import { renderSchema } from './param-types.js';
+import { addIdentity, claimParams } from '../auth/sql-identity.js';
 
 type Obj = Record<string, unknown>;
 
@@ -116,12 +117,13 @@ function sqlTime(ms: number): string {
 }
 
 /** Every value a statement may bind: the params (by location) and the reserved ones. */
-function valuesOf(ep: Endpoint, req: FastifyRequest): Obj {
+function valuesOf(ep: Endpoint, req: FastifyRequest, claims: readonly string[]): Obj {
   const values: Obj = {
     _cid: req.wt.cid,
     _client: req.wt.client,
     _now: sqlTime(performance.timeOrigin + req.wt.start),
   };
+  addIdentity(values, req.wt.caller, claims);
   for (const p of ep.params) {
     const from = p.in === 'query' ? req.query : p.in === 'path' ? req.params : p.in === 'body' ? req.body : req.headers;
     values[p.name] = (from as Obj | undefined)?.[p.in === 'header' ? (p.header ?? p.name) : p.name];
@@ -157,10 +159,11 @@ function handlerOf(ep: Endpoint, deps: QueryDeps) {
   const rid = stmt.resource;
   const options = (): QueryOptions | undefined =>
     ep.timeout === undefined ? undefined : { timeoutSeconds: Math.min(ep.timeout, resourceSettingsOf(deps.settings(), rid).db_default_query_timeout) };
+  const claims = claimParams(ep.statements.flatMap((s) => s.names));
   return async (req: FastifyRequest, reply: FastifyReply) => {
     const format = negotiate(ep.formats, (req.query as Obj).format, req.headers.accept);
     const q = new RequestQueries(req.wt, deps.onQuery, deps.settings);
-    const statements = bind(ep, valuesOf(ep, req));
+    const statements = bind(ep, valuesOf(ep, req, claims));
     reply.code(ep.status);
     try {
       switch (ep.result) {
@@ -214,7 +217,7 @@ export function registerEndpoint(app: FastifyInstance, ep: Endpoint, deps: Query
   app.route({
     method: ep.method,
     url: ep.path,
-    config: { resources: ep.resources },
+    config: { resources: ep.resources, ...(ep.auth ? { auth: ep.auth } : {}), ...(ep.public ? { public: true } : {}) },
     serializerCompiler: nativeJsonSerializer,
     schema: schemaOf(ep),
     preValidation: [...(data ? [negotiation] : []), ...(integers ? [integers] : [])],

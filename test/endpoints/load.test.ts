@@ -93,7 +93,7 @@ describe('endpoint files', () => {
       `${a}: GET /slow: timeout: 6 s is above resource pgdb's db_default_query_timeout (5 s)`,
       `${a}: GET /nodialect: statements[0].sql: has no postgres variant for resource pgdb`,
       `${a}: GET /q: params.n: an integer query param needs whole-number minimum and maximum`,
-      `${a}: GET /q: statements[0].sql: :_user is not one of the reserved :_cid, :_client, :_now`,
+      `${a}: GET /q: statements[0].sql: :_user is not one of the reserved :_cid, :_client, :_now, :_caller, :_roles or :_claim_<claim>`,
       `${b}: GET /items/:other: path: duplicate method and path: already declared at ${a}: GET /items/:id`,
     ]);
   });
