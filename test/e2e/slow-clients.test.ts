@@ -19,7 +19,7 @@ import { mysqlAvailable, mysqlTarget, pgAvailable, pgTarget, requireOrSkip, uniq
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { waitFor } from '../helpers/wait.js';
 import { parseExposition, sumOf } from '../metrics/exposition.js';
-import { dropDatabase, fileTarget } from '../helpers/test-data.js';
+import { dropDatabase, fileTarget, seedSampleDatabase } from '../helpers/test-data.js';
 
 const skipPg = requireOrSkip('PostgreSQL', await pgAvailable());
 const skipMysql = requireOrSkip('MariaDB', await mysqlAvailable());
@@ -166,20 +166,24 @@ describe.skipIf(skipPg || skipMysql)('clients that stop reading a stream', () =>
 
 describe.skipIf(skipPg)('clients that send too slowly', () => {
   let gw: GatewayProcess;
+  // The gateway checks its declared statements on the database before it serves: it needs the table.
+  const db = uniqueName('wt_slow_send');
 
   beforeAll(async () => {
+    await seedSampleDatabase(pgTarget({ db_name: db }));
     gw = await startGateway({
       configPatch: (cfg) => {
         // A route that takes a body: POST /pg/traffic (the body never completes, so nothing is written).
         Object.assign(cfg, { http_headers_timeout: 1, http_request_timeout: 2, resource_ids: ['sqlite_traffic', 'pg_traffic'] });
         Object.assign(cfg.resources as object, { pg_traffic: { db_min_conn_pool_size: 0 } });
-        Object.assign(cfg.secure as object, { pg_traffic: fileTarget(pgTarget()) });
+        Object.assign(cfg.secure as object, { pg_traffic: fileTarget(pgTarget({ db_name: db })) });
       },
     });
   }, 60_000);
 
   afterAll(async () => {
     expect(await gw?.stop()).toBe(0);
+    await dropDatabase(pgTarget({ db_name: db }));
   });
 
   /** Sends `head` then one byte of `trickle` every 300 ms; resolves with what came back and when the socket closed. */

@@ -176,6 +176,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<GatewayProc
       return exited;
     },
   };
-  if (!opts.noWait) await gw.waitForLine((l) => l.fields.tag === 'listening', 20_000);
+  // Start-up checks every declared statement and warms the pools first: slow on a loaded machine.
+  if (!opts.noWait) await gw.waitForLine((l) => l.fields.tag === 'listening', 40_000);
   return gw;
 }

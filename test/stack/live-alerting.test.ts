@@ -80,7 +80,8 @@ describeWith('live: gateway -> Prometheus -> Alertmanager, dashboards, log lines
       '    max_pending_requests: 0', '    request_slot_timeout: 5',
       // Retire each connection after one use, so every next request finds the pool empty.
       '    db_conn_max_uses: 1',
-      'secure:', `  ${RID}:`, '    db_type: sqlite', '    db_sample: true', `    db_path: ${join(dir, 'traffic.db')}`, '',
+      'secure:', `  ${RID}:`, '    db_type: sqlite', '    db_sample: true', `    db_path: ${join(dir, 'traffic.db')}`,
+      `endpoints: [${join(REPO, 'config', 'endpoints', 'traffic-sqlite.yaml')}]`, '',
     ].join('\n'));
     writeFileSync(join(dir, 'override.yaml'), '{}\n');
 
