@@ -80,11 +80,15 @@ export abstract class BaseConnection implements DbConnection, StatementInspector
   }
 
   query(sql: string, params: SqlParam[], opts: QueryOptions): Promise<QueryResult> {
+    const setup = opts.setup;
+    if (setup !== undefined && setup.length > 0) return this.exclusive(() => this.runQueryAfter(setup, sql, params, toMs(opts.timeoutSeconds)));
     return this.exclusive(() => this.runQuery(sql, params, toMs(opts.timeoutSeconds)));
   }
 
   transaction(statements: Statement[], opts: QueryOptions): Promise<number[]> {
-    return this.exclusive(() => this.runTransaction(statements, toMs(opts.timeoutSeconds)));
+    const setup = opts.setup ?? [];
+    // The setup's own counts are not the caller's.
+    return this.exclusive(async () => (await this.runTransaction([...setup, ...statements], toMs(opts.timeoutSeconds))).slice(setup.length));
   }
 
   ping(timeoutSeconds: number): Promise<void> {
@@ -129,6 +133,10 @@ export abstract class BaseConnection implements DbConnection, StatementInspector
   protected abstract runQuery(sql: string, params: SqlParam[], ms: number): Promise<QueryResult>;
   /** Runs statements all-or-nothing within `ms` in total. */
   protected abstract runTransaction(statements: Statement[], ms: number): Promise<number[]>;
+  /** Runs `setup`, then the statement, in one transaction within `ms`; only drivers that implement it. */
+  protected runQueryAfter(_setup: Statement[], _sql: string, _params: SqlParam[], _ms: number): Promise<QueryResult> {
+    return Promise.reject(new DbDriverError(`a statement with setup statements is not available on ${this.dbType}`, { kind: 'query', connectionUsable: true, driverCode: 'WT_UNSUPPORTED' }));
+  }
   /** Prepares a row source; nothing is sent before its first next(). */
   protected abstract openStream(sql: string, params: SqlParam[], ms: number): BatchSource;
   /** EXPLAIN plans without executing on PostgreSQL, MySQL/MariaDB and SQLite; other kinds are not checked. */

@@ -171,6 +171,28 @@ class PgConnection extends BaseConnection {
     return counts;
   }
 
+  /**
+   * The setup statements (the caller's role and claims), then the statement, in one transaction:
+   * what SET LOCAL and set_config(..., true) set ends with it, so the connection goes back to the
+   * pool as the gateway's own user. Bounded and committed as runTransaction is.
+   */
+  protected override async runQueryAfter(setup: Statement[], sql: string, params: SqlParam[], ms: number): Promise<QueryResult> {
+    const deadline = new Deadline(ms);
+    await this.ensureStatementTimeout(ms);
+    await this.execute('BEGIN', [], deadline.remaining());
+    let result: QueryResult;
+    try {
+      for (const s of setup) await this.execute(s.sql, s.params, deadline.remaining());
+      result = await this.execute(sql, params, deadline.remaining());
+      if (deadline.expired()) throw timeoutError('transaction', ms / 1000, true);
+    } catch (err) {
+      await this.rollback();
+      throw err;
+    }
+    await awaitCommit('postgres', this.client.query('COMMIT'), () => this.markUnusable());
+    return result;
+  }
+
   /** Bounded ROLLBACK; a connection that cannot roll back is not reused (closing it rolls back). */
   private async rollback(): Promise<void> {
     if (!this.usable) return;

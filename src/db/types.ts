@@ -11,6 +11,12 @@ export type SqlParam = string | number | boolean | null | bigint | Date;
 export interface QueryOptions {
   /** Seconds the database may take; past it the statement is really stopped on the server. */
   timeoutSeconds: number;
+  /**
+   * query() and transaction() only: statements run first in the same transaction, their results
+   * dropped (a session role and settings that end with it). A query with setup runs in a
+   * transaction of its own, committed when it succeeded; drivers without it refuse.
+   */
+  setup?: Statement[];
 }
 
 export interface QueryResult {

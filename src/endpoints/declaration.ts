@@ -65,4 +65,6 @@ export interface Endpoint {
   auth?: { roles: string[] };
   /** Callers without a credential may call it too. */
   public?: boolean;
+  /** PostgreSQL: run the statements in a transaction as the role this claim names, with request.jwt.claims set. */
+  pgRoleClaim?: string;
 }

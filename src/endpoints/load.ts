@@ -28,6 +28,7 @@ import {
 import { compileNamed, PlaceholderError } from './placeholders.js';
 import { checkParamSchema, isObj } from './param-schema.js';
 import { routeAuthProblem } from '../auth/hook.js';
+import { CLAIM_PATH } from '../auth/settings.js';
 import { CLAIM_PARAM_PREFIX } from '../auth/sql-identity.js';
 
 type Obj = Record<string, unknown>;
@@ -35,7 +36,7 @@ type Obj = Record<string, unknown>;
 const ENDPOINT_KEYS = new Set([
   'method', 'path', 'summary', 'description', 'tags', 'resources', 'params', 'statements',
   'result', 'formats', 'max_rows', 'timeout', 'conflict', 'status', 'count_as', 'columns',
-  'auth', 'public',
+  'auth', 'public', 'pg_role_claim',
 ]);
 const STATEMENT_KEYS = new Set(['resource', 'sql', 'each']);
 const PARAM_NAME = /^[A-Za-z][A-Za-z0-9_]{0,62}$/;
@@ -189,6 +190,13 @@ function checkEndpoint(file: string, index: number, raw: unknown, settings: Sett
   // Who may call it: the same keys a code route has in its config (src/auth/hook.ts).
   const authProblem = routeAuthProblem({ auth: raw.auth, public: raw.public });
   if (authProblem !== undefined) add(authProblem.slice(0, authProblem.indexOf(':')), authProblem.slice(authProblem.indexOf(':') + 2));
+  const pgRoleClaim = raw.pg_role_claim;
+  if (pgRoleClaim !== undefined) {
+    if (typeof pgRoleClaim !== 'string' || !CLAIM_PATH.test(pgRoleClaim)) add('pg_role_claim', 'must be a claim path (names separated by dots), e.g. role');
+    else if (raw.public === true) add('pg_role_claim', 'needs a caller: a public endpoint may be called without one');
+    else if (result === 'stream') add('pg_role_claim', 'is not available for result stream');
+    for (const rid of resources) if (dbTypeOf(rid) !== undefined && dbTypeOf(rid) !== 'postgres') add('pg_role_claim', `sets a PostgreSQL role: resource ${rid} is ${dbTypeOf(rid)}`);
+  }
   if (timeout !== undefined) {
     for (const rid of resources) {
       const limit = settings.resources[rid]?.db_default_query_timeout ?? resourceSchema.db_default_query_timeout.default;
@@ -223,6 +231,7 @@ function checkEndpoint(file: string, index: number, raw: unknown, settings: Sett
     columns,
     ...(raw.auth !== undefined ? { auth: { roles: [...(raw.auth as { roles: string[] }).roles] } } : {}),
     ...(raw.public === true ? { public: true } : {}),
+    ...(typeof pgRoleClaim === 'string' ? { pgRoleClaim } : {}),
   };
 }
 

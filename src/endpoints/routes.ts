@@ -18,7 +18,7 @@ import { CONTENT_TYPES, encodeAll, encodeRows, MEDIA_TYPES, negotiate } from './
 import { loadEndpoints } from './load.js';
 import { paramValuesHook } from './param-values.js';
 import { renderSchema } from './param-types.js';
-import { addIdentity, claimParams } from '../auth/sql-identity.js';
+import { addIdentity, claimParams, pgRoleSetup } from '../auth/sql-identity.js';
 
 type Obj = Record<string, unknown>;
 
@@ -157,13 +157,16 @@ function bind(ep: Endpoint, values: Obj): Statement[] {
 function handlerOf(ep: Endpoint, deps: QueryDeps) {
   const stmt = ep.statements[0];
   const rid = stmt.resource;
-  const options = (): QueryOptions | undefined =>
+  const timeout = (): QueryOptions | undefined =>
     ep.timeout === undefined ? undefined : { timeoutSeconds: Math.min(ep.timeout, resourceSettingsOf(deps.settings(), rid).db_default_query_timeout) };
   const claims = claimParams(ep.statements.flatMap((s) => s.names));
   return async (req: FastifyRequest, reply: FastifyReply) => {
     const format = negotiate(ep.formats, (req.query as Obj).format, req.headers.accept);
     const q = new RequestQueries(req.wt, deps.onQuery, deps.settings);
     const statements = bind(ep, valuesOf(ep, req, claims));
+    // As the caller's database role, in one transaction with its claims (row-level security).
+    const setup = ep.pgRoleClaim === undefined ? undefined : [pgRoleSetup(req.wt.caller, ep.pgRoleClaim)];
+    const options = (): QueryOptions | undefined => (setup === undefined ? timeout() : { ...timeout(), setup });
     reply.code(ep.status);
     try {
       switch (ep.result) {

@@ -51,6 +51,11 @@ export interface QueryDeps {
 export interface QueryOptions {
   /** Overrides the resource's db_default_query_timeout for this statement. */
   timeoutSeconds?: number;
+  /**
+   * Statements run first, in one transaction with the statement(s) (rows and transaction only; see
+   * the driver's QueryOptions): the caller's database role and claims for row-level security.
+   */
+  setup?: Statement[];
 }
 
 
@@ -137,7 +142,7 @@ export class RequestQueries {
     held.statementStarted();
     let result: QueryResult;
     try {
-      result = await conn.query(sql, params, { timeoutSeconds });
+      result = await conn.query(sql, params, { timeoutSeconds, setup: opts?.setup });
     } catch (err) {
       held.statementEnded();
       throw this.failed(resourceId, started, timeoutSeconds, err);
@@ -274,7 +279,7 @@ export class RequestQueries {
     held.statementStarted();
     let counts: number[];
     try {
-      counts = await conn.transaction(statements, { timeoutSeconds });
+      counts = await conn.transaction(statements, { timeoutSeconds, setup: opts?.setup });
     } catch (err) {
       held.statementEnded();
       throw this.failed(resourceId, started, timeoutSeconds, err);
