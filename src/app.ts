@@ -19,6 +19,9 @@ import { registerRequestDb } from './http/request-db.js';
 import { registerBodyParsers, registerStrictQueryIntegers } from './http/strict-input.js';
 import { registerSwagger } from './http/swagger.js';
 import { registerValidation } from './http/validation.js';
+import { registerNetworkRules } from './limits/network-rules.js';
+import { createRateLimitStore, type RateLimitStore } from './limits/rate-limit-store.js';
+import { registerRateLimits } from './limits/rate-limits.js';
 import type { QueryDeps, QueryListener } from './query/query.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
 import { trafficCompareRoute } from './routes/traffic-compare.js';
@@ -46,6 +49,11 @@ export interface AppParts {
   serverFactory?: FastifyServerFactory;
   /** Row columns read from the database, for declared endpoints without `columns`. */
   rowColumns?: RowColumns;
+  /**
+   * Where rate-limit counters live; one per process, kept across endpoint switches and closed by its
+   * owner. Default: this app's own memory.
+   */
+  rateLimits?: RateLimitStore;
 }
 
 /** What the HTTP layer serves besides what every app gets (the request hooks, error replies, input rules). */
@@ -70,10 +78,12 @@ export const gatewayHttp = fp(
     });
     registerValidation(app);
     registerLifecycle(app, parts.observer, parts.isShuttingDown, settings);
+    registerNetworkRules(app, settings);
     // Authentication and authorization: an app-level onRequest hook, so after the lifecycle's and before any route's own.
     registerAuth(app, settings);
     registerClientErrors(app, settings);
     registerErrorReplies(app, settings);
+    registerRateLimits(app, settings, parts.rateLimits ?? createRateLimitStore(settings));
     registerAcquire(app, parts.acquirer, settings);
     registerStrictQueryIntegers(app);
     registerBodyParsers(app);

@@ -115,6 +115,22 @@ export class ForbiddenError extends AppError {
 export class RateLimitedError extends AppError {
   readonly statusCode = 429;
   readonly code = 'rate-limited';
+  /** Seconds until the limit lets the caller in again (Retry-After). */
+  readonly retryAfterSeconds: number;
+
+  constructor(message: string, opts: { retryAfterSeconds?: number } = {}) {
+    super(message);
+    this.retryAfterSeconds = Math.max(1, Math.ceil(opts.retryAfterSeconds ?? 1));
+  }
+}
+
+/**
+ * The client's address is refused by an allow or deny list (403). Not ForbiddenError: the network
+ * said no before anyone was identified, so it is no authorization failure in records and metrics.
+ */
+export class AccessDeniedError extends AppError {
+  readonly statusCode = 403;
+  readonly code = 'access-denied';
 }
 
 /** An unexpected failure with details worth logging but not showing (500). */

@@ -15,6 +15,7 @@ import { checkEndpointStatements, type RowColumns } from './endpoints/startup-ch
 import { loadEndpoints } from './endpoints/load.js';
 import { ConfigError } from './errors.js';
 import { diffEndpoints } from './endpoints/diff.js';
+import { createRateLimitStore } from './limits/rate-limit-store.js';
 import { addressUrl, SharedServer, type MountedApp } from './http/shared-server.js';
 import { getLogger, isLevelEnabled, setLogLevel } from './log/index.js';
 import { bindResourceMetrics, initChildren, recordConfigReload, recordQuery, requestObserver } from './metrics/bind.js';
@@ -37,6 +38,8 @@ export interface GatewayOptions {
   onRequestDone?: () => void;
   /** Row columns read from the database at start-up, for endpoints without `columns` (src/endpoints/startup-check.ts). */
   rowColumns?: RowColumns;
+  /** Count rate limits through the cluster primary (a cluster worker), unless rate_limit_redis names a Redis. */
+  clusterRateLimits?: boolean;
 }
 
 export interface Gateway {
@@ -117,6 +120,8 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   const metrics = createMetrics();
   const resources = new ResourceManager({ connectorFor: (rid) => createConnector(rid, settings().secure[rid]), settings });
   const unbind = bindResourceMetrics(metrics, resources, [...cfg.resource_ids]);
+  // One per process, shared by every app an endpoint switch builds: counts survive a switch.
+  const rateLimits = createRateLimitStore(settings, { redis: true, cluster: opts.clusterRateLimits });
   let shuttingDown = false;
   const server = new SharedServer(cfg);
   /** Apps not closed yet: the active one and any still draining after a switch. */
@@ -144,6 +149,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
         routeUrls,
         serverFactory,
         rowColumns,
+        rateLimits,
       });
       await app.ready();
       initChildren(metrics, [...new Set(routeUrls)], [...settings().resource_ids], settings().client_metrics);
@@ -290,6 +296,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
         }
         stopProcessMetrics();
         unbind();
+        await rateLimits.close();
         log.info('shutdown-done', 'shutdown complete');
       })();
       return shutdownPromise;

@@ -46,7 +46,7 @@ async function runGateway(rowColumns: RowColumns): Promise<void> {
   let worker: ReturnType<typeof setupWorker> | undefined;
   const gateway: Gateway = await createGateway({
     rowColumns,
-    ...(cluster.isWorker ? { metricsText: () => worker!.getAggregateMetrics(), onRequestDone: () => worker!.countRequest() } : {}),
+    ...(cluster.isWorker ? { metricsText: () => worker!.getAggregateMetrics(), onRequestDone: () => worker!.countRequest(), clusterRateLimits: true } : {}),
   });
   const shutdown = async (signal: string) => {
     log.info('sig-received', `${signal} received: graceful shutdown`);

@@ -14,6 +14,7 @@ import { createConnector } from './db/index.js';
 import { loadEndpoints } from './endpoints/load.js';
 import { checkEndpointStatements } from './endpoints/startup-check.js';
 import { packageVersion, prepareResources } from './gateway.js';
+import { createRateLimitStore } from './limits/rate-limit-store.js';
 import { getLogger, setLogLevel } from './log/index.js';
 import { bindResourceMetrics, initChildren, recordQuery, requestObserver } from './metrics/bind.js';
 import { createMetrics, type Metrics } from './metrics/catalogue.js';
@@ -80,6 +81,7 @@ async function watchtowerPlugin(app: FastifyInstance, opts: WatchtowerOptions): 
   const metrics = createMetrics();
   const resources = new ResourceManager({ connectorFor: (rid) => createConnector(rid, settings().secure[rid]), settings });
   const unbind = bindResourceMetrics(metrics, resources, [...cfg.resource_ids]);
+  const rateLimits = createRateLimitStore(settings, { redis: true });
   const routeUrls: string[] = [];
   let closing = false;
   let stopProcessMetrics: (() => void) | undefined;
@@ -102,6 +104,7 @@ async function watchtowerPlugin(app: FastifyInstance, opts: WatchtowerOptions): 
     rowColumns,
     health: opts.health,
     endpoints: opts.endpoints,
+    rateLimits,
   });
 
   // Every route is known by now (the host's too), so their metric series start at zero.
@@ -134,6 +137,7 @@ async function watchtowerPlugin(app: FastifyInstance, opts: WatchtowerOptions): 
     // Idempotent: after the overdue path above this waits for the same shutdown.
     await resources.shutdown(1);
     unbind();
+    await rateLimits.close();
     log.info('shutdown-done', 'shutdown complete');
   });
 }

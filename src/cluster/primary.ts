@@ -14,6 +14,7 @@ import { logConfigError } from '../gateway.js';
 import { flushLogs, getLogger } from '../log/index.js';
 import { ClusterMetrics } from './merge.js';
 import { isToPrimary, type Snapshot, type ToWorker } from './messages.js';
+import { RateLimiterClusterMaster } from 'rate-limiter-flexible';
 import { Replies } from './replies.js';
 
 const log = getLogger('primary.ts');
@@ -263,6 +264,9 @@ export async function runPrimary(): Promise<void> {
   process.on('SIGHUP', () => void onRollingRestart());
   process.on('SIGTERM', () => void onShutdown('SIGTERM'));
   process.on('SIGINT', () => void onShutdown('SIGINT'));
+  // Keeps the rate-limit counters of every worker (rate-limiter-flexible's IPC, channel
+  // rate_limiter_flexible: no clash with our `wt` messages), so a limit holds for the whole group.
+  new RateLimiterClusterMaster();
   const n = config().workers;
   log.info('task-running', `cluster primary starting ${n} workers`, { workers: n });
   const first = Array.from({ length: n }, () => spawn());

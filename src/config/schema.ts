@@ -10,6 +10,8 @@ import convict from 'convict';
 import type { AuthSettings } from '../auth/settings.js';
 import { checkAllowList } from '../metrics/allow-list.js';
 import { checkClientList } from '../metrics/clients.js';
+import { checkRateLimitList, type RateLimitRule } from '../limits/rate-limit-rules.js';
+import { addressListFormat } from '../net/address-list.js';
 
 export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARNING', 'WARN', 'ERROR', 'CRITICAL'] as const;
 export const QUERY_LOG_TYPES = ['none', 'stats', 'stats_with_query', 'stats_with_results', 'all'] as const;
@@ -66,6 +68,12 @@ export interface GlobalSettings {
   process_metrics_interval: number;
   metrics_allow: string[];
   client_metrics: string[];
+  allow: string[];
+  deny: string[];
+  trust_proxy: string[];
+  rate_limit: RateLimitRule[];
+  rate_limit_redis: string;
+  rate_limit_timeout: number;
   docs_enabled: boolean;
   http_headers_timeout: number;
   http_request_timeout: number;
@@ -182,6 +190,44 @@ export const globalSchema: { [K in keyof GlobalSettings]: Node<GlobalSettings[K]
     doc: 'Callers (API key ids, JWT subjects) counted under their own client_id in the per-client metrics; every other caller counts as other, requests without one as anonymous. Bounds the series: list the principals worth a panel.',
     format: checkClientList,
     default: [],
+    reloadable: true,
+  },
+  allow: {
+    doc: 'Only these client addresses and CIDR blocks (IPv4 or IPv6) may call the gateway, every path included (empty = everyone); an endpoint\'s own `allow` narrows it further. Refused: 403 and an access-denied record.',
+    format: addressListFormat('allow'),
+    default: [],
+    reloadable: true,
+  },
+  deny: {
+    doc: 'These client addresses and CIDR blocks may not call the gateway, every path included; wins over any allow list. An endpoint\'s own `deny` adds to it.',
+    format: addressListFormat('deny'),
+    default: [],
+    reloadable: true,
+  },
+  trust_proxy: {
+    doc: 'Addresses and CIDR blocks of reverse proxies whose X-Forwarded-For is believed (empty = none: the client is the connection\'s peer and the header is ignored). The client is the first address, from the right, that is not a trusted proxy.',
+    format: addressListFormat('trust_proxy'),
+    default: [],
+    reloadable: true,
+  },
+  rate_limit: {
+    doc: 'Rate limits counted over every route but /metrics, /docs and /health: a list of rules {by: address|caller|role, requests, interval, burst, burst_interval, roles}. Over a limit: 429 with Retry-After and RateLimit headers.',
+    format: checkRateLimitList,
+    default: [],
+    reloadable: true,
+  },
+  rate_limit_redis: {
+    doc: 'Redis URL (redis://[user:password@]host:port/db) where rate-limit counters are kept, shared by every process and gateway using it; empty = in memory (a cluster\'s workers share the primary\'s). Env WT_RATE_LIMIT_REDIS.',
+    format: String,
+    default: '',
+    env: 'WT_RATE_LIMIT_REDIS',
+    sensitive: true,
+    reloadable: false,
+  },
+  rate_limit_timeout: {
+    doc: 'Seconds a rate-limit count waits for Redis or the cluster primary; past that (or when it fails) the request is counted in this process\'s memory instead.',
+    format: positiveNumber('rate_limit_timeout'),
+    default: 0.5,
     reloadable: true,
   },
   docs_enabled: { doc: 'Serve Swagger UI at /docs and the OpenAPI document at /docs/json.', format: strictBoolean, default: true, reloadable: false },

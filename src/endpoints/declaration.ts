@@ -1,5 +1,6 @@
 /** A declared endpoint as the loader leaves it: checked, with its SQL compiled for its resources. */
 import type { DbType } from '../config/schema.js';
+import type { RateLimitRule } from '../limits/rate-limit-rules.js';
 
 export const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 export const RESULTS = ['rows', 'one', 'stream', 'exec', 'transaction'] as const;
@@ -61,6 +62,11 @@ export interface Endpoint {
   countAs: string;
   /** JSON schemas of the result's columns, for the OpenAPI document (rows are not checked against them). */
   columns?: Record<string, Record<string, unknown>>;
+  /** Client addresses and CIDR blocks allowed / refused (src/limits/network-rules.ts), besides the global lists. */
+  allow?: string[];
+  deny?: string[];
+  /** This endpoint's own rate limits (src/limits/rate-limit-rules.ts). */
+  rateLimit?: RateLimitRule | RateLimitRule[];
   /** Who may call it (src/auth/hook.ts): callers holding one of these roles. */
   auth?: { roles: string[] };
   /** Callers without a credential may call it too. */

@@ -27,6 +27,7 @@ import {
 } from './declaration.js';
 import { compileNamed, PlaceholderError } from './placeholders.js';
 import { checkParamSchema, isObj } from './param-schema.js';
+import { endpointLimitsOf, endpointLimitsProblems } from '../limits/endpoint-limits.js';
 import { routeAuthProblem } from '../auth/hook.js';
 import { CLAIM_PATH } from '../auth/settings.js';
 import { CLAIM_PARAM_PREFIX } from '../auth/sql-identity.js';
@@ -36,6 +37,7 @@ type Obj = Record<string, unknown>;
 const ENDPOINT_KEYS = new Set([
   'method', 'path', 'summary', 'description', 'tags', 'resources', 'params', 'statements',
   'result', 'formats', 'max_rows', 'timeout', 'conflict', 'status', 'count_as', 'columns',
+  'allow', 'deny', 'rate_limit',
   'auth', 'public', 'pg_role_claim',
 ]);
 const STATEMENT_KEYS = new Set(['resource', 'sql', 'each']);
@@ -210,6 +212,9 @@ function checkEndpoint(file: string, index: number, raw: unknown, settings: Sett
     for (const p of params) if (!used.has(p.name)) add(`params.${p.name}`, 'is never used by a statement');
   }
 
+  // Network rules and rate limits: the same keys a code route has in its config (src/limits/).
+  for (const problem of endpointLimitsProblems(raw)) add('', problem);
+
   if (problems.list.length > before) return undefined;
   return {
     file,
@@ -229,6 +234,7 @@ function checkEndpoint(file: string, index: number, raw: unknown, settings: Sett
     status: status as number,
     countAs: countAs as string,
     columns,
+    ...endpointLimitsOf(raw),
     ...(raw.auth !== undefined ? { auth: { roles: [...(raw.auth as { roles: string[] }).roles] } } : {}),
     ...(raw.public === true ? { public: true } : {}),
     ...(typeof pgRoleClaim === 'string' ? { pgRoleClaim } : {}),

@@ -16,6 +16,7 @@ import { RequestQueries, type QueryDeps, type QueryOptions } from '../query/quer
 import type { CompiledStatement, Endpoint, ParamDecl } from './declaration.js';
 import { CONTENT_TYPES, encodeAll, encodeRows, MEDIA_TYPES, negotiate } from './formats.js';
 import { loadEndpoints } from './load.js';
+import { limitsConfig } from '../limits/endpoint-limits.js';
 import { paramValuesHook } from './param-values.js';
 import { renderSchema } from './param-types.js';
 import { addIdentity, claimParams, pgRoleSetup } from '../auth/sql-identity.js';
@@ -220,7 +221,7 @@ export function registerEndpoint(app: FastifyInstance, ep: Endpoint, deps: Query
   app.route({
     method: ep.method,
     url: ep.path,
-    config: { resources: ep.resources, ...(ep.auth ? { auth: ep.auth } : {}), ...(ep.public ? { public: true } : {}) },
+    config: { resources: ep.resources, ...limitsConfig(ep), ...(ep.auth ? { auth: ep.auth } : {}), ...(ep.public ? { public: true } : {}) },
     serializerCompiler: nativeJsonSerializer,
     schema: schemaOf(ep),
     preValidation: [...(data ? [negotiation] : []), ...(integers ? [integers] : [])],

@@ -8,6 +8,7 @@ import type { Server } from 'node:http';
 import type { FastifyHttpOptions } from 'fastify';
 import type { Settings, SettingsReader } from '../config/index.js';
 import { earlyErrorHandlers } from './client-errors.js';
+import { trustProxy } from '../net/trust-proxy.js';
 import { fastifyTimeouts, nodeServerTimeouts } from './server-timeouts.js';
 
 /** Bodies up to this size (a batch of 1,000 rows to insert is about 100 KB). */
@@ -29,5 +30,7 @@ export function fastifyOptions(settings: Settings | SettingsReader): FastifyHttp
     // Node would answer a Host-less HTTP/1.1 request with a bare 400; registerClientErrors does instead.
     http: { requireHostHeader: false, ...nodeServerTimeouts(read()) },
     ...fastifyTimeouts(read()),
+    // Always a function, reading trust_proxy at each use: empty trusts no proxy (request.ip is the peer).
+    trustProxy: trustProxy(read),
   };
 }

@@ -1,0 +1,175 @@
+/**
+ * Rate limits in running gateways (dist/main.js): a single process with a global rule and a
+ * declared endpoint's own; a cluster of 2 workers, where the limit holds for the whole process
+ * group (counted in the primary), not per worker; two gateways sharing counters through Redis; and
+ * a Redis that is killed or stopped, which neither hangs requests nor lifts the limit (each process
+ * counts in its own memory until Redis answers again).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { stringify } from 'yaml';
+import { afterEach, describe, expect, it } from 'vitest';
+import { freePort, sqliteConfig, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
+import { waitFor } from '../helpers/wait.js';
+import { parseExposition, sumOf } from '../metrics/exposition.js';
+import { call, detailOf, type Answer } from './client.js';
+
+/** The Redis CI runs (.ci/run); the tests that stop Redis start their own redis-server. */
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+const running: GatewayProcess[] = [];
+const servers: ChildProcess[] = [];
+afterEach(async () => {
+  for (const gw of running.splice(0)) expect(await gw.stop()).toBe(0);
+  for (const s of servers.splice(0)) {
+    s.kill('SIGCONT');
+    s.kill('SIGKILL');
+  }
+});
+
+async function gateway(extra: Record<string, unknown>, endpoints: Record<string, unknown>[] = []): Promise<GatewayProcess> {
+  const gw = await startGateway({
+    configPatch: (doc, dir) => {
+      Object.assign(doc, sqliteConfig(dir), { endpoints: [join(dir, 'limits.yaml')], shutdown_timeout: 5 }, extra);
+      const open = { method: 'GET', path: '/open', resources: ['sqlite_traffic'], statements: [{ sql: 'SELECT 1 AS one' }] };
+      writeFileSync(join(dir, 'limits.yaml'), stringify({ endpoints: [open, ...endpoints] }));
+    },
+  });
+  running.push(gw);
+  return gw;
+}
+
+const get = (gw: GatewayProcess, path = '/open', from = '127.0.0.2'): Promise<Answer> => call(`${gw.url}${path}`, { from });
+
+async function statuses(n: number, next: (i: number) => Promise<Answer>): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) out.push((await next(i)).status);
+  return out;
+}
+
+const count = (list: number[], status: number) => list.filter((s) => s === status).length;
+
+describe('rate limits in a single gateway process', () => {
+  it('a global rule and a declared endpoint\'s own: 429 with Retry-After and RateLimit headers, counted per caller in /metrics', async () => {
+    const limited = { method: 'GET', path: '/limited', resources: ['sqlite_traffic'], statements: [{ sql: 'SELECT 2 AS two' }], rate_limit: { requests: 2, interval: 60 } };
+    const gw = await gateway({ rate_limit: [{ by: 'address', requests: 5, interval: 60 }] }, [limited]);
+    expect(await statuses(2, () => get(gw, '/limited'))).toEqual([200, 200]);
+    const refused = await get(gw, '/limited');
+    expect(refused.status).toBe(429);
+    expect(detailOf(refused)).toMatch(/^rate limit reached: 2 request\(s\) per 60 s per client address; retry in \d+ s$/);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(50);
+    expect(refused.headers['ratelimit-policy']).toBe('5;w=60, 2;w=60');
+    // The global rule has counted those three: two more, then 429 everywhere.
+    expect(await statuses(3, () => get(gw))).toEqual([200, 200, 429]);
+    expect((await get(gw, '/open', '127.0.0.3')).status).toBe(200);
+    await waitFor('two 429 request-stats records', () => gw.parsed().filter((l) => l.fields.tag === 'request-stats' && l.fields.status_code === '429').length === 2);
+    const metrics = parseExposition((await get(gw, '/metrics')).body);
+    expect(sumOf(metrics, 'wt_rate_limited_total', { client_id: 'anonymous' })).toBe(2);
+  }, 30_000);
+});
+
+describe('rate limits in a cluster', () => {
+  it('with 2 workers the limit holds for the whole process group, not per worker', async () => {
+    const gw = await gateway({ workers: 2, rate_limit: [{ requests: 10, interval: 60 }] });
+    await waitFor('two listening workers', () => new Set(gw.parsed().filter((l) => l.fields.tag === 'listening').map((l) => l.pid)).size >= 2, { timeout: 20_000 });
+    // Each request on its own connection: the primary hands them to both workers in turn.
+    const results = await statuses(30, () => get(gw));
+    expect(count(results, 200)).toBe(10);
+    expect(count(results, 429)).toBe(20);
+    await waitFor('30 request-stats records', () => gw.parsed().filter((l) => l.fields.tag === 'request-stats').length >= 30);
+    const served = gw.parsed().filter((l) => l.fields.tag === 'request-stats' && l.fields.status_code === '200');
+    expect(new Set(served.map((l) => l.pid)).size, 'both workers served').toBe(2);
+    // Another client still has its whole budget.
+    expect(count(await statuses(10, () => get(gw, '/open', '127.0.0.3')), 200)).toBe(10);
+    expect(gw.parsed().some((l) => l.fields.tag === 'rate-limit-store-err')).toBe(false);
+  }, 60_000);
+});
+
+/** A redis-server of this test's own, so it can be stopped and killed. */
+async function ownRedis(): Promise<{ url: string; server: ChildProcess }> {
+  const port = await freePort();
+  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  servers.push(server);
+  const url = `redis://127.0.0.1:${port}`;
+  await waitFor('redis-server answering', async () => {
+    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    probe.on('error', () => undefined); // refused until the server listens: the wait tries again
+    try {
+      await probe.connect();
+      return (await probe.ping()) === 'PONG';
+    } catch {
+      return false;
+    } finally {
+      probe.disconnect();
+    }
+  });
+  return { url, server };
+}
+
+/** Waits until `gw` counts in `redis`: a request from `from` leaves its key there (until then it counts in memory). */
+async function untilCountingIn(redis: Redis, gw: GatewayProcess, from: string): Promise<void> {
+  await waitFor(`${gw.url} counting in Redis`, async () => {
+    await get(gw, '/open', from);
+    return (await redis.keys(`wt-rl:*:a:${from}`)).length > 0;
+  });
+}
+
+describe('rate limits through Redis', () => {
+  it('two gateways sharing a Redis share the limit; the counters are in Redis', async () => {
+    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+    try {
+      const clear = async () => {
+        const keys = await redis.keys('wt-rl:*');
+        if (keys.length > 0) await redis.del(...keys);
+      };
+      await clear();
+      const rule = { rate_limit_redis: REDIS_URL, rate_limit: [{ requests: 6, interval: 60 }] };
+      const a = await gateway(rule);
+      const b = await gateway(rule);
+      await untilCountingIn(redis, a, '127.0.0.8');
+      await untilCountingIn(redis, b, '127.0.0.9');
+      const results = await statuses(12, (i) => get(i % 2 === 0 ? a : b));
+      expect(results).toEqual([200, 200, 200, 200, 200, 200, 429, 429, 429, 429, 429, 429]);
+      const keys = await redis.keys('wt-rl:*');
+      expect(keys.some((k) => k.endsWith(':a:127.0.0.2'))).toBe(true);
+      expect(Number(await redis.get(keys.find((k) => k.endsWith(':a:127.0.0.2'))!))).toBe(12);
+      await clear();
+    } finally {
+      redis.disconnect();
+    }
+  }, 60_000);
+
+  it('a Redis that stops answering, then is gone, neither hangs requests nor lifts the limit', async () => {
+    const { url, server } = await ownRedis();
+    const gw = await gateway({ rate_limit_redis: url, rate_limit_timeout: 0.2, rate_limit: [{ requests: 3, interval: 60 }] });
+    const probe = new Redis(url, { maxRetriesPerRequest: 0 });
+    probe.on('error', () => undefined);
+    try {
+      await untilCountingIn(probe, gw, '127.0.0.9');
+    } finally {
+      probe.disconnect();
+    }
+    expect(await statuses(3, () => get(gw))).toEqual([200, 200, 200]);
+
+    // Stopped (SIGSTOP): connected, but no answer. Each request waits rate_limit_timeout at most,
+    // then is counted in the gateway's memory: 3 more, then 429.
+    server.kill('SIGSTOP');
+    const stopped: Answer[] = [];
+    for (let i = 0; i < 4; i++) stopped.push(await get(gw, '/open', '127.0.0.4'));
+    expect(stopped.map((a) => a.status)).toEqual([200, 200, 200, 429]);
+    for (const a of stopped) expect(a.ms).toBeLessThan(1500);
+    const warning = await gw.waitForLine((l) => l.fields.tag === 'rate-limit-store-err', 5000);
+    expect(warning.level).toBe('WARNING');
+    expect(warning.fields.store).toBe('redis');
+
+    // Gone: refused at once, counted locally the same way.
+    server.kill('SIGKILL');
+    await new Promise<void>((resolve) => (server.exitCode !== null || server.signalCode !== null ? resolve() : server.once('exit', () => resolve())));
+    const gone: Answer[] = [];
+    for (let i = 0; i < 4; i++) gone.push(await get(gw, '/open', '127.0.0.5'));
+    expect(gone.map((a) => a.status)).toEqual([200, 200, 200, 429]);
+    for (const a of gone) expect(a.ms).toBeLessThan(1500);
+  }, 60_000);
+});
