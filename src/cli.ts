@@ -12,6 +12,8 @@ const HELP: Record<string, string> = {
   check:
     'watchtower check\n  Loads the config and every endpoint file, then plans each declared statement on its database\n  (EXPLAIN, or prepare where the database has none; executing nothing). Lists every problem; exit 0\n  only when there is none. The gateway runs the same checks at start-up.',
   reload: 'watchtower reload [--pid N]\n  Sends SIGUSR1 (reload the config) to process N, or to the pid in the config\'s pid_file.',
+  keys:
+    'watchtower keys create --id ID --roles ROLE[,ROLE...] [--expires DATE]\n  Prints a new API key once, and the line holding its SHA-256 to add under `keys:` in the keys file\n  (auth.api_keys_file); a reload then accepts the key. DATE: ISO 8601, e.g. 2026-12-31 or 2026-12-31T18:00:00Z.',
 };
 const USAGE = `Usage: watchtower <command> [options]
 
@@ -19,6 +21,7 @@ Commands:
   start            run the gateway
   check            check the config, the endpoint files and every declared statement
   reload [--pid N] make a running gateway reload its config
+  keys create      make a new API key (--id, --roles, optional --expires)
   help [command]   show this help, or a command's
 
 Options:
@@ -74,6 +77,23 @@ async function main(argv: string[]): Promise<number> {
         return 1;
       }
       console.log('reload signal sent');
+      return 0;
+    }
+    case 'keys': {
+      const [sub, ...args] = rest;
+      if (sub === '--help' || sub === '-h') break;
+      if (sub !== 'create') usageError(`keys: ${sub === undefined ? 'missing subcommand' : `unknown subcommand '${sub}'`} (keys create)`);
+      const values = options('keys create', args, { id: { type: 'string' }, roles: { type: 'string' }, expires: { type: 'string' } });
+      if (values.help) break;
+      if (typeof values.id !== 'string' || typeof values.roles !== 'string') usageError('keys create: --id and --roles are required');
+      const { createKeyEntry, printCreated } = await import('./cli/keys.js');
+      let created;
+      try {
+        created = createKeyEntry(values.id, values.roles, typeof values.expires === 'string' ? values.expires : undefined);
+      } catch (err) {
+        usageError(`keys create: ${(err as Error).message}`);
+      }
+      printCreated(values.id, created, (line) => console.log(line));
       return 0;
     }
     default:

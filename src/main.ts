@@ -20,6 +20,7 @@ import { flushLogs, getLogger, oneLineTraceback, shareStdout } from './log/index
 import { runPrimary } from './cluster/primary.js';
 import { setupWorker } from './cluster/worker.js';
 import { writePidFile } from './pid-file.js';
+import { exposureAtStart } from './auth/exposure.js';
 
 const log = getLogger('main.ts');
 
@@ -104,6 +105,16 @@ function logConfigFiles(): void {
   });
 }
 
+/** Says, at every start, when anyone who reaches the port can call the data; auth.required refuses it. */
+function checkExposure(endpoints: Endpoint[]): void {
+  const exposure = exposureAtStart(config(), endpoints.filter((ep) => ep.auth !== undefined).length);
+  if (exposure?.refuse) {
+    logConfigError(new ConfigError(exposure.message, { file: configPaths().main, keys: ['auth.required'] }), 'start-up');
+    exitNow(1);
+  }
+  if (exposure) log.warning('auth-warn', exposure.message, { host: config().host });
+}
+
 /**
  * The declared statements on their databases, before anything is served (src/endpoints/startup-check.ts):
  * the single process or the primary refuses to start when a database refuses one; a cluster worker
@@ -136,7 +147,10 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  if (cluster.isPrimary) logConfigFiles();
+  if (cluster.isPrimary) {
+    logConfigFiles();
+    checkExposure(endpoints ?? []);
+  }
   const rowColumns = await checkStatements(endpoints);
   if (cluster.isPrimary && config().workers > 1) {
     shareStdout();
