@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { stringify } from 'yaml';
+import { createKey } from '../../src/auth/api-keys.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort, sqliteConfig, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { waitFor } from '../helpers/wait.js';
@@ -67,6 +68,35 @@ describe('rate limits in a single gateway process', () => {
     await waitFor('two 429 request-stats records', () => gw.parsed().filter((l) => l.fields.tag === 'request-stats' && l.fields.status_code === '429').length === 2);
     const metrics = parseExposition((await get(gw, '/metrics')).body);
     expect(sumOf(metrics, 'wt_rate_limited_total', { client_id: 'anonymous' })).toBe(2);
+  }, 30_000);
+});
+
+describe('rate limits per API key and role, with real keys', () => {
+  it('each key its own budget whatever its address, a role\'s budget shared by its keys; a refused credential is not counted', async () => {
+    const keys = { alice: createKey(), bob: createKey(), carol: createKey() };
+    const entry = (id: keyof typeof keys, roles: string[]) => ({ id, sha256: keys[id].sha256, roles });
+    const gw = await gateway({
+      auth: { api_keys: [entry('alice', ['free']), entry('bob', ['free']), entry('carol', ['paid'])] },
+      rate_limit: [
+        { by: 'caller', requests: 2, interval: 60 },
+        { by: 'role', roles: ['free'], requests: 3, interval: 60 },
+      ],
+    });
+    const as = (id: keyof typeof keys, from = '127.0.0.2') => call(`${gw.url}/open`, { from, headers: { 'X-API-Key': keys[id].key } });
+    expect((await as('alice')).status).toBe(200);
+    expect((await as('alice', '127.0.0.3')).status).toBe(200);
+    const third = await as('alice', '127.0.0.4');
+    expect(third.status).toBe(429);
+    expect(detailOf(third)).toContain('per caller');
+    // bob has his own 2, but the free role's 3 are shared: alice's refused third counted too.
+    expect((await as('bob')).status).toBe(429);
+    expect(detailOf(await as('bob'))).toContain('per role');
+    expect((await statuses(2, () => as('carol'))).every((s) => s === 200)).toBe(true);
+    // Refused by authentication first: never counted, never 429.
+    for (let i = 0; i < 5; i++) expect((await call(`${gw.url}/open`, { from: '127.0.0.2', headers: { 'X-API-Key': 'not-a-key' } })).status).toBe(401);
+    await waitFor('the 429s in the records with the caller', () =>
+      gw.parsed().filter((l) => l.fields.tag === 'request-stats' && l.fields.status_code === '429').map((l) => l.fields.client_id).sort().join(',') === 'alice,bob,bob',
+    );
   }, 30_000);
 });
 
