@@ -33,9 +33,43 @@ function notAcceptable(offered: readonly Format[]): NotAcceptableError {
   );
 }
 
+/** One media range of an Accept header: type, subtype (lower case) and its q, 0 to 1. */
+interface MediaRange {
+  type: string;
+  sub: string | undefined;
+  q: number;
+}
+
+/** Accept headers seen, parsed: a client sends the same few again and again. Bounded in count and length. */
+const parsedAccept = new Map<string, MediaRange[]>();
+const ACCEPT_CACHE_SIZE = 256;
+const ACCEPT_CACHE_LENGTH = 512;
+
+function mediaRanges(accept: string): MediaRange[] {
+  const known = parsedAccept.get(accept);
+  if (known !== undefined) return known;
+  const ranges = accept.split(',').map((part): MediaRange => {
+    const [range, ...paramsText] = part.trim().toLowerCase().split(';');
+    const [type, sub] = range.trim().split('/');
+    const qParam = paramsText.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    const value = qParam === undefined ? 1 : Number(qParam.slice(2));
+    return { type, sub, q: Number.isFinite(value) ? Math.min(1, Math.max(0, value)) : 0 };
+  });
+  if (accept.length <= ACCEPT_CACHE_LENGTH) {
+    if (parsedAccept.size >= ACCEPT_CACHE_SIZE) parsedAccept.clear();
+    parsedAccept.set(accept, ranges);
+  }
+  return ranges;
+}
+
+const MEDIA_PARTS = Object.fromEntries(Object.entries(MEDIA_TYPES).map(([f, t]) => [f, t.split('/')])) as Record<Format, [string, string]>;
+
 /**
  * The format of a request: `?format=` when given (406 when not offered), else the offered format
- * the Accept header rates highest (ties go to the declared order), else the first offered.
+ * the Accept header rates highest (ties go to the declared order), else the first offered. The
+ * header is parsed once and remembered: parsing it for every offered format cost about 1 µs for
+ * curl's "any type" and 2 µs for a browser's header, and a declared endpoint negotiates twice per
+ * request (before validation, and in its handler).
  */
 export function negotiate(offered: readonly Format[], formatParam: unknown, accept: string | undefined): Format {
   if (formatParam !== undefined) {
@@ -43,21 +77,19 @@ export function negotiate(offered: readonly Format[], formatParam: unknown, acce
     throw notAcceptable(offered);
   }
   if (accept === undefined || accept.trim() === '') return offered[0];
+  const ranges = mediaRanges(accept);
   let best: Format | undefined;
   let bestQ = 0;
   for (const format of offered) {
-    const [type, sub] = MEDIA_TYPES[format].split('/');
+    const [type, sub] = MEDIA_PARTS[format];
     let q = 0;
     let specificity = -1;
-    for (const part of accept.split(',')) {
-      const [range, ...paramsText] = part.trim().toLowerCase().split(';');
-      const [t, s] = range.trim().split('/');
-      const spec = t === type && s === sub ? 2 : t === type && s === '*' ? 1 : t === '*' && s === '*' ? 0 : -1;
+    // The most specific range that matches gives the q: type/sub, then type/*, then */*.
+    for (const r of ranges) {
+      const spec = r.type === type && r.sub === sub ? 2 : r.type === type && r.sub === '*' ? 1 : r.type === '*' && r.sub === '*' ? 0 : -1;
       if (spec <= specificity) continue;
-      const qParam = paramsText.map((p) => p.trim()).find((p) => p.startsWith('q='));
-      const value = qParam === undefined ? 1 : Number(qParam.slice(2));
       specificity = spec;
-      q = Number.isFinite(value) ? Math.min(1, Math.max(0, value)) : 0;
+      q = r.q;
     }
     if (q > bestQ) {
       best = format;

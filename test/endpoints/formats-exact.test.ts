@@ -4,7 +4,8 @@
  * quoting for csv, and the same text whether streamed or encoded in memory, for awkward values.
  */
 import { describe, expect, it } from 'vitest';
-import { encodeAll, encodeRows } from '../../src/endpoints/formats.js';
+import { encodeAll, encodeRows, MEDIA_TYPES, negotiate } from '../../src/endpoints/formats.js';
+import type { Format } from '../../src/endpoints/declaration.js';
 import type { Row } from '../../src/db/types.js';
 
 const AWKWARD: Row[] = [
@@ -71,5 +72,53 @@ describe('encoders written as loops give what the plain definitions give', () =>
       expect(chunks.join(''), f).toBe(encodeAll(rows, f));
     }
     expect(encodeAll(rows, 'json')).toBe(JSON.stringify(rows));
+  });
+});
+
+/** Content negotiation as first written: every Accept range re-parsed for every offered format. */
+function negotiateReference(offered: readonly Format[], accept: string): Format | undefined {
+  let best: Format | undefined;
+  let bestQ = 0;
+  for (const format of offered) {
+    const [type, sub] = MEDIA_TYPES[format].split('/');
+    let q = 0;
+    let specificity = -1;
+    for (const part of accept.split(',')) {
+      const [range, ...paramsText] = part.trim().toLowerCase().split(';');
+      const [t, s] = range.trim().split('/');
+      const spec = t === type && s === sub ? 2 : t === type && s === '*' ? 1 : t === '*' && s === '*' ? 0 : -1;
+      if (spec <= specificity) continue;
+      const qParam = paramsText.map((p) => p.trim()).find((p) => p.startsWith('q='));
+      const value = qParam === undefined ? 1 : Number(qParam.slice(2));
+      specificity = spec;
+      q = Number.isFinite(value) ? Math.min(1, Math.max(0, value)) : 0;
+    }
+    if (q > bestQ) {
+      best = format;
+      bestQ = q;
+    }
+  }
+  return best;
+}
+
+describe('negotiation with parsed Accept headers remembered', () => {
+  it('chooses what the reference chooses for thousands of headers, the same header asked again and again', () => {
+    const ranges = ['application/json', 'application/x-ndjson', 'text/csv', 'text/plain', 'text/*', '*/*', 'application/*', 'TEXT/CSV', 'application/xml', 'image/png', 'text', ''];
+    const params = ['', ';q=0', ';q=0.5', ';q=1', ';q=0.9;level=1', '; q=0.3', ';q=abc', ';q=', ';Q=0.2', ';charset=utf-8'];
+    const offers: Format[][] = [['json', 'csv'], ['psv', 'csv', 'ndjson', 'json'], ['ndjson'], ['csv', 'psv']];
+    let seed = 7;
+    const pick = <T>(xs: T[]): T => xs[(seed = (seed * 1103515245 + 12345) % 2147483648) % xs.length];
+    for (let i = 0; i < 3000; i++) {
+      const accept = Array.from({ length: 1 + (i % 4) }, () => `${pick(ranges)}${pick(params)}`).join(i % 3 === 0 ? ', ' : ',');
+      for (const offered of offers) {
+        const expected = negotiateReference(offered, accept);
+        for (let again = 0; again < 2; again++) {
+          if (expected === undefined || accept.trim() === '') {
+            if (accept.trim() === '') expect(negotiate(offered, undefined, accept)).toBe(offered[0]);
+            else expect(() => negotiate(offered, undefined, accept), accept).toThrow('not acceptable');
+          } else expect(negotiate(offered, undefined, accept), `${accept} from ${offered.join(',')}`).toBe(expected);
+        }
+      }
+    }
   });
 });
