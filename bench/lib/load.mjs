@@ -25,8 +25,8 @@ const SAMPLE_MS = 200;
  */
 
 /** Fails early (and clearly) when the route does not answer 200 with a JSON array. */
-async function checkRoute(url) {
-  const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+async function checkRoute(url, headers = {}) {
+  const res = await fetch(url, { headers, signal: AbortSignal.timeout(10_000) });
   const body = await res.text();
   if (res.status !== 200) throw new Error(`GET ${url} answered ${res.status}: ${body.slice(0, 300)}`);
   const rows = JSON.parse(body);
@@ -37,13 +37,14 @@ async function checkRoute(url) {
 /**
  * @param {{ pid: number }} server
  * @param {string} url
- * @param {{ connections?: number }} [opts]
+ * @param {{ connections?: number, headers?: Record<string, string> }} [opts] headers: sent with every request (credentials)
  * @returns {Promise<LoadRow & { rows: number }>}
  */
 export async function measure(server, url, opts = {}) {
   const connections = opts.connections ?? CONNECTIONS;
-  const rowsPerResponse = await checkRoute(url);
-  await autocannon({ url, connections, duration: WARMUP });
+  const headers = opts.headers ?? {};
+  const rowsPerResponse = await checkRoute(url, headers);
+  await autocannon({ url, connections, headers, duration: WARMUP });
 
   let peak = 0;
   let pids = processTree(server.pid);
@@ -57,7 +58,7 @@ export async function measure(server, url, opts = {}) {
   const timer = setInterval(sample, SAMPLE_MS);
   let result;
   try {
-    result = await autocannon({ url, connections, duration: DURATION });
+    result = await autocannon({ url, connections, headers, duration: DURATION });
   } finally {
     clearInterval(timer);
   }

