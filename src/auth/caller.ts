@@ -11,7 +11,7 @@ export interface Caller {
   /** How the credential was given. */
   via: 'api-key' | 'jwt';
   roles: readonly string[];
-  /** The verified JWT's claims (an API key has none). */
+  /** The verified JWT's claims; for an API key, its entry's `claims` with `sub` (its id) and `roles`. */
   claims: Readonly<Record<string, unknown>>;
 }
 

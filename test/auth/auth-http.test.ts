@@ -122,7 +122,12 @@ function expectRefused(a: Answer, detail: RegExp, credential?: string): void {
 
 describe('API keys', () => {
   it('a key from the keys file or the config, as Bearer or X-API-Key, calls the endpoint as its id', async () => {
-    expect((await call('/rows', bearer(keys.reader.key))).status).toBe(200);
+    expect((await call('/rows', { ...bearer(keys.reader.key), 'x-correlation-id': 'auth-reader-1' })).status).toBe(200);
+    // The request's records name the caller (client_id), set before they are written.
+    for (const tag of ['request', 'request-stats']) {
+      const line = await gw.waitForLine((l) => l.fields.tag === tag && l.fields.cid === 'auth-reader-1', 5000);
+      expect(line.fields.client_id, tag).toBe('reader');
+    }
     expect((await call('/rows', { 'x-api-key': keys.writer.key })).status).toBe(200);
     const who = await call('/whoami', { 'x-api-key': keys.inline.key });
     expect(JSON.parse(who.body)).toEqual({ caller: 'inline', roles: 'reader', tenant: 'acme' });
