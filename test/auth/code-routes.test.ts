@@ -12,10 +12,15 @@ import { buildSettings } from '../../src/config/index.js';
 import type { Settings } from '../../src/config/schema.js';
 import { createMetrics } from '../../src/metrics/catalogue.js';
 import { requestObserver } from '../../src/metrics/bind.js';
+import { metricsPlugin } from '../../src/metrics/plugin.js';
 
 const ops = createKey();
 const reader = createKey();
-const withKeys = buildSettings({ resource_ids: [], auth: { api_keys: [{ id: 'ops', sha256: ops.sha256, roles: ['ops'] }, { id: 'reader', sha256: reader.sha256, roles: ['reader'] }] } }, {}, { env: {} });
+const withKeys = buildSettings(
+  { resource_ids: [], auth: { metrics_roles: ['ops'], api_keys: [{ id: 'ops', sha256: ops.sha256, roles: ['ops'] }, { id: 'reader', sha256: reader.sha256, roles: ['reader'] }] } },
+  {},
+  { env: {} },
+);
 const noAuth = buildSettings({ resource_ids: [] }, {}, { env: {} });
 let current: Settings = withKeys;
 let app: FastifyInstance;
@@ -29,7 +34,9 @@ beforeAll(async () => {
     readiness: () => ({ ready: true, unavailable: [] }),
     observer: requestObserver(metrics, () => []),
     onQuery: () => undefined,
-    metricsPlugin: () => undefined,
+    metricsPlugin: async (a) => {
+      await a.register(metricsPlugin, { metrics, settings: () => current });
+    },
     isShuttingDown: () => false,
     docs: false,
     version: 'test',
@@ -72,6 +79,23 @@ describe('code routes', () => {
     } finally {
       current = withKeys;
     }
+  });
+
+  it('/metrics asks auth.metrics_roles and its basic auth still applies: the key then goes in X-API-Key', async () => {
+    const scrape = async (headers: Record<string, string>) => (await fetch(`${base}/metrics`, { headers, signal: AbortSignal.timeout(5000) })).status;
+    const basic = { authorization: `Basic ${Buffer.from('prom:secret').toString('base64')}` };
+    process.env.WT_METRICS_USER = 'prom';
+    process.env.WT_METRICS_PASSWORD = 'secret';
+    try {
+      expect(await scrape(basic)).toBe(401); // no key: the roles are not met
+      expect(await scrape({ 'x-api-key': ops.key })).toBe(401); // no basic credentials
+      expect(await scrape({ ...basic, 'x-api-key': reader.key })).toBe(403);
+      expect(await scrape({ ...basic, 'x-api-key': ops.key })).toBe(200);
+    } finally {
+      delete process.env.WT_METRICS_USER;
+      delete process.env.WT_METRICS_PASSWORD;
+    }
+    expect(await scrape({ authorization: `Bearer ${ops.key}` })).toBe(200);
   });
 
   it('a route with a bad auth config is refused when it is added', async () => {

@@ -1,7 +1,8 @@
 /**
  * JWT keys from a JWKS URL, against a running gateway and a JWKS server of the test's own on
  * loopback: the set is fetched once and kept for every token, fetched again after SIGUSR1 (a key
- * rotated at the provider is then accepted and the old one refused), and while it cannot be fetched
+ * rotated at the provider is then accepted and the old one refused) and once older than
+ * jwt_jwks_cache, and while it cannot be fetched
  * a token is answered 503, never let through. /docs asks auth.docs_roles.
  */
 import { createServer, type Server } from 'node:http';
@@ -88,6 +89,24 @@ describe('JWKS URL', () => {
     }
     await reload();
     expect((await call('/sqlite-json', await key.sign(claims('outage'))))).toMatchObject({ status: 200 });
+  });
+
+  it('a set older than jwt_jwks_cache is fetched again by itself, so a rotated key is accepted without a reload', async () => {
+    const old = await asymmetricKey('k5', 'ES256');
+    const next = await asymmetricKey('k6', 'ES256');
+    published = { keys: [old.jwk] };
+    const record = await gw.reload({ auth: { jwt_jwks_cache: 1 } });
+    expect(record.fields.changes).toBe('auth.jwt_jwks_cache: 600 -> 1');
+    try {
+      const before = fetches;
+      expect((await call('/sqlite-json', await old.sign(claims('a'))))).toMatchObject({ status: 200 });
+      published = { keys: [next.jwk] };
+      await new Promise((resolve) => setTimeout(resolve, 1200));
+      expect((await call('/sqlite-json', await next.sign(claims('b'))))).toMatchObject({ status: 200 });
+      expect(fetches - before).toBe(2);
+    } finally {
+      await gw.reload({});
+    }
   });
 
   it('/docs asks the roles of auth.docs_roles', async () => {
