@@ -389,7 +389,8 @@ describe.skipIf(skipPg)('a large stream', () => {
     expect(body.bytes).toBeGreaterThan(n * 100);
     expect(body.lines).toBe(format === 'csv' ? n + 1 : n);
     expect(body.last).toBe(format === 'csv' ? `${n},${'x'.repeat(100)}` : JSON.stringify({ id: n, pad: 'x'.repeat(100) }));
-    expect(peak - before, `RSS ${before.toFixed(0)} MB -> ${peak.toFixed(0)} MB`).toBeLessThan(25);
+    // Below the 45 MB body a gateway that did not wait would hold; on Node 24 in CI the csv run once grew 26 MB.
+    expect(peak - before, `RSS ${before.toFixed(0)} MB -> ${peak.toFixed(0)} MB`).toBeLessThan(35);
   }, 60_000);
 });
 
