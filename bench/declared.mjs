@@ -29,6 +29,8 @@ const STREAM_ROWS = Number(process.env.BENCH_STREAM_ROWS ?? 100_000);
 /** Concurrent streamed answers. */
 const STREAM_CONNECTIONS = 2;
 const FORMATS = ['psv', 'csv', 'ndjson'];
+/** What curl and fetch() send; a declared endpoint reads it to choose the format, a code route ignores it. */
+export const ACCEPT = { accept: '*/*' };
 
 /** The SELECT of /<db>-json over the sample table, with named placeholders, per dialect. */
 const ROWS_SQL = {
@@ -51,7 +53,7 @@ const STREAM_SQL = {
     FROM g WHERE i <= :limit`,
 };
 
-function endpointFile(dir, db) {
+export function endpointFile(dir, db) {
   const file = join(dir, `${db.key}-endpoints.yaml`);
   const limit = (maximum, dflt) => ({ type: 'integer', minimum: 1, maximum, default: dflt });
   writeFileSync(
@@ -83,14 +85,16 @@ function endpointFile(dir, db) {
   return file;
 }
 
-function startServer(db, file, label) {
+/** The bench server for `db`; `opts`: startGateway's (a wrapper, more env) for the instructions count. */
+export function startServer(db, file, label, opts = {}) {
   return startGateway(db, {
+    ...opts,
     label,
     script: SERVER,
     // A streamed answer is a query until its last row: allow it a minute.
     resource: fixedPool({ db_default_query_timeout: 60 }),
     config: { endpoints: [file] },
-    env: { BENCH_DECL_SQL: JSON.stringify({ rows: ROWS_SQL[db.dialect], stream: STREAM_SQL[db.dialect] }) },
+    env: { ...opts.env, BENCH_DECL_SQL: JSON.stringify({ rows: ROWS_SQL[db.dialect], stream: STREAM_SQL[db.dialect] }) },
   });
 }
 
@@ -200,7 +204,7 @@ async function rowsPhase(server, path, duration) {
   const pids = processTree(server.pid);
   const cpuBefore = cpuSeconds(pids);
   const mainBefore = mainThreadCpu(server.pid);
-  const r = await autocannon({ url: `${server.url}${path}`, connections: CONNECTIONS, duration });
+  const r = await autocannon({ url: `${server.url}${path}`, connections: CONNECTIONS, duration, headers: ACCEPT });
   if (r.non2xx > 0 || r.errors > 0 || r.timeouts > 0) throw new Error(`${path}: ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts`);
   const mainAfter = mainThreadCpu(server.pid);
   let cpu = 0;

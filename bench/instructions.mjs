@@ -24,11 +24,11 @@ import { removeTempDir, tempDir } from './lib/processes.mjs';
 const WARMUP_REQUESTS = Number(process.env.BENCH_CG_WARMUP ?? 16_000);
 const COUNTED_REQUESTS = Number(process.env.BENCH_CG_REQUESTS ?? 3_000);
 const CONNECTIONS = 4;
-const MAIN = 'instructions/req, main thread';
+export const MAIN = 'instructions/req, main thread';
 /** vgdb finds a valgrind process by user and host name: both sides get the same ones. */
 const VGDB_ENV = { USER: 'wt-bench', LOGNAME: 'wt-bench', HOST: '127.0.0.1' };
 
-function missingTool() {
+export function missingTool() {
   for (const tool of ['valgrind', 'callgrind_control']) {
     try {
       execFileSync(tool, ['--version'], { stdio: 'ignore' });
@@ -60,20 +60,24 @@ function expectAllOk(result, what) {
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${what}: ${result.non2xx} non-2xx answers and ${result.errors} errors`);
 }
 
-/** Starts one server under callgrind, counts COUNTED_REQUESTS requests and returns its row. */
-async function count(label, start, path, dir) {
+/**
+ * Starts one server under callgrind, counts COUNTED_REQUESTS requests and returns its row.
+ * `opts.headers`: sent with every request; `opts.warmup`: requests before counting (default BENCH_CG_WARMUP).
+ */
+export async function count(label, start, path, dir, opts = {}) {
+  const { headers, warmup = WARMUP_REQUESTS } = opts;
   const name = `${label.db} ${label.server}`;
   const wrapper = ['valgrind', '--tool=callgrind', '--instr-atstart=no', '--separate-threads=yes', '--smc-check=all-non-file', `--callgrind-out-file=${join(dir, 'cg.%p')}`];
   const server = await start({ wrapper, env: VGDB_ENV, readyTimeoutMs: 300_000 });
   try {
     const url = `${server.url}${path}`;
-    const second = Math.round(WARMUP_REQUESTS / 4);
-    for (const amount of [WARMUP_REQUESTS - second, second]) {
-      expectAllOk(await autocannon({ url, connections: CONNECTIONS, amount, timeout: 60 }), `${name}, warm-up`);
+    const second = Math.round(warmup / 4);
+    for (const amount of [warmup - second, second]) {
+      expectAllOk(await autocannon({ url, connections: CONNECTIONS, amount, timeout: 60, headers }), `${name}, warm-up`);
     }
     callgrindControl(server.pid, '--zero');
     callgrindControl(server.pid, '--instr=on');
-    const counted = await autocannon({ url, connections: CONNECTIONS, amount: COUNTED_REQUESTS, timeout: 60 });
+    const counted = await autocannon({ url, connections: CONNECTIONS, amount: COUNTED_REQUESTS, timeout: 60, headers });
     callgrindControl(server.pid, '--instr=off');
     callgrindControl(server.pid, '--dump');
     expectAllOk(counted, name);

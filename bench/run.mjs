@@ -17,12 +17,12 @@ const MODULES = {
   http: './http.mjs',
   instructions: './instructions.mjs',
   instrumentation: './instrumentation.mjs',
-  auth: './auth.mjs',
   cluster: './cluster-throughput.mjs',
   'metrics-scrape': './metrics-scrape.mjs',
   'cold-burst': './cold-burst.mjs',
   'runtime-decisions': './runtime-decisions.mjs',
   declared: './declared.mjs',
+  'declared-instructions': './declared-instructions.mjs',
   logging: './logging.mjs',
 };
 
@@ -36,7 +36,7 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 }
 
 /** Run only when named: instruction counting runs every server under valgrind, ~50 times slower. */
-const OPTIONAL = new Set(['instructions']);
+const OPTIONAL = new Set(['instructions', 'declared-instructions']);
 
 function selected(args) {
   if (args.length === 0) return Object.keys(MODULES).filter((n) => !OPTIONAL.has(n));
