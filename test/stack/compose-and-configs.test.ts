@@ -253,7 +253,7 @@ describeWith('Loki, OpenObserve and Fluent Bit configuration', [], () => {
 
 describeWith('yamllint (relaxed) on every YAML file of the stack', ['yamllint'], () => {
   it('reports no error', () => {
-    const files = ['docker-compose.yml', 'docker-compose-journald.yml', 'docker/watchtower.yaml', 'prometheus', 'alertmanager', 'grafana/provisioning', 'loki', 'fluent-bit'];
+    const files = ['docker-compose.yml', 'docker-compose-journald.yml', 'docker/watchtower.yaml', 'deploy/kubernetes', 'prometheus', 'alertmanager', 'grafana/provisioning', 'loki', 'fluent-bit'];
     const r = run('yamllint', ['-f', 'parsable', '-d', '{extends: relaxed, rules: {line-length: disable}}', ...files]);
     expect(r.out).not.toMatch(/\[error\]/);
     expect(r.status, r.out).toBe(0);
