@@ -75,6 +75,24 @@ export class DatabaseError extends AppError {
   }
 }
 
+/**
+ * The resource's circuit breaker is open (src/resources/breaker.ts): its database failed the last
+ * connection attempts, so the request is answered 503 at once instead of waiting for a connect
+ * timeout. Retry-After is the probe interval.
+ */
+export class BreakerOpenError extends DatabaseError {
+  /** Seconds until a probe may have closed the breaker (Retry-After header). */
+  readonly retryAfterSeconds: number;
+
+  constructor(resourceId: string, failures: number, probeIntervalSeconds: number) {
+    super(
+      `circuit breaker open for resource ${resourceId}: its database failed ${failures} connection attempts in a row; a probe tries it again every ${probeIntervalSeconds} s`,
+      { resourceId, unreachable: true },
+    );
+    this.retryAfterSeconds = Math.max(1, Math.ceil(probeIntervalSeconds));
+  }
+}
+
 /** The client's input is wrong in a way only the handler or the database can tell (400). */
 export class BadRequestError extends AppError {
   readonly statusCode = 400;

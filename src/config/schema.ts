@@ -287,6 +287,8 @@ export interface ResourceSettings {
   db_default_query_timeout: number;
   db_conn_idle_check_after: number;
   stream_stall_timeout: number;
+  breaker_failures: number;
+  breaker_probe_interval: number;
 }
 
 export const resourceSchema: { [K in keyof ResourceSettings]: Node<ResourceSettings[K]> } = {
@@ -337,6 +339,18 @@ export const resourceSchema: { [K in keyof ResourceSettings]: Node<ResourceSetti
     doc: 'Seconds a streamed response may wait for its client to read more before it is ended, its statement stopped and its slot and connection released.',
     format: positiveNumber('stream_stall_timeout'),
     default: 30,
+    reloadable: true,
+  },
+  breaker_failures: {
+    doc: 'Failed connection attempts in a row (none succeeding in between) after which the circuit breaker opens: requests are answered 503 at once, with Retry-After, while one probe connection tries the database every breaker_probe_interval (0 = no breaker).',
+    format: nonNegativeInt,
+    default: 5,
+    reloadable: true,
+  },
+  breaker_probe_interval: {
+    doc: 'Seconds between the probe connections of an open circuit breaker (one at a time; the first that opens closes the breaker); also the Retry-After of its 503s.',
+    format: positiveNumber('breaker_probe_interval'),
+    default: 2,
     reloadable: true,
   },
 };

@@ -64,11 +64,16 @@ function backendPid(client: pg.Client): number | undefined {
   return typeof pid === 'number' ? pid : undefined;
 }
 
+/** Destroys a client's socket at once. */
+function destroyClient(client: pg.Client): void {
+  const stream: unknown = (client as unknown as { connection?: { stream?: unknown } }).connection?.stream;
+  if (stream && typeof (stream as { destroy?: unknown }).destroy === 'function') (stream as { destroy(): void }).destroy();
+}
+
 /** Ends a client within the housekeeping bound, destroying its socket if the server does not answer. */
 async function endClient(client: pg.Client): Promise<void> {
   if (await settledWithin(client.end(), HOUSEKEEPING_MS)) return;
-  const stream: unknown = (client as unknown as { connection?: { stream?: unknown } }).connection?.stream;
-  if (stream && typeof (stream as { destroy?: unknown }).destroy === 'function') (stream as { destroy(): void }).destroy();
+  destroyClient(client);
 }
 
 class PgConnection extends BaseConnection {
@@ -279,6 +284,9 @@ export function postgresConnector(resourceId: string, target: SecureResourceSett
         await withTimeout(client.connect(), ms, () => new DbDriverError(`PostgreSQL connect timed out after ${timeoutSeconds} s`, { kind: 'timeout', connectionUsable: false }));
         return new PgConnection(resourceId, connId, client, target);
       } catch (err) {
+        // Nothing to end gracefully: a connect that failed or timed out gives its socket up at once,
+        // so a server that stopped answering is not held on to (a breaker's probes never overlap).
+        destroyClient(client);
         void endClient(client);
         throw connectError('postgres', err);
       }

@@ -5,7 +5,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { resourceSettingsOf, type SettingsReader } from '../config/index.js';
-import { AppError, DatabaseError, RateLimitedError, TooManyPendingError, WithDetailsError } from '../errors.js';
+import { AppError, BreakerOpenError, DatabaseError, RateLimitedError, TooManyPendingError, WithDetailsError } from '../errors.js';
 import { getLogger, oneLineTraceback } from '../log/index.js';
 
 const log = getLogger('error-reply.ts');
@@ -45,7 +45,7 @@ function isFastifyError(err: unknown): err is FastifyError {
 export function registerErrorReplies(app: FastifyInstance, settings: SettingsReader): void {
   app.setErrorHandler((err: unknown, req, reply) => {
     if (err instanceof AppError) {
-      if (err instanceof TooManyPendingError || err instanceof RateLimitedError) reply.header('Retry-After', String(err.retryAfterSeconds));
+      if (err instanceof TooManyPendingError || err instanceof RateLimitedError || err instanceof BreakerOpenError) reply.header('Retry-After', String(err.retryAfterSeconds));
       else if (err.statusCode === 503) reply.header('Retry-After', String(retryAfter(err, settings)));
       if (err instanceof WithDetailsError) {
         log.error('traceback', err.message, { ...err.details, traceback: oneLineTraceback(err), cid: req.wt?.cid });

@@ -19,6 +19,8 @@ export interface LiveStats {
   open: number;
   pooled: number;
   inUse: number;
+  /** Circuit breaker state: 0 closed, 1 open, 2 half-open. */
+  breaker: number;
 }
 
 /** Where the live gauges read from; set by bindResourceMetrics. */
@@ -58,6 +60,7 @@ export interface Metrics {
   readonly lastConnCreatedErrorTime: FastGauge<R>;
   readonly acquireConnectionDuration: Histogram<R>;
   readonly connectionUsageDuration: Histogram<R>;
+  readonly breakerState: Gauge<R>;
   // Queries
   readonly queriesTotal: Counter<R>;
   readonly queryErrorsTotal: Counter<RE>;
@@ -107,14 +110,14 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
     new Histogram<L>(name, help, labelNames, buckets, registry);
   const lastTime = (name: string, help: string) => new FastGauge<R>(name, help, R_LABELS, 'max', registry);
   const perPid = (name: string, help: string) => new Gauge<'pid'>({ name, help, labelNames: PID, registers, aggregator: 'first' });
-  /** A live level: set from the stats source on every scrape, summed over workers. */
-  const liveGauge = (name: string, help: string, pick: (s: LiveStats) => number) =>
+  /** A live level: set from the stats source on every scrape, summed over workers (or as `aggregator` says). */
+  const liveGauge = (name: string, help: string, pick: (s: LiveStats) => number, aggregator: 'sum' | 'max' = 'sum') =>
     new Gauge<R>({
       name,
       help,
       labelNames: R_LABELS,
       registers,
-      aggregator: 'sum',
+      aggregator,
       collect() {
         const stats = live.stats;
         if (stats === undefined) return;
@@ -154,6 +157,13 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
     lastConnCreatedErrorTime: lastTime('wt_last_conn_created_error_time_seconds', 'Unix time a connection open last failed, per resource.'),
     acquireConnectionDuration: histogram('wt_acquire_connection_duration_seconds', 'Time to get a pooled connection.', R_LABELS, CONN_ACQUIRE_BUCKETS),
     connectionUsageDuration: histogram('wt_connection_usage_duration_seconds', 'Time a request held its connection.', R_LABELS, CONN_USAGE_BUCKETS),
+    // Each worker has its own breaker; the cluster shows the highest state, so any worker not closed is seen.
+    breakerState: liveGauge(
+      'wt_breaker_state',
+      'Circuit breaker of the resource: 0 closed, 1 open (requests refused with 503), 2 half-open (a probe connection under way; still refused). Highest over workers.',
+      (s) => s.breaker,
+      'max',
+    ),
 
     queriesTotal: counter('wt_queries_total', 'Queries run, per resource.', R_LABELS),
     queryErrorsTotal: counter('wt_query_errors_total', 'Failed queries, per resource and error type (timeout; constraint: a duplicate key or other violation, the client\'s mistake; other).', RE_LABELS),

@@ -11,6 +11,8 @@
  * - fail fast when the database is unreachable: when a creation fails and no connection is open
  *   (none could come back), every waiting acquire gets DatabaseError(unreachable) at once, and for
  *   db_conn_retry_wait_period afterwards new acquires get it without another attempt;
+ * - a circuit breaker (./breaker.ts) fed by every connection attempt: while it is open, acquires are
+ *   refused at once with BreakerOpenError and nothing is opened but its one probe at a time;
  * - a periodic check (unref'd timer, live interval): retire expired or excess idle connections,
  *   ping stale ones, top up to the minimum;
  * - the events of events.ts and DEBUG logs of the pool's life.
@@ -21,6 +23,7 @@ import { DbDriverError, type DbConnection, type DbConnector } from '../db/types.
 import { AppTimeoutError, DatabaseError } from '../errors.js';
 import { getLogger } from '../log/index.js';
 import { failures } from '../log/summarise.js';
+import { CircuitBreaker } from './breaker.js';
 import { emitSafely, type ConnCloseReason, type ResourceEvents } from './events.js';
 import { LeasedConnection } from './leased-connection.js';
 import { LiveTarnPool } from './live-tarn-pool.js';
@@ -79,6 +82,8 @@ export class DbConnectionPool {
   private doubleReleases = 0;
   /** Woken after each connection attempt, success or failure (see warm()). */
   private readonly attemptWaiters = new Set<() => void>();
+  /** Opens after breaker_failures failed attempts in a row; its probe is a connection opened by this pool. */
+  readonly breaker: CircuitBreaker;
 
   constructor(
     readonly resourceId: string,
@@ -99,6 +104,12 @@ export class DbConnectionPool {
       (conn) => this.validate(conn),
     );
     this.tarn.on('createFail', (_eventId, err) => this.onCreateFailed(err));
+    this.breaker = new CircuitBreaker(resourceId, () => this.rc(), {
+      probe: () => this.probe(),
+      opened: (err) => {
+        for (const op of this.waiters) op.reject(err);
+      },
+    });
     this.applyLimits(rc);
   }
 
@@ -160,6 +171,11 @@ export class DbConnectionPool {
       throw this.refusedWith;
     }
     if (signal?.aborted) throw abortReason(signal);
+    const refusal = this.breaker.refusal();
+    if (refusal !== undefined) {
+      emitSafely(this.events, 'conn-acquire-error', { resourceId: rid, type: 'unreachable' });
+      throw refusal;
+    }
     const rc = this.rc();
     this.applyLimits(rc);
     const start = nowMs();
@@ -210,7 +226,7 @@ export class DbConnectionPool {
    * there is none or an acquire is already queued. The waiting path is acquire().
    */
   leaseNow(): PoolLease | undefined {
-    if (this.refusedWith) return undefined;
+    if (this.refusedWith || this.breaker.refusing) return undefined;
     const rc = this.rc();
     const conn = this.tarn.takeFreeNow((c) => this.usableWithoutCheck(c, rc));
     return conn === undefined ? undefined : this.lease(conn, undefined);
@@ -220,12 +236,14 @@ export class DbConnectionPool {
   reloadConfig(): void {
     if (this.refusedWith) return;
     this.applyLimits(this.rc());
+    this.breaker.reloadConfig();
     this.scheduleCheck(0);
   }
 
   /** Refuses new acquires and rejects waiting ones with `err`; leased connections stay valid. */
   refuseNew(err: Error): void {
     this.refusedWith ??= err;
+    this.breaker.stop();
     if (this.checkTimer) clearTimeout(this.checkTimer);
     for (const op of this.waiters) op.reject(this.refusedWith);
   }
@@ -299,6 +317,7 @@ export class DbConnectionPool {
     const waitSeconds = start === undefined ? 0 : secondsSince(start);
     emitSafely(this.events, 'conn-acquired', { resourceId: rid, connId: conn.connId, waitSeconds });
     const leasedAt = nowMs();
+    const usesAtLease = meta === undefined ? 0 : meta.uses;
     let discardAtRelease = false;
     const leased = new LeasedConnection(conn, {
       onUse: () => {
@@ -320,6 +339,8 @@ export class DbConnectionPool {
         }
         released = true;
         leased.end();
+        // A statement ran and left the connection usable: the database answers.
+        if (meta !== undefined && meta.uses > usesAtLease && conn.usable) this.breaker.worked();
         emitSafely(this.events, 'conn-released', { resourceId: rid, connId: conn.connId, usageSeconds: secondsSince(leasedAt) });
         this.giveBack(conn, discard || discardAtRelease ? 'broken' : undefined);
       },
@@ -413,6 +434,7 @@ export class DbConnectionPool {
     const at = nowMs();
     this.meta.set(conn, { uses: 0, createdAtMs: at, lastActiveMs: at, closed: false });
     this.lastCreateFailure = undefined;
+    this.breaker.connected();
     emitSafely(this.events, 'conn-created', { resourceId: rid, connId, seconds });
     log.debug('dbconn-added', 'opened DB connection', { resource_id: rid, conn_id: connId, duration: seconds });
     // Once tarn has counted it as open, which it does when this promise settles.
@@ -425,6 +447,7 @@ export class DbConnectionPool {
     const rid = this.resourceId;
     const type = err instanceof TimeoutError || (err instanceof DbDriverError && err.kind === 'timeout') ? 'timeout' : 'other';
     this.lastCreateFailure = { atMs: nowMs(), error: err };
+    this.breaker.connectFailed(err);
     this.attempted();
     emitSafely(this.events, 'conn-create-error', { resourceId: rid, type, error: err });
     // Summarised (src/log/summarise.ts): a database that stays down fails every retry the same way.
@@ -449,6 +472,12 @@ export class DbConnectionPool {
     } catch (err) {
       log.warning('dbconn-close', 'closing a DB connection failed', { resource_id: this.resourceId, conn_id: conn.connId, error: errorText(err) });
     }
+  }
+
+  /** The breaker's probe: one connection, opened as any other (its outcome reaches the breaker through create/createFail). */
+  private probe(): void {
+    if (this.refusedWith || this.destroying) return;
+    this.tarn.topUp(1);
   }
 
   private scheduleCheck(ms: number): void {
@@ -488,7 +517,8 @@ export class DbConnectionPool {
 
       // Top up; after a failure, one probe per check at most (and not before the retry wait).
       const deficit = rc.db_min_conn_pool_size - this.openCount() - this.tarn.numPendingCreates();
-      if (deficit > 0 && !this.refusedWith && !this.recentlyFailed(rc)) this.tarn.topUp(this.lastCreateFailure ? 1 : deficit);
+      // While the breaker refuses, its probe is the only attempt.
+      if (deficit > 0 && !this.refusedWith && !this.breaker.refusing && !this.recentlyFailed(rc)) this.tarn.topUp(this.lastCreateFailure ? 1 : deficit);
     } catch (err) {
       log.error('dbpool-check', 'pool check failed', { resource_id: this.resourceId, error: errorText(err) });
     } finally {

@@ -14,9 +14,10 @@
 import { EventEmitter } from 'node:events';
 import { config, configEvents, resourceSettingsOf, type SettingsReader } from '../config/index.js';
 import type { DbConnector } from '../db/types.js';
-import { AppTimeoutError, DatabaseError, NotFoundError, ShuttingDownError, TooManyPendingError } from '../errors.js';
+import { AppTimeoutError, BreakerOpenError, DatabaseError, NotFoundError, ShuttingDownError, TooManyPendingError } from '../errors.js';
 import { getLogger } from '../log/index.js';
 import { failures } from '../log/summarise.js';
+import { BREAKER_STATE_VALUES } from './breaker.js';
 import { DbConnectionPool, type PoolLease } from './connection-pool.js';
 import type { ResourceEventMap } from './events.js';
 import { RequestLimiter, type SlotGrant } from './request-limiter.js';
@@ -46,11 +47,13 @@ export interface ResourceStats {
   pooled: number;
   /** Connections lent to requests (or being checked). */
   inUse: number;
+  /** The circuit breaker: 0 closed, 1 open, 2 half-open (wt_breaker_state). */
+  breaker: number;
 }
 
 export interface Readiness {
   ready: boolean;
-  /** Resources with no open connection whose last attempt to open one failed. */
+  /** Resources with no open connection whose last attempt to open one failed, or whose circuit breaker is open. */
   unavailable: string[];
 }
 
@@ -137,7 +140,14 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
     if (this.shuttingDown) return Promise.reject(new ShuttingDownError());
     const ids = rids.length === 1 ? rids : [...new Set(rids)].sort();
     for (const rid of ids) {
-      if (!this.resources.has(rid)) return Promise.reject(new NotFoundError(`unknown resource ${rid}`, { resourceId: rid }));
+      const r = this.resources.get(rid);
+      if (r === undefined) return Promise.reject(new NotFoundError(`unknown resource ${rid}`, { resourceId: rid }));
+      // An open breaker refuses before any slot is taken or waited for.
+      const refusal = r.pool.breaker.refusal();
+      if (refusal !== undefined) {
+        logAcquireError(refusal, into.cid, this.settings);
+        return Promise.reject(refusal);
+      }
     }
     into.begin(this.released);
     this.held.add(into);
@@ -183,7 +193,7 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
   }
 
   readiness(): Readiness {
-    const unavailable = [...this.resources].filter(([, r]) => !r.pool.available()).map(([rid]) => rid);
+    const unavailable = [...this.resources].filter(([, r]) => !r.pool.available() || r.pool.breaker.refusing).map(([rid]) => rid);
     return { ready: this.started && !this.shuttingDown && unavailable.length === 0, unavailable };
   }
 
@@ -191,7 +201,7 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
     const { limiter, pool } = this.get(rid);
     const { active, pending } = limiter.stats();
     const { open, pooled, inUse } = pool.stats();
-    return { active, pending, open, pooled, inUse };
+    return { active, pending, open, pooled, inUse, breaker: BREAKER_STATE_VALUES[pool.breaker.state] };
   }
 
   /**
@@ -267,6 +277,8 @@ function logAcquireError(err: unknown, cid: string | undefined, settings: Settin
     failed('slot-timeout', err.resourceId, 'timeout waiting for a request slot', { request_slot_timeout: err.timeoutSeconds });
   } else if (err instanceof AppTimeoutError && err.kind === 'pool') {
     failed('dbconn-timeout', err.resourceId, 'timeout waiting for a pooled connection', { db_conn_pool_acquire_timeout: err.timeoutSeconds });
+  } else if (err instanceof BreakerOpenError) {
+    failed('breaker-refused', err.resourceId, 'request refused: circuit breaker open', { retry_after: err.retryAfterSeconds });
   } else if (err instanceof DatabaseError) {
     const cause = err.cause instanceof Error ? err.cause.message : undefined;
     failed('dbconn-err', err.resourceId, err.message, { error: cause });

@@ -13,11 +13,15 @@ function worker(pid: number) {
   initChildren(metrics, ['/sqlite-json'], [RID]);
   metrics.live.resourceIds = [RID];
   let pending = 0;
-  metrics.live.stats = () => ({ active: 1, pending, open: 2, pooled: 1, inUse: 1 });
+  let breaker = 0;
+  metrics.live.stats = () => ({ active: 1, pending, open: 2, pooled: 1, inUse: 1, breaker });
   return {
     metrics,
     setPending(n: number) {
       pending = n;
+    },
+    setBreaker(state: number) {
+      breaker = state;
     },
     requests(n: number) {
       for (let i = 0; i < n; i++) recordRequest(metrics, '/sqlite-json', 200, 0.01);
@@ -66,6 +70,25 @@ describe('cluster metrics merge', () => {
       ['102', 102000],
     ]);
     expect(e.types.get('wt_request_duration_summary_seconds')).toBe('summary');
+  });
+
+  it("shows a resource's circuit breaker as the highest state of any worker, never a sum", async () => {
+    const c = new ClusterMetrics();
+    const [a, b, d] = [worker(101), worker(102), worker(103)];
+    for (const id of [1, 2, 3]) c.add(id);
+    const update = async () => {
+      c.update(1, await a.snapshot());
+      c.update(2, await b.snapshot());
+      c.update(3, await d.snapshot());
+      return sumOf(await view(c), 'wt_breaker_state', { resource_id: RID });
+    };
+    expect(await update()).toBe(0);
+    // Two workers open: still "open" (1), not 2, which would read as half-open.
+    a.setBreaker(1);
+    b.setBreaker(1);
+    expect(await update()).toBe(1);
+    b.setBreaker(2);
+    expect(await update()).toBe(2);
   });
 
   it('keeps the counters of exited workers, so totals never go backwards, and drops their gauges', async () => {

@@ -66,7 +66,7 @@ describe('bindResourceMetrics', () => {
   it('feeds counters and histograms from events and live gauges from stats() at scrape time', async () => {
     const m = createMetrics();
     const source = Object.assign(new EventEmitter<ResourceEventMap>(), {
-      level: { active: 3, pending: 7, open: 5, pooled: 2, inUse: 3 },
+      level: { active: 3, pending: 7, open: 5, pooled: 2, inUse: 3, breaker: 1 },
       stats(_rid: string) {
         return this.level;
       },
@@ -105,12 +105,14 @@ describe('bindResourceMetrics', () => {
     expect(sumOf(e, 'wt_in_progress_requests', r)).toBe(3);
     expect(sumOf(e, 'wt_open_connections', r)).toBe(5);
     expect(sumOf(e, 'wt_pooled_connections', r)).toBe(2);
+    expect(sumOf(e, 'wt_breaker_state', r)).toBe(1);
 
     // Live gauges follow the source on the next scrape.
-    source.level = { active: 0, pending: 1, open: 4, pooled: 4, inUse: 0 };
+    source.level = { active: 0, pending: 1, open: 4, pooled: 4, inUse: 0, breaker: 0 };
     e = await exposition(m);
     expect(sumOf(e, 'wt_pending_requests', r)).toBe(1);
     expect(sumOf(e, 'wt_pooled_connections', r)).toBe(4);
+    expect(sumOf(e, 'wt_breaker_state', r)).toBe(0);
 
     unbind();
     expect(source.listenerCount('slot-requested')).toBe(0);

@@ -63,6 +63,8 @@ const CATALOGUE: Entry[] = [
   { name: 'wt_client_request_duration_seconds', type: 'histogram', labels: ['client_id'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] },
   { name: 'wt_auth_failures_total', type: 'counter', labels: ['client_id', 'reason'] },
   { name: 'wt_rate_limited_total', type: 'counter', labels: ['client_id'] },
+  // New: the circuit breaker of each resource (0 closed, 1 open, 2 half-open).
+  { name: 'wt_breaker_state', type: 'gauge', labels: R },
 ];
 
 const ROUTES = ['/sqlite-json', '/sqlite-psv'];

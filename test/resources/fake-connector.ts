@@ -65,6 +65,9 @@ export class FakeConnector implements DbConnector {
   queryDelayMs = 0;
   pingFails = false;
   attempts = 0;
+  /** Connection attempts under way now, and the most ever under way at once. */
+  connecting = 0;
+  maxConnecting = 0;
   readonly connections: FakeConnection[] = [];
 
   constructor(readonly resourceId = 'db_a') {}
@@ -81,6 +84,16 @@ export class FakeConnector implements DbConnector {
 
   async connect(connId: number, timeoutSeconds: number): Promise<DbConnection> {
     this.attempts++;
+    this.connecting++;
+    this.maxConnecting = Math.max(this.maxConnecting, this.connecting);
+    try {
+      return await this.open(connId, timeoutSeconds);
+    } finally {
+      this.connecting--;
+    }
+  }
+
+  private async open(connId: number, timeoutSeconds: number): Promise<DbConnection> {
     if (this.failConnect === 'unreachable') throw new DbDriverError('connect ECONNREFUSED 127.0.0.1:1', { kind: 'unreachable', connectionUsable: false });
     const timeoutMs = timeoutSeconds * 1000;
     if (this.failConnect === 'timeout' || this.connectDelayMs >= timeoutMs) {

@@ -45,7 +45,7 @@ describe('ResourceManager', () => {
     }
     expect(r2.connWaitSeconds('db_b')).toBe(0); // not held by r2: per-request values, nothing shared
     expect(r1.connection('db_a').connId).not.toBe(r2.connection('db_a').connId);
-    expect(m.stats('db_a')).toEqual({ active: 2, pending: 0, open: 2, pooled: 0, inUse: 2 });
+    expect(m.stats('db_a')).toEqual({ active: 2, pending: 0, open: 2, pooled: 0, inUse: 2, breaker: 0 });
     const p = r1.release();
     expect(r1.release()).toBe(p);
     await p;
@@ -302,7 +302,7 @@ describe('ResourceManager', () => {
       expect(c.connections.length).toBeGreaterThan(0);
       expect(c.connections.every((conn) => conn.closeCalls === 1)).toBe(true);
     }
-    for (const rid of ['db_a', 'db_b']) expect(m.stats(rid)).toEqual({ active: 0, pending: 0, open: 0, pooled: 0, inUse: 0 });
+    for (const rid of ['db_a', 'db_b']) expect(m.stats(rid)).toEqual({ active: 0, pending: 0, open: 0, pooled: 0, inUse: 0, breaker: 0 });
   });
 
   it('shutdown is bounded: connections still held after the timeout are closed', async () => {

@@ -135,7 +135,7 @@ describeWith('Grafana provisioning and dashboards', [], () => {
     expect(dashboards.sort()).toEqual(['watchtower-by-client.json', 'watchtower-by-endpoint.json', 'watchtower-by-resource.json', 'watchtower-main.json']);
     expect(count('watchtower-main.json').total).toBe(19);
     expect(load('watchtower-main.json').panels.find((p: any) => p.type === 'row').title).toBe('Process metrics');
-    expect(count('watchtower-by-resource.json')).toMatchObject({ panels: 34, rows: 5 });
+    expect(count('watchtower-by-resource.json')).toMatchObject({ panels: 35, rows: 5 }); // the original's 34 and the circuit breaker
     const titles = load('watchtower-by-resource.json').panels.filter((p: any) => p.type === 'row').map((p: any) => p.title);
     expect(titles).toEqual(['Requests', 'Request slots', 'Database pools and connections', 'DB connection usage durations', 'Queries']);
     // By client: rate, errors, p50/p95/p99 per caller, the top callers, auth failures, rate limits.
