@@ -89,7 +89,7 @@ export const gatewayHttp = fp(
     registerBodyParsers(app);
     const queryDeps = { onQuery: parts.onQuery, settings };
     registerRequestDb(app, queryDeps);
-    if (parts.docs) await registerSwagger(app, parts.version, (rid) => parts.acquirer.has(rid));
+    if (parts.docs) await registerSwagger(app, parts.version, (rid) => parts.acquirer.has(rid), settings);
     await parts.metricsPlugin(app);
     if (parts.health !== false) healthRoutes(app, { readiness: parts.readiness, shuttingDown: parts.isShuttingDown });
     parts.routes?.(app, queryDeps);

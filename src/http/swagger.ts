@@ -7,6 +7,8 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance, RouteOptions } from 'fastify';
+import type { SettingsReader } from '../config/index.js';
+import { accessDocs, SECURITY_SCHEMES } from './openapi-access.js';
 import { errorBodySchema, errorResponse } from './schemas.js';
 
 type Json = Record<string, unknown>;
@@ -67,11 +69,28 @@ function addShutdownAnswer(responses: Record<string, Json>): void {
   own.description = `${String(own.description)}; while the server shuts down, an error body`;
 }
 
+/** Carries a route's access answers (openapi-access.ts) from `transform` to the finished operation. */
+const ACCESS = 'x-wt-access';
+
+/** Merges the access answers `transform` left on the operation; true when it asks for a credential. */
+function addAccessAnswers(operation: Json, responses: Record<string, Json>): boolean {
+  const access = operation[ACCESS] as { responses: Record<string, Json>; security?: Json[] } | undefined;
+  if (access === undefined) return false;
+  delete operation[ACCESS];
+  // A route's own 401/403 (/metrics: basic auth, its allow-list) stay; the 429 was merged with the route's own.
+  for (const [code, response] of Object.entries(access.responses)) if (code === '429' || responses[code] === undefined) responses[code] = response;
+  if (access.security === undefined) return false;
+  operation.security = access.security;
+  return true;
+}
+
 /** Adds the headers, the body parser's errors and the shutdown 503 to every operation of the finished document. */
 function addCommonResponses(doc: Json): Json {
+  let secured = false;
   for (const pathItem of Object.values((doc.paths ?? {}) as Record<string, Record<string, Json>>)) {
     for (const operation of Object.values(pathItem)) {
       const responses = (operation.responses ?? {}) as Record<string, Json>;
+      if (addAccessAnswers(operation, responses)) secured = true;
       if (operation.requestBody !== undefined) for (const [code, response] of Object.entries(BODY_ERRORS)) responses[code] ??= structuredClone(response);
       addShutdownAnswer(responses);
       for (const [code, response] of Object.entries(responses)) {
@@ -81,11 +100,12 @@ function addCommonResponses(doc: Json): Json {
       operation.responses = responses;
     }
   }
+  if (secured) doc.components = { ...(doc.components as Json | undefined), securitySchemes: SECURITY_SCHEMES };
   return doc;
 }
 
 /** `enabled` tells whether a database resource is enabled (fixed for the life of the process). */
-export async function registerSwagger(app: FastifyInstance, version: string, enabled: (resourceId: string) => boolean): Promise<void> {
+export async function registerSwagger(app: FastifyInstance, version: string, enabled: (resourceId: string) => boolean, settings: SettingsReader): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
@@ -108,8 +128,11 @@ export async function registerSwagger(app: FastifyInstance, version: string, ena
       if (!schema) return { schema, url };
       const resources = route.config?.resources ?? [];
       if (!resources.every(enabled)) return { schema: { ...schema, hide: true }, url };
-      if (isStreamed(route)) return { schema: { ...schema, description: `${(schema as { description?: string }).description ?? ''}${STREAM_NOTE}` }, url };
-      return { schema, url };
+      const own = ((schema as { response?: Json }).response ?? {}) as Json;
+      const access = accessDocs({ url: route.url, config: route.config }, settings(), own);
+      const withAccess = { ...schema, [ACCESS]: access };
+      if (isStreamed(route)) return { schema: { ...withAccess, description: `${(schema as { description?: string }).description ?? ''}${STREAM_NOTE}` }, url };
+      return { schema: withAccess, url };
     },
     transformObject: (documents) => ('openapiObject' in documents ? addCommonResponses(documents.openapiObject as Json) : documents.swaggerObject),
   });
