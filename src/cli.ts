@@ -10,7 +10,7 @@ import { ConfigError } from './errors.js';
 const HELP: Record<string, string> = {
   start: 'watchtower start\n  Runs the gateway (same as node dist/main.js); config from WT_CONFIG, OVERRIDE_CONFIG_PATH and the environment.',
   check:
-    'watchtower check\n  Loads the config and every endpoint file, then plans each declared statement on its database\n  (EXPLAIN, or prepare where the database has none; executing nothing). Lists every problem; exit 0\n  only when there is none. The gateway runs the same checks at start-up.',
+    'watchtower check [--replicas N]\n  Loads the config and every endpoint file, then plans each declared statement on its database\n  (EXPLAIN, or prepare where the database has none; executing nothing). Lists every problem; exit 0\n  only when there is none. The gateway runs the same checks at start-up.\n  --replicas N: also reads each database server\'s connection limit (PostgreSQL max_connections less\n  its reserved slots, MySQL/MariaDB max_connections) and prints whether N replicas x workers x\n  db_max_conn_pool_size (added up over the resources on that server) fit; a server they do not fit is a problem.',
   reload: 'watchtower reload [--pid N]\n  Sends SIGUSR1 (reload the config) to process N, or to the pid in the config\'s pid_file.',
   keys:
     'watchtower keys create --id ID --roles ROLE[,ROLE...] [--expires DATE]\n  Prints a new API key once, and the line holding its SHA-256 to add under `keys:` in the keys file\n  (auth.api_keys_file); a reload then accepts the key. DATE: ISO 8601, e.g. 2026-12-31 or 2026-12-31T18:00:00Z.',
@@ -20,6 +20,7 @@ const USAGE = `Usage: watchtower <command> [options]
 Commands:
   start            run the gateway
   check            check the config, the endpoint files and every declared statement
+                   (--replicas N: and whether N replicas fit the databases' connection limits)
   reload [--pid N] make a running gateway reload its config
   keys create      make a new API key (--id, --roles, optional --expires)
   help [command]   show this help, or a command's
@@ -61,9 +62,12 @@ async function main(argv: string[]): Promise<number> {
       return -1;
     }
     case 'check': {
-      if (options(cmd, rest).help) break;
+      const values = options(cmd, rest, { replicas: { type: 'string' } });
+      if (values.help) break;
+      const raw = values.replicas;
+      if (typeof raw === 'string' && !/^[1-9][0-9]{0,5}$/.test(raw)) usageError(`check: --replicas must be a whole number from 1 to 999999, not '${raw}'`);
       const { runCheck, printReport } = await import('./cli/check.js');
-      return printReport(await runCheck(), (line) => console.log(line));
+      return printReport(await runCheck({ replicas: typeof raw === 'string' ? Number(raw) : undefined }), (line) => console.log(line));
     }
     case 'reload': {
       const values = options(cmd, rest, { pid: { type: 'string' } });

@@ -3,19 +3,23 @@
  * declared statement on its real database (src/endpoints/verify.ts: EXPLAIN, or prepare where the
  * database has no EXPLAIN; nothing is executed), so a deployment can be gated on exit code 0.
  * Start-up runs the same checks; unlike start-up, a database that cannot be reached is a problem
- * here, since nothing could be checked on it.
+ * here, since nothing could be checked on it. With `--replicas N` it also says whether N replicas
+ * fit each database server's connection limit (./replicas.ts).
  */
 import { initConfig, type Settings } from '../config/index.js';
 import type { Endpoint } from '../endpoints/declaration.js';
 import { loadEndpoints } from '../endpoints/load.js';
 import { verifyEndpoints } from '../endpoints/verify.js';
 import { ConfigError } from '../errors.js';
+import { sizeReplicas } from './replicas.js';
 
 export interface CheckReport {
   problems: string[];
   notes: string[];
   endpoints: number;
   checked: number;
+  /** The connection arithmetic of --replicas, one line per server or resource. */
+  sizing: string[];
 }
 
 /** One problem per line: the loader joins its list into one message with "; ". */
@@ -24,8 +28,8 @@ function configProblems(err: ConfigError): string[] {
   return list ? list[1].split('; ') : [`config: ${err.message}`];
 }
 
-export async function runCheck(): Promise<CheckReport> {
-  const report: CheckReport = { problems: [], notes: [], endpoints: 0, checked: 0 };
+export async function runCheck(opts: { replicas?: number } = {}): Promise<CheckReport> {
+  const report: CheckReport = { problems: [], notes: [], endpoints: 0, checked: 0, sizing: [] };
   let settings: Settings;
   let endpoints: Endpoint[];
   try {
@@ -41,11 +45,17 @@ export async function runCheck(): Promise<CheckReport> {
   report.problems.push(...v.problems.map((p) => p.message));
   report.notes.push(...v.notes);
   report.checked = v.checked;
+  if (opts.replicas !== undefined) {
+    const sizing = await sizeReplicas(settings, opts.replicas);
+    report.sizing = sizing.lines;
+    report.problems.push(...sizing.problems);
+  }
   return report;
 }
 
 /** Prints the report; returns the exit code (0 only when clean). */
 export function printReport(report: CheckReport, out: (line: string) => void): number {
+  for (const line of report.sizing) out(line);
   for (const p of report.problems) out(p);
   for (const n of report.notes) out(`note: ${n}`);
   out(`${report.endpoints} endpoints, ${report.checked} statements checked, ${report.problems.length} problems`);
