@@ -16,8 +16,9 @@ import {
   type SqlParam,
   type Statement,
   type StatementInspector,
+  type StatementSignal,
 } from './types.js';
-import { toMs } from './timeout.js';
+import { runStoppable, toMs } from './timeout.js';
 
 /** Statement kinds whose EXPLAIN (without ANALYZE) plans and executes nothing. */
 const EXPLAINABLE = new Set(['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'WITH']);
@@ -27,6 +28,8 @@ export abstract class BaseConnection implements DbConnection, StatementInspector
   private healthy = true;
   private running = false;
   private closing: Promise<void> | undefined;
+  /** The cancel signal of the operation running now (there is one at a time), see stoppable(). */
+  private signal: StatementSignal | undefined;
 
   constructor(
     readonly resourceId: string,
@@ -67,28 +70,44 @@ export abstract class BaseConnection implements DbConnection, StatementInspector
     this.running = true;
   }
 
-  /** Runs one operation exclusively, classifying whatever it throws. */
-  protected async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+  /** Runs one operation exclusively, classifying whatever it throws; `signal` stops its statements (see stoppable()). */
+  protected async exclusive<T>(fn: () => Promise<T>, signal?: StatementSignal): Promise<T> {
     this.enter();
+    this.signal = signal;
     try {
       return await fn();
     } catch (err) {
       throw this.fail(err);
     } finally {
       this.running = false;
+      this.signal = undefined;
     }
+  }
+
+  /**
+   * runStoppable() under the running operation's signal: a statement is stopped on the server past
+   * `ms` or when the signal aborts. Drivers run every statement of query() and transaction() through
+   * it, but never a COMMIT once sent or a ROLLBACK.
+   */
+  protected stoppable<T>(op: Promise<T>, ms: number, stop: () => Promise<boolean>, what: string): Promise<T> {
+    return runStoppable(op, ms, stop, what, this.signal);
+  }
+
+  /** True while the running operation's signal has aborted (a driver may stop more gently then). */
+  protected get cancelling(): boolean {
+    return this.signal?.aborted === true;
   }
 
   query(sql: string, params: SqlParam[], opts: QueryOptions): Promise<QueryResult> {
     const setup = opts.setup;
-    if (setup !== undefined && setup.length > 0) return this.exclusive(() => this.runQueryAfter(setup, sql, params, toMs(opts.timeoutSeconds)));
-    return this.exclusive(() => this.runQuery(sql, params, toMs(opts.timeoutSeconds)));
+    if (setup !== undefined && setup.length > 0) return this.exclusive(() => this.runQueryAfter(setup, sql, params, toMs(opts.timeoutSeconds)), opts.signal);
+    return this.exclusive(() => this.runQuery(sql, params, toMs(opts.timeoutSeconds)), opts.signal);
   }
 
   transaction(statements: Statement[], opts: QueryOptions): Promise<number[]> {
     const setup = opts.setup ?? [];
     // The setup's own counts are not the caller's.
-    return this.exclusive(async () => (await this.runTransaction([...setup, ...statements], toMs(opts.timeoutSeconds))).slice(setup.length));
+    return this.exclusive(async () => (await this.runTransaction([...setup, ...statements], toMs(opts.timeoutSeconds))).slice(setup.length), opts.signal);
   }
 
   ping(timeoutSeconds: number): Promise<void> {

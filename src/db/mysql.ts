@@ -111,7 +111,7 @@ class MysqlConnection extends BaseConnection {
 
   private execute(sql: string, params: SqlParam[], ms: number): Promise<QueryResult> {
     const running = run(this.conn, sql, params.map(toMysqlParam));
-    return runStoppable(running, ms, () => this.stop(running), 'query');
+    return this.stoppable(running, ms, () => this.stop(running), 'query');
   }
 
   protected runQuery(sql: string, params: SqlParam[], ms: number): Promise<QueryResult> {
@@ -123,7 +123,7 @@ class MysqlConnection extends BaseConnection {
     const wrapped = noRowsQuery(sql);
     if (wrapped === undefined) return undefined;
     const running = fieldsOf(this.conn, wrapped, params.map(toMysqlParam));
-    return (await runStoppable(running, ms, () => this.stop(running), 'query')).map(mysqlColumn);
+    return (await this.stoppable(running, ms, () => this.stop(running), 'query')).map(mysqlColumn);
   }
 
   /**
@@ -141,7 +141,7 @@ class MysqlConnection extends BaseConnection {
     } catch (err) {
       if (this.usable) {
         try {
-          await this.simple('ROLLBACK', HOUSEKEEPING_MS);
+          await this.simple('ROLLBACK', HOUSEKEEPING_MS, false);
         } catch {
           this.markUnusable(); // closing the connection rolls back
         }
@@ -157,9 +157,11 @@ class MysqlConnection extends BaseConnection {
     return new Promise<void>((resolve, reject) => this.conn.query(sql, (err) => (err ? reject(err) : resolve())));
   }
 
-  private simple(sql: string, ms: number): Promise<unknown> {
+  /** `cancellable` false: not stopped by the operation's signal (a ROLLBACK after a cancel must run). */
+  private simple(sql: string, ms: number, cancellable = true): Promise<unknown> {
     const running = this.send(sql);
-    return runStoppable(running, ms, () => this.stop(running), 'query');
+    const stop = () => this.stop(running);
+    return cancellable ? this.stoppable(running, ms, stop, 'query') : runStoppable(running, ms, stop, 'query');
   }
 
   protected openStream(sql: string, params: SqlParam[]): BatchSource {

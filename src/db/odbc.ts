@@ -31,7 +31,7 @@ import { exactInteger } from './exact-integer.js';
 import { killQuery } from './mysql.js';
 import { noRowsQuery, odbcColumn, type OdbcColumn } from './result-columns.js';
 import type { BatchSource } from './row-stream.js';
-import { awaitCommit, Deadline, HOUSEKEEPING_MS, runStoppable, settledWithin, stopAndProve, timeoutError, toMs, withTimeout } from './timeout.js';
+import { awaitCommit, Deadline, HOUSEKEEPING_MS, settledWithin, stopAndProve, timeoutError, toMs, withTimeout } from './timeout.js';
 import { DbDriverError, type DbConnector, type QueryResult, type ResultColumn, type Row, type SqlParam, type Statement } from './types.js';
 
 const BATCH_SIZE = 500;
@@ -195,7 +195,7 @@ class OdbcDbConnection extends BaseConnection {
 
   private async execute(sql: string, params: SqlParam[], ms: number): Promise<QueryResult> {
     const running = this.call(this.conn.query(sql, params.map(toOdbcParam), { timeout: serverTimeout(ms) }));
-    const res = await runStoppable(running, ms, () => this.stop(running), 'query');
+    const res = await this.stoppable(running, ms, () => this.stop(running), 'query');
     if (isCursor(res)) throw new Error('unexpected cursor');
     const rows = normalize(Array.from(res)); // a plain array, without the driver's extra properties
     return { rows, rowCount: rows.length > 0 ? rows.length : Math.max(0, res.count ?? 0) };
@@ -221,7 +221,7 @@ class OdbcDbConnection extends BaseConnection {
         }
       })(),
     );
-    await runStoppable(preparing, ms, () => this.stop(preparing), 'query');
+    await this.stoppable(preparing, ms, () => this.stop(preparing), 'query');
     return true;
   }
 
@@ -230,13 +230,13 @@ class OdbcDbConnection extends BaseConnection {
     const wrapped = noRowsQuery(sql);
     if (wrapped === undefined) return undefined;
     const running = this.call(this.conn.query(wrapped, params.map(toOdbcParam), { timeout: serverTimeout(ms) }));
-    const res = await runStoppable(running, ms, () => this.stop(running), 'query');
+    const res = await this.stoppable(running, ms, () => this.stop(running), 'query');
     if (isCursor(res)) throw new Error('unexpected cursor');
     return (res.columns ?? []).map(odbcColumn);
   }
 
   private bounded(op: Promise<void>, ms: number): Promise<void> {
-    return runStoppable(op, ms, () => this.stop(op), 'transaction');
+    return this.stoppable(op, ms, () => this.stop(op), 'transaction');
   }
 
   /**

@@ -17,7 +17,7 @@ import { exactInteger } from './exact-integer.js';
 import { toPgPlaceholders } from './pg-placeholders.js';
 import { mayAddNulls, noRowsQuery, pgColumn } from './result-columns.js';
 import { readableBatches, type BatchSource } from './row-stream.js';
-import { awaitCommit, Deadline, HOUSEKEEPING_MS, runStoppable, settledWithin, stopAndProve, timeoutError, toMs, withTimeout } from './timeout.js';
+import { awaitCommit, Deadline, HOUSEKEEPING_MS, settledWithin, stopAndProve, timeoutError, toMs, withTimeout } from './timeout.js';
 import { DbDriverError, type DbConnector, type QueryResult, type ResultColumn, type Row, type SqlParam, type Statement } from './types.js';
 
 const BATCH_SIZE = 500;
@@ -121,7 +121,7 @@ class PgConnection extends BaseConnection {
 
   private async execute(sql: string, params: SqlParam[], ms: number): Promise<QueryResult> {
     const running = this.client.query<Row>({ text: toPgPlaceholders(sql), values: params.map(toPgParam) });
-    const res = await runStoppable(running, ms, () => this.stop(running), 'query');
+    const res = await this.stoppable(running, ms, () => this.stop(running), 'query');
     const rows = res.rows;
     return { rows, rowCount: rows.length > 0 ? rows.length : (res.rowCount ?? 0) };
   }
@@ -139,7 +139,7 @@ class PgConnection extends BaseConnection {
     const deadline = new Deadline(ms);
     await this.ensureStatementTimeout(ms);
     const running = this.client.query<Row>({ text: toPgPlaceholders(wrapped), values: params.map(toPgParam) });
-    const { fields } = await runStoppable(running, deadline.remaining(), () => this.stop(running), 'query');
+    const { fields } = await this.stoppable(running, deadline.remaining(), () => this.stop(running), 'query');
     const notNull = mayAddNulls(sql) ? new Set<string>() : await this.notNullColumns(fields, deadline.remaining());
     return fields.map((f) => pgColumn(f.name, f.dataTypeID, notNull.has(`${f.tableID}:${f.columnID}`)));
   }
@@ -152,7 +152,7 @@ class PgConnection extends BaseConnection {
       text: 'SELECT attrelid::int8 AS rel, attnum AS num FROM pg_attribute WHERE attnotnull AND attrelid = ANY($1::oid[])',
       values: [tables],
     });
-    const { rows } = await runStoppable(running, ms, () => this.stop(running), 'query');
+    const { rows } = await this.stoppable(running, ms, () => this.stop(running), 'query');
     return new Set(rows.map((r) => `${r.rel}:${r.num}`));
   }
 

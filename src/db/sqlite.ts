@@ -179,6 +179,15 @@ class SqliteConnection extends BaseConnection {
     });
   }
 
+  /**
+   * Stops a statement: past its timeout by killing the worker at once; when its client left, after
+   * a short grace in which the statement may end by itself (a kill costs a process start).
+   */
+  private stopStatement(running: Promise<unknown>): Promise<boolean> {
+    if (!this.cancelling) return this.kill();
+    return settledWithin(running, CANCEL_GRACE_MS).then((done) => (done && this.usable ? true : this.kill()));
+  }
+
   /** Stops whatever the worker is doing the only sure way; the connection is done. */
   private async kill(): Promise<boolean> {
     this.markUnusable();
@@ -188,12 +197,8 @@ class SqliteConnection extends BaseConnection {
   }
 
   protected async runQuery(sql: string, params: SqlParam[], ms: number): Promise<QueryResult> {
-    const reply = await runStoppable(
-      this.request({ type: 'query', id: this.nextId++, sql, params: params.map(toWorkerParam) }),
-      ms,
-      () => this.kill(),
-      'query',
-    );
+    const running = this.request({ type: 'query', id: this.nextId++, sql, params: params.map(toWorkerParam) });
+    const reply = await this.stoppable(running, ms, () => this.stopStatement(running), 'query');
     if (reply.type !== 'result') throw new Error(`unexpected worker reply ${reply.type}`);
     return { rows: reply.tagged ? untag(reply.rows) : reply.rows, rowCount: reply.rowCount };
   }
@@ -219,7 +224,8 @@ class SqliteConnection extends BaseConnection {
       id: this.nextId++,
       statements: statements.map((s) => ({ sql: s.sql, params: s.params.map(toWorkerParam) })),
     };
-    const ready = await runStoppable(this.request(msg), ms, () => this.kill(), 'transaction');
+    const preparing = this.request(msg);
+    const ready = await this.stoppable(preparing, ms, () => this.stopStatement(preparing), 'transaction');
     if (ready.type !== 'prepared') throw new Error(`unexpected worker reply ${ready.type}`);
     if (deadline.expired()) {
       const rolledBack = withTimeout(this.request({ type: 'rollback', id: this.nextId++ }), HOUSEKEEPING_MS, () => new Error('rollback timed out'));

@@ -4,11 +4,16 @@
  */
 import type { DbType } from '../config/schema.js';
 import { classifyError } from './classify.js';
-import { DbDriverError } from './types.js';
+import { DbDriverError, type StatementSignal } from './types.js';
 
 /** The error every driver throws when a statement ran past its limit. */
 export function timeoutError(what: string, seconds: number, connectionUsable: boolean): DbDriverError {
   return new DbDriverError(`${what} timed out after ${seconds} s`, { kind: 'timeout', connectionUsable, driverCode: 'WT_TIMEOUT' });
+}
+
+/** The error a statement stopped through its signal fails with (see runStoppable). */
+export function cancelledError(what: string, connectionUsable: boolean): DbDriverError {
+  return new DbDriverError(`${what} cancelled on the server: its client left`, { kind: 'cancelled', connectionUsable, driverCode: 'WT_CANCELLED' });
 }
 
 /** Seconds → milliseconds for timers, never below 1 ms (a zero timer would fire before any I/O). */
@@ -45,31 +50,43 @@ export async function settledWithin(p: Promise<unknown>, ms: number): Promise<bo
   return withTimeout(settled, ms, () => new Error('not settled')).catch(() => false);
 }
 
+const EXPIRED = Symbol('expired');
+const CANCELLED = Symbol('cancelled');
+
 /**
- * Runs `op` bounded by `ms`. On expiry `stop()` is called to really stop the statement on the
- * server and report whether the connection is still clean; the caller then gets a timeout error
- * (never the late result or error of `op`).
+ * Runs `op` bounded by `ms` and by `signal`. On expiry, or when the signal aborts, `stop()` is
+ * called to really stop the statement on the server and report whether the connection is still
+ * clean; the caller then gets a timeout (or cancelled) error, never the late result or error of `op`.
  */
 export async function runStoppable<T>(
   op: Promise<T>,
   ms: number,
   stop: () => Promise<boolean>,
   what: string,
+  signal?: StatementSignal,
 ): Promise<T> {
-  const expired = Symbol('expired');
   let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<typeof expired>((resolve) => {
-    timer = setTimeout(() => resolve(expired), ms);
+  let onAbort: (() => void) | undefined;
+  const ended = new Promise<typeof EXPIRED | typeof CANCELLED>((resolve) => {
+    if (signal?.aborted) return resolve(CANCELLED);
+    timer = setTimeout(() => resolve(EXPIRED), ms);
+    if (signal !== undefined) {
+      onAbort = () => resolve(CANCELLED);
+      signal.addEventListener('abort', onAbort);
+    }
   });
+  let why: typeof EXPIRED | typeof CANCELLED;
   try {
-    const first = await Promise.race([op, timedOut]);
-    if (first !== expired) return first;
+    const first: T | typeof EXPIRED | typeof CANCELLED = await Promise.race([op, ended]);
+    if (first === EXPIRED || first === CANCELLED) why = first as typeof EXPIRED | typeof CANCELLED; // T cannot be narrowed against a symbol
+    else return first;
   } finally {
     clearTimeout(timer);
+    if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
   }
   op.catch(() => undefined); // its rejection (e.g. "query cancelled") is the expected outcome now
   const usable = await stop().catch(() => false);
-  throw timeoutError(what, ms / 1000, usable);
+  throw why === CANCELLED ? cancelledError(what, usable) : timeoutError(what, ms / 1000, usable);
 }
 
 /** A point in time shared by several waits, e.g. the statements of one transaction. */

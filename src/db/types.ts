@@ -8,9 +8,21 @@ import type { DbType, SecureResourceSettings } from '../config/schema.js';
 export type Row = Record<string, unknown>;
 export type SqlParam = string | number | boolean | null | bigint | Date;
 
+/**
+ * Stops a running statement from outside, as its timeout would (an AbortSignal, or a request's
+ * RequestResources when its client leaves). A COMMIT already sent is never stopped.
+ */
+export interface StatementSignal {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 export interface QueryOptions {
   /** Seconds the database may take; past it the statement is really stopped on the server. */
   timeoutSeconds: number;
+  /** query() and transaction(): on abort the statement is stopped on the server and the call fails with kind 'cancelled'. */
+  signal?: StatementSignal;
   /**
    * query() and transaction() only: statements run first in the same transaction, their results
    * dropped (a session role and settings that end with it). A query with setup runs in a
@@ -121,8 +133,9 @@ export type ConnectorFactory = (resourceId: string, target: SecureResourceSettin
  * - query:       the statement was wrong (syntax, unknown table/column); connection still usable
  * - constraint:  a constraint was violated; `duplicate` when it is a unique/primary key; usable
  * - broken:      anything else; the connection must not be reused
+ * - cancelled:   stopped on the server because its signal aborted (the client left)
  */
-export type DbErrorKind = 'timeout' | 'unreachable' | 'query' | 'constraint' | 'broken';
+export type DbErrorKind = 'timeout' | 'unreachable' | 'query' | 'constraint' | 'broken' | 'cancelled';
 
 export class DbDriverError extends Error {
   readonly kind: DbErrorKind;

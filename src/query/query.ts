@@ -8,7 +8,7 @@ import { config, resourceSettingsOf, type SettingsReader } from '../config/index
 import { DbValueError } from '../db/classify.js';
 import { CommitOutcomeUnknown } from '../db/timeout.js';
 import { DbDriverError, type QueryResult, type Row, type SqlParam, type Statement } from '../db/types.js';
-import { AppTimeoutError, BadRequestError, ConflictError, DatabaseError, OutcomeUnknownError } from '../errors.js';
+import { AppTimeoutError, BadRequestError, ClientClosedError, ConflictError, DatabaseError, OutcomeUnknownError } from '../errors.js';
 import { getLogger } from '../log/index.js';
 import { StallWatch } from './stall-watch.js';
 import { failures } from '../log/summarise.js';
@@ -71,6 +71,11 @@ export function toAppError(err: unknown, resourceId: string, timeoutSeconds: num
       { resourceId, cause: err },
     );
   }
+  if (err.kind === 'cancelled') {
+    // The client left while its statement ran: stopped on the server, so nobody waits for it.
+    log.info('query-cancel', 'client left; its statement was stopped on the server', fields);
+    return new ClientClosedError();
+  }
   if (err instanceof DbValueError) {
     // Validation should have refused the value first; the database's message names it.
     log.info('query-err', 'the database refused a value', fields);
@@ -124,9 +129,10 @@ export class RequestQueries {
 
   private report(resourceId: string, started: number, rows: number | undefined, err?: unknown, stalled?: true): number {
     const seconds = (performance.now() - started) / 1000;
-    // 'constraint' apart: a duplicate key or other violation is the client's mistake (409/400), not a server-side failure.
+    // 'constraint' apart: a duplicate key or other violation is the client's mistake (409/400), not a
+    // server-side failure; a statement stopped because its client left is no failure at all.
     const kind = err instanceof DbDriverError ? err.kind : undefined;
-    const error = err === undefined ? undefined : kind === 'timeout' || kind === 'constraint' ? kind : 'other';
+    const error = err === undefined || kind === 'cancelled' ? undefined : kind === 'timeout' || kind === 'constraint' ? kind : 'other';
     this.onQuery({ resourceId, seconds, rows, error, stalled });
     return seconds;
   }
@@ -138,11 +144,13 @@ export class RequestQueries {
     const timeoutSeconds = this.timeoutFor(resourceId, opts);
     const started = performance.now();
     // Counted as running until it settles: the request's end, and the early releases, wait for it
-    // (a handler that failed beside a running statement, under Promise.all, must not return it busy).
+    // (a handler that failed beside a running statement, under Promise.all, must not return it busy);
+    // the request's end also stops it on the server (`held` is its signal).
+    if (held.aborted) throw new ClientClosedError();
     held.statementStarted();
     let result: QueryResult;
     try {
-      result = await conn.query(sql, params, { timeoutSeconds, setup: opts?.setup });
+      result = await conn.query(sql, params, { timeoutSeconds, setup: opts?.setup, signal: held });
     } catch (err) {
       held.statementEnded();
       throw this.failed(resourceId, started, timeoutSeconds, err);
@@ -276,10 +284,11 @@ export class RequestQueries {
     const conn = held.connection(resourceId);
     const timeoutSeconds = this.timeoutFor(resourceId, opts);
     const started = performance.now();
+    if (held.aborted) throw new ClientClosedError();
     held.statementStarted();
     let counts: number[];
     try {
-      counts = await conn.transaction(statements, { timeoutSeconds, setup: opts?.setup });
+      counts = await conn.transaction(statements, { timeoutSeconds, setup: opts?.setup, signal: held });
     } catch (err) {
       held.statementEnded();
       throw this.failed(resourceId, started, timeoutSeconds, err);

@@ -202,9 +202,10 @@ export class RequestResources implements CancelSignal {
 
   /**
    * The request ended (its response closed). Resources not yet asked for never will be, a wait for
-   * them is cancelled (the manager gives back what it had taken), and what is held goes back once
-   * nothing runs. Undefined when everything is done at once, else a promise that settles after the
-   * release. Only the first call acts.
+   * them is cancelled (the manager gives back what it had taken), statements still running are
+   * stopped on the server (this is their signal: nobody is left to answer), and what is held goes
+   * back once nothing runs. Undefined when everything is done at once, else a promise that settles
+   * after the release. Only the first call acts.
    */
   end(): Promise<void> | undefined {
     if (this.ended) return undefined;
@@ -218,6 +219,7 @@ export class RequestResources implements CancelSignal {
       this.releaseNow();
       return undefined;
     }
+    if (this.running > 0) this.abort(new ClientClosedError());
     return this.release();
   }
 
