@@ -74,6 +74,7 @@ export interface GlobalSettings {
   rate_limit: RateLimitRule[];
   rate_limit_redis: string;
   rate_limit_timeout: number;
+  global_limits_redis: string;
   docs_enabled: boolean;
   http_headers_timeout: number;
   http_request_timeout: number;
@@ -230,6 +231,14 @@ export const globalSchema: { [K in keyof GlobalSettings]: Node<GlobalSettings[K]
     default: 0.5,
     reloadable: true,
   },
+  global_limits_redis: {
+    doc: 'Redis URL (redis://[user:password@]host:port/db) through which every gateway process using it shares the resources\' max_active_requests_global; empty = no global limits. Env WT_GLOBAL_LIMITS_REDIS.',
+    format: String,
+    default: '',
+    env: 'WT_GLOBAL_LIMITS_REDIS',
+    sensitive: true,
+    reloadable: false,
+  },
   docs_enabled: { doc: 'Serve Swagger UI at /docs and the OpenAPI document at /docs/json.', format: strictBoolean, default: true, reloadable: false },
   http_headers_timeout: {
     doc: 'Seconds a client has to send a request\'s headers; past that the connection is closed (408). Stops clients that open connections and send nothing.',
@@ -279,6 +288,10 @@ export interface ResourceSettings {
   /** null = same as db_max_conn_pool_size. */
   max_active_requests: number | null;
   request_slot_timeout: number;
+  /** 0 = no limit shared with other processes. */
+  max_active_requests_global: number;
+  global_lease_seconds: number;
+  global_local_share: number;
   db_conn_max_uses: number;
   db_conn_max_age: number;
   db_conn_timeout: number;
@@ -308,6 +321,26 @@ export const resourceSchema: { [K in keyof ResourceSettings]: Node<ResourceSetti
     reloadable: true,
   },
   request_slot_timeout: { doc: 'Seconds a request waits for a slot before 504.', format: positiveNumber('request_slot_timeout'), default: 20, reloadable: true },
+  max_active_requests_global: {
+    doc: 'Requests that may hold a slot at once across every gateway process sharing global_limits_redis (0 = no global limit). A request with a slot waits for a lease in Redis within the same request_slot_timeout (then 504); the lease is refreshed while it runs.',
+    format: nonNegativeInt,
+    default: 0,
+    reloadable: true,
+  },
+  global_lease_seconds: {
+    doc: 'Seconds a global lease lives without a refresh (refreshed every third of it while its request runs): the leases of a process that dies free themselves within this time.',
+    format: (v: unknown) => {
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 1) throw new Error('global_lease_seconds must be a number of seconds >= 1');
+    },
+    default: 10,
+    reloadable: true,
+  },
+  global_local_share: {
+    doc: 'Requests this process lets hold a global lease at once while Redis is unreachable (each process on its own; about max_active_requests_global / processes keeps the sum under the global limit).',
+    format: positiveInt,
+    default: 1,
+    reloadable: true,
+  },
   db_conn_max_uses: { doc: 'Queries a connection runs before it is retired.', format: positiveInt, default: 100, reloadable: true },
   db_conn_max_age: { doc: 'Seconds a connection lives before it is retired.', format: positiveNumber('db_conn_max_age'), default: 1800, reloadable: true },
   db_conn_timeout: { doc: 'Seconds allowed to open one connection.', format: positiveNumber('db_conn_timeout'), default: 10, reloadable: true },

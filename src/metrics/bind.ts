@@ -5,7 +5,7 @@
 import type { EventEmitter } from 'node:events';
 import type { RequestObserver } from '../http/lifecycle.js';
 import type { QueryEvent, ResourceEventMap } from '../resources/events.js';
-import type { LiveStats, Metrics } from './catalogue.js';
+import type { GlobalLiveStats, LiveStats, Metrics } from './catalogue.js';
 import { initClientChildren, recordClientRequest, recordRefusal } from './clients.js';
 
 /** The endpoint label of every request that matched no route, so 404 scans cannot grow the label set. */
@@ -17,9 +17,10 @@ export type StatusClass = (typeof STATUS_CLASSES)[number];
 const SLOT_ERROR_TYPES = ['overload', 'timeout'] as const;
 const CONN_ERROR_TYPES = ['timeout', 'other'] as const;
 const QUERY_ERROR_TYPES = ['timeout', 'constraint', 'other'] as const;
+const GLOBAL_LEASE_ERROR_TYPES = ['timeout', 'lost', 'redis'] as const;
 const RELOAD_RESULTS = ['success', 'error'] as const;
 
-export type ResourceSource = EventEmitter<ResourceEventMap> & { stats(rid: string): LiveStats };
+export type ResourceSource = EventEmitter<ResourceEventMap> & { stats(rid: string): LiveStats; globalStats?(rid: string): GlobalLiveStats | undefined };
 
 const nowSeconds = (): number => Date.now() / 1000;
 
@@ -102,6 +103,7 @@ export function bindResourceMetrics(metrics: Metrics, source: ResourceSource, re
   const m = metrics;
   metrics.live.stats = (rid) => source.stats(rid);
   metrics.live.resourceIds = [...resourceIds];
+  metrics.live.global = source.globalStats && ((rid) => source.globalStats?.(rid));
   const of = boundOf(m).resource;
 
   const handlers: { [E in keyof ResourceEventMap]: (...args: ResourceEventMap[E]) => void } = {
@@ -131,6 +133,11 @@ export function bindResourceMetrics(metrics: Metrics, source: ResourceSource, re
     'conn-acquired': ({ resourceId, waitSeconds }) => of(resourceId).connWait.observe(waitSeconds),
     'conn-acquire-error': ({ resourceId }) => m.connAcquireErrorsTotal.inc(ridLabels(resourceId)),
     'conn-released': ({ resourceId, usageSeconds }) => of(resourceId).connUsage.observe(usageSeconds),
+    'global-lease-acquired': ({ resourceId, waitSeconds }) => m.globalLeaseWait.observe(ridLabels(resourceId), waitSeconds),
+    'global-lease-error': ({ resourceId, type, waitSeconds }) => {
+      m.globalLeaseErrorsTotal.inc({ resource_id: resourceId, error_type: type });
+      if (type === 'timeout') m.globalLeaseWait.observe(ridLabels(resourceId), waitSeconds);
+    },
   };
 
   const events = Object.keys(handlers) as (keyof ResourceEventMap)[];
@@ -140,6 +147,7 @@ export function bindResourceMetrics(metrics: Metrics, source: ResourceSource, re
   return () => {
     for (const e of events) emitter.off(e, handlers[e] as (...args: unknown[]) => void);
     metrics.live.stats = undefined;
+    metrics.live.global = undefined;
   };
 }
 
@@ -216,6 +224,10 @@ export function initChildren(metrics: Metrics, endpoints: string[], resourceIds:
     for (const t of SLOT_ERROR_TYPES) m.requestSlotErrorsTotal.inc({ resource_id: rid, error_type: t }, 0);
     for (const t of CONN_ERROR_TYPES) m.connCreationErrorsTotal.inc({ resource_id: rid, error_type: t }, 0);
     for (const t of QUERY_ERROR_TYPES) m.queryErrorsTotal.inc({ resource_id: rid, error_type: t }, 0);
+    m.globalLeases.set(r, 0);
+    m.globalLimitFallback.set(r, 0);
+    m.globalLeaseWait.zero(r);
+    for (const t of GLOBAL_LEASE_ERROR_TYPES) m.globalLeaseErrorsTotal.inc({ resource_id: rid, error_type: t }, 0);
   }
   for (const result of RELOAD_RESULTS) m.configReloadsTotal.inc({ result }, 0);
 }

@@ -23,9 +23,16 @@ export interface LiveStats {
   breaker: number;
 }
 
+/** A resource's global limit in this process (ResourceManager.globalStats); undefined when none is configured. */
+export interface GlobalLiveStats {
+  leases: number;
+  fallback: boolean;
+}
+
 /** Where the live gauges read from; set by bindResourceMetrics. */
 export interface LiveSource {
   stats?: (rid: string) => LiveStats;
+  global?: (rid: string) => GlobalLiveStats | undefined;
   resourceIds: readonly string[];
 }
 
@@ -67,6 +74,11 @@ export interface Metrics {
   readonly queryDuration: Histogram<R>;
   readonly queryRows: Histogram<R>;
   readonly streamStallsTotal: Counter<R>;
+  // Limits shared by every replica (max_active_requests_global)
+  readonly globalLeases: Gauge<R>;
+  readonly globalLimitFallback: Gauge<R>;
+  readonly globalLeaseWait: Histogram<R>;
+  readonly globalLeaseErrorsTotal: Counter<RE>;
   // Process (label pid)
   readonly cpuUsage: Gauge<'pid'>;
   readonly memRssBytes: Gauge<'pid'>;
@@ -125,6 +137,24 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
       },
     });
 
+  /** A resource's global limit in this process, set from its stats on every scrape (0 without one), summed over workers. */
+  const globalGauge = (name: string, help: string, pick: (g: GlobalLiveStats) => number) =>
+    new Gauge<R>({
+      name,
+      help,
+      labelNames: R_LABELS,
+      registers,
+      aggregator: 'sum',
+      collect() {
+        const global = live.global;
+        if (global === undefined) return;
+        for (const rid of live.resourceIds) {
+          const g = global(rid);
+          this.set({ resource_id: rid }, g === undefined ? 0 : pick(g));
+        }
+      },
+    });
+
   return {
     registry,
     live,
@@ -179,6 +209,19 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
     openFds: perPid('wt_open_fds', 'Open file descriptors of the process.'),
     ioReadBytesTotal: counter('wt_io_read_bytes_total', 'Bytes the process read through system calls (files, sockets, pipes; rchar).', PID),
     ioWriteBytesTotal: counter('wt_io_write_bytes_total', 'Bytes the process wrote through system calls (files, sockets, pipes; wchar).', PID),
+
+    globalLeases: globalGauge('wt_global_leases', 'Leases of max_active_requests_global this process holds (in Redis, or counted locally while Redis is unreachable), per resource; summed over workers.', (g) => g.leases),
+    globalLimitFallback: globalGauge(
+      'wt_global_limit_fallback',
+      'Processes (1 for a single process; workers in cluster mode) admitting at most global_local_share of the resource because the Redis of global_limits_redis is unreachable.',
+      (g) => (g.fallback ? 1 : 0),
+    ),
+    globalLeaseWait: histogram('wt_global_lease_wait_seconds', 'Time a request with a slot waited for its lease of max_active_requests_global, failures included.', R_LABELS, SLOT_ACQUIRE_BUCKETS),
+    globalLeaseErrorsTotal: counter(
+      'wt_global_lease_errors_total',
+      'Global lease errors, per resource and error type (timeout: waited past request_slot_timeout, 504; lost: a running request\'s lease was gone from Redis and written in again; redis: a Redis command failed).',
+      RE_LABELS,
+    ),
 
     configReloadsTotal: counter('wt_config_reloads_total', 'Config reloads by result (success, error).', ['result']),
 

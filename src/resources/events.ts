@@ -12,6 +12,7 @@ export type SlotErrorType = 'overload' | 'timeout';
 export type ConnCreateErrorType = 'timeout' | 'other';
 /** wt_query_errors_total's error_type: 'constraint' is a client mistake (409/400), the others server-side. */
 export type QueryErrorType = 'timeout' | 'constraint' | 'other';
+export type GlobalLeaseErrorType = 'timeout' | 'lost' | 'redis';
 export type ConnCloseReason = 'max-uses' | 'max-age' | 'broken' | 'busy' | 'ping-failed' | 'shrink' | 'shutdown';
 
 export interface ResourceEventMap {
@@ -39,6 +40,13 @@ export interface ResourceEventMap {
   'conn-acquire-error': [{ resourceId: string; type: 'timeout' | 'unreachable' | 'shutdown' }];
   /** A request gave its connection back after holding it `usageSeconds`. */
   'conn-released': [{ resourceId: string; connId: number; usageSeconds: number }];
+  /** A request got its lease of max_active_requests_global after `waitSeconds`; `fallback`: counted in this process only (Redis unreachable). */
+  'global-lease-acquired': [{ resourceId: string; waitSeconds: number; fallback: boolean }];
+  /**
+   * timeout: a request waited for a global lease until its slot timeout (504); lost: a running
+   * request's lease was gone from Redis (written in again); redis: a Redis command failed.
+   */
+  'global-lease-error': [{ resourceId: string; type: GlobalLeaseErrorType; waitSeconds: number }];
 }
 
 /** Reported by the Query layer after each statement. */

@@ -13,6 +13,7 @@ import type { DbConnection } from '../db/types.js';
 import { ClientClosedError } from '../errors.js';
 import { getLogger } from '../log/index.js';
 import type { PoolLease } from './connection-pool.js';
+import type { GlobalLease } from './global-limiter.js';
 import type { SlotGrant } from './request-limiter.js';
 import type { CancelSignal } from './util.js';
 
@@ -29,6 +30,8 @@ function logReleaseError(rid: string, err: unknown, cid: string | undefined): vo
 interface Held {
   readonly rid: string;
   slot: SlotGrant | undefined;
+  /** The lease of max_active_requests_global, when the resource has one. */
+  global: GlobalLease | undefined;
   lease: PoolLease | undefined;
   /** Kept after release: the acquisition-stats record reads them. */
   connWaitSeconds: number;
@@ -87,7 +90,7 @@ export class RequestResources implements CancelSignal {
 
   addSlot(rid: string, grant: SlotGrant): void {
     this.ids.push(rid);
-    this.held.push({ rid, slot: grant, lease: undefined, connWaitSeconds: 0 });
+    this.held.push({ rid, slot: grant, global: undefined, lease: undefined, connWaitSeconds: 0 });
   }
 
   addLease(rid: string, lease: PoolLease): void {
@@ -95,7 +98,14 @@ export class RequestResources implements CancelSignal {
     if (h) {
       h.lease = lease;
       h.connWaitSeconds = lease.waitSeconds;
-    } else this.held.push({ rid, slot: undefined, lease, connWaitSeconds: lease.waitSeconds });
+    } else this.held.push({ rid, slot: undefined, global: undefined, lease, connWaitSeconds: lease.waitSeconds });
+  }
+
+  /** Taken after the slot of `rid`, before its connection. */
+  addGlobalLease(rid: string, lease: GlobalLease): void {
+    const h = this.find(rid);
+    if (h) h.global = lease;
+    else this.held.push({ rid, slot: undefined, global: lease, lease: undefined, connWaitSeconds: 0 });
   }
 
   /** Everything is held; the request may use it. */
@@ -181,7 +191,7 @@ export class RequestResources implements CancelSignal {
     return Promise.all([this.statementsEnded(), ...cleanups.map((cleanup) => cleanup())]).then(() => this.releaseNow());
   }
 
-  /** Gives everything back at once, connections before slots. Idempotent. */
+  /** Gives everything back at once: connections, then global leases, then slots. Idempotent. */
   releaseNow(): void {
     if (this.phase === 'released') return;
     this.phase = 'released';
@@ -190,7 +200,10 @@ export class RequestResources implements CancelSignal {
       const h = this.held[i];
       const lease = h.lease;
       h.lease = undefined;
+      const global = h.global;
+      h.global = undefined;
       this.releaseStep(h.rid, lease);
+      this.releaseStep(h.rid, global);
       this.releaseStep(h.rid, h.slot);
     }
     try {

@@ -20,6 +20,8 @@ import { failures } from '../log/summarise.js';
 import { BREAKER_STATE_VALUES } from './breaker.js';
 import { DbConnectionPool, type PoolLease } from './connection-pool.js';
 import type { ResourceEventMap } from './events.js';
+import type { GlobalLimiterStats } from './global-limiter.js';
+import { GlobalLimits } from './global-limits.js';
 import { RequestLimiter, type SlotGrant } from './request-limiter.js';
 import { RequestResources } from './request-resources.js';
 import { abortReason, unrefTimeout } from './util.js';
@@ -68,6 +70,8 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
   private readonly held = new Set<RequestResources>();
   private onHeldDrained: (() => void) | undefined;
   private started = false;
+  /** Limits shared with other processes through Redis; undefined when global_limits_redis is empty. */
+  private global: GlobalLimits | undefined;
   private shuttingDown: Promise<void> | undefined;
 
   private readonly settings: SettingsReader;
@@ -92,6 +96,7 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
       this.resources.set(rid, resource);
       resource.pool.start();
     }
+    this.global = GlobalLimits.start(settings, this);
     configEvents.on('reload', this.onReload);
   }
 
@@ -100,7 +105,8 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
    * what start-up waits for before it listens, so the first requests find connections ready.
    */
   warm(): Promise<void> {
-    return Promise.all([...this.resources].map(([rid, r]) => r.pool.warm(resourceSettingsOf(this.settings(), rid).db_conn_timeout * 1000))).then(() => undefined);
+    const pools = [...this.resources].map(([rid, r]) => r.pool.warm(resourceSettingsOf(this.settings(), rid).db_conn_timeout * 1000));
+    return Promise.all([...pools, this.global?.warm(2000)]).then(() => undefined);
   }
 
   has(rid: string): boolean {
@@ -116,7 +122,7 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
     if (this.shuttingDown || rids.length !== 1 || into.aborted) return undefined;
     const rid = rids[0];
     const r = this.resources.get(rid);
-    if (r === undefined || !r.limiter.canGrantNow()) return undefined;
+    if (r === undefined || !r.limiter.canGrantNow() || this.global?.active(rid)) return undefined;
     const lease = r.pool.leaseNow();
     if (lease === undefined) return undefined;
     // Cannot be refused: canGrantNow() held and nothing ran since.
@@ -181,12 +187,22 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
   private take(into: RequestResources, rid: string): Promise<void> | void {
     const { limiter, pool } = this.get(rid);
     const withLease = (lease: PoolLease): void => into.addLease(rid, lease);
-    const withSlot = (slot: SlotGrant): Promise<void> | void => {
-      into.addSlot(rid, slot);
-      if (into.aborted) throw abortReason(into);
+    const withConnection = (): Promise<void> | void => {
       // With a slot, a connection is nearly always idle (slots never outnumber connections).
       const lease = pool.leaseNow();
       return lease !== undefined ? withLease(lease) : pool.acquire(into).then(withLease);
+    };
+    const withSlot = (slot: SlotGrant): Promise<void> | void => {
+      into.addSlot(rid, slot);
+      if (into.aborted) throw abortReason(into);
+      const global = this.global?.active(rid);
+      if (global === undefined) return withConnection();
+      // The lease shared with every process, within what is left of the same slot timeout.
+      return global.acquire(into, slot.waitSeconds).then((g) => {
+        into.addGlobalLease(rid, g);
+        if (into.aborted) throw abortReason(into);
+        return withConnection();
+      });
     };
     const slot = limiter.acquireNow(into);
     return slot instanceof Promise ? slot.then(withSlot) : withSlot(slot);
@@ -221,6 +237,7 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
       limiter.close(err);
       pool.refuseNew(err);
     }
+    this.global?.refuseNew(err);
     if (this.held.size > 0) {
       log.info('shutdown-wait', 'waiting for requests to release their resources', { requests: this.held.size, timeout: timeoutSeconds });
       await this.heldDrained(timeoutSeconds * 1000);
@@ -229,6 +246,7 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
       }
     }
     await Promise.all([...this.resources.values()].map((r) => r.pool.destroy()));
+    await this.global?.close();
   }
 
   private heldDrained(ms: number): Promise<void> {
@@ -254,7 +272,13 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
       pool.reloadConfig();
       limiter.admitWaiting();
     }
+    this.global?.reloaded();
   };
+
+  /** The global limit of `rid` in this process (wt_global_leases, wt_global_limit_fallback); undefined without global_limits_redis. */
+  globalStats(rid: string): GlobalLimiterStats | undefined {
+    return this.global?.stats(rid);
+  }
 
   private get(rid: string): Resource {
     const r = this.resources.get(rid);

@@ -49,6 +49,11 @@ const CATALOGUE: Entry[] = [
   { name: 'wt_query_duration_seconds', type: 'histogram', labels: R, buckets: [0.001, 0.05, 0.1, 0.5, 1, 5, 10, 20] },
   { name: 'wt_query_rows', type: 'histogram', labels: R, buckets: [1, 10, 100, 500, 1000, 5000, 10000, 100000] },
   { name: 'wt_stream_stalls_total', type: 'counter', labels: R },
+  // New: limits shared by every replica (max_active_requests_global).
+  { name: 'wt_global_leases', type: 'gauge', labels: R },
+  { name: 'wt_global_limit_fallback', type: 'gauge', labels: R },
+  { name: 'wt_global_lease_wait_seconds', type: 'histogram', labels: R, buckets: [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 20] },
+  { name: 'wt_global_lease_errors_total', type: 'counter', labels: RE },
   { name: 'wt_cpu_usage', type: 'gauge', labels: PID },
   { name: 'wt_mem_rss_bytes', type: 'gauge', labels: PID },
   { name: 'wt_mem_vms_bytes', type: 'gauge', labels: PID },
@@ -122,6 +127,7 @@ describe('metric catalogue', () => {
       ['wt_query_errors_total', ['constraint', 'other', 'timeout']],
       ['wt_conn_creation_errors_total', ['other', 'timeout']],
       ['wt_request_slot_errors_total', ['overload', 'timeout']],
+      ['wt_global_lease_errors_total', ['lost', 'redis', 'timeout']],
     ] as const) {
       const got = exp.samples.filter((s) => s.name === name).map((s) => `${s.labels.resource_id} ${s.labels.error_type}`).sort();
       expect(got, name).toEqual(RIDS.flatMap((r) => types.map((t) => `${r} ${t}`)).sort());

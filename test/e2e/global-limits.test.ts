@@ -1,0 +1,213 @@
+/**
+ * max_active_requests_global across replicas: three gateway processes on one machine share a
+ * limit of 4 on one PostgreSQL database through a Redis of the test's own. Under load from every
+ * replica, the statements of the gateways running on the server (sampled from pg_stat_activity)
+ * never exceed 4 and reach 4. A replica killed with SIGKILL while it holds leases loses them
+ * within global_lease_seconds and the other two reach 4 again. Redis killed: each replica falls
+ * back to global_local_share (a record, wt_global_limit_fallback 1) and keeps answering; Redis
+ * started again: the records say so and the limit of 4 holds across replicas again.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { ensureDatabase } from '../../src/db/sample-data.js';
+import { leaseKey } from '../../src/resources/global-limiter.js';
+import { pgAvailable, pgTarget, requireOrSkip, uniqueName } from '../helpers/databases.js';
+import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
+import { fiveXx, runLoad, type LoadResult } from '../helpers/load-client.js';
+import { ownRedis, type OwnRedis } from '../helpers/redis-server.js';
+import { dropDatabase, fileTarget } from '../helpers/test-data.js';
+import { waitFor } from '../helpers/wait.js';
+import { parseExposition, sumOf } from '../metrics/exposition.js';
+
+const skipPg = requireOrSkip('PostgreSQL', await pgAvailable());
+
+const RID = 'pg_global';
+const LIMIT = 4;
+const LEASE_SECONDS = 2;
+const SHARE = 1;
+/** The column alias that finds the gateways' statements in pg_stat_activity. */
+const MARK = 'wt_global_probe';
+const SLEEP_SQL = `SELECT pg_sleep(0.2) IS NULL AS ${MARK}`;
+
+interface Sample {
+  at: number;
+  running: number;
+}
+
+/** Counts the marked statements running on the server, about every 10 ms, until stopped. */
+function sampleStatements(db: string): { samples: Sample[]; stop: () => Promise<void> } {
+  const samples: Sample[] = [];
+  const t = pgTarget({ db_name: 'postgres' });
+  const client = new pg.Client({ host: t.db_host, port: t.db_port, user: t.db_user, password: t.db_password || undefined, database: 'postgres' });
+  let stopping = false;
+  const loop = (async () => {
+    await client.connect();
+    try {
+      while (!stopping) {
+        const { rows } = await client.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+            WHERE datname = $1 AND state = 'active' AND query LIKE $2 AND pid <> pg_backend_pid()`,
+          [db, `%${MARK}%`],
+        );
+        samples.push({ at: Date.now(), running: rows[0].n });
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    } finally {
+      await client.end();
+    }
+  })();
+  return {
+    samples,
+    stop: async () => {
+      stopping = true;
+      await loop;
+    },
+  };
+}
+
+/** The most statements seen running between `from` and `to` (ms since the epoch), and how many samples that took. */
+function peak(samples: Sample[], from: number, to = Infinity): { max: number; count: number } {
+  const window = samples.filter((s) => s.at >= from && s.at <= to);
+  return { max: Math.max(0, ...window.map((s) => s.running)), count: window.length };
+}
+
+async function metric(gw: GatewayProcess, name: string): Promise<number> {
+  const res = await fetch(`${gw.url}/metrics`);
+  return sumOf(parseExposition(await res.text()), name, { resource_id: RID });
+}
+
+function load(gws: GatewayProcess[], durationMs: number): Promise<LoadResult[]> {
+  return Promise.all(gws.map((gw) => runLoad({ url: gw.url, paths: ['/global/sleep'], clients: 6, durationMs })));
+}
+
+function statuses(results: LoadResult[]): Record<number, number> {
+  const all: Record<number, number> = {};
+  for (const r of results) for (const [code, n] of Object.entries(r.statuses)) all[Number(code)] = (all[Number(code)] ?? 0) + n;
+  return all;
+}
+
+describe.skipIf(skipPg)('max_active_requests_global across three gateway processes', () => {
+  const db = uniqueName('wt_global');
+  let redis: OwnRedis;
+  let inspector: Redis;
+  let gws: GatewayProcess[] = [];
+  let sampler: ReturnType<typeof sampleStatements>;
+
+  beforeAll(async () => {
+    redis = await ownRedis();
+    inspector = new Redis(redis.url, { maxRetriesPerRequest: 1, retryStrategy: () => 200 });
+    inspector.on('error', () => undefined); // down in the middle of the test, on purpose
+    await ensureDatabase(pgTarget({ db_name: db }));
+    const replica = () =>
+      startGateway({
+        config: {
+          log_level: 'INFO',
+          queries_log_type: 'none',
+          resource_ids: [RID],
+          resources: {
+            [RID]: {
+              db_min_conn_pool_size: 1,
+              db_max_conn_pool_size: LIMIT,
+              max_pending_requests: 200,
+              request_slot_timeout: 30,
+              db_default_query_timeout: 30,
+              max_active_requests_global: LIMIT,
+              global_lease_seconds: LEASE_SECONDS,
+              global_local_share: SHARE,
+            },
+          },
+          secure: { [RID]: fileTarget(pgTarget({ db_name: db })) },
+          global_limits_redis: redis.url,
+          pool_check_interval: 1,
+          shutdown_timeout: 5,
+        },
+        configPatch: (config, dir) => {
+          const file = join(dir, 'global.yaml');
+          writeFileSync(file, stringify({ endpoints: [{ method: 'GET', path: '/global/sleep', resources: [RID], statements: [{ sql: SLEEP_SQL }], result: 'one' }] }));
+          config.endpoints = [file];
+        },
+      });
+    gws = await Promise.all([replica(), replica(), replica()]);
+    sampler = sampleStatements(db);
+  }, 120_000);
+
+  afterAll(async () => {
+    await sampler?.stop();
+    await Promise.all(gws.map((gw) => gw.stop()));
+    inspector?.disconnect();
+    await redis?.stop();
+    await dropDatabase(pgTarget({ db_name: db }));
+  }, 60_000);
+
+  it('holds 4 across the replicas, frees a killed replica\'s share within the lease time, and falls back to the local share while Redis is gone', async () => {
+    // 1. Every replica loaded: 18 clients, each replica free to run 4 itself.
+    let from = Date.now();
+    const steady = await load(gws, 4000);
+    let seen = peak(sampler.samples, from);
+    expect(seen.count).toBeGreaterThan(50);
+    expect(seen.max).toBe(LIMIT);
+    expect(fiveXx({ statuses: statuses(steady), dropped: 0, errors: [], completed: 0 })).toBe(0);
+    expect(statuses(steady)[200]).toBeGreaterThan(20);
+
+    // 2. A replica killed while it holds leases: they are gone from Redis within the lease time.
+    const [a, b, c] = gws;
+    const cLeases = async () => (await inspector.zrange(leaseKey(RID), 0, -1)).filter((id) => id.includes(`:${c.child.pid}:`)).length;
+    from = Date.now();
+    const running = load(gws, 3000 + LEASE_SECONDS * 1000);
+    await waitFor('the replica to be killed holding leases', async () => (await cLeases()) > 0, { interval: 10 });
+    c.signal('SIGKILL');
+    const killedAt = Date.now();
+    await c.exited;
+    await waitFor('its leases gone', async () => (await cLeases()) === 0, { timeout: (LEASE_SECONDS + 5) * 1000, interval: 20 });
+    const freedAfterMs = Date.now() - killedAt;
+    expect(freedAfterMs).toBeLessThanOrEqual(LEASE_SECONDS * 1000 + 1000);
+    const afterKill = await running;
+    seen = peak(sampler.samples, from);
+    expect(seen.max).toBeLessThanOrEqual(LIMIT);
+    // The two left reach the limit again once the share is free.
+    expect(peak(sampler.samples, killedAt + freedAfterMs).max).toBe(LIMIT);
+    expect(fiveXx({ statuses: statuses(afterKill.slice(0, 2)), dropped: 0, errors: [], completed: 0 })).toBe(0);
+    gws = [a, b];
+
+    // 3. Redis killed under load: each replica on its own share, said in a record and a metric.
+    const marks = gws.map((gw) => gw.lines.length);
+    const outage = load(gws, 6000);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await redis.stop();
+    const records = await Promise.all(gws.map((gw, i) => gw.waitForLine((l) => l.fields.tag === 'global-limit-fallback', 10_000, marks[i])));
+    for (const r of records) {
+      expect(r.level).toBe('WARNING');
+      expect(r.fields).toMatchObject({ resource_id: RID, global_local_share: String(SHARE) });
+    }
+    for (const gw of gws) expect(await metric(gw, 'wt_global_limit_fallback')).toBe(1);
+    // What was admitted through Redis before has ended by now (0.2 s statements).
+    from = Date.now() + 500;
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    for (const gw of gws) expect(await metric(gw, 'wt_global_leases')).toBeLessThanOrEqual(SHARE);
+    seen = peak(sampler.samples, from);
+    expect(seen.max).toBe(SHARE * gws.length);
+
+    // 4. Redis back: the records say so, and 4 hold across the replicas again.
+    await redis.start();
+    const restored = await Promise.all(gws.map((gw, i) => gw.waitForLine((l) => l.fields.tag === 'global-limit-restored', 15_000, marks[i])));
+    const backAt = Date.now();
+    for (const r of restored) expect(r.fields.resource_id).toBe(RID);
+    for (const gw of gws) expect(await metric(gw, 'wt_global_limit_fallback')).toBe(0);
+    expect(fiveXx({ statuses: statuses(await outage), dropped: 0, errors: [], completed: 0 })).toBe(0);
+    // Only one record of each per replica and outage.
+    for (const [i, gw] of gws.entries()) {
+      const since = gw.parsed().slice(marks[i]);
+      expect(since.filter((l) => l.fields.tag === 'global-limit-fallback')).toHaveLength(1);
+      expect(since.filter((l) => l.fields.tag === 'global-limit-restored')).toHaveLength(1);
+    }
+    from = Date.now();
+    const after = await load(gws, 3000);
+    seen = peak(sampler.samples, Math.max(from, backAt));
+    expect(seen.max).toBe(LIMIT);
+    expect(fiveXx({ statuses: statuses(after), dropped: 0, errors: [], completed: 0 })).toBe(0);
+  }, 180_000);
+});
