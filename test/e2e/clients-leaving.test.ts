@@ -30,8 +30,13 @@ async function held(gw: GatewayProcess, rid: string): Promise<number[]> {
   return [v('wt_in_progress_requests'), v('wt_pending_requests'), v('wt_open_connections') - v('wt_pooled_connections')];
 }
 
+/**
+ * Stopping a left stream's statement on the server is bounded at 2 s a step (cancel, the statement's
+ * end, the connection's proof, its close); on a loaded machine a few such stops in a row on one pool
+ * take longer than 10 s, while anything not given back at all would still be held after 30.
+ */
 async function expectNothingHeld(gw: GatewayProcess, rid: string): Promise<void> {
-  await expect.poll(() => held(gw, rid), { timeout: 10_000, message: `${rid}: [in progress, pending, connections in use]` }).toEqual([0, 0, 0]);
+  await expect.poll(() => held(gw, rid), { timeout: 30_000, interval: 250, message: `${rid}: [in progress, pending, connections in use]` }).toEqual([0, 0, 0]);
 }
 
 describe.skipIf(skipPg || skipMysql)('clients that leave mid-response, under load, on every streamed route', () => {
@@ -92,5 +97,5 @@ describe.skipIf(skipPg || skipMysql)('clients that leave mid-response, under loa
     // The pool's own guard never had to step in: no connection came back busy.
     const busy = gw.parsed().filter((l) => l.fields.tag === 'dbconn-busy' || l.fields.tag === 'traceback');
     expect(busy.map((l) => l.fields)).toEqual([]);
-  }, 60_000);
+  }, 90_000);
 });

@@ -3,7 +3,7 @@
  * own temporary config, and collects its log lines for assertions.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -99,7 +99,10 @@ export async function startGateway(opts: StartOptions = {}): Promise<GatewayProc
   const stderr: string[] = [];
   const waiters = new Set<() => void>();
   let buf = '';
+  // For debugging a failed run: WT_TEST_LOG_DIR=<dir> keeps every gateway's records in <dir>/gateway-<port>.log.
+  const keep = process.env.WT_TEST_LOG_DIR;
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    if (keep) appendFileSync(join(keep, `gateway-${port}.log`), chunk);
     buf += chunk;
     const parts = buf.split('\n');
     buf = parts.pop() ?? '';
@@ -107,7 +110,16 @@ export async function startGateway(opts: StartOptions = {}): Promise<GatewayProc
     for (const w of waiters) w();
   });
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
-  const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+  let stopping = false;
+  const exited = new Promise<number | null>((res) =>
+    child.once('exit', (code, sig) => {
+      // A gateway that dies on its own (a crash, a native fault) must say so, not just stop answering.
+      if (!stopping && (sig !== null || (code !== 0 && !opts.noWait))) {
+        process.stderr.write(`gateway on port ${port} exited by itself (code ${code}, signal ${sig}); stderr:\n${stderr.join('').slice(-4000)}\nlast records:\n${lines.slice(-10).join('\n')}\n`);
+      }
+      res(code);
+    }),
+  );
   let exitCode: number | null | undefined;
   void exited.then((c) => {
     exitCode = c;
@@ -166,9 +178,19 @@ export async function startGateway(opts: StartOptions = {}): Promise<GatewayProc
     },
     exited,
     async stop() {
+      stopping = true;
       if (exitCode === undefined) {
         child.kill('SIGTERM');
-        const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        const from = lines.length;
+        // Shutdown may take shutdown_timeout for requests still running (a stream whose statement is
+        // being stopped on a loaded machine), then up to 5 s to close connections; past that it hangs.
+        const limit = (Number(doc.shutdown_timeout ?? 30) + 10) * 1000;
+        const killer = setTimeout(() => {
+          // A gateway that does not stop in time is a failure worth explaining: say what it last did.
+          const tail = lines.slice(from).filter((l) => !/ tag=(request|request-stats|query-stats) /.test(l)).slice(-20);
+          process.stderr.write(`gateway on port ${port} still running ${limit / 1000} s after SIGTERM; killed. Its records since:\n${tail.join('\n')}\n${stderr.join('').slice(-2000)}\n`);
+          child.kill('SIGKILL');
+        }, limit);
         await exited;
         clearTimeout(killer);
       }
