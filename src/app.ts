@@ -27,6 +27,7 @@ import { healthRoutes, type Readiness } from './routes/health.js';
 import { trafficCompareRoute } from './routes/traffic-compare.js';
 import { endpointRoutes } from './endpoints/routes.js';
 import type { RowColumns } from './endpoints/startup-check.js';
+import { ResponseCache } from './cache/response-cache.js';
 
 export interface AppParts {
   /** The live settings every hook and route reads at each use; the process config by default. */
@@ -54,6 +55,11 @@ export interface AppParts {
    * owner. Default: this app's own memory.
    */
   rateLimits?: RateLimitStore;
+  /**
+   * The response cache of declared endpoints with `cache`; one per process, kept across endpoint
+   * switches and closed by its owner. Default: this app's own memory, closed with the app.
+   */
+  responseCache?: ResponseCache;
 }
 
 /** What the HTTP layer serves besides what every app gets (the request hooks, error replies, input rules). */
@@ -93,7 +99,14 @@ export const gatewayHttp = fp(
     await parts.metricsPlugin(app);
     if (parts.health !== false) healthRoutes(app, { readiness: parts.readiness, shuttingDown: parts.isShuttingDown });
     parts.routes?.(app, queryDeps);
-    if (parts.endpoints !== false) endpointRoutes(app, queryDeps, parts.rowColumns);
+    if (parts.endpoints !== false) {
+      let cache = parts.responseCache;
+      if (cache === undefined) {
+        const own = (cache = new ResponseCache(settings));
+        app.addHook('onClose', async () => own.close());
+      }
+      endpointRoutes(app, queryDeps, parts.rowColumns, cache);
+    }
   },
   { fastify: '5.x', name: 'watchtower-http' },
 );

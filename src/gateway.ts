@@ -16,9 +16,11 @@ import { loadEndpoints } from './endpoints/load.js';
 import { ConfigError } from './errors.js';
 import { diffEndpoints } from './endpoints/diff.js';
 import { createRateLimitStore } from './limits/rate-limit-store.js';
+import { cacheIdOf } from './cache/endpoint-cache.js';
+import { ResponseCache } from './cache/response-cache.js';
 import { addressUrl, SharedServer, type MountedApp } from './http/shared-server.js';
 import { getLogger, isLevelEnabled, setLogLevel } from './log/index.js';
-import { bindResourceMetrics, initChildren, recordConfigReload, recordQuery, requestObserver } from './metrics/bind.js';
+import { bindCacheMetrics, bindResourceMetrics, initCacheChildren, initChildren, recordConfigReload, recordQuery, requestObserver } from './metrics/bind.js';
 import { createMetrics, type Metrics } from './metrics/catalogue.js';
 import { metricsPlugin } from './metrics/plugin.js';
 import { startProcessMetrics } from './metrics/process.js';
@@ -122,6 +124,9 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   const unbind = bindResourceMetrics(metrics, resources, [...cfg.resource_ids]);
   // One per process, shared by every app an endpoint switch builds: counts survive a switch.
   const rateLimits = createRateLimitStore(settings, { redis: true, cluster: opts.clusterRateLimits });
+  // Also one per process: entries survive an endpoint switch (those of a changed endpoint are never read again).
+  const responseCache = new ResponseCache(settings, { redis: true });
+  const unbindCache = bindCacheMetrics(metrics, responseCache);
   let shuttingDown = false;
   const server = new SharedServer(cfg);
   /** Apps not closed yet: the active one and any still draining after a switch. */
@@ -150,9 +155,11 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
         serverFactory,
         rowColumns,
         rateLimits,
+        responseCache,
       });
       await app.ready();
       initChildren(metrics, [...new Set(routeUrls)], [...settings().resource_ids], settings().client_metrics);
+      initCacheChildren(metrics, [...responseCache.endpoints]);
       return app;
     });
 
@@ -173,6 +180,13 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     if (visibleBefore) report();
     setLogLevel(settings().log_level);
     if (!visibleBefore) report();
+  };
+
+  /** cache_clear_on_reload: a reload empties the response cache, and says so. */
+  const clearCacheOnReload = async () => {
+    if (!settings().cache_clear_on_reload) return;
+    await responseCache.clear();
+    log.info('cache-clear', 'config reloaded: response cache emptied (cache_clear_on_reload)');
   };
 
   /** Lets a replaced app finish its requests (at most shutdown_timeout), then closes it. */
@@ -210,6 +224,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
           next = loadEndpoints(after);
         });
         reportReload(changes);
+        await clearCacheOnReload();
       }
       fresh = await mountApp();
     } catch (err) {
@@ -235,6 +250,8 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
       changed: changed.join(', ') || undefined,
     });
     if (old) void retire(old);
+    // Entries of endpoints removed or changed are never read again: their memory goes now.
+    responseCache.retain(new Set(next.filter((ep) => ep.cache !== undefined).map(cacheIdOf)));
     return true;
   };
   /** Switches run one after another. */
@@ -249,7 +266,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
     resources,
     async listen() {
       resources.start();
-      await resources.warm();
+      await Promise.all([resources.warm(), responseCache.ready()]);
       const { host, port } = settings();
       const bound = await server.listen(host, port);
       const address = addressUrl(bound);
@@ -261,6 +278,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
         const changes = await reloadConfig();
         recordConfigReload(metrics, true);
         reportReload(changes);
+        await clearCacheOnReload();
         return true;
       } catch (err) {
         recordConfigReload(metrics, false);
@@ -297,6 +315,8 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
         stopProcessMetrics();
         unbind();
         await rateLimits.close();
+        unbindCache();
+        responseCache.close();
         log.info('shutdown-done', 'shutdown complete');
       })();
       return shutdownPromise;

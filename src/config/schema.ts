@@ -82,6 +82,12 @@ export interface GlobalSettings {
   http_idle_timeout: number;
   pid_file: string;
   endpoints: string[];
+  cache_max_bytes: number;
+  cache_max_entry_bytes: number;
+  cache_redis: string;
+  cache_redis_prefix: string;
+  cache_redis_timeout: number;
+  cache_clear_on_reload: boolean;
 }
 
 export const globalSchema: { [K in keyof GlobalSettings]: Node<GlobalSettings[K]> } = {
@@ -278,6 +284,46 @@ export const globalSchema: { [K in keyof GlobalSettings]: Node<GlobalSettings[K]
     format: stringList,
     default: [],
     reloadable: false,
+  },
+  cache_max_bytes: {
+    doc: 'Bytes of answers the response cache of declared endpoints (their `cache` key) keeps in this process\'s memory, keys included; the least recently used entries go first.',
+    format: positiveInt,
+    default: 67_108_864,
+    reloadable: false,
+  },
+  cache_max_entry_bytes: {
+    doc: 'Largest answer the response cache keeps, in bytes (a larger one is sent and not kept; a `stream` endpoint\'s answer is kept only when it ends within this size).',
+    format: positiveInt,
+    default: 1_048_576,
+    reloadable: true,
+  },
+  cache_redis: {
+    doc: 'Redis URL (redis://[user:password@]host:port/db) where the response cache keeps its entries, shared by every gateway process using it; empty = this process\'s memory. Env WT_CACHE_REDIS.',
+    format: String,
+    default: '',
+    env: 'WT_CACHE_REDIS',
+    sensitive: true,
+    reloadable: false,
+  },
+  cache_redis_prefix: {
+    doc: 'Prefix of the response cache\'s Redis keys: gateways sharing a prefix share entries and invalidations.',
+    format: (v: unknown) => {
+      if (typeof v !== 'string' || !/^[A-Za-z0-9_.:-]{1,64}$/.test(v)) throw new Error('must be 1 to 64 letters, digits or _ . : -');
+    },
+    default: 'wt-cache:',
+    reloadable: false,
+  },
+  cache_redis_timeout: {
+    doc: 'Seconds a response-cache command waits for Redis; past that (or when it fails) the request is served from, and kept in, this process\'s memory instead.',
+    format: positiveNumber('cache_redis_timeout'),
+    default: 0.25,
+    reloadable: false,
+  },
+  cache_clear_on_reload: {
+    doc: 'A config reload (SIGUSR1, SIGHUP) empties the response cache (with cache_redis: every entry of the endpoints this process serves, for every process sharing it).',
+    format: strictBoolean,
+    default: false,
+    reloadable: true,
   },
 };
 

@@ -1,6 +1,7 @@
 /** A declared endpoint as the loader leaves it: checked, with its SQL compiled for its resources. */
 import type { DbType } from '../config/schema.js';
 import type { RateLimitRule } from '../limits/rate-limit-rules.js';
+import type { CacheDecl } from '../cache/endpoint-cache.js';
 
 export const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 export const RESULTS = ['rows', 'one', 'stream', 'exec', 'transaction'] as const;
@@ -73,4 +74,8 @@ export interface Endpoint {
   public?: boolean;
   /** PostgreSQL: run the statements in a transaction as the role this claim names, with request.jwt.claims set. */
   pgRoleClaim?: string;
+  /** GET reads: answers kept for `ttl` seconds (src/cache/). */
+  cache?: CacheDecl;
+  /** Writes: the cached GET endpoints ("GET <path>") whose entries a success removes. */
+  invalidates?: string[];
 }

@@ -31,6 +31,7 @@ import { endpointLimitsOf, endpointLimitsProblems } from '../limits/endpoint-lim
 import { routeAuthProblem } from '../auth/hook.js';
 import { CLAIM_PATH } from '../auth/settings.js';
 import { CLAIM_PARAM_PREFIX } from '../auth/sql-identity.js';
+import { endpointCacheOf, endpointCacheProblems, invalidationProblems } from '../cache/endpoint-cache.js';
 
 type Obj = Record<string, unknown>;
 
@@ -38,7 +39,7 @@ const ENDPOINT_KEYS = new Set([
   'method', 'path', 'summary', 'description', 'tags', 'resources', 'params', 'statements',
   'result', 'formats', 'max_rows', 'timeout', 'conflict', 'status', 'count_as', 'columns',
   'allow', 'deny', 'rate_limit',
-  'auth', 'public', 'pg_role_claim',
+  'auth', 'public', 'pg_role_claim', 'cache', 'invalidates',
 ]);
 const STATEMENT_KEYS = new Set(['resource', 'sql', 'each']);
 const PARAM_NAME = /^[A-Za-z][A-Za-z0-9_]{0,62}$/;
@@ -110,6 +111,8 @@ export function loadEndpoints(settings: Settings): Endpoint[] {
       });
     }
   }
+  // What a write's `invalidates` names is known once every file is read.
+  if (problems.list.length === 0) problems.list.push(...invalidationProblems(endpoints));
   if (problems.list.length > 0) {
     throw new ConfigError(`endpoint files refused, ${problems.list.length} problem(s): ${problems.list.join('; ')}`, { keys: ['endpoints'] });
   }
@@ -214,6 +217,8 @@ function checkEndpoint(file: string, index: number, raw: unknown, settings: Sett
 
   // Network rules and rate limits: the same keys a code route has in its config (src/limits/).
   for (const problem of endpointLimitsProblems(raw)) add('', problem);
+  // The response cache (src/cache/): cache on reads, invalidates on writes.
+  for (const problem of endpointCacheProblems(raw, method as Method, result, statements.flatMap((s) => s.names))) add('', problem);
 
   if (problems.list.length > before) return undefined;
   return {
@@ -238,6 +243,7 @@ function checkEndpoint(file: string, index: number, raw: unknown, settings: Sett
     ...(raw.auth !== undefined ? { auth: { roles: [...(raw.auth as { roles: string[] }).roles] } } : {}),
     ...(raw.public === true ? { public: true } : {}),
     ...(typeof pgRoleClaim === 'string' ? { pgRoleClaim } : {}),
+    ...endpointCacheOf(raw),
   };
 }
 

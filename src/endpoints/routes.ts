@@ -20,6 +20,9 @@ import { limitsConfig } from '../limits/endpoint-limits.js';
 import { paramValuesHook } from './param-values.js';
 import { renderSchema } from './param-types.js';
 import { addIdentity, claimParams, pgRoleSetup } from '../auth/sql-identity.js';
+import { invalidationTargets } from '../cache/endpoint-cache.js';
+import { endpointCacheHooks, type EndpointCacheHooks } from '../cache/http.js';
+import type { ResponseCache } from '../cache/response-cache.js';
 
 type Obj = Record<string, unknown>;
 
@@ -155,7 +158,7 @@ function bind(ep: Endpoint, values: Obj): Statement[] {
   return out;
 }
 
-function handlerOf(ep: Endpoint, deps: QueryDeps) {
+function handlerOf(ep: Endpoint, deps: QueryDeps, cache: EndpointCacheHooks | undefined) {
   const stmt = ep.statements[0];
   const rid = stmt.resource;
   const timeout = (): QueryOptions | undefined =>
@@ -163,6 +166,8 @@ function handlerOf(ep: Endpoint, deps: QueryDeps) {
   const claims = claimParams(ep.statements.flatMap((s) => s.names));
   return async (req: FastifyRequest, reply: FastifyReply) => {
     const format = negotiate(ep.formats, (req.query as Obj).format, req.headers.accept);
+    // A cached read that runs its query: what it sends is kept (src/cache/http.ts).
+    const lead = cache?.lead(req);
     const q = new RequestQueries(req.wt, deps.onQuery, deps.settings);
     const statements = bind(ep, valuesOf(ep, req, claims));
     // As the caller's database role, in one transaction with its claims (row-level security).
@@ -176,18 +181,21 @@ function handlerOf(ep: Endpoint, deps: QueryDeps) {
           const { sql, params } = statements[0];
           let rows = await q.rows(rid, sql, params, options());
           await q.release();
+          await cache?.afterWrite?.();
           if (ep.maxRows !== undefined && rows.length > ep.maxRows) rows = rows.slice(0, ep.maxRows);
           if (ep.result === 'one') {
             if (rows.length === 0) throw new NotFoundError(`no row found for ${ep.method} ${ep.path}`, { resourceId: rid });
             rows = rows.slice(0, 1);
-            if (format === 'json') return reply.send(rows[0]);
+            if (format === 'json') return lead ? lead.send(req, reply, JSON.stringify(rows[0]), CONTENT_TYPES.json) : reply.send(rows[0]);
           }
-          if (format === 'json') return reply.send(rows);
+          if (format === 'json') return lead ? lead.send(req, reply, JSON.stringify(rows), CONTENT_TYPES.json) : reply.send(rows);
+          if (lead) return lead.send(req, reply, encodeAll(rows, format), CONTENT_TYPES[format]);
           return reply.type(CONTENT_TYPES[format]).send(encodeAll(rows, format));
         }
         case 'stream': {
           const { sql, params } = statements[0];
           const rows = await q.stream(rid, sql, params, options());
+          if (lead) return lead.sendStream(req, reply, encodeRows(rows, format, ep.maxRows), CONTENT_TYPES[format]);
           reply.type(CONTENT_TYPES[format]);
           return reply.send(Readable.from(encodeRows(rows, format, ep.maxRows), { objectMode: false }));
         }
@@ -195,6 +203,7 @@ function handlerOf(ep: Endpoint, deps: QueryDeps) {
         case 'transaction': {
           const counts = await q.transaction(rid, statements, options());
           await q.release();
+          await cache?.afterWrite?.();
           return reply.send({ [ep.countAs]: counts.reduce((a, b) => a + b, 0) });
         }
       }
@@ -205,7 +214,11 @@ function handlerOf(ep: Endpoint, deps: QueryDeps) {
   };
 }
 
-export function registerEndpoint(app: FastifyInstance, ep: Endpoint, deps: QueryDeps): void {
+/**
+ * `cache`: the endpoint's response-cache hooks (src/cache/http.ts), when it declares `cache` or
+ * `invalidates` and the app has a response cache.
+ */
+export function registerEndpoint(app: FastifyInstance, ep: Endpoint, deps: QueryDeps, cache?: EndpointCacheHooks): void {
   const data = ep.result === 'rows' || ep.result === 'one' || ep.result === 'stream';
   // 406 before validation and before any slot is taken.
   const negotiation: preValidationHookHandler = (req, _reply, done) => {
@@ -225,8 +238,10 @@ export function registerEndpoint(app: FastifyInstance, ep: Endpoint, deps: Query
     serializerCompiler: nativeJsonSerializer,
     schema: schemaOf(ep),
     preValidation: [...(data ? [negotiation] : []), ...(integers ? [integers] : [])],
-    ...(values ? { preHandler: [values] } : {}),
-    handler: handlerOf(ep, deps),
+    // The cache's lookup after the param values are final, and before the acquire hook (added last, in onRoute).
+    ...(values || cache?.preHandler ? { preHandler: [...(values ? [values] : []), ...(cache?.preHandler ? [cache.preHandler] : [])] } : {}),
+    ...(cache?.onError ? { onError: cache.onError } : {}),
+    handler: handlerOf(ep, deps, cache),
   });
 }
 
@@ -234,12 +249,16 @@ export function registerEndpoint(app: FastifyInstance, ep: Endpoint, deps: Query
  * Registers every endpoint of the files named by the `endpoints` key; throws ConfigError listing
  * every problem. `rowColumns`: the row types read from the database for endpoints without `columns`.
  */
-export function endpointRoutes(app: FastifyInstance, deps: QueryDeps, rowColumns?: (ep: Endpoint) => Endpoint['columns']): void {
+export function endpointRoutes(app: FastifyInstance, deps: QueryDeps, rowColumns?: (ep: Endpoint) => Endpoint['columns'], cache?: ResponseCache): void {
   const endpoints = loadEndpoints(deps.settings());
   // A built-in route of the same method and path: named here with the others' form, not by Fastify's throw.
   const taken = endpoints
     .filter((ep) => app.hasRoute({ method: ep.method, url: ep.path }))
     .map((ep) => `${ep.file}: ${ep.method} ${ep.path}: path: a built-in route has this method and path`);
   if (taken.length > 0) throw new ConfigError(`endpoint files refused, ${taken.length} problem(s): ${taken.join('; ')}`, { keys: ['endpoints'] });
-  for (const ep of endpoints) registerEndpoint(app, ep.columns || !rowColumns ? ep : { ...ep, columns: rowColumns(ep) }, deps);
+  const targets = cache === undefined ? undefined : invalidationTargets(endpoints);
+  for (const ep of endpoints) {
+    const hooks = cache === undefined ? undefined : endpointCacheHooks(ep, cache, deps.settings, targets?.get(`${ep.method} ${ep.path}`));
+    registerEndpoint(app, ep.columns || !rowColumns ? ep : { ...ep, columns: rowColumns(ep) }, deps, hooks);
+  }
 }

@@ -7,6 +7,7 @@ import type { RequestObserver } from '../http/lifecycle.js';
 import type { QueryEvent, ResourceEventMap } from '../resources/events.js';
 import type { GlobalLiveStats, LiveStats, Metrics } from './catalogue.js';
 import { initClientChildren, recordClientRequest, recordRefusal } from './clients.js';
+import type { CacheObserver } from '../cache/response-cache.js';
 
 /** The endpoint label of every request that matched no route, so 404 scans cannot grow the label set. */
 export const UNMATCHED_ENDPOINT = 'unmatched';
@@ -230,4 +231,35 @@ export function initChildren(metrics: Metrics, endpoints: string[], resourceIds:
     for (const t of GLOBAL_LEASE_ERROR_TYPES) m.globalLeaseErrorsTotal.inc({ resource_id: rid, error_type: t }, 0);
   }
   for (const result of RELOAD_RESULTS) m.configReloadsTotal.inc({ result }, 0);
+}
+
+/** What the response cache reports, as the cache's observer (src/cache/response-cache.ts); the endpoint label of each call is a cached endpoint's route template. */
+export function bindCacheMetrics(metrics: Metrics, cache: { observer: CacheObserver; readonly bytes: ReadonlyMap<string, number> }): () => void {
+  const m = metrics;
+  const series = labelCache((endpoint: string) => {
+    const labels = endpointLabels(endpoint);
+    return { hits: m.cacheHitsTotal.bind(labels), misses: m.cacheMissesTotal.bind(labels), evictions: m.cacheEvictionsTotal.bind(labels) };
+  });
+  cache.observer = {
+    hit: (endpoint) => series(endpoint).hits.inc(),
+    miss: (endpoint) => series(endpoint).misses.inc(),
+    evict: (endpoint) => series(endpoint).evictions.inc(),
+    redisError: () => m.cacheRedisErrorsTotal.inc({}),
+  };
+  m.cacheSource.bytes = () => cache.bytes;
+  return () => {
+    m.cacheSource.bytes = undefined;
+  };
+}
+
+/** Zero series of the cache metrics for the cached endpoints, so they are there before the first request. */
+export function initCacheChildren(metrics: Metrics, endpoints: readonly string[]): void {
+  for (const endpoint of endpoints) {
+    const labels = endpointLabels(endpoint);
+    metrics.cacheHitsTotal.inc(labels, 0);
+    metrics.cacheMissesTotal.inc(labels, 0);
+    metrics.cacheEvictionsTotal.inc(labels, 0);
+    metrics.cacheBytes.set(labels, 0);
+  }
+  metrics.cacheRedisErrorsTotal.inc({}, 0);
 }

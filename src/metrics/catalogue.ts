@@ -95,6 +95,18 @@ export interface Metrics {
   readonly clientRequestDuration: Histogram<'client_id'>;
   readonly authFailuresTotal: Counter<'client_id' | 'reason'>;
   readonly rateLimitedTotal: Counter<'client_id'>;
+  // Response cache of declared endpoints (endpoint: a cached endpoint's route template)
+  readonly cacheSource: CacheSource;
+  readonly cacheHitsTotal: Counter<'endpoint'>;
+  readonly cacheMissesTotal: Counter<'endpoint'>;
+  readonly cacheEvictionsTotal: Counter<'endpoint'>;
+  readonly cacheBytes: Gauge<'endpoint'>;
+  readonly cacheRedisErrorsTotal: Counter<never>;
+}
+
+/** Where wt_cache_bytes reads from at scrape time; set by bindCacheMetrics. */
+export interface CacheSource {
+  bytes?: () => ReadonlyMap<string, number>;
 }
 
 export const REQUEST_DURATION_BUCKETS = [0.001, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 20, 30, 60];
@@ -116,6 +128,7 @@ const PID = ['pid'] as const;
 export function createMetrics(registry: Registry = new Registry()): Metrics {
   const registers = [registry];
   const live: LiveSource = { resourceIds: [] };
+  const cacheSource: CacheSource = {};
 
   const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) => new Counter<L>(name, help, labelNames, registry);
   const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]) =>
@@ -242,5 +255,23 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
       ['client_id', 'reason'],
     ),
     rateLimitedTotal: counter('wt_rate_limited_total', 'Requests refused by a per-client rate limit (429; not a full resource queue, see wt_request_slot_errors_total), per caller.', ['client_id']),
+
+    cacheSource,
+    cacheHitsTotal: counter('wt_cache_hits_total', 'Requests of a cached endpoint answered from the response cache (stored, or shared by the request running the same query), per endpoint.', ['endpoint']),
+    cacheMissesTotal: counter('wt_cache_misses_total', 'Requests of a cached endpoint that ran their query, per endpoint.', ['endpoint']),
+    cacheEvictionsTotal: counter('wt_cache_evictions_total', 'Entries pushed out of the memory store by cache_max_bytes before their ttl, per endpoint.', ['endpoint']),
+    cacheBytes: new Gauge<'endpoint'>({
+      name: 'wt_cache_bytes',
+      help: 'Bytes the response cache holds in this process\'s memory (bodies, keys and per-entry overhead), per endpoint; summed over workers.',
+      labelNames: ['endpoint'],
+      registers,
+      aggregator: 'sum',
+      collect() {
+        const bytes = cacheSource.bytes?.();
+        if (bytes === undefined) return;
+        for (const [endpoint, n] of bytes) this.set({ endpoint }, n);
+      },
+    }),
+    cacheRedisErrorsTotal: counter('wt_cache_redis_errors_total', 'Response-cache commands to the Redis of cache_redis that failed or timed out (the request then used this process\'s memory).', []),
   };
 }

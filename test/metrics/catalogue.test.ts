@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/metrics/catalogue.js';
-import { initChildren, UNMATCHED_ENDPOINT } from '../../src/metrics/bind.js';
+import { initCacheChildren, initChildren, UNMATCHED_ENDPOINT } from '../../src/metrics/bind.js';
 import { processSampler } from '../../src/metrics/process.js';
 import { parseExposition, type Exposition } from './exposition.js';
 
@@ -70,6 +70,12 @@ const CATALOGUE: Entry[] = [
   { name: 'wt_rate_limited_total', type: 'counter', labels: ['client_id'] },
   // New: the circuit breaker of each resource (0 closed, 1 open, 2 half-open).
   { name: 'wt_breaker_state', type: 'gauge', labels: R },
+  // New: the response cache of declared endpoints, per cached endpoint.
+  { name: 'wt_cache_hits_total', type: 'counter', labels: ['endpoint'] },
+  { name: 'wt_cache_misses_total', type: 'counter', labels: ['endpoint'] },
+  { name: 'wt_cache_evictions_total', type: 'counter', labels: ['endpoint'] },
+  { name: 'wt_cache_bytes', type: 'gauge', labels: ['endpoint'] },
+  { name: 'wt_cache_redis_errors_total', type: 'counter', labels: [] },
 ];
 
 const ROUTES = ['/sqlite-json', '/sqlite-psv'];
@@ -86,6 +92,7 @@ function sampleNames(e: Entry): string[] {
 async function freshExposition(): Promise<{ text: string; exp: Exposition }> {
   const metrics = createMetrics();
   initChildren(metrics, ROUTES, RIDS, CLIENTS);
+  initCacheChildren(metrics, ['/sqlite-json']);
   await processSampler(metrics).sample();
   const text = await metrics.registry.metrics();
   return { text, exp: parseExposition(text) };
