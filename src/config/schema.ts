@@ -348,6 +348,7 @@ export interface ResourceSettings {
   stream_stall_timeout: number;
   breaker_failures: number;
   breaker_probe_interval: number;
+  tx_retries: number;
 }
 
 export const resourceSchema: { [K in keyof ResourceSettings]: Node<ResourceSettings[K]> } = {
@@ -429,6 +430,12 @@ export const resourceSchema: { [K in keyof ResourceSettings]: Node<ResourceSetti
   breaker_probe_interval: {
     doc: 'Seconds between the probe connections of an open circuit breaker (one at a time; the first that opens closes the breaker); also the Retry-After of its 503s.',
     format: positiveNumber('breaker_probe_interval'),
+    default: 2,
+    reloadable: true,
+  },
+  tx_retries: {
+    doc: 'Times a transaction (result exec or transaction) that failed on a serialization failure or a deadlock is run again, within its query timeout (0 = never); an endpoint may set its own.',
+    format: nonNegativeInt,
     default: 2,
     reloadable: true,
   },

@@ -223,3 +223,55 @@ export function connectError(dbType: DbType, err: unknown): DbDriverError {
   const { code } = lookup(dbType, err);
   return new DbDriverError(messageOf(err), { kind: 'unreachable', connectionUsable: false, driverCode: code, cause: err });
 }
+
+/**
+ * Driver codes of a connection lost under a statement: reset, closed by the server (administrator
+ * shutdown, pg_terminate_backend, KILL CONNECTION), gone away. Not a timeout (the statement had its
+ * time) and not the statement's fault: run again on another connection, it may well succeed.
+ */
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  '57P01', // PostgreSQL admin_shutdown, pg_terminate_backend
+  '57P02', // crash_shutdown
+  'PROTOCOL_CONNECTION_LOST', // mysql2: the server closed the connection (gone away, lost during query)
+  'ER_SERVER_SHUTDOWN',
+  'ER_CONNECTION_KILLED',
+  '1927', // MariaDB ER_CONNECTION_KILLED by number
+  'WT_CLOSED', // the pooled connection was found dead before the statement was sent
+  'WT_WORKER_EXIT', // a SQLite worker process that died
+]);
+/** ODBC: communication link failure, and MySQL/MariaDB's gone away / lost connection by number. */
+const TRANSIENT_ODBC = /^08S01|\/(2006|2013|1927)$/;
+/** pg reports a socket closed under a query without a code. */
+const PG_LOST = /^Connection terminated|not queryable/;
+
+/** True when `err` says the connection was lost under the statement (see TRANSIENT_CODES). */
+export function isTransientConnectionError(err: unknown): boolean {
+  if (!(err instanceof DbDriverError) || err.kind === 'timeout' || err.kind === 'cancelled' || err.connectionUsable) return false;
+  const code = err.driverCode;
+  if (code !== undefined && (TRANSIENT_CODES.has(code) || TRANSIENT_ODBC.test(code))) return true;
+  return code === undefined && PG_LOST.test(err.message);
+}
+
+/** Why a transaction may run again: the database rolled it back to resolve a conflict. */
+export type TxRetryReason = 'serialization' | 'deadlock' | 'lock-timeout';
+
+const TX_RETRY: Record<string, TxRetryReason> = {
+  '40001': 'serialization', // PostgreSQL serialization_failure (and ODBC's SQLSTATE)
+  '40P01': 'deadlock', // PostgreSQL deadlock_detected
+  ER_LOCK_DEADLOCK: 'deadlock', // MySQL/MariaDB 1213
+  ER_LOCK_WAIT_TIMEOUT: 'lock-timeout', // 1205
+  '40001/1213': 'deadlock', // through ODBC
+  'HY000/1205': 'lock-timeout',
+};
+
+/**
+ * The reason a failed transaction may be run again from the start, or undefined: a serialization
+ * failure or a deadlock (the database rolled the transaction back, so nothing of it was written),
+ * or a lock wait timeout (the gateway rolls the transaction back on any error).
+ */
+export function txRetryReason(err: unknown): TxRetryReason | undefined {
+  if (!(err instanceof DbDriverError) || !err.connectionUsable || err.driverCode === undefined) return undefined;
+  return TX_RETRY[err.driverCode];
+}

@@ -78,6 +78,10 @@ async function endClient(client: pg.Client): Promise<void> {
 
 class PgConnection extends BaseConnection {
   private statementTimeoutMs = 0;
+  /** Settles (rejected) once the connection is lost; see connectionLost(). */
+  private lost: Promise<never> | undefined;
+  private lostWith: Error | undefined;
+  private rejectLost: ((err: Error) => void) | undefined;
 
   constructor(
     resourceId: string,
@@ -87,8 +91,28 @@ class PgConnection extends BaseConnection {
   ) {
     super(resourceId, connId, 'postgres');
     // An idle connection the server dropped emits 'error'; without a listener it would crash the process.
-    client.on('error', () => this.markUnusable());
-    client.on('end', () => this.markUnusable());
+    client.on('error', (err: Error) => this.loseWith(err));
+    client.on('end', () => this.loseWith(new Error('Connection terminated unexpectedly')));
+  }
+
+  private loseWith(err: Error): void {
+    this.markUnusable();
+    if (this.lostWith !== undefined) return;
+    this.lostWith = err;
+    this.rejectLost?.(err);
+  }
+
+  /**
+   * Rejects with the socket's error once the connection is lost. A cursor read waiting when the
+   * server drops the connection (pg_terminate_backend, a restart) is not told by pg-query-stream and
+   * would wait out the query timeout; a stream's fetch races this instead.
+   */
+  private connectionLost(): Promise<never> {
+    if (this.lost === undefined) {
+      this.lost = this.lostWith !== undefined ? Promise.reject(this.lostWith) : new Promise<never>((_, reject) => (this.rejectLost = reject));
+      this.lost.catch(() => undefined); // observed here; each race observes it again
+    }
+    return this.lost;
   }
 
   /** Cancels whatever our backend runs, from a second short-lived connection. */
@@ -224,7 +248,7 @@ class PgConnection extends BaseConnection {
           this.client.query(stream);
           read = readableBatches(stream, BATCH_SIZE);
         }
-        pending = read!();
+        pending = Promise.race([read!(), this.connectionLost()]);
         try {
           const rows = await pending;
           if (rows === null) ended = true;

@@ -57,6 +57,8 @@ export interface Endpoint {
   formats: Format[];
   maxRows?: number;
   timeout?: number;
+  /** exec and transaction: runs after a serialization failure or deadlock (else the resource's tx_retries). */
+  txRetries?: number;
   conflict: number;
   status: number;
   /** The key of the count in an exec or transaction answer. */

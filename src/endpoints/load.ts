@@ -39,6 +39,7 @@ const ENDPOINT_KEYS = new Set([
   'method', 'path', 'summary', 'description', 'tags', 'resources', 'params', 'statements',
   'result', 'formats', 'max_rows', 'timeout', 'conflict', 'status', 'count_as', 'columns',
   'allow', 'deny', 'rate_limit',
+  'tx_retries',
   'auth', 'public', 'pg_role_claim', 'cache', 'invalidates',
 ]);
 const STATEMENT_KEYS = new Set(['resource', 'sql', 'each']);
@@ -171,6 +172,11 @@ function checkEndpoint(file: string, index: number, raw: unknown, settings: Sett
   const maxRows = positiveNumber('max_rows', true);
   if (maxRows !== undefined && writes) add('max_rows', `has no meaning for result ${result}`);
   const timeout = positiveNumber('timeout', false);
+  const txRetries = raw.tx_retries;
+  if (txRetries !== undefined) {
+    if (typeof txRetries !== 'number' || !Number.isInteger(txRetries) || txRetries < 0 || txRetries > 10) add('tx_retries', 'must be a whole number from 0 to 10');
+    else if (!writes) add('tx_retries', `has no meaning for result ${result} (a read that lost its connection is run again once anyway)`);
+  }
   const status = raw.status ?? 200;
   if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 299) add('status', 'must be a 2xx status');
   const conflict = raw.conflict ?? 409;
@@ -235,6 +241,7 @@ function checkEndpoint(file: string, index: number, raw: unknown, settings: Sett
     formats,
     maxRows,
     timeout,
+    ...(typeof txRetries === 'number' ? { txRetries } : {}),
     conflict: conflict as number,
     status: status as number,
     countAs: countAs as string,

@@ -201,7 +201,7 @@ function handlerOf(ep: Endpoint, deps: QueryDeps, cache: EndpointCacheHooks | un
         }
         case 'exec':
         case 'transaction': {
-          const counts = await q.transaction(rid, statements, options());
+          const counts = await q.transaction(rid, statements, ep.txRetries === undefined ? options() : { ...options(), txRetries: ep.txRetries });
           await q.release();
           await cache?.afterWrite?.();
           return reply.send({ [ep.countAs]: counts.reduce((a, b) => a + b, 0) });

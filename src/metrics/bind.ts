@@ -4,7 +4,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import type { RequestObserver } from '../http/lifecycle.js';
-import type { QueryEvent, ResourceEventMap } from '../resources/events.js';
+import { RETRY_REASONS, type QueryEvent, type ResourceEventMap } from '../resources/events.js';
 import type { GlobalLiveStats, LiveStats, Metrics } from './catalogue.js';
 import { initClientChildren, recordClientRequest, recordRefusal } from './clients.js';
 import type { CacheObserver } from '../cache/response-cache.js';
@@ -158,6 +158,7 @@ export function recordQuery(metrics: Metrics, ev: QueryEvent): void {
   r.queries.inc();
   r.queryDuration.observe(ev.seconds);
   if (ev.stalled) metrics.streamStallsTotal.inc({ resource_id: ev.resourceId });
+  if (ev.retries !== undefined) for (const reason of ev.retries) metrics.queryRetriesTotal.inc({ resource_id: ev.resourceId, reason });
   if (ev.error !== undefined) metrics.queryErrorsTotal.inc({ resource_id: ev.resourceId, error_type: ev.error });
   else if (ev.rows !== undefined) r.queryRows.observe(ev.rows);
 }
@@ -225,6 +226,7 @@ export function initChildren(metrics: Metrics, endpoints: string[], resourceIds:
     for (const t of SLOT_ERROR_TYPES) m.requestSlotErrorsTotal.inc({ resource_id: rid, error_type: t }, 0);
     for (const t of CONN_ERROR_TYPES) m.connCreationErrorsTotal.inc({ resource_id: rid, error_type: t }, 0);
     for (const t of QUERY_ERROR_TYPES) m.queryErrorsTotal.inc({ resource_id: rid, error_type: t }, 0);
+    for (const reason of RETRY_REASONS) m.queryRetriesTotal.inc({ resource_id: rid, reason }, 0);
     m.globalLeases.set(r, 0);
     m.globalLimitFallback.set(r, 0);
     m.globalLeaseWait.zero(r);

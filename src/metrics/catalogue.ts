@@ -74,6 +74,7 @@ export interface Metrics {
   readonly queryDuration: Histogram<R>;
   readonly queryRows: Histogram<R>;
   readonly streamStallsTotal: Counter<R>;
+  readonly queryRetriesTotal: Counter<'resource_id' | 'reason'>;
   // Limits shared by every replica (max_active_requests_global)
   readonly globalLeases: Gauge<R>;
   readonly globalLimitFallback: Gauge<R>;
@@ -212,6 +213,11 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
     queryErrorsTotal: counter('wt_query_errors_total', 'Failed queries, per resource and error type (timeout; constraint: a duplicate key or other violation, the client\'s mistake; other).', RE_LABELS),
     queryDuration: histogram('wt_query_duration_seconds', 'Query durations, failures included.', R_LABELS, QUERY_DURATION_BUCKETS),
     streamStallsTotal: counter('wt_stream_stalls_total', 'Streamed responses ended because the client read nothing for stream_stall_timeout, per resource.', R_LABELS),
+    queryRetriesTotal: counter(
+      'wt_query_retries_total',
+      'Statements run again, per resource and reason: connection (a read that lost its connection, once, on a fresh one), serialization, deadlock, lock-timeout (a transaction the database rolled back, up to tx_retries).',
+      ['resource_id', 'reason'],
+    ),
     queryRows: histogram('wt_query_rows', 'Rows returned per query (streamed results not observed).', R_LABELS, QUERY_ROWS_BUCKETS),
 
     cpuUsage: perPid('wt_cpu_usage', 'CPU usage of the process, percent of one core.'),

@@ -1,7 +1,8 @@
 /**
  * Builds the fields of the query-stats record from a request's queries, shaped by the log type:
- * stats → q<i>_conn_id, q<i>_duration, q<i>_row_count; stats_with_query adds q<i>_query (and its
- * parameters); stats_with_results adds q<i>_results; all adds both.
+ * stats → q<i>_conn_id, q<i>_duration, q<i>_row_count (and q<i>_retries when it ran again);
+ * stats_with_query adds q<i>_query (and its parameters); stats_with_results adds q<i>_results;
+ * all adds both.
  */
 import type { QueryLogType, Settings } from '../config/schema.js';
 import type { QueryRecord } from './query.js';
@@ -37,6 +38,7 @@ interface QueryKeys {
   query: string;
   params: string;
   results: string;
+  retries: string;
 }
 
 /** Field names per query index, built once: a record is written for every request. */
@@ -55,7 +57,16 @@ function keysFor(index: number): QueryKeys {
   if (k === undefined) {
     const p = `q${index + 1}_`;
     const key = (suffix: string) => propertyName(p + suffix);
-    k = { resourceId: key('resource_id'), connId: key('conn_id'), duration: key('duration'), rowCount: key('row_count'), query: key('query'), params: key('params'), results: key('results') };
+    k = {
+      resourceId: key('resource_id'),
+      connId: key('conn_id'),
+      duration: key('duration'),
+      rowCount: key('row_count'),
+      query: key('query'),
+      params: key('params'),
+      results: key('results'),
+      retries: key('retries'),
+    };
     keysByIndex[index] = k;
   }
   return k;
@@ -83,6 +94,8 @@ export function queryStatsFields(
     fields[k.connId] = q.connId;
     fields[k.duration] = roundSeconds(q.seconds);
     fields[k.rowCount] = q.rowCount === 'streamed' ? '<streamed>' : q.rowCount;
+    // Only when it ran more than once: most records never need the field.
+    if (q.retries !== undefined && q.retries > 0) fields[k.retries] = q.retries;
     if (withQuery) {
       fields[k.query] = q.sql.replace(/\s+/g, ' ').trim();
       if (q.params.length > 0) fields[k.params] = JSON.stringify(q.params, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));

@@ -5,14 +5,15 @@
  */
 import { performance } from 'node:perf_hooks';
 import { config, resourceSettingsOf, type SettingsReader } from '../config/index.js';
-import { DbValueError } from '../db/classify.js';
+import { DbValueError, isTransientConnectionError, txRetryReason } from '../db/classify.js';
+import { statementKind } from '../db/result-columns.js';
 import { CommitOutcomeUnknown } from '../db/timeout.js';
-import { DbDriverError, type QueryResult, type Row, type SqlParam, type Statement } from '../db/types.js';
-import { AppTimeoutError, BadRequestError, ClientClosedError, ConflictError, DatabaseError, OutcomeUnknownError } from '../errors.js';
+import { DbDriverError, type DbConnection, type QueryResult, type Row, type RowStream, type SqlParam, type Statement } from '../db/types.js';
+import { AppError, AppTimeoutError, BadRequestError, ClientClosedError, ConflictError, DatabaseError, OutcomeUnknownError } from '../errors.js';
 import { getLogger } from '../log/index.js';
 import { StallWatch } from './stall-watch.js';
 import { failures } from '../log/summarise.js';
-import type { QueryEvent } from '../resources/events.js';
+import type { QueryEvent, RetryReason } from '../resources/events.js';
 import type { RequestResources } from '../resources/request-resources.js';
 
 const log = getLogger('query.ts');
@@ -27,6 +28,26 @@ export interface QueryRecord {
   rowCount: number | 'streamed';
   /** Result rows, kept only for JSON results so they can be logged on demand. */
   results?: readonly Row[];
+  /** Times it was run again (a read on a fresh connection, a transaction after a conflict). */
+  retries?: number;
+}
+
+/** A retry needs at least this much of the statement's time left, or it is not tried. */
+const MIN_RETRY_SECONDS = 0.05;
+
+/**
+ * Whether a statement only reads, so running it twice is as good as once: SELECT (and a WITH
+ * without a data-modifying part), VALUES, TABLE, SHOW, EXPLAIN. A write is never run again.
+ */
+export function isRead(sql: string): boolean {
+  const kind = statementKind(sql);
+  if (kind === 'WITH') return !/\b(insert|update|delete|merge)\b/i.test(sql);
+  return kind === 'SELECT' || kind === 'VALUES' || kind === 'TABLE' || kind === 'SHOW' || kind === 'EXPLAIN';
+}
+
+/** A short random pause before a transaction runs again, so two that collided do not collide again. */
+function jitter(attempt: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
 }
 
 export type QueryListener = (ev: QueryEvent) => void;
@@ -56,6 +77,8 @@ export interface QueryOptions {
    * the driver's QueryOptions): the caller's database role and claims for row-level security.
    */
   setup?: Statement[];
+  /** transaction(): runs after a serialization failure or deadlock, instead of the resource's tx_retries. */
+  txRetries?: number;
 }
 
 
@@ -127,14 +150,35 @@ export class RequestQueries {
     return held;
   }
 
-  private report(resourceId: string, started: number, rows: number | undefined, err?: unknown, stalled?: true): number {
+  private report(resourceId: string, started: number, rows: number | undefined, err?: unknown, stalled?: true, retries?: readonly RetryReason[]): number {
     const seconds = (performance.now() - started) / 1000;
     // 'constraint' apart: a duplicate key or other violation is the client's mistake (409/400), not a
     // server-side failure; a statement stopped because its client left is no failure at all.
     const kind = err instanceof DbDriverError ? err.kind : undefined;
     const error = err === undefined || kind === 'cancelled' ? undefined : kind === 'timeout' || kind === 'constraint' ? kind : 'other';
-    this.onQuery({ resourceId, seconds, rows, error, stalled });
+    this.onQuery(retries === undefined ? { resourceId, seconds, rows, error, stalled } : { resourceId, seconds, rows, error, stalled, retries });
     return seconds;
+  }
+
+  /**
+   * After a read lost its connection: another connection of the resource, within what is left of
+   * the statement's time; undefined when the error is no lost connection, no time is left or the
+   * request has ended. Throws the pool's error (503, 504) when no connection can be had.
+   */
+  private async freshConnection(held: RequestResources, resourceId: string, err: unknown, leftSeconds: number): Promise<DbConnection | undefined> {
+    if (!isTransientConnectionError(err) || held.aborted || leftSeconds < MIN_RETRY_SECONDS) return undefined;
+    log.info('query-retry', 'connection lost under a read; running it again on a fresh connection', {
+      resource_id: resourceId,
+      error: err instanceof Error ? err.message : String(err),
+      driver_code: err instanceof DbDriverError ? err.driverCode : undefined,
+      cid: this.state.cid,
+    });
+    return held.renewConnection(resourceId, leftSeconds * 1000);
+  }
+
+  /** freshConnection(), its failure as a value: the connection, undefined (no retry), or why none could be had. */
+  private retryOn(held: RequestResources, resourceId: string, err: unknown, leftSeconds: number): Promise<DbConnection | undefined | Error> {
+    return this.freshConnection(held, resourceId, err, leftSeconds).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
   }
 
   /** Runs one statement and returns all its rows. */
@@ -149,22 +193,38 @@ export class RequestQueries {
     if (held.aborted) throw new ClientClosedError();
     held.statementStarted();
     let result: QueryResult;
-    try {
-      result = await conn.query(sql, params, { timeoutSeconds, setup: opts?.setup, signal: held });
-    } catch (err) {
-      held.statementEnded();
-      throw this.failed(resourceId, started, timeoutSeconds, err);
+    let on = conn;
+    let retries: RetryReason[] | undefined;
+    for (;;) {
+      const left = timeoutSeconds - (performance.now() - started) / 1000;
+      try {
+        result = await on.query(sql, params, { timeoutSeconds: retries === undefined ? timeoutSeconds : left, setup: opts?.setup, signal: held });
+        break;
+      } catch (err) {
+        // A read whose connection was lost runs once more, on a fresh connection, within its own time.
+        const fresh = retries === undefined && isRead(sql) ? await this.retryOn(held, resourceId, err, timeoutSeconds - (performance.now() - started) / 1000) : undefined;
+        if (fresh === undefined || fresh instanceof Error) {
+          held.statementEnded();
+          throw this.failed(resourceId, started, timeoutSeconds, err, fresh instanceof AppError ? fresh : undefined);
+        }
+        on = fresh;
+        retries = ['connection'];
+      }
     }
     held.statementEnded();
-    const seconds = this.report(resourceId, started, result.rowCount);
-    this.state.queries.push({ resourceId, connId: conn.connId, sql, params, seconds, rowCount: result.rowCount, results: result.rows });
+    const seconds = this.report(resourceId, started, result.rowCount, undefined, undefined, retries);
+    this.state.queries.push({ resourceId, connId: on.connId, sql, params, seconds, rowCount: result.rowCount, results: result.rows, retries: retries?.length });
     return result.rows;
   }
 
-  /** A statement failed (and was counted as ended): report it and map the error for the client. */
-  private failed(resourceId: string, started: number, timeoutSeconds: number, err: unknown): Error {
-    this.report(resourceId, started, undefined, err);
-    return toAppError(err, resourceId, timeoutSeconds, this.state.cid);
+  /**
+   * A statement failed (and was counted as ended): report it and map the error for the client, or
+   * answer with `instead` (why a retry could not run: no connection could be had).
+   */
+  private failed(resourceId: string, started: number, timeoutSeconds: number, err: unknown, instead?: AppError, retries?: readonly RetryReason[]): Error {
+    this.report(resourceId, started, undefined, err, undefined, retries);
+    const mapped = toAppError(err, resourceId, timeoutSeconds, this.state.cid);
+    return instead ?? mapped;
   }
 
   /**
@@ -177,17 +237,18 @@ export class RequestQueries {
     const conn = held.connection(resourceId);
     const timeoutSeconds = this.timeoutFor(resourceId, opts);
     const started = performance.now();
-    const rowStream = conn.stream(sql, params, { timeoutSeconds });
-    const iterator = rowStream[Symbol.asyncIterator]();
+    let rowStream: RowStream = conn.stream(sql, params, { timeoutSeconds });
+    let iterator = rowStream[Symbol.asyncIterator]();
     const record: QueryRecord = { resourceId, connId: conn.connId, sql, params, seconds: 0, rowCount: 'streamed' };
     // The outcome is recorded once, by whichever side ends the stream first: the rows running out,
     // an error, the consumer leaving the loop, or the request ending (client gone). Only the last
     // two leave a statement running on the server, which is then cancelled before release.
     let recorded = false;
+    let retries: RetryReason[] | undefined;
     const finish = (err?: unknown, stalled?: true): boolean => {
       if (recorded) return false;
       recorded = true;
-      record.seconds = this.report(resourceId, started, undefined, err, stalled);
+      record.seconds = this.report(resourceId, started, undefined, err, stalled, retries);
       return true;
     };
     let cancelling: Promise<void> | undefined;
@@ -202,14 +263,27 @@ export class RequestQueries {
     let first: IteratorResult<Row>;
     // Running until its first row; from then on the cleanup stands for it.
     held.statementStarted();
-    try {
-      first = await iterator.next();
-    } catch (err) {
-      // The row stream has ended itself on the error; there is nothing left to stop.
-      held.removeCleanup(cleanup);
-      recorded = true;
-      held.statementEnded();
-      throw this.failed(resourceId, started, timeoutSeconds, err);
+    for (;;) {
+      try {
+        first = await iterator.next();
+        break;
+      } catch (err) {
+        // The row stream has ended itself on the error; there is nothing left to stop. Before its
+        // first row a stream is a read nobody has seen yet: once more on a fresh connection.
+        const left = timeoutSeconds - (performance.now() - started) / 1000;
+        const fresh = retries === undefined ? await this.retryOn(held, resourceId, err, left) : undefined;
+        if (fresh === undefined || fresh instanceof Error) {
+          held.removeCleanup(cleanup);
+          recorded = true;
+          held.statementEnded();
+          throw this.failed(resourceId, started, timeoutSeconds, err, fresh instanceof AppError ? fresh : undefined, retries);
+        }
+        retries = ['connection'];
+        record.connId = fresh.connId;
+        record.retries = 1;
+        rowStream = fresh.stream(sql, params, { timeoutSeconds: left });
+        iterator = rowStream[Symbol.asyncIterator]();
+      }
     }
     held.statementEnded();
     state.queries.push(record);
@@ -285,17 +359,36 @@ export class RequestQueries {
     const timeoutSeconds = this.timeoutFor(resourceId, opts);
     const started = performance.now();
     if (held.aborted) throw new ClientClosedError();
+    const maxRetries = opts?.txRetries ?? resourceSettingsOf(this.settings(), resourceId).tx_retries;
     held.statementStarted();
     let counts: number[];
-    try {
-      counts = await conn.transaction(statements, { timeoutSeconds, setup: opts?.setup, signal: held });
-    } catch (err) {
-      held.statementEnded();
-      throw this.failed(resourceId, started, timeoutSeconds, err);
+    let retries: RetryReason[] | undefined;
+    for (;;) {
+      const left = timeoutSeconds - (performance.now() - started) / 1000;
+      try {
+        counts = await conn.transaction(statements, { timeoutSeconds: retries === undefined ? timeoutSeconds : left, setup: opts?.setup, signal: held });
+        break;
+      } catch (err) {
+        // Rolled back by the database to resolve a conflict: nothing was written, so it runs again
+        // from the start (on the same connection, still clean), within the same query timeout.
+        const reason = (retries?.length ?? 0) < maxRetries ? txRetryReason(err) : undefined;
+        if (reason === undefined || !conn.usable || held.aborted || timeoutSeconds - (performance.now() - started) / 1000 < MIN_RETRY_SECONDS) {
+          held.statementEnded();
+          throw this.failed(resourceId, started, timeoutSeconds, err, undefined, retries);
+        }
+        (retries ??= []).push(reason);
+        log.info('query-retry', `transaction rolled back (${reason}); running it again`, {
+          resource_id: resourceId,
+          driver_code: err instanceof DbDriverError ? err.driverCode : undefined,
+          attempt: retries.length + 1,
+          cid: this.state.cid,
+        });
+        await jitter(retries.length);
+      }
     }
     held.statementEnded();
     const total = counts.reduce((a, b) => a + b, 0);
-    const seconds = this.report(resourceId, started, total);
+    const seconds = this.report(resourceId, started, total, undefined, undefined, retries);
     this.state.queries.push({
       resourceId,
       connId: conn.connId,
@@ -303,6 +396,7 @@ export class RequestQueries {
       params: [],
       seconds,
       rowCount: total,
+      retries: retries?.length,
     });
     return counts;
   }

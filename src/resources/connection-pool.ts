@@ -39,6 +39,8 @@ export interface PoolLease {
   readonly connection: DbConnection;
   /** Seconds the acquire waited. */
   readonly waitSeconds: number;
+  /** Where another connection of the same resource comes from (a read retried on a fresh connection). */
+  readonly pool: { acquire(signal?: CancelSignal): Promise<PoolLease> };
   /**
    * Gives the connection back; `discard` closes it instead of pooling it. Exactly once: later
    * calls are ignored (and logged as the bug they are).
@@ -331,6 +333,7 @@ export class DbConnectionPool {
     return {
       connection: leased,
       waitSeconds,
+      pool: this,
       release: (discard = false) => {
         if (released) {
           this.doubleReleases++;

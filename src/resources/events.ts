@@ -58,7 +58,13 @@ export interface QueryEvent {
   error?: QueryErrorType;
   /** A stream ended because its client stopped reading (stream_stall_timeout). */
   stalled?: true;
+  /** Why the statement was run again, once per retry (wt_query_retries_total). */
+  retries?: readonly RetryReason[];
 }
+
+/** wt_query_retries_total's reason: a read's lost connection, or a transaction's conflict. */
+export type RetryReason = 'connection' | 'serialization' | 'deadlock' | 'lock-timeout';
+export const RETRY_REASONS: readonly RetryReason[] = ['connection', 'serialization', 'deadlock', 'lock-timeout'];
 
 /** The emitter the resource layer reports through (ResourceManager is one). */
 export type ResourceEvents = EventEmitter<ResourceEventMap>;

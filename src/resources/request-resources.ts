@@ -10,12 +10,12 @@
  * back whatever it had taken.
  */
 import type { DbConnection } from '../db/types.js';
-import { ClientClosedError } from '../errors.js';
+import { AppTimeoutError, ClientClosedError } from '../errors.js';
 import { getLogger } from '../log/index.js';
 import type { PoolLease } from './connection-pool.js';
 import type { GlobalLease } from './global-limiter.js';
 import type { SlotGrant } from './request-limiter.js';
-import type { CancelSignal } from './util.js';
+import { boundedSignal, type CancelSignal } from './util.js';
 
 const log = getLogger('request-resources.ts');
 
@@ -130,6 +130,33 @@ export class RequestResources implements CancelSignal {
     const lease = this.find(rid)?.lease;
     if (!lease) throw new Error(`no connection to resource ${rid} is held by this request`);
     return lease.connection;
+  }
+
+  /**
+   * Gives up the connection held for `rid` (closed, never pooled: it failed under a statement) and
+   * takes another from its pool, waiting at most `ms` and not past the request's end; the slot stays
+   * held. A read that lost its connection runs again on the new one. Rejects with the pool's error
+   * (503 unreachable or breaker open, 504), AppTimeoutError past `ms`, or ClientClosedError.
+   */
+  async renewConnection(rid: string, ms: number): Promise<DbConnection> {
+    const h = this.find(rid);
+    const old = h?.lease;
+    if (!h || !old) throw new Error(`no connection to resource ${rid} is held by this request`);
+    h.lease = undefined;
+    old.release(true);
+    const seconds = Math.round(ms) / 1000;
+    const signal = boundedSignal(this, ms, () => new AppTimeoutError(`${seconds}-sec timeout waiting for a fresh connection for ${rid}`, { resourceId: rid, kind: 'pool', timeoutSeconds: seconds }));
+    try {
+      const lease = await old.pool.acquire(signal);
+      if (this.phase === 'released') {
+        lease.release();
+        throw new ClientClosedError();
+      }
+      h.lease = lease;
+      return lease.connection;
+    } finally {
+      signal.dispose();
+    }
   }
 
   /** Closes the connection held for `rid` instead of pooling it (the caller knows it is bad); the slot stays held. */

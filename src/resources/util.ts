@@ -25,6 +25,40 @@ export interface CancelSignal {
   removeEventListener(type: 'abort', listener: () => void): void;
 }
 
+/**
+ * A signal that aborts when `parent` does or `ms` have passed (with `onTimeout()` as its reason);
+ * dispose() drops its timer and its listener on the parent. For a wait bounded by what is left of
+ * a request's own deadline.
+ */
+export function boundedSignal(parent: CancelSignal, ms: number, onTimeout: () => Error): CancelSignal & { dispose(): void } {
+  const listeners: (() => void)[] = [];
+  const signal = {
+    aborted: false,
+    reason: undefined as unknown,
+    addEventListener: (_type: 'abort', l: () => void) => void listeners.push(l),
+    removeEventListener: (_type: 'abort', l: () => void) => {
+      const i = listeners.indexOf(l);
+      if (i !== -1) listeners.splice(i, 1);
+    },
+    dispose: () => {
+      clearTimeout(timer);
+      parent.removeEventListener('abort', fromParent);
+    },
+  };
+  const abort = (reason: unknown) => {
+    if (signal.aborted) return;
+    signal.aborted = true;
+    signal.reason = reason;
+    signal.dispose();
+    for (const l of listeners.splice(0)) l();
+  };
+  const fromParent = () => abort(parent.reason);
+  const timer = unrefTimeout(() => abort(onTimeout()), ms);
+  if (parent.aborted) abort(parent.reason);
+  else parent.addEventListener('abort', fromParent);
+  return signal;
+}
+
 /** What an aborted wait rejects with: the signal's reason when it is an Error. */
 export function abortReason(signal: CancelSignal): Error {
   const r: unknown = signal.reason;

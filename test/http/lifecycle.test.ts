@@ -39,6 +39,7 @@ function fill(into: RequestResources, tag: string): RequestResources {
   into.addLease('r1', {
     connection: fakeConnection as unknown as ReturnType<RequestResources['connection']>,
     waitSeconds: 0,
+    pool: { acquire: () => Promise.reject(new Error('no other connection here')) },
     release: () => events.push(`${tag}:released`),
   });
   into.complete();

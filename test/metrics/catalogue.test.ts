@@ -76,6 +76,8 @@ const CATALOGUE: Entry[] = [
   { name: 'wt_cache_evictions_total', type: 'counter', labels: ['endpoint'] },
   { name: 'wt_cache_bytes', type: 'gauge', labels: ['endpoint'] },
   { name: 'wt_cache_redis_errors_total', type: 'counter', labels: [] },
+  // New: statements run again (a read on a fresh connection, a transaction after a conflict).
+  { name: 'wt_query_retries_total', type: 'counter', labels: ['resource_id', 'reason'] },
 ];
 
 const ROUTES = ['/sqlite-json', '/sqlite-psv'];

@@ -8,7 +8,7 @@ function held(log: string[], ids = ['a']): RequestResources {
   r.begin(() => log.push('owner told'));
   for (const rid of ids) {
     r.addSlot(rid, { waitSeconds: 0.5, release: () => log.push(`slot ${rid}`) });
-    r.addLease(rid, { connection: { connId: 7 } as never, waitSeconds: 0.25, release: (discard) => log.push(`conn ${rid}${discard ? ' discarded' : ''}`) });
+    r.addLease(rid, { connection: { connId: 7 } as never, waitSeconds: 0.25, pool: { acquire: () => Promise.reject(new Error('no other connection here')) }, release: (discard) => log.push(`conn ${rid}${discard ? ' discarded' : ''}`) });
   }
   r.complete();
   return r;
