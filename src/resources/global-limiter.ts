@@ -8,9 +8,11 @@
  *
  * Waiting: the waiters of this process queue here (FIFO) within their request's slot timeout.
  * While leases are free each waiter asks Redis at once; once Redis says the limit is reached only
- * the head of the queue asks again, every RETRY_MS or at once when a lease of this process is given
- * back, so a process sends about one command per RETRY_MS however many wait. Between processes
- * there is no queue: whoever asks first after a lease frees gets it.
+ * the head of the queue asks again, about every RETRY_MS, so a process sends about one command per
+ * RETRY_MS however many wait. Between processes there is no queue: whoever asks first after a lease
+ * frees gets it. So a process that gives a lease back does not ask for it at once (it would always
+ * be first, and keep the limit to itself while it has waiters): it asks after a random part of
+ * RETRY_MS like every other process, so each has the same chance at every freed lease.
  *
  * Redis unreachable (GlobalRedis.up false): this process admits up to global_local_share leases of
  * its own (counting those it still holds in Redis), writes a global-limit-fallback record once per
@@ -212,14 +214,15 @@ export class GlobalLimiter {
     while (this.inFlight < this.waiters.size) this.ask();
   }
 
-  private schedulePoll(): void {
+  /** The head asks again after about RETRY_MS: `first`, a random part of it (see the top), else 0.5 to 1.5 of it, so processes do not ask in step. */
+  private schedulePoll(first = false): void {
     if (this.pollTimer !== undefined) return;
     this.pollTimer = unrefTimeout(() => {
       this.pollTimer = undefined;
       if (this.waiters.size === 0 || this.closedWith) return;
       if (this.redis.up && this.inFlight === 0 && this.enabled()) this.ask();
       else this.pump();
-    }, RETRY_MS);
+    }, RETRY_MS * (first ? Math.random() : 0.5 + Math.random()));
   }
 
   /** One acquisition command; its lease goes to whoever heads the queue when the answer comes. */
@@ -298,9 +301,10 @@ export class GlobalLimiter {
           return;
         }
         this.giveBack(lease);
-        // A lease of this process came free: the next waiter may have it (or, in Redis, a lease just freed).
-        this.full = false;
-        this.pump();
+        // Counted here only (Redis unreachable): the next waiter may have it now.
+        if (!this.redis.up) this.pump();
+        // In Redis the lease is free for every process: this one's head asks like theirs (see the top).
+        else if (this.waiters.size > 0 && this.inFlight === 0) this.schedulePoll(true);
       },
     };
   }

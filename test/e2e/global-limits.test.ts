@@ -1,11 +1,13 @@
 /**
- * max_active_requests_global across replicas: three gateway processes on one machine share a
- * limit of 4 on one PostgreSQL database through a Redis of the test's own. Under load from every
+ * max_active_requests_global across replicas: three gateways on one machine (the first a cluster of
+ * two workers, each worker with its own Redis connection and leases) share a limit of 4 on one
+ * PostgreSQL database through a Redis of the test's own. Under load from every
  * replica, the statements of the gateways running on the server (sampled from pg_stat_activity)
  * never exceed 4 and reach 4. A replica killed with SIGKILL while it holds leases loses them
  * within global_lease_seconds and the other two reach 4 again. Redis killed: each replica falls
- * back to global_local_share (a record, wt_global_limit_fallback 1) and keeps answering; Redis
- * started again: the records say so and the limit of 4 holds across replicas again.
+ * back to global_local_share per process (a record per process, wt_global_limit_fallback counting
+ * them) and keeps answering; Redis started again: the records say so and the limit of 4 holds
+ * across replicas again. (The test helper reports the SIGKILL as a gateway that exited by itself.)
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,6 +31,8 @@ const RID = 'pg_global';
 const LIMIT = 4;
 const LEASE_SECONDS = 2;
 const SHARE = 1;
+/** Worker processes of each gateway: the first runs in cluster mode. */
+const WORKERS = [2, 1, 1];
 /** The column alias that finds the gateways' statements in pg_stat_activity. */
 const MARK = 'wt_global_probe';
 const SLEEP_SQL = `SELECT pg_sleep(0.2) IS NULL AS ${MARK}`;
@@ -102,8 +106,9 @@ describe.skipIf(skipPg)('max_active_requests_global across three gateway process
     inspector = new Redis(redis.url, { maxRetriesPerRequest: 1, retryStrategy: () => 200 });
     inspector.on('error', () => undefined); // down in the middle of the test, on purpose
     await ensureDatabase(pgTarget({ db_name: db }));
-    const replica = () =>
+    const replica = (workers: number) =>
       startGateway({
+        env: { WT_WORKERS: String(workers) },
         config: {
           log_level: 'INFO',
           queries_log_type: 'none',
@@ -131,7 +136,9 @@ describe.skipIf(skipPg)('max_active_requests_global across three gateway process
           config.endpoints = [file];
         },
       });
-    gws = await Promise.all([replica(), replica(), replica()]);
+    gws = await Promise.all(WORKERS.map(replica));
+    // A cluster serves once its first worker listens; the load's kept-alive connections must reach every worker.
+    await waitFor('every worker listening', () => gws.every((gw, i) => gw.parsed().filter((l) => l.fields.tag === 'listening').length === WORKERS[i]), { timeout: 60_000 });
     sampler = sampleStatements(db);
   }, 120_000);
 
@@ -146,7 +153,19 @@ describe.skipIf(skipPg)('max_active_requests_global across three gateway process
   it('holds 4 across the replicas, frees a killed replica\'s share within the lease time, and falls back to the local share while Redis is gone', async () => {
     // 1. Every replica loaded: 18 clients, each replica free to run 4 itself.
     let from = Date.now();
-    const steady = await load(gws, 4000);
+    // The processes holding leases, from the lease ids (<host>:<pid>:<uuid>): both workers of the cluster have their own.
+    const holders = new Set<string>();
+    const watching = setInterval(() => {
+      inspector.zrange(leaseKey(RID), 0, -1).then((ids) => ids.forEach((id) => holders.add(id.split(':')[1])), () => undefined);
+    }, 20);
+    const steady = await load(gws, 4000).finally(() => clearInterval(watching));
+    const processCount = WORKERS.reduce((a, b) => a + b);
+    expect(holders.size).toBe(processCount);
+    expect(holders.has(String(gws[0].child.pid))).toBe(false); // the cluster's primary holds none
+    // No process keeps the limit to itself: each gateway is served at least a third of its processes' even share.
+    const served = steady.map((r) => r.statuses[200] ?? 0);
+    const total = served.reduce((a, b) => a + b);
+    for (const [i, n] of served.entries()) expect(n, `gateway ${i} served ${n} of ${total}`).toBeGreaterThanOrEqual((total * WORKERS[i]) / processCount / 3);
     let seen = peak(sampler.samples, from);
     expect(seen.count).toBeGreaterThan(50);
     expect(seen.max).toBe(LIMIT);
@@ -173,36 +192,44 @@ describe.skipIf(skipPg)('max_active_requests_global across three gateway process
     expect(fiveXx({ statuses: statuses(afterKill.slice(0, 2)), dropped: 0, errors: [], completed: 0 })).toBe(0);
     gws = [a, b];
 
-    // 3. Redis killed under load: each replica on its own share, said in a record and a metric.
+    // 3. Redis killed under load: each process (each worker of the cluster) on its own share, said
+    // in a record and counted in the metric.
+    const processes = WORKERS.slice(0, 2);
     const marks = gws.map((gw) => gw.lines.length);
+    const fallbacks = (gw: GatewayProcess, i: number) => gw.parsed().slice(marks[i]).filter((l) => l.fields.tag === 'global-limit-fallback');
     const outage = load(gws, 6000);
     await new Promise((resolve) => setTimeout(resolve, 500));
     await redis.stop();
-    const records = await Promise.all(gws.map((gw, i) => gw.waitForLine((l) => l.fields.tag === 'global-limit-fallback', 10_000, marks[i])));
-    for (const r of records) {
-      expect(r.level).toBe('WARNING');
-      expect(r.fields).toMatchObject({ resource_id: RID, global_local_share: String(SHARE) });
+    await waitFor('a fallback record from every process', () => gws.every((gw, i) => fallbacks(gw, i).length === processes[i]));
+    for (const [i, gw] of gws.entries()) {
+      for (const r of fallbacks(gw, i)) {
+        expect(r.level).toBe('WARNING');
+        expect(r.fields).toMatchObject({ resource_id: RID, global_local_share: String(SHARE) });
+      }
+      expect(new Set(fallbacks(gw, i).map((r) => r.pid)).size).toBe(processes[i]);
+      expect(await metric(gw, 'wt_global_limit_fallback')).toBe(processes[i]);
     }
-    for (const gw of gws) expect(await metric(gw, 'wt_global_limit_fallback')).toBe(1);
     // What was admitted through Redis before has ended by now (0.2 s statements).
     from = Date.now() + 500;
     await new Promise((resolve) => setTimeout(resolve, 2500));
-    for (const gw of gws) expect(await metric(gw, 'wt_global_leases')).toBeLessThanOrEqual(SHARE);
+    for (const [i, gw] of gws.entries()) expect(await metric(gw, 'wt_global_leases')).toBeLessThanOrEqual(SHARE * processes[i]);
     seen = peak(sampler.samples, from);
-    expect(seen.max).toBe(SHARE * gws.length);
+    expect(seen.max).toBe(SHARE * (processes[0] + processes[1]));
 
     // 4. Redis back: the records say so, and 4 hold across the replicas again.
     await redis.start();
-    const restored = await Promise.all(gws.map((gw, i) => gw.waitForLine((l) => l.fields.tag === 'global-limit-restored', 15_000, marks[i])));
+    const restoredOf = (gw: GatewayProcess, i: number) => gw.parsed().slice(marks[i]).filter((l) => l.fields.tag === 'global-limit-restored');
+    await waitFor('a restored record from every process', () => gws.every((gw, i) => restoredOf(gw, i).length === processes[i]), { timeout: 15_000 });
     const backAt = Date.now();
-    for (const r of restored) expect(r.fields.resource_id).toBe(RID);
-    for (const gw of gws) expect(await metric(gw, 'wt_global_limit_fallback')).toBe(0);
-    expect(fiveXx({ statuses: statuses(await outage), dropped: 0, errors: [], completed: 0 })).toBe(0);
-    // Only one record of each per replica and outage.
     for (const [i, gw] of gws.entries()) {
-      const since = gw.parsed().slice(marks[i]);
-      expect(since.filter((l) => l.fields.tag === 'global-limit-fallback')).toHaveLength(1);
-      expect(since.filter((l) => l.fields.tag === 'global-limit-restored')).toHaveLength(1);
+      for (const r of restoredOf(gw, i)) expect(r.fields.resource_id).toBe(RID);
+      expect(await metric(gw, 'wt_global_limit_fallback')).toBe(0);
+    }
+    expect(fiveXx({ statuses: statuses(await outage), dropped: 0, errors: [], completed: 0 })).toBe(0);
+    // Only one record of each per process and outage.
+    for (const [i, gw] of gws.entries()) {
+      expect(fallbacks(gw, i)).toHaveLength(processes[i]);
+      expect(restoredOf(gw, i)).toHaveLength(processes[i]);
     }
     from = Date.now();
     const after = await load(gws, 3000);
