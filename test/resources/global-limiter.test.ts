@@ -170,9 +170,9 @@ describe('GlobalLimiter', () => {
 });
 
 describe('ResourceManager with max_active_requests_global', () => {
-  function manager(rid: string, over: Partial<ResourceSettings>): ResourceManager {
+  function manager(rid: string, over: Partial<ResourceSettings>, connector?: FakeConnector): ResourceManager {
     configure(rid, { db_max_conn_pool_size: 4, max_pending_requests: 10, ...over }, { global_limits_redis: TEST_REDIS_URL });
-    const m = new ResourceManager({ connectorFor: (id) => new FakeConnector(id) });
+    const m = new ResourceManager({ connectorFor: (id) => connector ?? new FakeConnector(id) });
     managers.push(m);
     m.start();
     return m;
@@ -207,6 +207,20 @@ describe('ResourceManager with max_active_requests_global', () => {
     await holder.release();
     expect(m.globalStats(rid)).toMatchObject({ leases: 0, doubleReleases: 0 });
     expect(m.stats(rid)).toMatchObject({ active: 0, inUse: 0 });
+    await waitFor('the set empty', async () => (await inspector.zcard(leaseKey(rid))) === 0);
+  });
+
+  it('gives the lease back when the connection after it cannot be had', async () => {
+    const rid = newRid();
+    const connector = new FakeConnector(rid);
+    connector.failConnect = 'unreachable';
+    const m = manager(rid, { max_active_requests_global: 2, db_min_conn_pool_size: 0 }, connector);
+    await m.warm();
+    const err = await outcome(m.acquire([rid]));
+    expect(err).toMatchObject({ statusCode: 503 });
+    expect(connector.attempts).toBeGreaterThan(0); // it got as far as the connection: the lease was taken
+    expect(m.globalStats(rid)).toMatchObject({ leases: 0, doubleReleases: 0 });
+    expect(m.stats(rid)).toMatchObject({ active: 0 });
     await waitFor('the set empty', async () => (await inspector.zcard(leaseKey(rid))) === 0);
   });
 
