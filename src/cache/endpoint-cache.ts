@@ -35,7 +35,7 @@ export function endpointCacheProblems(raw: { cache?: unknown; invalidates?: unkn
     else if (typeof c.ttl !== 'number' || !Number.isFinite(c.ttl) || c.ttl < 0.001 || c.ttl > MAX_TTL) {
       problems.push(`cache.ttl: must be a number of seconds from 0.001 to ${MAX_TTL}`);
     }
-    if (method !== 'GET') problems.push(`cache: only a GET endpoint is cached; a ${method} endpoint writes (declare invalidates: to clear the entries it changes)`);
+    if (method !== 'GET') problems.push(`cache: only a GET endpoint is cached, and a ${method} endpoint writes (its invalidates: clears the entries it changes)`);
     else if (result !== 'rows' && result !== 'one' && result !== 'stream') problems.push(`cache: result ${result} writes and is never cached`);
     const perRequest = PER_REQUEST.filter((n) => names.includes(n));
     if (perRequest.length > 0) problems.push(`cache: the SQL binds ${perRequest.map((n) => `:${n}`).join(' and ')}, which differ on every request, so an entry could never be served again`);
@@ -44,8 +44,8 @@ export function endpointCacheProblems(raw: { cache?: unknown; invalidates?: unkn
     const list = raw.invalidates;
     if (!Array.isArray(list) || list.length === 0 || !list.every((s) => typeof s === 'string' && s.trim() !== '')) {
       problems.push('invalidates: must be a list of the paths of cached GET endpoints (/items or "GET /items")');
-    } else if (method === 'GET') problems.push('invalidates: a GET endpoint writes nothing; list it in the invalidates of the endpoints that write');
-    else if (result === 'stream') problems.push('invalidates: a stream answers before its statement ends; use result rows, one, exec or transaction');
+    } else if (method === 'GET') problems.push('invalidates: a GET endpoint writes nothing (list it in the invalidates of the endpoints that write)');
+    else if (result === 'stream') problems.push('invalidates: a stream answers before its statement ends (use result rows, one, exec or transaction)');
   }
   return problems;
 }

@@ -31,7 +31,8 @@ type Obj = Record<string, unknown>;
 const MAX_ROUNDS = 3;
 
 function sendEntry(req: FastifyRequest, reply: FastifyReply, entry: CacheEntry, vary: boolean): FastifyReply {
-  const left = Math.max(0, Math.floor((entry.expiresAt - Date.now()) / 1000));
+  // Whole seconds left, rounded up: a fresh answer says its full ttl.
+  const left = Math.max(0, Math.ceil((entry.expiresAt - Date.now()) / 1000));
   reply.header('cache-control', req.wt.caller === undefined ? `max-age=${left}` : `private, max-age=${left}`);
   reply.header('etag', entry.etag);
   if (vary) reply.header('vary', 'Accept');
@@ -170,7 +171,7 @@ export function endpointCacheHooks(ep: Endpoint, cache: ResponseCache, settings:
     id,
     path: ep.path,
     ttlMs: ep.cache.ttl * 1000,
-    ttlSeconds: Math.floor(ep.cache.ttl),
+    ttlSeconds: Math.ceil(ep.cache.ttl),
     vary: ep.formats.length > 1,
   };
   const keyOf = keyFunction(ep, id);
