@@ -78,10 +78,9 @@ async function endClient(client: pg.Client): Promise<void> {
 
 class PgConnection extends BaseConnection {
   private statementTimeoutMs = 0;
-  /** Settles (rejected) once the connection is lost; see connectionLost(). */
-  private lost: Promise<never> | undefined;
+  /** Why the connection was lost, once it was; see unlessLost(). */
   private lostWith: Error | undefined;
-  private rejectLost: ((err: Error) => void) | undefined;
+  private readonly onLost = new Set<(err: Error) => void>();
 
   constructor(
     resourceId: string,
@@ -99,20 +98,34 @@ class PgConnection extends BaseConnection {
     this.markUnusable();
     if (this.lostWith !== undefined) return;
     this.lostWith = err;
-    this.rejectLost?.(err);
+    for (const fail of [...this.onLost]) fail(err);
   }
 
   /**
-   * Rejects with the socket's error once the connection is lost. A cursor read waiting when the
-   * server drops the connection (pg_terminate_backend, a restart) is not told by pg-query-stream and
-   * would wait out the query timeout; a stream's fetch races this instead.
+   * `op`, or the socket's error as soon as the connection is lost while it waits. A cursor read
+   * waiting when the server drops the connection (pg_terminate_backend, a restart) is not told by
+   * pg-query-stream and would wait out the query timeout. A listener per wait, removed when it
+   * settles (not a race with one long-lived promise, whose reactions would keep every batch).
    */
-  private connectionLost(): Promise<never> {
-    if (this.lost === undefined) {
-      this.lost = this.lostWith !== undefined ? Promise.reject(this.lostWith) : new Promise<never>((_, reject) => (this.rejectLost = reject));
-      this.lost.catch(() => undefined); // observed here; each race observes it again
+  private unlessLost<T>(op: Promise<T>): Promise<T> {
+    if (this.lostWith !== undefined) {
+      op.catch(() => undefined);
+      return Promise.reject(this.lostWith);
     }
-    return this.lost;
+    return new Promise<T>((resolve, reject) => {
+      const fail = (err: Error) => reject(err);
+      this.onLost.add(fail);
+      op.then(
+        (v) => {
+          this.onLost.delete(fail);
+          resolve(v);
+        },
+        (e: unknown) => {
+          this.onLost.delete(fail);
+          reject(e instanceof Error ? e : new Error(String(e)));
+        },
+      );
+    });
   }
 
   /** Cancels whatever our backend runs, from a second short-lived connection. */
@@ -248,7 +261,7 @@ class PgConnection extends BaseConnection {
           this.client.query(stream);
           read = readableBatches(stream, BATCH_SIZE);
         }
-        pending = Promise.race([read!(), this.connectionLost()]);
+        pending = this.unlessLost(read!());
         try {
           const rows = await pending;
           if (rows === null) ended = true;
