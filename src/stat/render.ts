@@ -46,7 +46,7 @@ const clock = (ms: number) => new Date(ms).toISOString().replace('T', ' ').repla
 export function renderText(view: StatView, opts: RenderOptions = {}): string[] {
   const lines: string[] = [];
   const down = view.targets.filter((t) => !t.ok);
-  const interval = view.intervalSeconds > 0 ? `last ${view.intervalSeconds.toFixed(1)} s` : 'collecting…';
+  const interval = view.intervalSeconds > 0 ? `last ${view.intervalSeconds.toFixed(1)} s` : 'collecting';
   lines.push(`watchtower stat  ${clock(view.at)}  ${interval}  ${view.targets.length - down.length}/${view.targets.length} reachable`);
   for (const t of view.targets) lines.push(`  ${t.url}  ${t.ok ? 'ok' : `unreachable: ${t.error ?? ''}`}`);
   lines.push('');
@@ -96,7 +96,12 @@ export function renderJson(view: StatView): string {
     {
       at: new Date(view.at).toISOString(),
       interval_seconds: view.intervalSeconds,
-      targets: view.targets.map((t) => ({ url: t.url, ok: t.ok, ...(t.error !== undefined ? { error: t.error } : {}) })),
+      targets: view.targets.map((t) => ({
+        url: t.url,
+        ok: t.ok,
+        ...(t.error !== undefined ? { error: t.error } : {}),
+        ...(t.intervalSeconds !== undefined ? { interval_seconds: t.intervalSeconds } : {}),
+      })),
       resources: view.resources.map((r) => ({
         resource_id: r.id,
         slots: { active: r.slots.active, pending: r.slots.pending },

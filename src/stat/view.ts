@@ -47,6 +47,8 @@ export interface TargetState {
   ok: boolean;
   /** Why its last scrape failed. */
   error?: string;
+  /** Seconds between its two reads this view's rates of it cover; absent before it was read twice. */
+  intervalSeconds?: number;
 }
 
 export interface StatView {
@@ -169,12 +171,12 @@ const TOP = 5;
 export function computeView(previous: ReadonlyMap<string, OkScrape>, current: Scrape[], top = TOP): StatView {
   const ok = current.filter((s): s is OkScrape => s.ok);
   const all: Delta[] = [];
-  let intervalSeconds = 0;
+  const intervals = new Map<string, number>();
   for (const cur of ok) {
     const prev = previous.get(cur.target);
     if (prev === undefined) continue;
     all.push(...deltas(prev, cur));
-    intervalSeconds = Math.max(intervalSeconds, (cur.at - prev.at) / 1000);
+    intervals.set(cur.target, (cur.at - prev.at) / 1000);
   }
 
   // Resources: every id a level or a counter names.
@@ -240,8 +242,12 @@ export function computeView(previous: ReadonlyMap<string, OkScrape>, current: Sc
 
   return {
     at: ok.length ? Math.max(...ok.map((s) => s.at)) : Math.max(0, ...current.map((s) => s.at)),
-    intervalSeconds,
-    targets: current.map((s) => (s.ok ? { url: s.target, ok: true } : { url: s.target, ok: false, error: s.error })),
+    intervalSeconds: Math.max(0, ...intervals.values()),
+    targets: current.map((s) => {
+      const interval = intervals.get(s.target);
+      if (!s.ok) return { url: s.target, ok: false, error: s.error };
+      return interval === undefined ? { url: s.target, ok: true } : { url: s.target, ok: true, intervalSeconds: interval };
+    }),
     resources,
     endpoints,
     clients: { byRequests, byP99 },

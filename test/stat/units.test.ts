@@ -109,6 +109,6 @@ describe('computeView', () => {
     ]);
     expect(view.clients.byRequests).toEqual([]);
     expect(view.resources[0].queriesPerSecond).toBe(10);
-    expect(view.targets).toEqual([{ url: 'a', ok: true }, { url: 'b', ok: false, error: 'ECONNREFUSED' }]);
+    expect(view.targets).toEqual([{ url: 'a', ok: true, intervalSeconds: 1 }, { url: 'b', ok: false, error: 'ECONNREFUSED' }]);
   });
 });
