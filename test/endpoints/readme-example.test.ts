@@ -22,7 +22,7 @@ describe('README "Serve your own database"', () => {
       );
       const endpoints = loadEndpoints(settings);
       expect(endpoints.map((e) => `${e.method} ${e.path} ${e.result}`)).toEqual(['GET /orders rows', 'GET /orders/:id one', 'POST /orders transaction', 'DELETE /orders/:id exec']);
-      for (const key of ['method', 'path', 'summary', 'description', 'tags', 'resources', 'params', 'statements', 'result', 'formats', 'max_rows', 'timeout', 'conflict', 'status', 'count_as', 'columns', 'each', 'header', 'in', 'auth', 'public', 'pg_role_claim', 'allow', 'deny', 'rate_limit', 'tx_retries']) {
+      for (const key of ['method', 'path', 'summary', 'description', 'tags', 'resources', 'params', 'statements', 'result', 'formats', 'max_rows', 'timeout', 'conflict', 'status', 'count_as', 'columns', 'each', 'header', 'in', 'auth', 'public', 'pg_role_claim', 'allow', 'deny', 'rate_limit', 'tx_retries', 'cache', 'invalidates']) {
         expect(new RegExp(`(^\\s+(- )?|[{,] )${key}:`, 'm').test(yaml!), key).toBe(true);
       }
     } finally {
