@@ -22,6 +22,7 @@ const MODULES = {
   'cold-burst': './cold-burst.mjs',
   breaker: './breaker.mjs',
   'runtime-decisions': './runtime-decisions.mjs',
+  cache: './cache.mjs',
   'global-limit': './global-limit.mjs',
   declared: './declared.mjs',
   'declared-instructions': './declared-instructions.mjs',

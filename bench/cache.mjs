@@ -1,0 +1,144 @@
+// The response cache: a cache hit of a declared endpoint (SQLite, 10 rows as JSON) against a bare
+// Fastify route answering the same bytes, in the same run: each warmed, then measured in turn for
+// BENCH_ROUNDS rounds, the order alternating.
+// - target: the route is a plain Fastify route on the gateway's own app (bench/cache-server.mjs:
+//   the gateway wired as src/gateway.ts wires it, logs at INFO to /dev/null, metrics on), so both
+//   pass the same request hooks, records and metrics: the hit keeps >= 0.8 of its throughput
+//   (median over rounds of the pair measured back to back). This is the cache's own cost.
+// - information: a separate bare Fastify process with the same bytes and no hooks at all
+//   (bench/cache-bare-server.mjs): what the gateway's per-request work (records, metrics, hooks)
+//   costs on top; and the same endpoint without a cache: what a hit saves.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { stringify } from 'yaml';
+import { sqliteDb } from './lib/databases.mjs';
+import { fixedPool, startGateway } from './lib/gateway.mjs';
+import { CONNECTIONS, DURATION, ROUNDS, WARMUP } from './lib/load.mjs';
+import { cpuSeconds, mainThreadCpu, processTree, removeTempDir, spawnServer, tempDir } from './lib/processes.mjs';
+
+const BARE = fileURLToPath(new URL('./cache-bare-server.mjs', import.meta.url));
+const SERVER = fileURLToPath(new URL('./cache-server.mjs', import.meta.url));
+const TARGET = 0.8;
+/** What curl and fetch() send (a declared endpoint negotiates its format on it). */
+const HEADERS = { accept: '*/*' };
+const SQL = 'SELECT date_hour, port, flows, pkts, bytes FROM tcp_hourly WHERE (:port IS NULL OR port = :port) ORDER BY date_hour, port LIMIT :limit';
+
+function endpointFile(dir) {
+  const file = join(dir, 'cache-endpoints.yaml');
+  const endpoint = (path, cache) => ({
+    method: 'GET',
+    path,
+    resources: ['sqlite_traffic'],
+    params: { port: { type: 'integer', minimum: 1, maximum: 65535 }, limit: { type: 'integer', minimum: 1, maximum: 1000, default: 10 } },
+    statements: [{ sql: SQL }],
+    formats: ['json', 'csv'],
+    ...(cache ? { cache: { ttl: 3600 } } : {}),
+  });
+  writeFileSync(file, stringify({ endpoints: [endpoint('/cached/rows', true), endpoint('/uncached/rows', false)] }));
+  return file;
+}
+
+/** One load phase: req/s and the server's CPU per request (process tree, and main thread alone). */
+async function phase(server, path, duration) {
+  const pids = processTree(server.pid);
+  const cpuBefore = cpuSeconds(pids);
+  const mainBefore = mainThreadCpu(server.pid);
+  const r = await autocannon({ url: `${server.url}${path}`, connections: CONNECTIONS, duration, headers: HEADERS });
+  if (r.non2xx > 0 || r.errors > 0 || r.timeouts > 0) throw new Error(`${path}: ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts`);
+  const mainAfter = mainThreadCpu(server.pid);
+  let cpu = 0;
+  for (const [pid, after] of cpuSeconds(pids)) cpu += after - (cpuBefore.get(pid) ?? 0);
+  const requests = r.requests.total || 1;
+  return {
+    reqPerSecond: r.requests.average,
+    p99: r.latency.p99,
+    cpuUsPerReq: (cpu * 1e6) / requests,
+    mainUsPerReq: ((mainAfter.user - mainBefore.user + mainAfter.system - mainBefore.system) * 1e6) / requests,
+  };
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+};
+const round2 = (x) => Number(x.toFixed(2));
+
+export async function run() {
+  const dir = tempDir('wt-bench-cache-');
+  let gateway;
+  let bare;
+  try {
+    const db = sqliteDb(join(dir, 'traffic.db'));
+    const bodyFile = join(dir, 'body');
+    gateway = await startGateway(db, { label: 'gateway (cache)', script: SERVER, resource: fixedPool(), config: { endpoints: [endpointFile(dir)] }, env: { BENCH_CACHE_BODY: bodyFile } });
+    const first = await fetch(`${gateway.url}/cached/rows`, { headers: HEADERS });
+    const body = Buffer.from(await first.arrayBuffer());
+    if (first.status !== 200 || JSON.parse(body.toString()).length !== 10) throw new Error(`GET /cached/rows: ${first.status} ${body.toString().slice(0, 200)}`);
+    const hit = await fetch(`${gateway.url}/cached/rows`, { headers: HEADERS });
+    if (!Buffer.from(await hit.arrayBuffer()).equals(body) || hit.headers.get('etag') !== first.headers.get('etag')) throw new Error('the second answer is not the cached one');
+    writeFileSync(bodyFile, body);
+    const sameApp = await fetch(`${gateway.url}/bare/rows`);
+    if (!Buffer.from(await sameApp.arrayBuffer()).equals(body)) throw new Error('the route on the gateway\'s app answers other bytes');
+    bare = await spawnServer(BARE, { label: 'bare Fastify (same bytes)', env: { BENCH_CACHE_BODY: bodyFile, BENCH_CACHE_TYPE: first.headers.get('content-type') } });
+    const bareBody = Buffer.from(await (await fetch(`${bare.url}/rows`)).arrayBuffer());
+    if (!bareBody.equals(body)) throw new Error('the bare server answers other bytes');
+
+    const cases = [
+      { name: 'gateway, cache hit GET /cached/rows', server: gateway, path: '/cached/rows' },
+      { name: 'Fastify route on the gateway app, same bytes GET /bare/rows', server: gateway, path: '/bare/rows' },
+      { name: 'bare Fastify process, same bytes (info)', server: bare, path: '/rows' },
+      { name: 'gateway, same endpoint without cache (info)', server: gateway, path: '/uncached/rows' },
+    ];
+    for (const c of cases) await phase(c.server, c.path, WARMUP);
+    const phases = cases.map(() => []);
+    for (let r = 0; r < ROUNDS; r++) {
+      // The hit and the route of the target back to back, which goes first alternating; the others after.
+      for (const i of r % 2 === 0 ? [0, 1, 2, 3] : [1, 0, 2, 3]) phases[i].push(await phase(cases[i].server, cases[i].path, DURATION));
+    }
+    const rows = cases.map((c, i) => ({
+      server: c.name,
+      'req/s (median)': Math.round(median(phases[i].map((p) => p.reqPerSecond))),
+      'p99 ms (median)': median(phases[i].map((p) => p.p99)),
+      'CPU µs/req (median)': Math.round(median(phases[i].map((p) => p.cpuUsPerReq))),
+      'main thread µs/req (median)': Math.round(median(phases[i].map((p) => p.mainUsPerReq))),
+      'req/s by round': phases[i].map((p) => Math.round(p.reqPerSecond)).join(' / '),
+    }));
+    const paired = (a, b, f = (p) => p.reqPerSecond) => {
+      const xs = phases[a].map((p, k) => f(p) / f(phases[b][k]));
+      return { median: round2(median(xs)), min: round2(Math.min(...xs)), max: round2(Math.max(...xs)) };
+    };
+    const hitOverRoute = paired(0, 1);
+    const hitOverProcess = paired(0, 2);
+    const hitOverUncached = paired(0, 3);
+    // CPU per request moves less with other work on the machine than req/s does.
+    const routeCpuOverHit = paired(1, 0, (p) => p.mainUsPerReq);
+    return {
+      name: 'cache',
+      seconds: DURATION,
+      warmupSeconds: WARMUP,
+      rounds: ROUNDS,
+      connections: CONNECTIONS,
+      notes: [
+        `a ${body.length}-byte answer (10 rows of the sample table as JSON); the gateway logs at INFO to /dev/null (request and request-stats records per request) and keeps its metrics, as in production`,
+        'a hit is answered in a preHandler, after the request hooks (records, network rules, authentication, rate limits) and validation, before any slot or connection is taken',
+        'the target compares with a route on the same app (same hooks, records and metrics); the separate bare Fastify process also leaves out the gateway\'s per-request work, which a cache cannot remove',
+      ],
+      rows,
+      ratio: {
+        'cache hit / Fastify route on the gateway app req/s (median of rounds)': hitOverRoute.median,
+        'cache hit / Fastify route on the gateway app, lowest-highest round': `${hitOverRoute.min}-${hitOverRoute.max}`,
+        'route / cache hit main-thread CPU per request (median of rounds)': routeCpuOverHit.median,
+        'cache hit / bare Fastify process req/s (median of rounds, info)': hitOverProcess.median,
+        'cache hit / uncached req/s (median of rounds, info)': hitOverUncached.median,
+      },
+      target: { 'hit/route >=': TARGET, 'hit/route': hitOverRoute.median, met: hitOverRoute.median >= TARGET },
+    };
+  } finally {
+    await gateway?.stop();
+    await bare?.stop();
+    removeTempDir(dir);
+  }
+}
