@@ -174,6 +174,8 @@ export async function startGateway(opts: StartOptions = {}): Promise<GatewayProc
       return gw.waitForLine((l) => l.fields.tag === 'config-reload' || l.fields.tag === 'config-err', 5000, from);
     },
     signal(sig) {
+      // A test that kills or stops the gateway expects it to exit: nothing to report.
+      if (sig === 'SIGKILL' || sig === 'SIGTERM' || sig === 'SIGINT') stopping = true;
       child.kill(sig);
     },
     exited,
