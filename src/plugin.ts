@@ -16,7 +16,8 @@ import { checkEndpointStatements } from './endpoints/startup-check.js';
 import { packageVersion, prepareResources } from './gateway.js';
 import { createRateLimitStore } from './limits/rate-limit-store.js';
 import { getLogger, setLogLevel } from './log/index.js';
-import { bindResourceMetrics, initChildren, recordQuery, requestObserver } from './metrics/bind.js';
+import { bindCacheMetrics, bindResourceMetrics, initCacheChildren, initChildren, recordQuery, requestObserver } from './metrics/bind.js';
+import { ResponseCache } from './cache/response-cache.js';
 import { createMetrics, type Metrics } from './metrics/catalogue.js';
 import { metricsPlugin } from './metrics/plugin.js';
 import { startProcessMetrics } from './metrics/process.js';
@@ -82,6 +83,8 @@ async function watchtowerPlugin(app: FastifyInstance, opts: WatchtowerOptions): 
   const resources = new ResourceManager({ connectorFor: (rid) => createConnector(rid, settings().secure[rid]), settings });
   const unbind = bindResourceMetrics(metrics, resources, [...cfg.resource_ids]);
   const rateLimits = createRateLimitStore(settings, { redis: true });
+  const responseCache = new ResponseCache(settings, { redis: true });
+  const unbindCache = bindCacheMetrics(metrics, responseCache);
   const routeUrls: string[] = [];
   let closing = false;
   let stopProcessMetrics: (() => void) | undefined;
@@ -105,13 +108,15 @@ async function watchtowerPlugin(app: FastifyInstance, opts: WatchtowerOptions): 
     health: opts.health,
     endpoints: opts.endpoints,
     rateLimits,
+    responseCache,
   });
 
   // Every route is known by now (the host's too), so their metric series start at zero.
   app.addHook('onReady', async () => {
     resources.start();
-    await resources.warm();
+    await Promise.all([resources.warm(), responseCache.ready()]);
     initChildren(metrics, [...new Set(routeUrls)], [...settings().resource_ids], settings().client_metrics);
+    initCacheChildren(metrics, [...responseCache.endpoints]);
     stopProcessMetrics = startProcessMetrics(metrics, settings);
   });
 
@@ -138,6 +143,8 @@ async function watchtowerPlugin(app: FastifyInstance, opts: WatchtowerOptions): 
     await resources.shutdown(1);
     unbind();
     await rateLimits.close();
+    unbindCache();
+    responseCache.close();
     log.info('shutdown-done', 'shutdown complete');
   });
 }
