@@ -36,7 +36,7 @@ export function runLive(opts: LiveOptions): Promise<number> {
       screen.draw([`watchtower stat  reading ${opts.targets.join(', ')} ...`, '', hint]);
       return;
     }
-    const lines = renderText(view, { activeEndpointsOnly: true });
+    const lines = renderText(view);
     const down = view.targets.filter((t) => !t.ok).length;
     const status = down === 0 ? hint : `${hint}   ${down === view.targets.length ? 'UNREACHABLE' : `${down} unreachable`}, retrying every ${seconds} s`;
     screen.draw([lines[0], status, ...lines.slice(1)]);

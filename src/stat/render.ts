@@ -35,15 +35,10 @@ function clientRows(title: string, clients: ClientView[]): string[] {
   return table([[title, 'REQ/S', 'P99'], ...clients.map((c) => [c.clientId, perSecond(c.requestsPerSecond), duration(c.p99)])]);
 }
 
-export interface RenderOptions {
-  /** Leave out endpoints without a request in the interval (the screen), or list them all. */
-  activeEndpointsOnly?: boolean;
-}
-
 const clock = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
 
-/** The view as lines of text: header, resources, endpoints, top callers. */
-export function renderText(view: StatView, opts: RenderOptions = {}): string[] {
+/** The view as lines of text: header, resources, endpoints with requests in the interval, top callers. */
+export function renderText(view: StatView): string[] {
   const lines: string[] = [];
   const down = view.targets.filter((t) => !t.ok);
   const interval = view.intervalSeconds > 0 ? `last ${view.intervalSeconds.toFixed(1)} s` : 'collecting';
@@ -71,9 +66,9 @@ export function renderText(view: StatView, opts: RenderOptions = {}): string[] {
   );
   lines.push('');
 
-  const endpoints = opts.activeEndpointsOnly
-    ? view.endpoints.filter((e) => e.requestsPerSecond > 0 || e.clientErrorsPerSecond > 0 || e.serverErrorsPerSecond > 0)
-    : view.endpoints;
+  // Endpoints without a request in the interval are counted, not listed (--json lists them all).
+  const endpoints = view.endpoints.filter((e) => e.requestsPerSecond > 0 || e.clientErrorsPerSecond > 0 || e.serverErrorsPerSecond > 0);
+  const idle = view.endpoints.length - endpoints.length;
   lines.push(
     ...(endpoints.length === 0
       ? ['ENDPOINTS: no requests in the interval']
@@ -82,6 +77,7 @@ export function renderText(view: StatView, opts: RenderOptions = {}): string[] {
           ...endpoints.map((e) => [e.endpoint, perSecond(e.requestsPerSecond), duration(e.p99), perSecond(e.clientErrorsPerSecond), perSecond(e.serverErrorsPerSecond)]),
         ])),
   );
+  if (idle > 0 && endpoints.length > 0) lines.push(`(${idle} more without requests)`);
   lines.push('');
   lines.push(...clientRows('TOP CLIENTS BY REQ/S', view.clients.byRequests));
   lines.push('');
