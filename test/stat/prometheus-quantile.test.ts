@@ -10,7 +10,7 @@
  * rate() has nothing to extrapolate and is the increase over the 5 s, as stat computes it.
  */
 /* eslint-disable @typescript-eslint/no-explicit-any -- Prometheus API answers are untyped JSON */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,8 +92,12 @@ describeWith('stat percentiles and rates against Prometheus on the same two scra
 
     const lines = [...before.flatMap((text, i) => stamped(text, `gw${i}`, t0 / 1000)), ...after.flatMap((text, i) => stamped(text, `gw${i}`, t1 / 1000)), '# EOF', ''];
     writeFileSync(join(dir, 'scrapes.om'), lines.join('\n'));
-    const backfill = spawnSync('promtool', ['tsdb', 'create-blocks-from', 'openmetrics', join(dir, 'scrapes.om'), join(dir, 'tsdb')], { encoding: 'utf8', timeout: 60_000 });
-    expect(backfill.status, `promtool backfill: ${backfill.stderr}${backfill.stdout}`).toBe(0);
+    const backfill = await new Promise<string | undefined>((resolve) =>
+      execFile('promtool', ['tsdb', 'create-blocks-from', 'openmetrics', join(dir, 'scrapes.om'), join(dir, 'tsdb')], { timeout: 60_000 }, (err, stdout, stderr) =>
+        resolve(err ? `${err.message}\n${stdout}${stderr}` : undefined),
+      ),
+    );
+    expect(backfill, 'promtool backfill').toBeUndefined();
 
     promPort = await freePort();
     writeFileSync(join(dir, 'prometheus.yml'), 'global: {scrape_interval: 1m}\n');

@@ -6,6 +6,8 @@
  * editing on); a gateway that goes away is shown unreachable and read again once it is back.
  */
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { freePort, ROOT, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
@@ -17,6 +19,8 @@ const CLI = join(ROOT, 'dist', 'cli.js');
 const PROMPT = 'stat-shell$ ';
 /** A tmux server of this test's own, so nothing else's sessions are touched. */
 const SOCKET = `wt-stat-test-${process.pid}`;
+/** Where each shell saves its tty settings before stat runs. */
+const TTY_DIR = mkdtempSync(join(tmpdir(), 'wt-stat-tty-'));
 
 function tmux(...args: string[]): string {
   const r = spawnSync('tmux', ['-L', SOCKET, '-f', '/dev/null', ...args], { encoding: 'utf8', timeout: 10_000 });
@@ -43,7 +47,7 @@ let sessions = 0;
 async function startStat(args: string): Promise<string> {
   const session = `s${++sessions}`;
   tmux('new-session', '-d', '-s', session, '-x', '160', '-y', '50', 'env', `PS1=${PROMPT}`, 'bash', '--norc', '--noprofile');
-  tmux('send-keys', '-t', session, `stty -g > /tmp/${SOCKET}-${session}.tty; ${process.execPath} ${CLI} stat ${args}`, 'Enter');
+  tmux('send-keys', '-t', session, `stty -g > ${TTY_DIR}/${session}; ${process.execPath} ${CLI} stat ${args}`, 'Enter');
   await waitFor('stat drawing on the alternate screen', () => pane(session).alternate && screen(session).includes('q: quit'), { timeout: 20_000 });
   expect(pane(session).cursor).toBe(false);
   return session;
@@ -55,7 +59,7 @@ async function expectRestored(session: string): Promise<void> {
   const p = pane(session);
   expect(p.alternate).toBe(false);
   expect(p.cursor).toBe(true);
-  tmux('send-keys', '-t', session, `echo "exit=$? tty=$([ "$(stty -g)" = "$(cat /tmp/${SOCKET}-${session}.tty)" ] && echo same || echo changed)"; rm /tmp/${SOCKET}-${session}.tty`, 'Enter');
+  tmux('send-keys', '-t', session, `echo "exit=$? tty=$([ "$(stty -g)" = "$(cat ${TTY_DIR}/${session})" ] && echo same || echo changed)"`, 'Enter');
   const text = await waitFor('the echo', () => (/exit=\d+ tty=\w+/.test(screen(session)) ? screen(session) : undefined));
   expect(text).toMatch(/exit=0 tty=same/);
   // The main screen as the shell left it: the typed command line, and none of the view.
@@ -77,6 +81,7 @@ describeWith('watchtower stat in a real terminal (tmux)', ['tmux'], () => {
       // no session left
     }
     await gw?.stop();
+    rmSync(TTY_DIR, { recursive: true, force: true });
   });
 
   it('shows the numbers moving under load and settling after it; q quits and restores the terminal', async () => {
