@@ -88,6 +88,7 @@ export interface GlobalSettings {
   cache_redis_prefix: string;
   cache_redis_timeout: number;
   cache_clear_on_reload: boolean;
+  server_timing: boolean;
 }
 
 export const globalSchema: { [K in keyof GlobalSettings]: Node<GlobalSettings[K]> } = {
@@ -323,6 +324,12 @@ export const globalSchema: { [K in keyof GlobalSettings]: Node<GlobalSettings[K]
     doc: 'A config reload (SIGUSR1, SIGHUP) empties the response cache (with cache_redis: every entry of the endpoints this process serves, for every process sharing it).',
     format: strictBoolean,
     default: false,
+    reloadable: true,
+  },
+  server_timing: {
+    doc: 'Responses of routes that use a database carry Server-Timing: the waits for request slots (slot) and connections (conn) and the statements\' time (query; for a stream, to its first row), in milliseconds.',
+    format: strictBoolean,
+    default: true,
     reloadable: true,
   },
 };

@@ -14,6 +14,7 @@ import { UNMATCHED_ENDPOINT } from '../metrics/bind.js';
 import { queryLogTypeFor, queryStatsFields, roundSeconds } from '../query/query-log.js';
 import { correlationId } from './cid.js';
 import { DEFAULT_RETRY_AFTER_SECONDS } from './error-reply.js';
+import { serverTiming } from './server-timing.js';
 import type { RequestState } from './request-state.js';
 
 const log = getLogger('lifecycle.ts');
@@ -132,6 +133,10 @@ export function registerLifecycle(app: FastifyInstance, observer: RequestObserve
     const state = req.wt;
     // For a stream this is the time to the first byte: headers leave before the body.
     reply.header('X-Process-Time', seconds(state).toFixed(3));
+    if (settings().server_timing) {
+      const timing = serverTiming(state);
+      if (timing !== undefined) reply.header('Server-Timing', timing);
+    }
     // A complete body (not a stream) no longer needs the database: give the slot and connection
     // back now, so a queued request starts while this response is written. Streams, and statements
     // still running, keep them until they end.

@@ -25,6 +25,12 @@ const EVERY_RESPONSE_HEADERS = {
     required: true,
     schema: { type: 'string', pattern: '^[0-9]+\\.[0-9]{3}$' },
   },
+  'Server-Timing': {
+    description:
+      'Milliseconds spent waiting for request slots (`slot`) and pooled connections (`conn`) and running statements (`query`; for a streamed response, until its first row), e.g. `slot;dur=1.2, conn;dur=0.3, query;dur=4.5`. Sent by routes that use a database, unless `server_timing` is off',
+    required: false,
+    schema: { type: 'string' },
+  },
 } as const;
 
 const RETRY_AFTER = {

@@ -286,6 +286,8 @@ export class RequestQueries {
       }
     }
     held.statementEnded();
+    // Until the stream ends, its time to the first row (what Server-Timing can say before the body).
+    if (!recorded) record.seconds = (performance.now() - started) / 1000;
     state.queries.push(record);
     let exhausted = false;
     const cid = state.cid;
