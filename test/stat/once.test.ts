@@ -12,6 +12,7 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKey } from '../../src/auth/api-keys.js';
+import { closedPort } from '../helpers/databases.js';
 import { ROOT, sqliteConfig, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 
 const CLI = join(ROOT, 'dist', 'cli.js');
@@ -177,9 +178,10 @@ describe('watchtower stat --once against running gateways', () => {
   }, 90_000);
 
   it('exits 1 naming a gateway it cannot read, and still shows the others', async () => {
-    const r = await runStat([replicaA.url, 'http://127.0.0.1:9', '--json', '--interval', '0.2', '--timeout', '2']);
+    const down = `http://127.0.0.1:${await closedPort()}`;
+    const r = await runStat([replicaA.url, down, '--json', '--interval', '0.2', '--timeout', '2']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('watchtower stat: http://127.0.0.1:9: ');
+    expect(r.stderr).toContain(`watchtower stat: ${down}: ECONNREFUSED`);
     const json = JSON.parse(r.stdout) as StatJson;
     expect(json.targets.map((t) => t.ok)).toEqual([true, false]);
     expect(json.resources.map((x) => x.resource_id)).toEqual([RID]);
