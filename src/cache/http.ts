@@ -19,6 +19,7 @@ import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest, onErrorHookHandler, preHandlerHookHandler } from 'fastify';
 import { resourceSettingsOf, type SettingsReader } from '../config/index.js';
 import type { Endpoint, Format } from '../endpoints/declaration.js';
+import { ClientClosedError } from '../errors.js';
 import { negotiate } from '../endpoints/formats.js';
 import { cacheIdOf } from './endpoint-cache.js';
 import { etagOf, notModified, type CacheEntry } from './entry.js';
@@ -183,7 +184,8 @@ export function endpointCacheHooks(ep: Endpoint, cache: ResponseCache, settings:
     const l = new Lead(cache, spec, key, lookup, flight);
     leads.set(req, l);
     // Ended without an answer to share (the client left before its handler ran or mid-stream): the waiters go their own way.
-    reply.raw.once('close', () => l.abandon());
+    if (reply.raw.destroyed) l.abandon();
+    else reply.raw.once('close', () => l.abandon());
     cache.observer.miss(endpoint);
   };
 
@@ -259,7 +261,10 @@ export function endpointCacheHooks(ep: Endpoint, cache: ResponseCache, settings:
   };
 
   const onError: onErrorHookHandler = (req, _reply, err, done) => {
-    leads.get(req)?.fail(err);
+    const l = leads.get(req);
+    // The leader's own client left (its wait or statement was cancelled): nothing failed for the waiters.
+    if (err instanceof ClientClosedError) l?.abandon();
+    else l?.fail(err);
     done();
   };
 

@@ -229,6 +229,25 @@ describe.skipIf(skipPg)('response cache through a running gateway', () => {
     expect(await metric(gw, 'wt_cache_hits_total', { endpoint: '/pg/probe' })).toBe(hitsBefore + 99);
   });
 
+  it('lets the waiters of a leader whose client left run the query themselves', async () => {
+    const k = 5151;
+    const missesBefore = await metric(gw, 'wt_cache_misses_total', { endpoint: '/pg/probe' });
+    const abort = new AbortController();
+    const leader = fetch(`${gw.url}/pg/probe?k=${k}`, { signal: abort.signal }).then(
+      () => 'answered',
+      () => 'aborted',
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    const waiters = Promise.all(Array.from({ length: 5 }, () => get(gw, `/pg/probe?k=${k}`).then(async (r) => `${r.status} ${await r.text()}`)));
+    await new Promise((r) => setTimeout(r, 100));
+    abort.abort();
+    expect(await leader).toBe('aborted');
+    expect(await waiters).toEqual(Array(5).fill(`200 {"k":${k}}`));
+    // The leader's statement was stopped (cancel on disconnect) and one waiter ran it again for the others.
+    expect(await metric(gw, 'wt_cache_misses_total', { endpoint: '/pg/probe' })).toBe(missesBefore + 2);
+    expect(await probes(k)).toBeGreaterThanOrEqual(1);
+  });
+
   it('gives every waiter the error of a failed query, and keeps nothing of it', async () => {
     const errorsBefore = await metric(gw, 'wt_query_errors_total', { resource_id: 'pgc', error_type: 'other' });
     const round = () => Promise.all(Array.from({ length: 10 }, () => get(gw, '/pg/fail?k=3').then(async (r) => ({ status: r.status, body: (await r.json()) as { detail: string } }))));
