@@ -14,7 +14,7 @@ import { stringify } from 'yaml';
 import { createKey } from '../../src/auth/api-keys.js';
 import { ensureDatabase } from '../../src/db/sample-data.js';
 import { pgAvailable, pgTarget, requireOrSkip, TEST_PG_URL, uniqueName } from '../helpers/databases.js';
-import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
+import { freePort, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { TEST_REDIS_URL } from '../helpers/redis-server.js';
 import { parseExposition } from '../metrics/exposition.js';
 import { fileTarget } from '../helpers/test-data.js';
@@ -386,5 +386,39 @@ describe.skipIf(skipPg)('response cache shared through Redis by two gateways', (
     expect(await probes(k)).toBe(2);
     expect(await (await get(b, `/pg/probe?k=${k}`)).text()).toBe(body);
     expect(await probes(k)).toBe(2);
+  });
+});
+
+describe.skipIf(skipPg)('response cache with its Redis unreachable', () => {
+  let gwDown: GatewayProcess;
+
+  beforeAll(async () => {
+    // A port nothing listens on: every command fails at once.
+    const url = `redis://127.0.0.1:${await freePort()}`;
+    gwDown = await startGateway({
+      config: {},
+      configPatch: (doc, dir) => {
+        Object.assign(doc, config(dir, { cache_redis: url, cache_redis_prefix: `wt-cache-down-${randomBytes(4).toString('hex')}:` }));
+        const db = new Database(join(dir, 'items.db'));
+        db.exec('CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL)');
+        db.close();
+      },
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await gwDown?.stop();
+  }, 60_000);
+
+  it('answers, and keeps answers in its own memory, saying so in a record and a metric', async () => {
+    const k = 888_001;
+    const first = await get(gwDown, `/pg/probe?k=${k}`);
+    expect(first.status).toBe(200);
+    const second = await get(gwDown, `/pg/probe?k=${k}`);
+    expect(second.status).toBe(200);
+    expect(await second.text()).toBe(await first.text());
+    expect(await probes(k)).toBe(1);
+    expect(await metric(gwDown, 'wt_cache_redis_errors_total')).toBeGreaterThanOrEqual(2);
+    await gwDown.waitForLine((l) => l.fields.tag === 'cache-redis-err', 5000);
   });
 });
