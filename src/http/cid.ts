@@ -12,7 +12,8 @@ const random = Buffer.alloc(3072);
 let digits = '';
 let used = 0;
 
-function randomHex(chars: number): string {
+/** `chars` random lowercase hex digits (at most 6144 per call). */
+export function randomHex(chars: number): string {
   if (used + chars > digits.length) {
     randomFillSync(random);
     digits = random.toString('hex');
@@ -24,8 +25,11 @@ function randomHex(chars: number): string {
   return id;
 }
 
-/** Keeps a valid incoming X-Correlation-ID, otherwise `len` random hex characters. */
-export function correlationId(incoming: string | string[] | undefined, len: number): string {
+/**
+ * Keeps a valid incoming X-Correlation-ID, otherwise the trace id of a valid W3C traceparent (so the
+ * gateway's records and the caller's trace share one id), otherwise `len` random hex characters.
+ */
+export function correlationId(incoming: string | string[] | undefined, len: number, traceId?: string): string {
   if (typeof incoming === 'string' && CLIENT_CID.test(incoming)) return incoming;
-  return randomHex(len);
+  return traceId ?? randomHex(len);
 }

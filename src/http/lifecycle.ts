@@ -15,6 +15,7 @@ import { queryLogTypeFor, queryStatsFields, roundSeconds } from '../query/query-
 import { correlationId } from './cid.js';
 import { DEFAULT_RETRY_AFTER_SECONDS } from './error-reply.js';
 import { serverTiming } from './server-timing.js';
+import { childTraceParent, parseTraceParent } from './traceparent.js';
 import type { RequestState } from './request-state.js';
 
 const log = getLogger('lifecycle.ts');
@@ -102,9 +103,10 @@ export function registerLifecycle(app: FastifyInstance, observer: RequestObserve
 
   app.addHook('onRequest', (req, reply, done) => {
     const cfg = settings();
+    const trace = parseTraceParent(req.headers.traceparent);
     const state: RequestState = {
       start: performance.now(),
-      cid: correlationId(req.headers['x-correlation-id'], cfg.cid_len),
+      cid: correlationId(req.headers['x-correlation-id'], cfg.cid_len, trace?.traceId),
       logged: !isQuiet(req.url),
       client: req.ip,
       response: reply.raw,
@@ -112,6 +114,7 @@ export function registerLifecycle(app: FastifyInstance, observer: RequestObserve
     };
     req.wt = state;
     reply.header('X-Correlation-ID', state.cid);
+    if (trace !== undefined) reply.header('traceparent', childTraceParent(trace));
     // The end of every request, answered or abandoned mid-response: 'close' always comes (once),
     // while Fastify's onResponse does not run for an abandoned one, so no hook is needed.
     reply.raw.on('close', () => finish(req, reply, observer, settings));

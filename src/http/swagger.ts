@@ -25,6 +25,12 @@ const EVERY_RESPONSE_HEADERS = {
     required: true,
     schema: { type: 'string', pattern: '^[0-9]+\\.[0-9]{3}$' },
   },
+  traceparent: {
+    description:
+      "Sent when the request carried a valid W3C `traceparent`: the caller's trace id and flags with this request's own span id (version 00). That trace id is also the correlation id when no valid X-Correlation-ID was given",
+    required: false,
+    schema: { type: 'string', pattern: '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' },
+  },
   'Server-Timing': {
     description:
       'Milliseconds spent waiting for request slots (`slot`) and pooled connections (`conn`) and running statements (`query`; for a streamed response, until its first row), e.g. `slot;dur=1.2, conn;dur=0.3, query;dur=4.5`. Sent by routes that use a database, unless `server_timing` is off',
