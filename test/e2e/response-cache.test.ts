@@ -34,13 +34,13 @@ const ROLES = { ann: ['a'], bob: ['b'], cid: ['b'] };
 const PAD = 'x'.repeat(600);
 
 /** Endpoints over the SQLite table items (id, name) and the PostgreSQL probe function. */
-function endpoints(): unknown[] {
+function endpoints(itemsSql = 'SELECT id, name FROM items WHERE id >= :min_id ORDER BY id'): unknown[] {
   const pub = { public: true };
   return [
     {
       method: 'GET', path: '/lite/items', resources: ['lite'], ...pub,
       params: { min_id: { type: 'integer', minimum: 0, maximum: 1000, default: 0 } },
-      statements: [{ sql: 'SELECT id, name FROM items WHERE id >= :min_id ORDER BY id' }],
+      statements: [{ sql: itemsSql }],
       formats: ['json', 'csv'], cache: { ttl: 60 },
     },
     {
@@ -341,6 +341,21 @@ describe.skipIf(skipPg)('response cache through a running gateway', () => {
     expect((await gw.reload({})).fields.tag).toBe('config-reload');
     await get(gw, '/lite/items?min_id=1');
     expect(await queries(gw, 'lite')).toBe(before + 1);
+  });
+
+  it('never serves an answer of an endpoint\'s old declaration after an endpoint switch', async () => {
+    type Row = { id: number; v?: string };
+    const old = (await (await get(gw, '/lite/items?min_id=5')).json()) as Row[];
+    expect(old.length).toBeGreaterThan(0);
+    expect(old.every((r) => r.v === undefined)).toBe(true);
+    const file = join(gw.dir, 'cache-endpoints.yaml');
+    writeFileSync(file, stringify({ endpoints: endpoints("SELECT id, name, 'v2' AS v FROM items WHERE id >= :min_id ORDER BY id") }));
+    const from = gw.lines.length;
+    gw.signal('SIGHUP');
+    await gw.waitForLine((l) => l.fields.tag === 'endpoints-switch' && String(l.fields.msg).startsWith('serving'), 20_000, from);
+    const now = (await (await get(gw, '/lite/items?min_id=5')).json()) as Row[];
+    expect(now.map((r) => r.id)).toEqual(old.map((r) => r.id));
+    expect(now.every((r) => r.v === 'v2')).toBe(true);
   });
 });
 
