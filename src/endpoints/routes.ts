@@ -83,7 +83,11 @@ function schemaOf(ep: Endpoint): Obj {
     : { description: 'Rows affected', type: 'object', properties: { [ep.countAs]: { type: 'integer' } } };
   const schema: Obj = {
     summary: ep.summary,
-    description: [ep.description, `Declared in ${ep.file}. Uses resource${ep.resources.length > 1 ? 's' : ''} ${ep.resources.map((r) => `\`${r}\``).join(', ')}.`]
+    description: [
+      ep.description,
+      `Declared in ${ep.file}. Uses resource${ep.resources.length > 1 ? 's' : ''} ${ep.resources.map((r) => `\`${r}\``).join(', ')}.`,
+      ep.cache ? `Answers are cached for ${ep.cache.ttl} s per caller's roles and params (ETag, Cache-Control; 304 to If-None-Match).` : undefined,
+    ]
       .filter(Boolean)
       .join('\n\n'),
     tags: ep.tags.length > 0 ? ep.tags : undefined,
@@ -92,6 +96,7 @@ function schemaOf(ep: Endpoint): Obj {
       [ep.status]: success,
       ...(data ? { 406: errorResponse('None of the offered formats fits ?format= or Accept', 'not acceptable: this endpoint answers json (application/json)') } : {}),
       ...(ep.result === 'one' ? { 404: errorResponse('No row matched', `no row found for ${ep.method} ${ep.path}`) } : {}),
+      ...(ep.cache ? { 304: { description: 'Not modified: If-None-Match names the ETag of the cached answer; no body' } } : {}),
       ...(data ? {} : { [ep.conflict]: errorResponse('A row with the same key exists; nothing was written', `duplicate row for resource ${rid}: a row with the same key already exists`) }),
       ...dataRouteErrors(rid),
     },

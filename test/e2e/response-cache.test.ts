@@ -282,6 +282,10 @@ describe.skipIf(skipPg)('response cache through a running gateway', () => {
     // Another body, another ETag.
     expect((await get(gw, '/lite/items?min_id=1')).headers.get('etag')).not.toBe(etag);
     expect(await queries(gw, 'lite')).toBe(before + 1);
+    // The OpenAPI document lists the 304 of cached endpoints only.
+    const doc = (await (await get(gw, '/docs/json')).json()) as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+    expect(Object.keys(doc.paths['/lite/items'].get.responses)).toContain('304');
+    expect(Object.keys(doc.paths['/lite/items'].post.responses)).not.toContain('304');
   });
 
   it('clears the entries of the endpoints a successful write invalidates', async () => {
