@@ -356,6 +356,7 @@ export interface ResourceSettings {
   breaker_failures: number;
   breaker_probe_interval: number;
   tx_retries: number;
+  sql_comment: boolean;
 }
 
 export const resourceSchema: { [K in keyof ResourceSettings]: Node<ResourceSettings[K]> } = {
@@ -444,6 +445,12 @@ export const resourceSchema: { [K in keyof ResourceSettings]: Node<ResourceSetti
     doc: 'Times a transaction (result exec or transaction) that failed on a serialization failure or a deadlock is run again, within its query timeout (0 = never); an endpoint may set its own.',
     format: nonNegativeInt,
     default: 2,
+    reloadable: true,
+  },
+  sql_comment: {
+    doc: "Every statement carries a trailing sqlcommenter comment naming its request, /*cid='...',endpoint='...'*/, shown by pg_stat_activity and the MySQL process list. On MySQL each such statement is prepared for its request and closed after it.",
+    format: strictBoolean,
+    default: false,
     reloadable: true,
   },
 };

@@ -12,6 +12,7 @@ import mysql from 'mysql2';
 import type { SecureResourceSettings } from '../config/schema.js';
 import { BaseConnection } from './base.js';
 import { connectError } from './classify.js';
+import { hasRequestComment } from '../query/sql-comment.js';
 import { mysqlColumn, noRowsQuery, type MysqlField } from './result-columns.js';
 import { readableBatches, type BatchSource } from './row-stream.js';
 import { awaitCommit, Deadline, HOUSEKEEPING_MS, runStoppable, settledWithin, stopAndProve, timeoutError, toMs, withTimeout } from './timeout.js';
@@ -58,9 +59,20 @@ function openConnection(options: mysql.ConnectionOptions, ms: number): Promise<m
   });
 }
 
+/**
+ * mysql2 keeps each statement prepared on its connection, by SQL text (up to 16000 of them). A
+ * statement carrying its request's comment (sql_comment) is never run again, so it is closed once
+ * run: kept, a pool's connections would soon exceed the server's max_prepared_stmt_count (16382
+ * for all sessions) and crowd out the statements worth keeping. It costs a prepare per statement.
+ */
+function forget(conn: mysql.Connection, sql: string): void {
+  if (hasRequestComment(sql)) conn.unprepare(sql);
+}
+
 function run(conn: mysql.Connection, sql: string, values: MysqlParam[]): Promise<QueryResult> {
   return new Promise((resolve, reject) => {
     conn.execute({ sql, values }, (err, result) => {
+      forget(conn, sql);
       if (err) return reject(err);
       if (Array.isArray(result)) resolve({ rows: result as Row[], rowCount: result.length });
       else resolve({ rows: [], rowCount: (result as mysql.ResultSetHeader).affectedRows ?? 0 });
@@ -172,6 +184,8 @@ class MysqlConnection extends BaseConnection {
       next: async () => {
         if (!stream) {
           stream = this.conn.execute({ sql, values: params.map(toMysqlParam) }).stream({ highWaterMark: BATCH_SIZE });
+          const conn = this.conn;
+          stream.once('end', () => forget(conn, sql)).once('error', () => forget(conn, sql));
           read = readableBatches(stream, BATCH_SIZE);
         }
         try {

@@ -11,6 +11,7 @@ import { CommitOutcomeUnknown } from '../db/timeout.js';
 import { DbDriverError, type DbConnection, type QueryResult, type Row, type RowStream, type SqlParam, type Statement } from '../db/types.js';
 import { AppError, AppTimeoutError, BadRequestError, ClientClosedError, ConflictError, DatabaseError, OutcomeUnknownError } from '../errors.js';
 import { getLogger } from '../log/index.js';
+import { sqlComment, withComment } from './sql-comment.js';
 import { StallWatch } from './stall-watch.js';
 import { failures } from '../log/summarise.js';
 import type { QueryEvent, RetryReason } from '../resources/events.js';
@@ -55,6 +56,8 @@ export type QueryListener = (ev: QueryEvent) => void;
 /** What the runner needs of its request (the request's state, `req.wt`, is one). */
 export interface QueryContext {
   readonly cid: string;
+  /** The route template, named in the statements' sqlcommenter comment (sql_comment). */
+  readonly endpoint?: string;
   /** What the request holds; statements and streams report to it. Absent on routes that declare no resources. */
   readonly resources?: RequestResources;
   /** Each statement's record is added here, for the query-stats record. */
@@ -143,6 +146,15 @@ export class RequestQueries {
     return opts?.timeoutSeconds ?? resourceSettingsOf(this.settings(), resourceId).db_default_query_timeout;
   }
 
+  /**
+   * The SQL as sent: with the request's sqlcommenter comment when the resource's sql_comment is on.
+   * Records keep the SQL as written (the comment would make every query-stats record differ).
+   */
+  private sent(resourceId: string, sql: string): string {
+    if (!resourceSettingsOf(this.settings(), resourceId).sql_comment) return sql;
+    return withComment(sql, sqlComment({ cid: this.state.cid, endpoint: this.state.endpoint }));
+  }
+
   /** What the request holds (a route that declares no resources has nothing to run on). */
   private held(resourceId: string): RequestResources {
     const held = this.state.resources;
@@ -198,7 +210,7 @@ export class RequestQueries {
     for (;;) {
       const left = timeoutSeconds - (performance.now() - started) / 1000;
       try {
-        result = await on.query(sql, params, { timeoutSeconds: retries === undefined ? timeoutSeconds : left, setup: opts?.setup, signal: held });
+        result = await on.query(this.sent(resourceId, sql), params, { timeoutSeconds: retries === undefined ? timeoutSeconds : left, setup: opts?.setup, signal: held });
         break;
       } catch (err) {
         // A read whose connection was lost runs once more, on a fresh connection, within its own time.
@@ -237,7 +249,8 @@ export class RequestQueries {
     const conn = held.connection(resourceId);
     const timeoutSeconds = this.timeoutFor(resourceId, opts);
     const started = performance.now();
-    let rowStream: RowStream = conn.stream(sql, params, { timeoutSeconds });
+    const sentSql = this.sent(resourceId, sql);
+    let rowStream: RowStream = conn.stream(sentSql, params, { timeoutSeconds });
     let iterator = rowStream[Symbol.asyncIterator]();
     const record: QueryRecord = { resourceId, connId: conn.connId, sql, params, seconds: 0, rowCount: 'streamed' };
     // The outcome is recorded once, by whichever side ends the stream first: the rows running out,
@@ -281,7 +294,7 @@ export class RequestQueries {
         retries = ['connection'];
         record.connId = fresh.connId;
         record.retries = 1;
-        rowStream = fresh.stream(sql, params, { timeoutSeconds: left });
+        rowStream = fresh.stream(sentSql, params, { timeoutSeconds: left });
         iterator = rowStream[Symbol.asyncIterator]();
       }
     }
@@ -363,12 +376,13 @@ export class RequestQueries {
     if (held.aborted) throw new ClientClosedError();
     const maxRetries = opts?.txRetries ?? resourceSettingsOf(this.settings(), resourceId).tx_retries;
     held.statementStarted();
+    const sent = statements.map((s) => ({ ...s, sql: this.sent(resourceId, s.sql) }));
     let counts: number[];
     let retries: RetryReason[] | undefined;
     for (;;) {
       const left = timeoutSeconds - (performance.now() - started) / 1000;
       try {
-        counts = await conn.transaction(statements, { timeoutSeconds: retries === undefined ? timeoutSeconds : left, setup: opts?.setup, signal: held });
+        counts = await conn.transaction(sent, { timeoutSeconds: retries === undefined ? timeoutSeconds : left, setup: opts?.setup, signal: held });
         break;
       } catch (err) {
         // Rolled back by the database to resolve a conflict: nothing was written, so it runs again
