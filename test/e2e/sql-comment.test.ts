@@ -21,6 +21,7 @@ function endpoints(): unknown[] {
     ep('/pg/sleep', 'pgc', 'SELECT 1 AS n FROM pg_sleep(1.5)'),
     ep('/pg/plain', 'pgn', 'SELECT 2 AS n FROM pg_sleep(1.5)'),
     ep('/my/sleep', 'myc', 'SELECT SLEEP(1.5) AS n'),
+    ep('/my/fast', 'myc', 'SELECT 1 AS n'),
   ];
 }
 
@@ -92,5 +93,21 @@ describe.skipIf(skip)('sql_comment', () => {
     });
     expect((await res).status).toBe(200);
     expect(seen).toBe(`SELECT SLEEP(1.5) AS n /*cid='${cid}',endpoint='%2Fmy%2Fsleep'*/`);
+  });
+
+  it('closes each commented MySQL statement after its run instead of keeping it prepared', async () => {
+    const count = async () => {
+      const [rows] = await my.query("SHOW GLOBAL STATUS LIKE 'Prepared_stmt_count'");
+      return Number((rows as { Value: string }[])[0].Value);
+    };
+    await (await fetch(`${gw.url}/my/fast`)).text();
+    const before = await count();
+    for (let i = 0; i < 60; i++) {
+      const res = await fetch(`${gw.url}/my/fast`);
+      expect(res.status).toBe(200);
+      await res.text();
+    }
+    // Global (other sessions may prepare a few meanwhile); kept, these 60 would add 60.
+    expect((await count()) - before).toBeLessThan(30);
   });
 });
