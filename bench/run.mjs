@@ -17,6 +17,7 @@ const MODULES = {
   http: './http.mjs',
   instructions: './instructions.mjs',
   instrumentation: './instrumentation.mjs',
+  auth: './auth.mjs',
   cluster: './cluster-throughput.mjs',
   'metrics-scrape': './metrics-scrape.mjs',
   'cold-burst': './cold-burst.mjs',
