@@ -17,6 +17,8 @@ export interface OwnRedis {
   stop(): Promise<void>;
   /** Starts it again on the same port, empty; resolves once it answers. */
   start(): Promise<void>;
+  /** Freezes it (SIGSTOP): connections stay open, nothing is answered; stop() still ends it. */
+  pause(): void;
 }
 
 async function answering(url: string): Promise<void> {
@@ -46,6 +48,9 @@ export async function ownRedis(): Promise<OwnRedis> {
       if (server) return;
       server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
       await answering(url);
+    },
+    pause() {
+      server?.kill('SIGSTOP');
     },
     async stop() {
       const s = server;

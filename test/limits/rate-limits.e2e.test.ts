@@ -5,29 +5,24 @@
  * a Redis that is killed or stopped, which neither hangs requests nor lifts the limit (each process
  * counts in its own memory until Redis answers again).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { stringify } from 'yaml';
 import { createKey } from '../../src/auth/api-keys.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort, sqliteConfig, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
+import { sqliteConfig, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
+import { ownRedis, TEST_REDIS_URL as REDIS_URL, type OwnRedis } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/wait.js';
 import { parseExposition, sumOf } from '../metrics/exposition.js';
 import { call, detailOf, type Answer } from './client.js';
 
-/** The Redis CI runs (.ci/run); the tests that stop Redis start their own redis-server. */
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-
 const running: GatewayProcess[] = [];
-const servers: ChildProcess[] = [];
+/** The tests that stop Redis start their own redis-server (test/helpers/redis-server.ts). */
+const servers: OwnRedis[] = [];
 afterEach(async () => {
   for (const gw of running.splice(0)) expect(await gw.stop()).toBe(0);
-  for (const s of servers.splice(0)) {
-    s.kill('SIGCONT');
-    s.kill('SIGKILL');
-  }
+  for (const s of servers.splice(0)) await s.stop();
 });
 
 async function gateway(extra: Record<string, unknown>, endpoints: Record<string, unknown>[] = []): Promise<GatewayProcess> {
@@ -117,27 +112,6 @@ describe('rate limits in a cluster', () => {
   }, 60_000);
 });
 
-/** A redis-server of this test's own, so it can be stopped and killed. */
-async function ownRedis(): Promise<{ url: string; server: ChildProcess }> {
-  const port = await freePort();
-  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  servers.push(server);
-  const url = `redis://127.0.0.1:${port}`;
-  await waitFor('redis-server answering', async () => {
-    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    probe.on('error', () => undefined); // refused until the server listens: the wait tries again
-    try {
-      await probe.connect();
-      return (await probe.ping()) === 'PONG';
-    } catch {
-      return false;
-    } finally {
-      probe.disconnect();
-    }
-  });
-  return { url, server };
-}
-
 /** Waits until `gw` counts in `redis`: a request from `from` leaves its key there (until then it counts in memory). */
 async function untilCountingIn(redis: Redis, gw: GatewayProcess, from: string): Promise<void> {
   await waitFor(`${gw.url} counting in Redis`, async () => {
@@ -172,7 +146,9 @@ describe('rate limits through Redis', () => {
   }, 60_000);
 
   it('a Redis that stops answering, then is gone, neither hangs requests nor lifts the limit', async () => {
-    const { url, server } = await ownRedis();
+    const server = await ownRedis();
+    servers.push(server);
+    const url = server.url;
     const gw = await gateway({ rate_limit_redis: url, rate_limit_timeout: 0.2, rate_limit: [{ requests: 3, interval: 60 }] });
     const probe = new Redis(url, { maxRetriesPerRequest: 0 });
     probe.on('error', () => undefined);
@@ -185,7 +161,7 @@ describe('rate limits through Redis', () => {
 
     // Stopped (SIGSTOP): connected, but no answer. Each request waits rate_limit_timeout at most,
     // then is counted in the gateway's memory: 3 more, then 429.
-    server.kill('SIGSTOP');
+    server.pause();
     const stopped: Answer[] = [];
     for (let i = 0; i < 4; i++) stopped.push(await get(gw, '/open', '127.0.0.4'));
     expect(stopped.map((a) => a.status)).toEqual([200, 200, 200, 429]);
@@ -195,8 +171,7 @@ describe('rate limits through Redis', () => {
     expect(warning.fields.store).toBe('redis');
 
     // Gone: refused at once, counted locally the same way.
-    server.kill('SIGKILL');
-    await new Promise<void>((resolve) => (server.exitCode !== null || server.signalCode !== null ? resolve() : server.once('exit', () => resolve())));
+    await server.stop();
     const gone: Answer[] = [];
     for (let i = 0; i < 4; i++) gone.push(await get(gw, '/open', '127.0.0.5'));
     expect(gone.map((a) => a.status)).toEqual([200, 200, 200, 429]);
