@@ -11,12 +11,11 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
 import { stringify } from 'yaml';
 import { sqliteDb } from './lib/databases.mjs';
 import { fixedPool, startGateway } from './lib/gateway.mjs';
-import { CONNECTIONS, DURATION, ROUNDS, WARMUP } from './lib/load.mjs';
-import { cpuSeconds, mainThreadCpu, processTree, removeTempDir, spawnServer, tempDir } from './lib/processes.mjs';
+import { CONNECTIONS, cpuPhase, DURATION, ROUNDS, WARMUP } from './lib/load.mjs';
+import { removeTempDir, spawnServer, tempDir } from './lib/processes.mjs';
 
 const BARE = fileURLToPath(new URL('./cache-bare-server.mjs', import.meta.url));
 const SERVER = fileURLToPath(new URL('./cache-server.mjs', import.meta.url));
@@ -38,25 +37,6 @@ function endpointFile(dir) {
   });
   writeFileSync(file, stringify({ endpoints: [endpoint('/cached/rows', true), endpoint('/uncached/rows', false)] }));
   return file;
-}
-
-/** One load phase: req/s and the server's CPU per request (process tree, and main thread alone). */
-async function phase(server, path, duration) {
-  const pids = processTree(server.pid);
-  const cpuBefore = cpuSeconds(pids);
-  const mainBefore = mainThreadCpu(server.pid);
-  const r = await autocannon({ url: `${server.url}${path}`, connections: CONNECTIONS, duration, headers: HEADERS });
-  if (r.non2xx > 0 || r.errors > 0 || r.timeouts > 0) throw new Error(`${path}: ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts`);
-  const mainAfter = mainThreadCpu(server.pid);
-  let cpu = 0;
-  for (const [pid, after] of cpuSeconds(pids)) cpu += after - (cpuBefore.get(pid) ?? 0);
-  const requests = r.requests.total || 1;
-  return {
-    reqPerSecond: r.requests.average,
-    p99: r.latency.p99,
-    cpuUsPerReq: (cpu * 1e6) / requests,
-    mainUsPerReq: ((mainAfter.user - mainBefore.user + mainAfter.system - mainBefore.system) * 1e6) / requests,
-  };
 }
 
 const median = (xs) => {
@@ -92,11 +72,11 @@ export async function run() {
       { name: 'bare Fastify process, same bytes (info)', server: bare, path: '/rows' },
       { name: 'gateway, same endpoint without cache (info)', server: gateway, path: '/uncached/rows' },
     ];
-    for (const c of cases) await phase(c.server, c.path, WARMUP);
+    for (const c of cases) await cpuPhase(c.server, c.path, WARMUP, HEADERS);
     const phases = cases.map(() => []);
     for (let r = 0; r < ROUNDS; r++) {
       // The hit and the route of the target back to back, which goes first alternating; the others after.
-      for (const i of r % 2 === 0 ? [0, 1, 2, 3] : [1, 0, 2, 3]) phases[i].push(await phase(cases[i].server, cases[i].path, DURATION));
+      for (const i of r % 2 === 0 ? [0, 1, 2, 3] : [1, 0, 2, 3]) phases[i].push(await cpuPhase(cases[i].server, cases[i].path, DURATION, HEADERS));
     }
     const rows = cases.map((c, i) => ({
       server: c.name,

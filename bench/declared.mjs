@@ -14,12 +14,11 @@ import { writeFileSync } from 'node:fs';
 import { Agent, get as httpGet } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
 import { stringify } from 'yaml';
 import { serverDbs, sqliteDb } from './lib/databases.mjs';
 import { fixedPool, startGateway } from './lib/gateway.mjs';
-import { CONNECTIONS, DURATION, ROUNDS, WARMUP } from './lib/load.mjs';
-import { cpuSeconds, mainThreadCpu, processTree, removeTempDir, tempDir } from './lib/processes.mjs';
+import { CONNECTIONS, cpuPhase, DURATION, ROUNDS, WARMUP } from './lib/load.mjs';
+import { removeTempDir, tempDir } from './lib/processes.mjs';
 
 const SERVER = fileURLToPath(new URL('./declared-server.mjs', import.meta.url));
 const ROWS_TARGET = 0.95;
@@ -199,25 +198,6 @@ async function streams(db, file) {
   }
 }
 
-/** One load phase on `path`: req/s, and the server's CPU per request (its process tree, and its main thread alone). */
-async function rowsPhase(server, path, duration) {
-  const pids = processTree(server.pid);
-  const cpuBefore = cpuSeconds(pids);
-  const mainBefore = mainThreadCpu(server.pid);
-  const r = await autocannon({ url: `${server.url}${path}`, connections: CONNECTIONS, duration, headers: ACCEPT });
-  if (r.non2xx > 0 || r.errors > 0 || r.timeouts > 0) throw new Error(`${path}: ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts`);
-  const mainAfter = mainThreadCpu(server.pid);
-  let cpu = 0;
-  for (const [pid, after] of cpuSeconds(pids)) cpu += after - (cpuBefore.get(pid) ?? 0);
-  const requests = r.requests.total || 1;
-  return {
-    reqPerSecond: r.requests.average,
-    p99: r.latency.p99,
-    cpuMsPerReq: (cpu * 1000) / requests,
-    mainUsPerReq: ((mainAfter.user - mainBefore.user + mainAfter.system - mainBefore.system) * 1e6) / requests,
-  };
-}
-
 /** The declared endpoint against the code route in one server: phases alternate, both warmed first. */
 async function rowsComparison(db, file) {
   const server = await startServer(db, file, `declared server (${db.key})`);
@@ -231,18 +211,18 @@ async function rowsComparison(db, file) {
     if (await (await fetch(`${server.url}/declared/rows?port=443`)).text() !== await (await fetch(`${server.url}/code/rows?port=443`)).text()) {
       throw new Error('the declared endpoint and the code route answer different rows');
     }
-    for (const path of paths) await rowsPhase(server, path, WARMUP);
+    for (const path of paths) await cpuPhase(server, path, WARMUP, ACCEPT);
     const phases = [[], []];
     for (let round = 0; round < 2 * ROUNDS; round++) {
       // Which one goes first alternates, so a trend in the machine's speed favours neither.
-      for (const i of round % 2 === 0 ? [0, 1] : [1, 0]) phases[i].push(await rowsPhase(server, paths[i], DURATION));
+      for (const i of round % 2 === 0 ? [0, 1] : [1, 0]) phases[i].push(await cpuPhase(server, paths[i], DURATION, ACCEPT));
     }
     const summary = (i) => ({
       db: db.key,
       route: i === 0 ? 'declared GET /declared/rows' : 'code GET /code/rows',
       'req/s (median)': Math.round(median(phases[i].map((p) => p.reqPerSecond))),
       'p99 ms (median)': median(phases[i].map((p) => p.p99)),
-      'CPU ms/req (median)': Number(median(phases[i].map((p) => p.cpuMsPerReq)).toFixed(3)),
+      'CPU ms/req (median)': Number(median(phases[i].map((p) => p.cpuUsPerReq / 1000)).toFixed(3)),
       'main thread µs/req (median)': Math.round(median(phases[i].map((p) => p.mainUsPerReq))),
       'req/s by phase': phases[i].map((p) => Math.round(p.reqPerSecond)).join(' / '),
     });
@@ -250,7 +230,7 @@ async function rowsComparison(db, file) {
       const xs = phases[0].map((p, k) => f(p) / f(phases[1][k]));
       return { median: round2(median(xs)), min: round2(Math.min(...xs)), max: round2(Math.max(...xs)) };
     };
-    return { rows: [summary(0), summary(1)], speed: paired((p) => p.reqPerSecond), cpu: paired((p) => p.cpuMsPerReq), main: paired((p) => p.mainUsPerReq) };
+    return { rows: [summary(0), summary(1)], speed: paired((p) => p.reqPerSecond), cpu: paired((p) => p.cpuUsPerReq), main: paired((p) => p.mainUsPerReq) };
   } finally {
     await server.stop();
   }

@@ -132,3 +132,25 @@ export function pairedSummary(a, b, diff, digits) {
   const round = (x) => Number(x.toFixed(digits));
   return { median: round(median), min: round(values[0]), max: round(values[values.length - 1]) };
 }
+
+/**
+ * One load phase on `path` with the given request headers: req/s, p99, and the server's CPU per
+ * request (its process tree, and its main thread alone). Throws on any non-2xx, error or timeout.
+ */
+export async function cpuPhase(server, path, duration, headers = {}) {
+  const pids = processTree(server.pid);
+  const cpuBefore = cpuSeconds(pids);
+  const mainBefore = mainThreadCpu(server.pid);
+  const r = await autocannon({ url: `${server.url}${path}`, connections: CONNECTIONS, duration, headers });
+  if (r.non2xx > 0 || r.errors > 0 || r.timeouts > 0) throw new Error(`${path}: ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts`);
+  const mainAfter = mainThreadCpu(server.pid);
+  let cpu = 0;
+  for (const [pid, after] of cpuSeconds(pids)) cpu += after - (cpuBefore.get(pid) ?? 0);
+  const requests = r.requests.total || 1;
+  return {
+    reqPerSecond: r.requests.average,
+    p99: r.latency.p99,
+    cpuUsPerReq: (cpu * 1e6) / requests,
+    mainUsPerReq: ((mainAfter.user - mainBefore.user + mainAfter.system - mainBefore.system) * 1e6) / requests,
+  };
+}
