@@ -220,7 +220,7 @@ export function initChildren(metrics: Metrics, endpoints: string[], resourceIds:
     }
     for (const h of [m.requestSlotAcquireDuration, m.acquireConnectionDuration, m.connectionUsageDuration, m.queryDuration, m.queryRows]) h.zero(r);
     // 0 = "never" for last-time gauges; live gauges are overwritten from stats() on each scrape.
-    for (const g of [m.lastRequestTime, m.lastResponseTime, m.lastConnCreatedTime, m.lastConnCreatedErrorTime, m.pendingRequests, m.inProgressRequests, m.openConnections, m.pooledConnections, m.breakerState]) {
+    for (const g of [m.lastRequestTime, m.lastResponseTime, m.lastConnCreatedTime, m.lastConnCreatedErrorTime, m.pendingRequests, m.inProgressRequests, m.openConnections, m.pooledConnections, m.breakerState, m.maxActiveRequests, m.maxConnections]) {
       g.set(r, 0);
     }
     for (const t of SLOT_ERROR_TYPES) m.requestSlotErrorsTotal.inc({ resource_id: rid, error_type: t }, 0);

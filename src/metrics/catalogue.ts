@@ -21,6 +21,10 @@ export interface LiveStats {
   inUse: number;
   /** Circuit breaker state: 0 closed, 1 open, 2 half-open. */
   breaker: number;
+  /** Configured request slots (max_active_requests, or db_max_conn_pool_size when empty), as read now. */
+  maxActive: number;
+  /** Configured db_max_conn_pool_size, as read now. */
+  maxConnections: number;
 }
 
 /** A resource's global limit in this process (ResourceManager.globalStats); undefined when none is configured. */
@@ -68,6 +72,8 @@ export interface Metrics {
   readonly acquireConnectionDuration: Histogram<R>;
   readonly connectionUsageDuration: Histogram<R>;
   readonly breakerState: Gauge<R>;
+  readonly maxActiveRequests: Gauge<R>;
+  readonly maxConnections: Gauge<R>;
   // Queries
   readonly queriesTotal: Counter<R>;
   readonly queryErrorsTotal: Counter<RE>;
@@ -207,6 +213,18 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
       'Circuit breaker of the resource: 0 closed, 1 open (requests refused with 503), 2 half-open (a probe connection under way; still refused). Highest over workers.',
       (s) => s.breaker,
       'max',
+    ),
+    // Configured maxima, read from the live settings at scrape time so a reload shows at once. Each
+    // worker applies them to itself (its own limiter and pool), so the cluster's capacity is their sum.
+    maxActiveRequests: liveGauge(
+      'wt_max_active_requests',
+      'Request slots configured for the resource (max_active_requests, or db_max_conn_pool_size when empty); each worker has its own, so summed over workers.',
+      (s) => s.maxActive,
+    ),
+    maxConnections: liveGauge(
+      'wt_max_connections',
+      'Most database connections the resource\'s pool may open (db_max_conn_pool_size); each worker has its own pool, so summed over workers.',
+      (s) => s.maxConnections,
     ),
 
     queriesTotal: counter('wt_queries_total', 'Queries run, per resource.', R_LABELS),

@@ -12,7 +12,7 @@
  * request-level error logs (slot-err, slot-timeout, dbconn-timeout, dbconn-err) with the request's cid.
  */
 import { EventEmitter } from 'node:events';
-import { config, configEvents, resourceSettingsOf, type SettingsReader } from '../config/index.js';
+import { config, configEvents, maxActiveRequests, resourceSettingsOf, type SettingsReader } from '../config/index.js';
 import type { DbConnector } from '../db/types.js';
 import { AppTimeoutError, BreakerOpenError, DatabaseError, NotFoundError, ShuttingDownError, TooManyPendingError } from '../errors.js';
 import { getLogger } from '../log/index.js';
@@ -51,6 +51,10 @@ export interface ResourceStats {
   inUse: number;
   /** The circuit breaker: 0 closed, 1 open, 2 half-open (wt_breaker_state). */
   breaker: number;
+  /** Request slots of this process as configured now (wt_max_active_requests). */
+  maxActive: number;
+  /** db_max_conn_pool_size as configured now (wt_max_connections). */
+  maxConnections: number;
 }
 
 export interface Readiness {
@@ -217,7 +221,17 @@ export class ResourceManager extends EventEmitter<ResourceEventMap> {
     const { limiter, pool } = this.get(rid);
     const { active, pending } = limiter.stats();
     const { open, pooled, inUse } = pool.stats();
-    return { active, pending, open, pooled, inUse, breaker: BREAKER_STATE_VALUES[pool.breaker.state] };
+    const rc = resourceSettingsOf(this.settings(), rid);
+    return {
+      active,
+      pending,
+      open,
+      pooled,
+      inUse,
+      breaker: BREAKER_STATE_VALUES[pool.breaker.state],
+      maxActive: maxActiveRequests(rc),
+      maxConnections: rc.db_max_conn_pool_size,
+    };
   }
 
   /**

@@ -50,11 +50,11 @@ export function renderText(view: StatView): string[] {
     ...(view.resources.length === 0
       ? ['RESOURCES: none reported']
       : table([
-          ['RESOURCE', 'SLOTS act/pend', 'CONNS open/idle/used', 'Q/S', 'P50', 'P95', 'P99', 'BREAKER', 'ERRORS (in interval)'],
+          ['RESOURCE', 'SLOTS used/max/pend', 'CONNS open/idle/max', 'Q/S', 'P50', 'P95', 'P99', 'BREAKER', 'ERRORS (in interval)'],
           ...view.resources.map((r) => [
             r.id,
-            `${r.slots.active}/${r.slots.pending}`,
-            `${r.connections.open}/${r.connections.pooled}/${r.connections.inUse}`,
+            `${r.slots.active}/${r.slots.max ?? '-'}/${r.slots.pending}`,
+            `${r.connections.open}/${r.connections.pooled}/${r.connections.max ?? '-'}`,
             perSecond(r.queriesPerSecond),
             duration(r.queryTime.p50),
             duration(r.queryTime.p95),
@@ -100,8 +100,8 @@ export function renderJson(view: StatView): string {
       })),
       resources: view.resources.map((r) => ({
         resource_id: r.id,
-        slots: { active: r.slots.active, pending: r.slots.pending },
-        connections: { open: r.connections.open, pooled: r.connections.pooled, in_use: r.connections.inUse },
+        slots: { active: r.slots.active, max: r.slots.max, pending: r.slots.pending },
+        connections: { open: r.connections.open, pooled: r.connections.pooled, in_use: r.connections.inUse, max: r.connections.max },
         queries_per_second: r.queriesPerSecond,
         query_seconds: { p50: r.queryTime.p50, p95: r.queryTime.p95, p99: r.queryTime.p99 },
         errors: r.errors,

@@ -14,10 +14,16 @@ export type BreakerState = 'closed' | 'open' | 'half-open';
 
 export interface ResourceView {
   id: string;
-  /** Requests holding a slot and waiting for one (wt_in_progress_requests, wt_pending_requests). */
-  slots: { active: number; pending: number };
-  /** Connections open, idle in the pool, and lent to requests (wt_open_connections, wt_pooled_connections). */
-  connections: { open: number; pooled: number; inUse: number };
+  /**
+   * Requests holding a slot, the slots configured, and requests waiting for one (wt_in_progress_requests,
+   * wt_max_active_requests, wt_pending_requests). `max` is null when the gateway does not expose it.
+   */
+  slots: { active: number; max: number | null; pending: number };
+  /**
+   * Connections open, idle in the pool, lent to requests, and the most the pools may open
+   * (wt_open_connections, wt_pooled_connections, wt_max_connections; `max` null when not exposed).
+   */
+  connections: { open: number; pooled: number; inUse: number; max: number | null };
   queriesPerSecond: number;
   /** Query time percentiles over the interval, seconds (null: no query in the interval). */
   queryTime: { p50: number | null; p95: number | null; p99: number | null };
@@ -185,6 +191,9 @@ export function computeView(previous: ReadonlyMap<string, OkScrape>, current: Sc
   const open = levels(ok, 'wt_open_connections');
   const pooled = levels(ok, 'wt_pooled_connections');
   const breaker = levels(ok, 'wt_breaker_state', 'max');
+  // Configured maxima, per process: summed like the levels (each worker and replica has its own).
+  const maxActive = levels(ok, 'wt_max_active_requests');
+  const maxConnections = levels(ok, 'wt_max_connections');
   const qps = ratesBy(all, 'wt_queries_total', 'resource_id');
   const queryTime = quantilesBy(all, 'wt_query_duration_seconds', 'resource_id', [0.5, 0.95, 0.99]);
   const errors = new Map<string, Record<string, number>>();
@@ -203,8 +212,8 @@ export function computeView(previous: ReadonlyMap<string, OkScrape>, current: Sc
     const b = breaker.get(id);
     return {
       id,
-      slots: { active: active.get(id) ?? 0, pending: pending.get(id) ?? 0 },
-      connections: { open: o, pooled: idle, inUse: o - idle },
+      slots: { active: active.get(id) ?? 0, max: maxActive.get(id) ?? null, pending: pending.get(id) ?? 0 },
+      connections: { open: o, pooled: idle, inUse: o - idle, max: maxConnections.get(id) ?? null },
       queriesPerSecond: qps.get(id) ?? 0,
       queryTime: { p50, p95, p99 },
       errors: errors.get(id) ?? {},

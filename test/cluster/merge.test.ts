@@ -14,7 +14,7 @@ function worker(pid: number) {
   metrics.live.resourceIds = [RID];
   let pending = 0;
   let breaker = 0;
-  metrics.live.stats = () => ({ active: 1, pending, open: 2, pooled: 1, inUse: 1, breaker });
+  metrics.live.stats = () => ({ active: 1, pending, open: 2, pooled: 1, inUse: 1, breaker, maxActive: 3, maxConnections: 4 });
   return {
     metrics,
     setPending(n: number) {
@@ -64,6 +64,9 @@ describe('cluster metrics merge', () => {
     expect(sumOf(e, 'wt_request_duration_seconds_bucket', { endpoint: '/sqlite-json', le: '+Inf' })).toBe(7);
     expect(sumOf(e, 'wt_request_duration_summary_seconds_count', { endpoint: '/sqlite-json', status_code: '2xx' })).toBe(7);
     expect(sumOf(e, 'wt_pending_requests', { resource_id: RID })).toBe(7);
+    // Each worker's configured maxima are its own limiter's and pool's: the cluster's are their sum.
+    expect(sumOf(e, 'wt_max_active_requests', { resource_id: RID })).toBe(6);
+    expect(sumOf(e, 'wt_max_connections', { resource_id: RID })).toBe(8);
     expect(sumOf(e, 'wt_last_request_time_seconds', { resource_id: RID })).toBe(2000);
     expect(e.samples.filter((s) => s.name === 'wt_mem_rss_bytes').map((s) => [s.labels.pid, s.value])).toEqual([
       ['101', 101000],

@@ -66,7 +66,7 @@ describe('bindResourceMetrics', () => {
   it('feeds counters and histograms from events and live gauges from stats() at scrape time', async () => {
     const m = createMetrics();
     const source = Object.assign(new EventEmitter<ResourceEventMap>(), {
-      level: { active: 3, pending: 7, open: 5, pooled: 2, inUse: 3, breaker: 1 },
+      level: { active: 3, pending: 7, open: 5, pooled: 2, inUse: 3, breaker: 1, maxActive: 4, maxConnections: 6 },
       stats(_rid: string) {
         return this.level;
       },
@@ -106,13 +106,17 @@ describe('bindResourceMetrics', () => {
     expect(sumOf(e, 'wt_open_connections', r)).toBe(5);
     expect(sumOf(e, 'wt_pooled_connections', r)).toBe(2);
     expect(sumOf(e, 'wt_breaker_state', r)).toBe(1);
+    expect(sumOf(e, 'wt_max_active_requests', r)).toBe(4);
+    expect(sumOf(e, 'wt_max_connections', r)).toBe(6);
 
     // Live gauges follow the source on the next scrape.
-    source.level = { active: 0, pending: 1, open: 4, pooled: 4, inUse: 0, breaker: 0 };
+    source.level = { active: 0, pending: 1, open: 4, pooled: 4, inUse: 0, breaker: 0, maxActive: 2, maxConnections: 8 };
     e = await exposition(m);
     expect(sumOf(e, 'wt_pending_requests', r)).toBe(1);
     expect(sumOf(e, 'wt_pooled_connections', r)).toBe(4);
     expect(sumOf(e, 'wt_breaker_state', r)).toBe(0);
+    expect(sumOf(e, 'wt_max_active_requests', r)).toBe(2);
+    expect(sumOf(e, 'wt_max_connections', r)).toBe(8);
 
     unbind();
     expect(source.listenerCount('slot-requested')).toBe(0);

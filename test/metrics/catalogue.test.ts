@@ -70,6 +70,9 @@ const CATALOGUE: Entry[] = [
   { name: 'wt_rate_limited_total', type: 'counter', labels: ['client_id'] },
   // New: the circuit breaker of each resource (0 closed, 1 open, 2 half-open).
   { name: 'wt_breaker_state', type: 'gauge', labels: R },
+  // New: the configured maxima of each resource (request slots, pool size), summed over workers.
+  { name: 'wt_max_active_requests', type: 'gauge', labels: R },
+  { name: 'wt_max_connections', type: 'gauge', labels: R },
   // New: the response cache of declared endpoints, per cached endpoint.
   { name: 'wt_cache_hits_total', type: 'counter', labels: ['endpoint'] },
   { name: 'wt_cache_misses_total', type: 'counter', labels: ['endpoint'] },

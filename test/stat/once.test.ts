@@ -86,7 +86,7 @@ async function requests(base: string, path: string, count: number): Promise<numb
 interface StatJson {
   interval_seconds: number;
   targets: { url: string; ok: boolean; error?: string; interval_seconds?: number }[];
-  resources: { resource_id: string; slots: { active: number; pending: number }; connections: { open: number; pooled: number; in_use: number }; queries_per_second: number; query_seconds: Record<string, number | null>; errors: Record<string, number>; breaker: string | null }[];
+  resources: { resource_id: string; slots: { active: number; max: number | null; pending: number }; connections: { open: number; pooled: number; in_use: number; max: number | null }; queries_per_second: number; query_seconds: Record<string, number | null>; errors: Record<string, number>; breaker: string | null }[];
   endpoints: { endpoint: string; requests_per_second: number; p99_seconds: number | null; '4xx_per_second': number; '5xx_per_second': number }[];
   clients: { by_requests: { client_id: string; requests_per_second: number }[]; by_p99: unknown[] };
 }
@@ -142,7 +142,9 @@ describe('watchtower stat --once against running gateways', () => {
       const res = json.resources.find((x) => x.resource_id === RID)!;
       close(res.queries_per_second, expectedRate(json, [12, 12]));
       expect(res.connections.open).toBe(2 + 3);
-      expect(res.slots).toEqual({ active: 0, pending: 0 });
+      // Each replica's maxima (max_active_requests empty: its pool size), added up.
+      expect(res.connections.max).toBe(2 + 3);
+      expect(res.slots).toEqual({ active: 0, max: 2 + 3, pending: 0 });
       expect(res.breaker).toBe('closed');
       expect(Object.values(res.errors).every((n) => n === 0)).toBe(true);
       expect(res.query_seconds.p99).toBeGreaterThan(0);
@@ -164,9 +166,11 @@ describe('watchtower stat --once against running gateways', () => {
       const lines = r.stdout.split('\n');
       const interval = Number(/last ([\d.]+) s/.exec(lines[0])?.[1]);
       expect(interval).toBeGreaterThanOrEqual(1);
-      // RESOURCE, SLOTS act/pend, CONNS open/idle/used, Q/S, ...
+      // RESOURCE, SLOTS used/max/pend, CONNS open/idle/max, Q/S, ...: two workers of 2 slots and 2 connections each.
       const row = lines.find((l) => l.startsWith(`${RID} `))!.trim().split(/\s+/);
+      expect(row[1].split('/')[1]).toBe('4');
       expect(row[2].split('/')[0]).toBe('4');
+      expect(row[2].split('/')[2]).toBe('4');
       // The rates are printed rounded (two decimals below 10/s, one below 100/s): the count within that.
       expect(Math.abs(Number(row[3]) * interval - 16)).toBeLessThan(0.6);
       const ep = lines.find((l) => l.startsWith('/sqlite-json '))!.trim().split(/\s+/);

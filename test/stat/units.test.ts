@@ -9,6 +9,7 @@ import { ExpositionError, parseExposition } from '../../src/stat/exposition.js';
 import { bucketQuantile } from '../../src/stat/quantile.js';
 import type { Scrape } from '../../src/stat/scrape.js';
 import { metricsUrl } from '../../src/stat/scrape.js';
+import { renderJson, renderText } from '../../src/stat/render.js';
 import { computeView } from '../../src/stat/view.js';
 
 type OkScrape = Extract<Scrape, { ok: true }>;
@@ -110,5 +111,30 @@ describe('computeView', () => {
     expect(view.clients.byRequests).toEqual([]);
     expect(view.resources[0].queriesPerSecond).toBe(10);
     expect(view.targets).toEqual([{ url: 'a', ok: true, intervalSeconds: 1 }, { url: 'b', ok: false, error: 'ECONNREFUSED' }]);
+  });
+  it('shows the configured maxima beside the levels, summed over targets, and - when a gateway does not expose them', () => {
+    const limits = (maxActive: number, maxConns: number) =>
+      [
+        'wt_in_progress_requests{resource_id="r"} 1',
+        'wt_pending_requests{resource_id="r"} 3',
+        'wt_open_connections{resource_id="r"} 2',
+        'wt_pooled_connections{resource_id="r"} 1',
+        `wt_max_active_requests{resource_id="r"} ${maxActive}`,
+        `wt_max_connections{resource_id="r"} ${maxConns}`,
+      ].join('\n');
+    const view = computeView(new Map(), [scrape('a', 1000, limits(4, 6)), scrape('b', 1000, limits(2, 3))]);
+    expect(view.resources[0].slots).toEqual({ active: 2, max: 6, pending: 6 });
+    expect(view.resources[0].connections).toEqual({ open: 4, pooled: 2, inUse: 2, max: 9 });
+    const row = renderText(view).find((l) => l.startsWith('r '))!.split(/\s+/);
+    expect(row.slice(0, 3)).toEqual(['r', '2/6/6', '4/2/9']);
+    const json = JSON.parse(renderJson(view)) as { resources: { slots: unknown; connections: unknown }[] };
+    expect(json.resources[0].slots).toEqual({ active: 2, max: 6, pending: 6 });
+    expect(json.resources[0].connections).toEqual({ open: 4, pooled: 2, in_use: 2, max: 9 });
+
+    // An older gateway without the gauges: the maxima are unknown, not 0.
+    const older = computeView(new Map(), [scrape('a', 1000, queries(1))]);
+    expect(older.resources[0].slots.max).toBeNull();
+    expect(older.resources[0].connections.max).toBeNull();
+    expect(renderText(older).find((l) => l.startsWith('r '))!.split(/\s+/).slice(1, 3)).toEqual(['0/-/0', '2/0/-']);
   });
 });
