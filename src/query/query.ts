@@ -25,12 +25,21 @@ export interface QueryRecord {
   sql: string;
   params: readonly SqlParam[];
   seconds: number;
+  /** performance.now() when it was sent: where its span starts (src/tracing/). */
+  startedAt: number;
   /** Rows returned or affected; 'streamed' when rows went straight to the client. */
   rowCount: number | 'streamed';
   /** Result rows, kept only for JSON results so they can be logged on demand. */
   results?: readonly Row[];
   /** Times it was run again (a read on a fresh connection, a transaction after a conflict). */
   retries?: number;
+  /** Why it failed (the error's message); only on the records of failed statements. */
+  error?: string;
+}
+
+/** How a transaction is named in its record: its one statement, or their number and the first. */
+function transactionSql(statements: readonly Statement[]): string {
+  return statements.length === 1 ? statements[0].sql : `${statements.length} statements: ${statements[0]?.sql ?? ''}`;
 }
 
 /** A retry needs at least this much of the statement's time left, or it is not tried. */
@@ -62,6 +71,8 @@ export interface QueryContext {
   readonly resources?: RequestResources;
   /** Each statement's record is added here, for the query-stats record. */
   readonly queries: QueryRecord[];
+  /** The records of statements that failed before any row (kept apart: query-stats counts what ran); for tracing. */
+  failedQueries?: QueryRecord[];
   /** A stream whose client stopped reading is cut off through it. */
   readonly response?: import('node:http').ServerResponse;
 }
@@ -217,6 +228,7 @@ export class RequestQueries {
         const fresh = retries === undefined && isRead(sql) ? await this.retryOn(held, resourceId, err, timeoutSeconds - (performance.now() - started) / 1000) : undefined;
         if (fresh === undefined || fresh instanceof Error) {
           held.statementEnded();
+          this.noteFailure({ resourceId, connId: on.connId, sql, params, seconds: 0, startedAt: started, rowCount: 0 }, err);
           throw this.failed(resourceId, started, timeoutSeconds, err, fresh instanceof AppError ? fresh : undefined);
         }
         on = fresh;
@@ -225,7 +237,7 @@ export class RequestQueries {
     }
     held.statementEnded();
     const seconds = this.report(resourceId, started, result.rowCount, undefined, undefined, retries);
-    this.state.queries.push({ resourceId, connId: on.connId, sql, params, seconds, rowCount: result.rowCount, results: result.rows, retries: retries?.length });
+    this.state.queries.push({ resourceId, connId: on.connId, sql, params, seconds, startedAt: started, rowCount: result.rowCount, results: result.rows, retries: retries?.length });
     return result.rows;
   }
 
@@ -237,6 +249,13 @@ export class RequestQueries {
     this.report(resourceId, started, undefined, err, undefined, retries);
     const mapped = toAppError(err, resourceId, timeoutSeconds, this.state.cid);
     return instead ?? mapped;
+  }
+
+  /** Keeps the record of a statement that failed before any row (a rare path), with its time and error. */
+  private noteFailure(record: QueryRecord, err: unknown): void {
+    record.seconds = (performance.now() - record.startedAt) / 1000;
+    record.error = err instanceof Error ? err.message : String(err);
+    (this.state.failedQueries ??= []).push(record);
   }
 
   /**
@@ -252,7 +271,7 @@ export class RequestQueries {
     const sentSql = this.sent(resourceId, sql);
     let rowStream: RowStream = conn.stream(sentSql, params, { timeoutSeconds });
     let iterator = rowStream[Symbol.asyncIterator]();
-    const record: QueryRecord = { resourceId, connId: conn.connId, sql, params, seconds: 0, rowCount: 'streamed' };
+    const record: QueryRecord = { resourceId, connId: conn.connId, sql, params, seconds: 0, startedAt: started, rowCount: 'streamed' };
     // The outcome is recorded once, by whichever side ends the stream first: the rows running out,
     // an error, the consumer leaving the loop, or the request ending (client gone). Only the last
     // two leave a statement running on the server, which is then cancelled before release.
@@ -289,6 +308,7 @@ export class RequestQueries {
           held.removeCleanup(cleanup);
           recorded = true;
           held.statementEnded();
+          this.noteFailure(record, err);
           throw this.failed(resourceId, started, timeoutSeconds, err, fresh instanceof AppError ? fresh : undefined, retries);
         }
         retries = ['connection'];
@@ -343,6 +363,7 @@ export class RequestQueries {
         }
       } catch (err) {
         finish(err);
+        record.error = err instanceof Error ? err.message : String(err);
         throw toAppError(err, resourceId, timeoutSeconds, cid);
       } finally {
         watch?.stop();
@@ -390,6 +411,7 @@ export class RequestQueries {
         const reason = (retries?.length ?? 0) < maxRetries ? txRetryReason(err) : undefined;
         if (reason === undefined || !conn.usable || held.aborted || timeoutSeconds - (performance.now() - started) / 1000 < MIN_RETRY_SECONDS) {
           held.statementEnded();
+          this.noteFailure({ resourceId, connId: conn.connId, sql: transactionSql(statements), params: [], seconds: 0, startedAt: started, rowCount: 0, retries: retries?.length }, err);
           throw this.failed(resourceId, started, timeoutSeconds, err, undefined, retries);
         }
         (retries ??= []).push(reason);
@@ -408,9 +430,10 @@ export class RequestQueries {
     this.state.queries.push({
       resourceId,
       connId: conn.connId,
-      sql: statements.length === 1 ? statements[0].sql : `${statements.length} statements: ${statements[0]?.sql ?? ''}`,
+      sql: transactionSql(statements),
       params: [],
       seconds,
+      startedAt: started,
       rowCount: total,
       retries: retries?.length,
     });

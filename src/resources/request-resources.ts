@@ -9,6 +9,7 @@
  * it is the acquisition's cancel signal: the request's end stops the wait, and the manager gives
  * back whatever it had taken.
  */
+import { performance } from 'node:perf_hooks';
 import type { DbConnection } from '../db/types.js';
 import { AppTimeoutError, ClientClosedError } from '../errors.js';
 import { getLogger } from '../log/index.js';
@@ -35,6 +36,17 @@ interface Held {
   lease: PoolLease | undefined;
   /** Kept after release: the acquisition-stats record reads them. */
   connWaitSeconds: number;
+  /** performance.now() once its connection was had: the end of its acquisition (0: not yet). */
+  acquiredAt: number;
+}
+
+/** One resource's acquisition, in performance.now() milliseconds: for its trace span (src/tracing/). */
+export interface Acquisition {
+  readonly rid: string;
+  readonly start: number;
+  readonly end: number;
+  readonly slotWaitSeconds: number;
+  readonly connWaitSeconds: number;
 }
 
 /**
@@ -56,6 +68,8 @@ export class RequestResources implements CancelSignal {
   /** Woken once `running` drops to zero. */
   private idleWaiter: (() => void) | undefined;
   private ended = false;
+  /** performance.now() when the manager began acquiring. */
+  private begunAt = 0;
   // CancelSignal: set when the request ended while its resources were still being acquired.
   aborted = false;
   reason: unknown = undefined;
@@ -86,26 +100,29 @@ export class RequestResources implements CancelSignal {
     if (this.phase !== 'new') throw new Error('request resources are acquired once');
     this.phase = 'acquiring';
     this.onReleased = onReleased;
+    this.begunAt = performance.now();
   }
 
   addSlot(rid: string, grant: SlotGrant): void {
     this.ids.push(rid);
-    this.held.push({ rid, slot: grant, global: undefined, lease: undefined, connWaitSeconds: 0 });
+    this.held.push({ rid, slot: grant, global: undefined, lease: undefined, connWaitSeconds: 0, acquiredAt: 0 });
   }
 
   addLease(rid: string, lease: PoolLease): void {
     const h = this.find(rid);
+    const now = performance.now();
     if (h) {
       h.lease = lease;
       h.connWaitSeconds = lease.waitSeconds;
-    } else this.held.push({ rid, slot: undefined, global: undefined, lease, connWaitSeconds: lease.waitSeconds });
+      h.acquiredAt = now;
+    } else this.held.push({ rid, slot: undefined, global: undefined, lease, connWaitSeconds: lease.waitSeconds, acquiredAt: now });
   }
 
   /** Taken after the slot of `rid`, before its connection. */
   addGlobalLease(rid: string, lease: GlobalLease): void {
     const h = this.find(rid);
     if (h) h.global = lease;
-    else this.held.push({ rid, slot: undefined, global: lease, lease: undefined, connWaitSeconds: 0 });
+    else this.held.push({ rid, slot: undefined, global: lease, lease: undefined, connWaitSeconds: 0, acquiredAt: 0 });
   }
 
   /** Everything is held; the request may use it. */
@@ -123,6 +140,21 @@ export class RequestResources implements CancelSignal {
   /** Seconds this request waited for its connection of `rid` (0 when it holds none). */
   connWaitSeconds(rid: string): number {
     return this.find(rid)?.connWaitSeconds ?? 0;
+  }
+
+  /**
+   * The acquisitions that got their connection, in order: each began when the one before it ended
+   * (the first when the manager began), since resources are taken one after another.
+   */
+  acquisitions(): Acquisition[] {
+    const out: Acquisition[] = [];
+    let start = this.begunAt;
+    for (const h of this.held) {
+      if (h.acquiredAt === 0) break;
+      out.push({ rid: h.rid, start, end: h.acquiredAt, slotWaitSeconds: h.slot?.waitSeconds ?? 0, connWaitSeconds: h.connWaitSeconds });
+      start = h.acquiredAt;
+    }
+    return out;
   }
 
   /** The connection held for `rid`; throws when none is (not requested, discarded or released). */

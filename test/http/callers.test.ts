@@ -69,7 +69,7 @@ beforeAll(async () => {
   });
   app.get('/queried', async (req) => {
     // What the query layer leaves for the query-stats record (src/query/query.ts).
-    req.wt.queries.push({ resourceId: 'r1', connId: 1, sql: 'SELECT 1', params: [], seconds: 0.001, rowCount: 1 });
+    req.wt.queries.push({ resourceId: 'r1', connId: 1, sql: 'SELECT 1', params: [], seconds: 0.001, startedAt: 0, rowCount: 1 });
     return { ok: true };
   });
   await app.ready();

@@ -60,7 +60,7 @@ describe('what is retried', () => {
   });
 
   it('the query-stats record has q<i>_retries only for a statement that ran again', () => {
-    const q = { resourceId: 'r', connId: 1, sql: 'SELECT 1', params: [], seconds: 0.01, rowCount: 1 };
+    const q = { resourceId: 'r', connId: 1, sql: 'SELECT 1', params: [], seconds: 0.01, startedAt: 0, rowCount: 1 };
     const fields = queryStatsFields([q, { ...q, retries: 2 }, { ...q, retries: 0 }], 'stats', 100)!;
     expect(fields.q2_retries).toBe(2);
     expect('q1_retries' in fields).toBe(false);
