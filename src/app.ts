@@ -28,6 +28,7 @@ import { trafficCompareRoute } from './routes/traffic-compare.js';
 import { endpointRoutes } from './endpoints/routes.js';
 import type { RowColumns } from './endpoints/startup-check.js';
 import { ResponseCache } from './cache/response-cache.js';
+import type { RequestTracer } from './tracing/tracer.js';
 
 export interface AppParts {
   /** The live settings every hook and route reads at each use; the process config by default. */
@@ -60,6 +61,8 @@ export interface AppParts {
    * switches and closed by its owner. Default: this app's own memory, closed with the app.
    */
   responseCache?: ResponseCache;
+  /** Traces the requests (`otel_traces`); one per process, kept across endpoint switches and shut down by its owner. */
+  tracer?: RequestTracer;
 }
 
 /** What the HTTP layer serves besides what every app gets (the request hooks, error replies, input rules). */
@@ -83,7 +86,7 @@ export const gatewayHttp = fp(
       if (!isQuiet(route.url) && route.method !== 'HEAD') parts.routeUrls?.push(route.url);
     });
     registerValidation(app);
-    registerLifecycle(app, parts.observer, parts.isShuttingDown, settings);
+    registerLifecycle(app, parts.observer, parts.isShuttingDown, settings, parts.tracer);
     registerNetworkRules(app, settings);
     // Authentication and authorization: an app-level onRequest hook, so after the lifecycle's and before any route's own.
     registerAuth(app, settings);

@@ -25,8 +25,12 @@ import { createMetrics, type Metrics } from './metrics/catalogue.js';
 import { metricsPlugin } from './metrics/plugin.js';
 import { startProcessMetrics } from './metrics/process.js';
 import { ResourceManager } from './resources/resource-manager.js';
+import { startTracing } from './tracing/tracer.js';
 
 const log = getLogger('gateway.ts');
+
+/** Seconds shutdown waits at most for the spans still queued to reach the OTLP receiver. */
+const TRACE_FLUSH_SECONDS = 5;
 
 export interface GatewayOptions {
   /**
@@ -127,6 +131,8 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   // Also one per process: entries survive an endpoint switch (those of a changed endpoint are never read again).
   const responseCache = new ResponseCache(settings, { redis: true });
   const unbindCache = bindCacheMetrics(metrics, responseCache);
+  // Also one per process; undefined (and the OpenTelemetry SDK never loaded) unless otel_traces is on.
+  const tracer = await startTracing(settings, packageVersion());
   let shuttingDown = false;
   const server = new SharedServer(cfg);
   /** Apps not closed yet: the active one and any still draining after a switch. */
@@ -156,6 +162,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
         rowColumns,
         rateLimits,
         responseCache,
+        tracer,
       });
       await app.ready();
       initChildren(metrics, [...new Set(routeUrls)], [...settings().resource_ids], settings().client_metrics);
@@ -317,6 +324,8 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
         await rateLimits.close();
         unbindCache();
         responseCache.close();
+        // The spans of the last requests: sent within a bound, so an absent collector cannot hold up the exit.
+        await tracer?.shutdown(Math.min(TRACE_FLUSH_SECONDS, settings().shutdown_timeout) * 1000);
         log.info('shutdown-done', 'shutdown complete');
       })();
       return shutdownPromise;

@@ -89,6 +89,9 @@ export interface GlobalSettings {
   cache_redis_timeout: number;
   cache_clear_on_reload: boolean;
   server_timing: boolean;
+  otel_traces: boolean;
+  otel_exporter_otlp_endpoint: string;
+  otel_service_name: string;
 }
 
 export const globalSchema: { [K in keyof GlobalSettings]: Node<GlobalSettings[K]> } = {
@@ -331,6 +334,36 @@ export const globalSchema: { [K in keyof GlobalSettings]: Node<GlobalSettings[K]
     format: strictBoolean,
     default: true,
     reloadable: true,
+  },
+  otel_traces: {
+    doc: 'Export OpenTelemetry traces over OTLP/HTTP: a span per request, per resource acquisition and per statement (off: the tracing packages are not even loaded).',
+    format: strictBoolean,
+    default: false,
+    reloadable: false,
+  },
+  otel_exporter_otlp_endpoint: {
+    doc: 'Base URL of the OTLP/HTTP receiver (a collector); spans are posted to <url>/v1/traces.',
+    format: (v: unknown) => {
+      let url: URL | undefined;
+      try {
+        url = new URL(String(v));
+      } catch {
+        url = undefined;
+      }
+      if (typeof v !== 'string' || url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new Error('must be an http:// or https:// URL');
+    },
+    default: 'http://127.0.0.1:4318',
+    env: 'OTEL_EXPORTER_OTLP_ENDPOINT',
+    reloadable: false,
+  },
+  otel_service_name: {
+    doc: 'service.name of the exported spans.',
+    format: (v: unknown) => {
+      if (typeof v !== 'string' || v.trim() === '') throw new Error('must be a non-empty string');
+    },
+    default: 'watchtower',
+    env: 'OTEL_SERVICE_NAME',
+    reloadable: false,
   },
 };
 

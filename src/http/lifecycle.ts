@@ -16,6 +16,7 @@ import { correlationId } from './cid.js';
 import { DEFAULT_RETRY_AFTER_SECONDS } from './error-reply.js';
 import { serverTiming } from './server-timing.js';
 import { childTraceParent, parseTraceParent } from './traceparent.js';
+import { spanTraceParent, type RequestTracer } from '../tracing/tracer.js';
 import type { RequestState } from './request-state.js';
 
 const log = getLogger('lifecycle.ts');
@@ -98,26 +99,35 @@ function announce(req: FastifyRequest, state: RequestState): void {
   log.info('request', messagesFor(req.method, req.url).request, { client: state.client, client_id: callerId(state), cid: state.cid });
 }
 
-export function registerLifecycle(app: FastifyInstance, observer: RequestObserver, isShuttingDown: () => boolean, settings: SettingsReader): void {
+/**
+ * `tracer`: present when `otel_traces` is on; every request that writes records (not the quiet
+ * paths) then has a span, whose trace id also serves as its correlation id when none was sent.
+ */
+export function registerLifecycle(app: FastifyInstance, observer: RequestObserver, isShuttingDown: () => boolean, settings: SettingsReader, tracer?: RequestTracer): void {
   app.decorateRequest('wt', null as unknown as RequestState);
 
   app.addHook('onRequest', (req, reply, done) => {
     const cfg = settings();
     const trace = parseTraceParent(req.headers.traceparent);
+    const start = performance.now();
+    const logged = !isQuiet(req.url);
+    const span = tracer !== undefined && logged ? tracer.start(req.method, trace, start) : undefined;
     const state: RequestState = {
-      start: performance.now(),
-      cid: correlationId(req.headers['x-correlation-id'], cfg.cid_len, trace?.traceId),
-      logged: !isQuiet(req.url),
+      start,
+      cid: correlationId(req.headers['x-correlation-id'], cfg.cid_len, span !== undefined ? span.spanContext().traceId : trace?.traceId),
+      logged,
       client: req.ip,
       response: reply.raw,
       queries: [],
     };
+    if (span !== undefined) state.span = span;
     req.wt = state;
     reply.header('X-Correlation-ID', state.cid);
-    if (trace !== undefined) reply.header('traceparent', childTraceParent(trace));
+    if (span !== undefined) reply.header('traceparent', spanTraceParent(span));
+    else if (trace !== undefined) reply.header('traceparent', childTraceParent(trace));
     // The end of every request, answered or abandoned mid-response: 'close' always comes (once),
     // while Fastify's onResponse does not run for an abandoned one, so no hook is needed.
-    reply.raw.on('close', () => finish(req, reply, observer, settings));
+    reply.raw.on('close', () => finish(req, reply, observer, settings, tracer));
     done(isShuttingDown() ? new ShuttingDownError() : undefined);
   });
 
@@ -158,7 +168,7 @@ export function registerLifecycle(app: FastifyInstance, observer: RequestObserve
  * stream must be cancelled or a statement is still running), then writes its records and metrics.
  * Never throws: it runs in an event listener.
  */
-function finish(req: FastifyRequest, reply: FastifyReply, observer: RequestObserver, settings: SettingsReader): void {
+function finish(req: FastifyRequest, reply: FastifyReply, observer: RequestObserver, settings: SettingsReader, tracer: RequestTracer | undefined): void {
   const state = req.wt;
   // A request still waiting for its resources stops waiting (the client is gone); what it holds
   // goes back. The records follow the release, whether it succeeded or not.
@@ -169,19 +179,19 @@ function finish(req: FastifyRequest, reply: FastifyReply, observer: RequestObser
     logReleaseFailure(state, err);
   }
   if (releasing === undefined) {
-    recordSafely(req, reply, observer, state, settings);
+    recordSafely(req, reply, observer, state, settings, tracer);
     return;
   }
-  releasing.catch((err: unknown) => logReleaseFailure(state, err)).then(() => recordSafely(req, reply, observer, state, settings));
+  releasing.catch((err: unknown) => logReleaseFailure(state, err)).then(() => recordSafely(req, reply, observer, state, settings, tracer));
 }
 
 function logReleaseFailure(state: RequestState, err: unknown): void {
   log.error('release-err', 'releasing request resources failed', { error: err as Error, cid: state.cid });
 }
 
-function recordSafely(req: FastifyRequest, reply: FastifyReply, observer: RequestObserver, state: RequestState, settings: SettingsReader): void {
+function recordSafely(req: FastifyRequest, reply: FastifyReply, observer: RequestObserver, state: RequestState, settings: SettingsReader, tracer: RequestTracer | undefined): void {
   try {
-    recordRequestEnd(req, reply, observer, state, settings);
+    recordRequestEnd(req, reply, observer, state, settings, tracer);
   } catch (err) {
     log.error('request-end-err', 'recording the end of a request failed', { error: err as Error, cid: state.cid });
   }
@@ -193,7 +203,7 @@ function recordSafely(req: FastifyRequest, reply: FastifyReply, observer: Reques
  */
 export const CLIENT_CLOSED_REQUEST = 499;
 
-function recordRequestEnd(req: FastifyRequest, reply: FastifyReply, observer: RequestObserver, state: RequestState, settings: SettingsReader): void {
+function recordRequestEnd(req: FastifyRequest, reply: FastifyReply, observer: RequestObserver, state: RequestState, settings: SettingsReader, tracer: RequestTracer | undefined): void {
   if (state.errorCode !== undefined) observer.requestFailed?.(state.errorCode, state.caller?.id);
   if (!state.logged) return;
   announce(req, state);
@@ -205,6 +215,10 @@ function recordRequestEnd(req: FastifyRequest, reply: FastifyReply, observer: Re
   const cfg = settings();
   const aborted = req.raw.aborted || !reply.raw.writableFinished;
   const client_id = callerId(state);
+  if (state.span !== undefined && tracer !== undefined) {
+    const q = req.url.indexOf('?');
+    tracer.end(state, { method: req.method, route: endpoint, path: q === -1 ? req.url : req.url.slice(0, q), statusCode, errorCode: state.errorCode, clientId: client_id });
+  }
   const queryFields = queryStatsFields(state.queries, queryLogTypeFor(req.url, cfg), cfg.query_results_log_max_len, { client: state.client, client_id, cid: state.cid });
   const msg = messagesFor(req.method, req.url);
   if (queryFields) log.info('query-stats', msg.queryStats, queryFields);

@@ -3,6 +3,7 @@
  * and handler can rely on it; never module state, so nothing leaks between requests.
  */
 import type { ServerResponse } from 'node:http';
+import type { Span } from '@opentelemetry/api';
 import type { Caller } from '../auth/caller.js';
 import type { QueryRecord } from '../query/query.js';
 import type { RequestResources } from '../resources/request-resources.js';
@@ -23,6 +24,10 @@ export interface RequestState {
   resources?: RequestResources;
   /** What the request's statements did, for the query-stats record. */
   queries: QueryRecord[];
+  /** The records of statements that failed before any row (src/query/query.ts); for their trace spans. */
+  failedQueries?: QueryRecord[];
+  /** The request's trace span, when `otel_traces` is on (src/tracing/). */
+  span?: Span;
   /** Who is calling, once authentication has run (src/auth/); undefined: anonymous. */
   caller?: Caller;
   /** Whether the `request` record was written: once authentication has run, or at the end for a request refused before. */

@@ -27,7 +27,7 @@ const EVERY_RESPONSE_HEADERS = {
   },
   traceparent: {
     description:
-      "Sent when the request carried a valid W3C `traceparent`: the caller's trace id and flags with this request's own span id (version 00). That trace id is also the correlation id when no valid X-Correlation-ID was given",
+      "Sent when the request carried a valid W3C `traceparent`: the caller's trace id and flags with this request's own span id (version 00). That trace id is also the correlation id when no valid X-Correlation-ID was given. With `otel_traces` on, sent to every traced request: the span id is its exported span, and a request without a `traceparent` gets the new trace it started",
     required: false,
     schema: { type: 'string', pattern: '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' },
   },
