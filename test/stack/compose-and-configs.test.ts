@@ -135,9 +135,17 @@ describeWith('Grafana provisioning and dashboards', [], () => {
     expect(dashboards.sort()).toEqual(['watchtower-by-client.json', 'watchtower-by-endpoint.json', 'watchtower-by-resource.json', 'watchtower-main.json']);
     expect(count('watchtower-main.json').total).toBe(19);
     expect(load('watchtower-main.json').panels.find((p: any) => p.type === 'row').title).toBe('Process metrics');
-    expect(count('watchtower-by-resource.json')).toMatchObject({ panels: 35, rows: 5 }); // the original's 34 and the circuit breaker
+    // The original's 34, the circuit breaker, and the limit shared by every replica (leases, fallback, wait, errors).
+    expect(count('watchtower-by-resource.json')).toMatchObject({ panels: 39, rows: 6 });
     const titles = load('watchtower-by-resource.json').panels.filter((p: any) => p.type === 'row').map((p: any) => p.title);
-    expect(titles).toEqual(['Requests', 'Request slots', 'Database pools and connections', 'DB connection usage durations', 'Queries']);
+    expect(titles).toEqual(['Requests', 'Request slots', 'Database pools and connections', 'DB connection usage durations', 'Queries', 'Limits shared by every replica']);
+    const exprsOf = (f: string) => (load(f).panels as any[]).flatMap((p) => (p.targets ?? []).map((t: any) => t.expr as string)).join('\n');
+    for (const m of ['wt_global_leases', 'wt_global_limit_fallback', 'wt_global_lease_wait_seconds_bucket', 'wt_global_lease_errors_total', 'wt_max_active_requests', 'wt_max_connections']) {
+      expect(exprsOf('watchtower-by-resource.json'), m).toContain(m);
+    }
+    for (const m of ['wt_cache_hits_total', 'wt_cache_misses_total', 'wt_cache_bytes', 'wt_cache_evictions_total', 'wt_cache_redis_errors_total']) {
+      expect(exprsOf('watchtower-by-endpoint.json'), m).toContain(m);
+    }
     // By client: rate, errors, p50/p95/p99 per caller, the top callers, auth failures, rate limits.
     const client = load('watchtower-by-client.json');
     expect(client.title).toBe('WatchTower by client');
@@ -157,11 +165,19 @@ describeWith('Grafana provisioning and dashboards', [], () => {
       expect(d.schemaVersion, f).toBeGreaterThanOrEqual(36);
       const ids = new Set<number>();
       const definedVars = new Set((d.templating.list as any[]).map((v) => v.name));
+      /** Grid cells taken so far, "x,y" → panel title: Grafana would move an overlapping panel. */
+      const cells = new Map<string, string>();
       for (const p of d.panels) {
         expect(ids.has(p.id), `${f} duplicate id ${p.id}`).toBe(false);
         ids.add(p.id);
         expect(p.gridPos, `${f} ${p.title}`).toMatchObject({ h: expect.any(Number), w: expect.any(Number), x: expect.any(Number), y: expect.any(Number) });
         expect(p.gridPos.x + p.gridPos.w, `${f} ${p.title} width`).toBeLessThanOrEqual(24);
+        for (let x = p.gridPos.x; x < p.gridPos.x + p.gridPos.w; x++) {
+          for (let y = p.gridPos.y; y < p.gridPos.y + p.gridPos.h; y++) {
+            expect(cells.get(`${x},${y}`), `${f} ${p.title} overlaps`).toBeUndefined();
+            cells.set(`${x},${y}`, p.title);
+          }
+        }
         if (p.type === 'row') continue;
         expect(uids.has(p.datasource?.uid), `${f} ${p.title} datasource`).toBe(true);
         expect(p.targets?.length, `${f} ${p.title} targets`).toBeGreaterThan(0);

@@ -13,12 +13,19 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import { MAIN, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
+import { ownRedis, type OwnRedis } from '../helpers/redis-server.js';
+import { sampleEndpointFiles } from '../helpers/sample-endpoints.js';
 import { waitFor } from '../helpers/wait.js';
 import { describeWith, freePort, readYaml, REPO } from './helpers.js';
 
 const RID = 'sqlite_traffic';
 const ENDPOINT = '/sqlite-json';
+/** A cached endpoint beside the sample's, so the cache panels have series to add up. */
+const CACHED = '/cached-one';
+/** max_active_requests_global of RID, shared by the replicas through a Redis of the test's own. */
+const GLOBAL_LIMIT = 3;
 
 interface Series { metric: Record<string, string>; value: [number, string] }
 
@@ -26,13 +33,17 @@ interface Series { metric: Record<string, string>; value: [number, string] }
 const legendOf = (format: string, labels: Record<string, string>) => format.replace(/\{\{\s*(\w+)\s*\}\}/g, (_, l: string) => labels[l] ?? '');
 
 const subst = (e: string) => e.replaceAll('$__rate_interval', '15s').replaceAll('$__range', '5m').replaceAll('$__interval', '5s')
-  .replaceAll('$endpoint', ENDPOINT).replaceAll('$resource_id', RID).replaceAll('$client_id', 'anonymous');
+  .replaceAll('$resource_id', RID).replaceAll('$client_id', 'anonymous');
+
+/** The value of the dashboards' $endpoint for a panel: the cached endpoint in the cache row, the sample's elsewhere. */
+const endpointFor = (panelTitle: string) => (panelTitle.startsWith('Cache') ? CACHED : ENDPOINT);
 
 describeWith('several replicas: one Prometheus job scraping two gateways', ['prometheus'], () => {
   let dir: string;
   let prom: ChildProcess | undefined;
   let promPort: number;
   const gateways: GatewayProcess[] = [];
+  let redis: OwnRedis | undefined;
 
   const query = async (expr: string): Promise<Series[]> => {
     const r = await fetch(`http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent(expr)}`, { signal: AbortSignal.timeout(5000) });
@@ -45,8 +56,19 @@ describeWith('several replicas: one Prometheus job scraping two gateways', ['pro
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'wt-replicas-prom-'));
+    redis = await ownRedis();
+    await redis.start();
+    const cachedFile = join(dir, 'cached.yaml');
+    writeFileSync(cachedFile, stringify({
+      endpoints: [{ method: 'GET', path: CACHED, resources: [RID], statements: [{ sql: 'SELECT 1 AS one' }], result: 'one', cache: { ttl: 60 } }],
+    }));
     for (let i = 0; i < 2; i++) {
-      gateways.push(await startGateway({ configPatch: (doc) => Object.assign(doc, { process_metrics_interval: 1 }) }));
+      gateways.push(await startGateway({
+        configPatch: (doc) => {
+          Object.assign(doc, { process_metrics_interval: 1, global_limits_redis: redis!.url, endpoints: [...sampleEndpointFiles(doc.secure), cachedFile] });
+          Object.assign((doc.resources as Record<string, Record<string, unknown>>)[RID], { max_active_requests_global: GLOBAL_LIMIT });
+        },
+      }));
     }
     promPort = await freePort();
     mkdirSync(join(dir, 'rules'));
@@ -63,6 +85,8 @@ describeWith('several replicas: one Prometheus job scraping two gateways', ['pro
     // Requests on both replicas, while both are scraped.
     for (let round = 0; round < 5; round++) {
       await Promise.all(gateways.flatMap((g) => Array.from({ length: 4 }, async () => (await fetch(`${g.url}${ENDPOINT}`)).arrayBuffer())));
+      // The first of a replica misses, the rest hit its cache.
+      await Promise.all(gateways.map(async (g) => (await fetch(`${g.url}${CACHED}`)).arrayBuffer()));
     }
     await waitFor('both replicas counted, their percentiles recorded', async () =>
       (await value(`count(count by (instance) (wt_resource_requests_total{resource_id="${RID}"}))`)) === 2 &&
@@ -72,6 +96,7 @@ describeWith('several replicas: one Prometheus job scraping two gateways', ['pro
   afterAll(async () => {
     prom?.kill('SIGTERM');
     await Promise.all(gateways.map((g) => g.stop()));
+    await redis?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -82,7 +107,8 @@ describeWith('several replicas: one Prometheus job scraping two gateways', ['pro
     for (const f of readdirSync(join(REPO, 'grafana/dashboards'))) {
       const d = JSON.parse(readFileSync(join(REPO, 'grafana/dashboards', f), 'utf8'));
       for (const p of d.panels) for (const t of p.targets ?? []) {
-        const series = await query(subst(t.expr));
+        const series = await query(subst(t.expr).replaceAll('$endpoint', endpointFor(p.title)));
+        if (series.length === 0) problems.push(`${f} / ${p.title}: ${t.expr}: no series (a metric or label the gateway does not expose?)`);
         const format: string = t.legendFormat ?? '';
         const seen = new Set<string>();
         for (const s of series) {
@@ -114,6 +140,22 @@ describeWith('several replicas: one Prometheus job scraping two gateways', ['pro
     expect(total).toBeLessThanOrEqual(each[0] + each[1]);
     expect(total).toBeGreaterThanOrEqual(40);
   });
+
+  it('the configured maxima, the shared limit and the cache add the replicas up', async () => {
+    // sqliteConfig: db_max_conn_pool_size 4 and max_active_requests empty, in each of two replicas.
+    expect(await value(`sum(wt_max_active_requests{resource_id="${RID}"})`)).toBe(2 * 4);
+    expect(await value(`sum(wt_max_connections{resource_id="${RID}"})`)).toBe(2 * 4);
+    expect(await value(`sum(wt_global_limit_fallback{resource_id="${RID}"})`)).toBe(0);
+    // Every request that ran a query (20 of the sample's and one cache miss per replica) took a lease
+    // and gave it back; each wait was observed.
+    await waitFor('the lease waits scraped', async () => (await value(`sum(wt_global_lease_wait_seconds_count{resource_id="${RID}"})`)) === 2 * 21, { timeout: 15_000, interval: 250 });
+    expect(await value(`sum(wt_global_leases{resource_id="${RID}"})`)).toBe(0);
+    // Five rounds on each replica: its first request missed, the four after it hit.
+    await waitFor('the cache counts scraped', async () =>
+      (await value(`sum(wt_cache_hits_total{endpoint="${CACHED}"})`)) === 2 * 4 && (await value(`sum(wt_cache_misses_total{endpoint="${CACHED}"})`)) === 2,
+    { timeout: 15_000, interval: 250 });
+    expect(await value(`sum(wt_cache_bytes{endpoint="${CACHED}"})`)).toBeGreaterThan(0);
+  }, 30_000);
 
   it('recording rules aggregate across replicas; an alert left per replica names the replica', async () => {
     const problems: string[] = [];
