@@ -1,11 +1,13 @@
 /**
  * Response formats of declared endpoints: which one a request gets (`?format=`, else `Accept`),
- * and the encoders. Streamed encoders batch rows into chunks of about 16 KB, as the -psv routes
- * do, so a chunk is not a write per row and memory stays flat under backpressure.
+ * and how each frames its rows (the lines themselves: src/endpoints/row-encoders.ts). Streamed
+ * answers batch rows into chunks of about 16 KB, so a chunk is not a write per row and memory
+ * stays flat under backpressure.
  */
 import { AppError } from '../errors.js';
 import type { Row } from '../db/types.js';
 import type { Format } from './declaration.js';
+import { csvField, rowEncoder, type LineFormat, type RowEncoder } from './row-encoders.js';
 
 export const MEDIA_TYPES: Record<Format, string> = {
   json: 'application/json',
@@ -100,109 +102,36 @@ export function negotiate(offered: readonly Format[], formatParam: unknown, acce
   return best;
 }
 
-/** A value as text in csv and psv: NULL is empty, dates ISO 8601, structures JSON. */
-function text(v: unknown): string {
-  // Strings and numbers first: nearly every field is one of them.
-  if (typeof v === 'string') return v;
-  if (typeof v === 'number') return `${v}`;
-  if (v === null || v === undefined) return '';
-  if (v instanceof Date) return v.toISOString();
-  if (Buffer.isBuffer(v)) return v.toString('base64');
-  if (typeof v === 'object') return JSON.stringify(v);
-  return String(v);
-}
-
-const CSV_SPECIAL = /[",\r\n]/;
-
-/** RFC 4180: a field holding a comma, quote, CR or LF is quoted, its quotes doubled. A number never needs it. */
-function csvField(v: unknown): string {
-  if (typeof v === 'number') return `${v}`;
-  const t = text(v);
-  return CSV_SPECIAL.test(t) ? `"${t.replace(/"/g, '""')}"` : t;
-}
-
 /**
- * Encodes rows one line at a time; `columns` are fixed by the first row. The row encoders are
- * plain loops building one string: per row, map() and join() cost two arrays and a callback per
- * field, a third or more of the encoder's time (bench/README.md, "Declared endpoints").
+ * What a format writes around its rows: `start` before the first (csv's header row), each row as
+ * `prefix(first)` then its line, and `end` after the last. The lines come from encoders compiled
+ * for the rows' columns (src/endpoints/row-encoders.ts); `columns` are fixed by the first row.
  */
-interface LineEncoder {
-  start(columns: string[]): string;
-  row(row: Row, columns: string[], first: boolean): string;
+interface Framing {
+  line: LineFormat;
+  /** What follows each line. */
+  eol: string;
+  start(columns: readonly string[]): string;
+  prefix(first: boolean): string;
   end(any: boolean): string;
 }
 
-function csvRow(row: Row, columns: string[]): string {
-  let line = csvField(row[columns[0]]);
-  for (let i = 1; i < columns.length; i++) line += `,${csvField(row[columns[i]])}`;
-  return `${line}\r\n`;
-}
+const none = () => '';
 
-function psvRow(row: Row, columns: string[]): string {
-  let line = text(row[columns[0]]);
-  for (let i = 1; i < columns.length; i++) line += `|${text(row[columns[i]])}`;
-  return `${line}\n`;
-}
-
-/** Text JSON.stringify writes as is between quotes: no quote, backslash, control character or surrogate. */
-// eslint-disable-next-line no-control-regex
-const JSON_PLAIN = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
-
-/** `"key":` of each column, the first after `{`, the others after `,`. */
-const jsonKeys = new WeakMap<string[], string[]>();
-
-/**
- * One row as JSON, exactly as JSON.stringify(row) writes it, from the columns of the first row:
- * strings and numbers, nearly every value, written directly (about a quarter faster than
- * JSON.stringify of the object); any other value by JSON.stringify, and a row holding a value
- * JSON.stringify leaves out (undefined) by JSON.stringify whole.
- */
-function jsonRow(row: Row, columns: string[]): string {
-  let keys = jsonKeys.get(columns);
-  if (keys === undefined) {
-    keys = columns.map((c, i) => `${i === 0 ? '{' : ','}${JSON.stringify(c)}:`);
-    jsonKeys.set(columns, keys);
-  }
-  let out = '';
-  for (let i = 0; i < columns.length; i++) {
-    const v = row[columns[i]];
-    let t: string;
-    if (typeof v === 'string') t = JSON_PLAIN.test(v) ? `"${v}"` : JSON.stringify(v);
-    else if (typeof v === 'number') t = Number.isFinite(v) ? `${v}` : 'null';
-    else if (v === null) t = 'null';
-    else {
-      // undefined (or a function) is left out by JSON.stringify: the row is written by it whole.
-      const json = JSON.stringify(v) as string | undefined;
-      if (json === undefined) return JSON.stringify(row);
-      t = json;
-    }
-    out += keys[i] + t;
-  }
-  return columns.length === 0 ? JSON.stringify(row) : `${out}}`;
-}
-
-const ENCODERS: Record<Format, LineEncoder> = {
-  json: {
-    start: () => '',
-    row: (row, columns, first) => (first ? '[' : ',') + jsonRow(row, columns),
-    end: (any) => (any ? ']' : '[]'),
-  },
-  ndjson: { start: () => '', row: (row, columns) => `${jsonRow(row, columns)}\n`, end: () => '' },
-  csv: {
-    start: (columns) => `${columns.map(csvField).join(',')}\r\n`,
-    row: csvRow,
-    end: () => '',
-  },
+const FRAMING: Record<Format, Framing> = {
+  json: { line: 'json', eol: '', start: none, prefix: (first) => (first ? '[' : ','), end: (any) => (any ? ']' : '[]') },
+  ndjson: { line: 'json', eol: '\n', start: none, prefix: none, end: none },
+  csv: { line: 'csv', eol: '\r\n', start: (columns) => `${columns.map(csvField).join(',')}\r\n`, prefix: none, end: none },
   // As the -psv routes: no header, no quoting, one row per line.
-  psv: { start: () => '', row: psvRow, end: () => '' },
+  psv: { line: 'psv', eol: '\n', start: none, prefix: none, end: none },
 };
 
 const CHUNK_CHARS = 16_384;
 
 /** Streams rows as `format`, at most `maxRows` of them (leaving the loop early stops the statement). */
 export async function* encodeRows(rows: AsyncIterable<Row>, format: Format, maxRows = Infinity): AsyncGenerator<string> {
-  const enc = ENCODERS[format];
-  let columns: string[] | undefined;
+  const enc = FRAMING[format];
+  let line: RowEncoder | undefined;
   let chunk = '';
   let n = 0;
   const it = rows[Symbol.asyncIterator]();
@@ -223,11 +152,12 @@ export async function* encodeRows(rows: AsyncIterable<Row>, format: Format, maxR
         break;
       }
       const row = next.value;
-      if (columns === undefined) {
-        columns = Object.keys(row);
+      if (line === undefined) {
+        const columns = Object.keys(row);
         chunk += enc.start(columns);
+        line = rowEncoder(enc.line, columns, enc.eol);
       }
-      chunk += enc.row(row, columns, n === 0);
+      chunk += enc.prefix(n === 0) + line(row);
       n++;
       if (chunk.length >= CHUNK_CHARS) {
         yield chunk;
@@ -244,10 +174,11 @@ export async function* encodeRows(rows: AsyncIterable<Row>, format: Format, maxR
 
 /** The whole answer of rows held in memory. */
 export function encodeAll(rows: readonly Row[], format: Format): string {
-  const enc = ENCODERS[format];
+  const enc = FRAMING[format];
   if (rows.length === 0) return enc.end(false);
   const columns = Object.keys(rows[0]);
+  const line = rowEncoder(enc.line, columns, enc.eol);
   let out = enc.start(columns);
-  rows.forEach((row, i) => (out += enc.row(row, columns, i === 0)));
+  for (let i = 0; i < rows.length; i++) out += enc.prefix(i === 0) + line(rows[i]);
   return out + enc.end(true);
 }
