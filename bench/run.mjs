@@ -27,6 +27,7 @@ const MODULES = {
   'global-limit': './global-limit.mjs',
   declared: './declared.mjs',
   'declared-instructions': './declared-instructions.mjs',
+  tracing: './tracing.mjs',
   logging: './logging.mjs',
 };
 
