@@ -19,6 +19,8 @@ import { describeWith, freePort, parseGatewayLine, REPO } from './helpers.js';
 
 const MAIN = join(REPO, 'dist/main.js');
 const RID = 'sqlite_traffic';
+/** A cached endpoint, so the dashboards' response-cache panels have series (its counters start at zero). */
+const CACHED = '/cached-one';
 
 async function get(url: string): Promise<any> {
   const r = await fetch(url, { signal: AbortSignal.timeout(5000) });
@@ -81,7 +83,10 @@ describeWith('live: gateway -> Prometheus -> Alertmanager, dashboards, log lines
       // Retire each connection after one use, so every next request finds the pool empty.
       '    db_conn_max_uses: 1',
       'secure:', `  ${RID}:`, '    db_type: sqlite', '    db_sample: true', `    db_path: ${join(dir, 'traffic.db')}`,
-      `endpoints: [${join(REPO, 'config', 'endpoints', 'traffic-sqlite.yaml')}]`, '',
+      `endpoints: [${join(REPO, 'config', 'endpoints', 'traffic-sqlite.yaml')}, ${join(dir, 'cached.yaml')}]`, '',
+    ].join('\n'));
+    writeFileSync(join(dir, 'cached.yaml'), [
+      'endpoints:', `  - { method: GET, path: ${CACHED}, resources: [${RID}], statements: [{ sql: 'SELECT 1 AS one' }], result: one, cache: { ttl: 60 } }`, '',
     ].join('\n'));
     writeFileSync(join(dir, 'override.yaml'), '{}\n');
 
@@ -170,7 +175,7 @@ describeWith('live: gateway -> Prometheus -> Alertmanager, dashboards, log lines
           if (r.data.result.length === 0) missing.push(`${f} variable ${v.name}: no values`);
         }
         for (const p of d.panels) for (const t of p.targets ?? []) {
-          const r = await promQuery(subst(t.expr));
+          const r = await promQuery(subst(p.title.startsWith('Cache') ? t.expr.replaceAll('$endpoint', CACHED) : t.expr));
           if (r.status !== 'success') missing.push(`${f} / ${p.title}: ${t.expr}: ${r.status} ${r.error ?? ''}`);
           else if (r.data.result.length === 0) missing.push(`${f} / ${p.title}: ${t.expr}: no data`);
         }
