@@ -45,7 +45,7 @@ describe('ResourceManager', () => {
     }
     expect(r2.connWaitSeconds('db_b')).toBe(0); // not held by r2: per-request values, nothing shared
     expect(r1.connection('db_a').connId).not.toBe(r2.connection('db_a').connId);
-    expect(m.stats('db_a')).toEqual({ active: 2, pending: 0, open: 2, pooled: 0, inUse: 2, breaker: 0 });
+    expect(m.stats('db_a')).toEqual({ active: 2, pending: 0, open: 2, pooled: 0, inUse: 2, breaker: 0, maxActive: 2, maxConnections: 2 });
     const p = r1.release();
     expect(r1.release()).toBe(p);
     await p;
@@ -224,11 +224,11 @@ describe('ResourceManager', () => {
     const m = manager();
     const first = await m.acquire(['db_a']);
     const waiting = [m.acquire(['db_a']), m.acquire(['db_a'])];
-    expect(m.stats('db_a')).toMatchObject({ active: 1, pending: 2 });
+    expect(m.stats('db_a')).toMatchObject({ active: 1, pending: 2, maxActive: 1, maxConnections: 3 });
     reloadWith({ db_a: { db_max_conn_pool_size: 3, max_active_requests: 3, request_slot_timeout: 5 } });
     const got = await Promise.race([Promise.all(waiting), sleep(1000).then(() => [])]);
     expect(got).toHaveLength(2);
-    expect(m.stats('db_a')).toMatchObject({ active: 3, inUse: 3 });
+    expect(m.stats('db_a')).toMatchObject({ active: 3, inUse: 3, maxActive: 3, maxConnections: 3 });
     await Promise.all([first, ...got].map((r) => r.release()));
     expectIdle(m, ['db_a']);
   });
@@ -302,7 +302,7 @@ describe('ResourceManager', () => {
       expect(c.connections.length).toBeGreaterThan(0);
       expect(c.connections.every((conn) => conn.closeCalls === 1)).toBe(true);
     }
-    for (const rid of ['db_a', 'db_b']) expect(m.stats(rid)).toEqual({ active: 0, pending: 0, open: 0, pooled: 0, inUse: 0, breaker: 0 });
+    for (const rid of ['db_a', 'db_b']) expect(m.stats(rid)).toEqual({ active: 0, pending: 0, open: 0, pooled: 0, inUse: 0, breaker: 0, maxActive: 2, maxConnections: 2 });
   });
 
   it('shutdown is bounded: connections still held after the timeout are closed', async () => {
