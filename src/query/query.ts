@@ -29,6 +29,8 @@ export interface QueryRecord {
   startedAt: number;
   /** Rows returned or affected; 'streamed' when rows went straight to the client. */
   rowCount: number | 'streamed';
+  /** A stream's rows taken by its consumer, once the stream has ended (for its trace span). */
+  streamedRows?: number;
   /** Result rows, kept only for JSON results so they can be logged on demand. */
   results?: readonly Row[];
   /** Times it was run again (a read on a fresh connection, a transaction after a conflict). */
@@ -341,6 +343,7 @@ export class RequestQueries {
     };
     return (async function* rows() {
       let watch: StallWatch | undefined;
+      let taken = 0;
       try {
         // Done at once also when the request ended while the first row was awaited (the cleanup cancelled it).
         if (first.done || recorded) {
@@ -350,6 +353,7 @@ export class RequestQueries {
         watch = new StallWatch(stallTimeout, onStall);
         watch.waitingForConsumer();
         yield first.value;
+        taken++;
         watch.progressed();
         for (;;) {
           const next = await iterator.next();
@@ -359,6 +363,7 @@ export class RequestQueries {
           }
           watch.waitingForConsumer();
           yield next.value;
+          taken++;
           watch.progressed();
         }
       } catch (err) {
@@ -366,6 +371,7 @@ export class RequestQueries {
         record.error = err instanceof Error ? err.message : String(err);
         throw toAppError(err, resourceId, timeoutSeconds, cid);
       } finally {
+        record.streamedRows = taken;
         watch?.stop();
         if (finish() && !exhausted) await cancel();
       }

@@ -95,7 +95,7 @@ function statementSpan(tracer: Tracer, ctx: Context, settings: SettingsReader, q
         [ATTR_DB_OPERATION_NAME]: operation,
         [ATTR_DB_QUERY_TEXT]: q.sql.length > MAX_QUERY_TEXT ? q.sql.slice(0, MAX_QUERY_TEXT) : q.sql,
         [ATTR_WT_RESOURCE_ID]: q.resourceId,
-        [ATTR_DB_RESPONSE_RETURNED_ROWS]: typeof q.rowCount === 'number' && q.error === undefined ? q.rowCount : undefined,
+        [ATTR_DB_RESPONSE_RETURNED_ROWS]: q.error !== undefined ? undefined : typeof q.rowCount === 'number' ? q.rowCount : q.streamedRows,
         [ATTR_WT_RETRIES]: q.retries,
       },
     },

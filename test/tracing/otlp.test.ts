@@ -140,6 +140,16 @@ describe.skipIf(skipPg)('OpenTelemetry tracing', () => {
     expect(statements[0].attributes).toMatchObject({ 'wt.resource_id': 'pg_traffic', 'db.response.returned_rows': 3 });
   });
 
+  it('counts the rows a stream sent', async () => {
+    const traceId = '12'.repeat(16);
+    const res = await fetch(`${gw.url}/pg-psv?limit=7`, { headers: { traceparent: `00-${traceId}-${PARENT_ID}-01` } });
+    expect(res.status).toBe(200);
+    expect((await res.text()).trimEnd().split('\n')).toHaveLength(7);
+    const { statements } = split(await traceOf(receiver, traceId, 2));
+    expect(statements).toHaveLength(1);
+    expect(statements[0].attributes).toMatchObject({ 'wt.resource_id': 'pg_traffic', 'db.response.returned_rows': 7 });
+  });
+
   it('marks a statement that failed, and the request it failed, as errors', async () => {
     const res = await fetch(`${gw.url}/pg/slow`, { headers: { traceparent: `00-${'ab'.repeat(16)}-${PARENT_ID}-01` } });
     expect(res.status).toBe(504);
