@@ -126,6 +126,9 @@ describeWith('alertmanager config (amtool)', ['amtool'], () => {
     const rule = cfg.inhibit_rules.find((r: any) => r.source_matchers.some((m: string) => m.includes('NoDatabaseConnections')));
     expect(rule.equal).toEqual(['resource_id']);
     expect(rule.target_matchers.join(' ')).toMatch(/ConnectionAcquireTimeouts/);
+    // Redis errors of a global limit are the fallback's cause: muted while it fires, lost leases not.
+    const fallback = cfg.inhibit_rules.find((r: any) => r.source_matchers.some((m: string) => m.includes('GlobalLimitFallback')));
+    expect(fallback).toMatchObject({ equal: ['resource_id'], target_matchers: ['alertname="GlobalLeaseErrors"', 'error_type="redis"'] });
     const text = readFileSync(join(REPO, 'alertmanager/alertmanager.yml'), 'utf8');
     expect(text).not.toMatch(/^\s*(smtp_auth_password|credentials|password):/m);
     expect(text).toMatch(/smtp_auth_password_file:/);
