@@ -70,16 +70,19 @@ export interface OtlpReceiver {
   spans: ReceivedSpan[];
   /** POSTs received (any path). */
   posts: number;
+  /** While true, exports are read but never answered (a collector that hangs). */
+  stalled: boolean;
   close(): Promise<void>;
 }
 
 export async function startOtlpReceiver(): Promise<OtlpReceiver> {
-  const receiver: OtlpReceiver = { url: '', spans: [], posts: 0, close: () => Promise.resolve() };
+  const receiver: OtlpReceiver = { url: '', spans: [], posts: 0, stalled: false, close: () => Promise.resolve() };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       receiver.posts++;
+      if (receiver.stalled) return;
       if (req.method !== 'POST' || req.url !== '/v1/traces') {
         res.writeHead(404).end();
         return;
@@ -113,6 +116,10 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
   receiver.url = `http://127.0.0.1:${port}`;
-  receiver.close = () => new Promise((resolve) => server.close(() => resolve()));
+  receiver.close = () =>
+    new Promise((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
   return receiver;
 }

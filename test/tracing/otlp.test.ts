@@ -178,6 +178,50 @@ describe.skipIf(skipPg)('OpenTelemetry tracing', () => {
   });
 });
 
+describe('tracing at shutdown', () => {
+  let receiver: OtlpReceiver;
+
+  beforeAll(async () => {
+    receiver = await startOtlpReceiver();
+  });
+
+  afterAll(async () => {
+    await receiver?.close();
+  });
+
+  /**
+   * A SQLite gateway tracing to the receiver, exporting only once a minute: what it sends before then,
+   * shutdown sent. shutdown_timeout 2 also bounds the wait for the receiver to 2 s (else 5 s).
+   */
+  const start = () =>
+    startGateway({
+      env: { OTEL_BSP_SCHEDULE_DELAY: '60000' },
+      configPatch: (doc) => Object.assign(doc, { otel_traces: true, otel_exporter_otlp_endpoint: receiver.url, shutdown_timeout: 2 }),
+    });
+
+  it('sends the spans still queued before it exits', async () => {
+    const gw = await start();
+    const traceId = '34'.repeat(16);
+    await (await fetch(`${gw.url}/sqlite-json?limit=2`, { headers: { traceparent: `00-${traceId}-${PARENT_ID}-01` } })).text();
+    expect(receiver.spans.filter((s) => s.traceId === traceId)).toEqual([]);
+    expect(await gw.stop()).toBe(0);
+    const { statements } = split(receiver.spans.filter((s) => s.traceId === traceId));
+    expect(statements[0].attributes['db.response.returned_rows']).toBe(2);
+  });
+
+  it('gives up on a receiver that does not answer in time, and still exits cleanly', async () => {
+    receiver.stalled = true;
+    const gw = await start();
+    await (await fetch(`${gw.url}/sqlite-json?limit=1`)).text();
+    const t0 = Date.now();
+    expect(await gw.stop()).toBe(0);
+    // 2 s for the spans, and the rest of the shutdown; without the bound the exporter's own timeout, 10 s.
+    expect(Date.now() - t0).toBeLessThan(8000);
+    expect(receiver.posts).toBeGreaterThan(0);
+    expect(gw.parsed().some((l) => l.fields.tag === 'otel-shutdown')).toBe(true);
+  }, 20_000);
+});
+
 describe('tracing off (the default)', () => {
   let receiver: OtlpReceiver;
   let gw: GatewayProcess;
