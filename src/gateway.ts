@@ -25,12 +25,9 @@ import { createMetrics, type Metrics } from './metrics/catalogue.js';
 import { metricsPlugin } from './metrics/plugin.js';
 import { startProcessMetrics } from './metrics/process.js';
 import { ResourceManager } from './resources/resource-manager.js';
-import { startTracing } from './tracing/tracer.js';
+import { startTracing, TRACE_FLUSH_SECONDS } from './tracing/tracer.js';
 
 const log = getLogger('gateway.ts');
-
-/** Seconds shutdown waits at most for the spans still queued to reach the OTLP receiver. */
-const TRACE_FLUSH_SECONDS = 5;
 
 export interface GatewayOptions {
   /**

@@ -22,6 +22,7 @@ import { createMetrics, type Metrics } from './metrics/catalogue.js';
 import { metricsPlugin } from './metrics/plugin.js';
 import { startProcessMetrics } from './metrics/process.js';
 import { ResourceManager } from './resources/resource-manager.js';
+import { startTracing, TRACE_FLUSH_SECONDS } from './tracing/tracer.js';
 
 const log = getLogger('plugin.ts');
 
@@ -85,6 +86,8 @@ async function watchtowerPlugin(app: FastifyInstance, opts: WatchtowerOptions): 
   const rateLimits = createRateLimitStore(settings, { redis: true });
   const responseCache = new ResponseCache(settings, { redis: true });
   const unbindCache = bindCacheMetrics(metrics, responseCache);
+  // Undefined (and the OpenTelemetry SDK never loaded) unless otel_traces is on.
+  const tracer = await startTracing(settings, packageVersion());
   const routeUrls: string[] = [];
   let closing = false;
   let stopProcessMetrics: (() => void) | undefined;
@@ -109,6 +112,7 @@ async function watchtowerPlugin(app: FastifyInstance, opts: WatchtowerOptions): 
     endpoints: opts.endpoints,
     rateLimits,
     responseCache,
+    tracer,
   });
 
   // Every route is known by now (the host's too), so their metric series start at zero.
@@ -145,6 +149,7 @@ async function watchtowerPlugin(app: FastifyInstance, opts: WatchtowerOptions): 
     await rateLimits.close();
     unbindCache();
     responseCache.close();
+    await tracer?.shutdown(Math.min(TRACE_FLUSH_SECONDS, settings().shutdown_timeout) * 1000);
     log.info('shutdown-done', 'shutdown complete');
   });
 }

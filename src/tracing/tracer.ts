@@ -32,6 +32,9 @@ export interface RequestTracer {
   shutdown(timeoutMs: number): Promise<void>;
 }
 
+/** Seconds shutdown waits at most for the spans still queued to reach the OTLP receiver (and at most shutdown_timeout). */
+export const TRACE_FLUSH_SECONDS = 5;
+
 /** The `traceparent` a traced request answers with: its own span, in its trace, with its sampled flag. */
 export function spanTraceParent(span: Span): string {
   const c = span.spanContext();
