@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { pgAvailable, pgTarget, requireOrSkip, uniqueName } from '../helpers/databases.js';
-import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
+import { freePort, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { sampleEndpointFiles } from '../helpers/sample-endpoints.js';
 import { dropDatabase, fileTarget, seedSampleDatabase } from '../helpers/test-data.js';
 import { waitFor } from '../helpers/wait.js';
@@ -220,6 +220,29 @@ describe('tracing at shutdown', () => {
     expect(receiver.posts).toBeGreaterThan(0);
     expect(gw.parsed().some((l) => l.fields.tag === 'otel-shutdown')).toBe(true);
   }, 20_000);
+});
+
+describe('tracing to a receiver that cannot be reached', () => {
+  it('serves the requests, drops their spans and says so', async () => {
+    // A port nobody listens on.
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    const gw = await startGateway({
+      env: { OTEL_BSP_SCHEDULE_DELAY: '100' },
+      configPatch: (doc) => Object.assign(doc, { otel_traces: true, otel_exporter_otlp_endpoint: closed, shutdown_timeout: 2 }),
+    });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const res = await fetch(`${gw.url}/sqlite-json?limit=1`);
+        expect(res.status).toBe(200);
+        await res.text();
+      }
+      const warning = await gw.waitForLine((l) => l.fields.tag === 'otel-export-err');
+      expect(warning.level).toBe('WARNING');
+      expect(warning.fields.url).toBe(`${closed}/v1/traces`);
+    } finally {
+      expect(await gw.stop()).toBe(0);
+    }
+  }, 30_000);
 });
 
 describe('tracing off (the default)', () => {
