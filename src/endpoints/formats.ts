@@ -103,6 +103,27 @@ export function negotiate(offered: readonly Format[], formatParam: unknown, acce
 }
 
 /**
+ * `negotiate` for one endpoint's formats, from a request. The last Accept header (without
+ * ?format=) and its answer are remembered: clients send the same header again and again, and a
+ * declared endpoint negotiates twice per request (before validation, and in its handler).
+ */
+export function negotiator(offered: readonly Format[]): (req: { query: unknown; headers: { accept?: string } }) => Format {
+  let lastAccept: string | undefined;
+  let lastFormat = offered[0];
+  return (req) => {
+    const formatParam = (req.query as Record<string, unknown>).format;
+    const accept = req.headers.accept;
+    if (formatParam === undefined && accept === lastAccept && accept !== undefined) return lastFormat;
+    const format = negotiate(offered, formatParam, accept);
+    if (formatParam === undefined && accept !== undefined) {
+      lastAccept = accept;
+      lastFormat = format;
+    }
+    return format;
+  };
+}
+
+/**
  * What a format writes around its rows: `start` before the first (csv's header row), each row as
  * `prefix(first)` then its line, and `end` after the last. The lines come from encoders compiled
  * for the rows' columns (src/endpoints/row-encoders.ts); `columns` are fixed by the first row.

@@ -4,22 +4,21 @@
  * the params become the route's schemas (so validation, its 400s and the OpenAPI document come from
  * them), and the statements run through RequestQueries with every timeout, log record and metric.
  */
-import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest, preValidationHookHandler } from 'fastify';
 import { resourceSettingsOf } from '../config/index.js';
-import type { SqlParam, Statement } from '../db/types.js';
 import { AppError, ConfigError, NotFoundError } from '../errors.js';
 import { dataRouteErrors, errorResponse, nativeJsonSerializer } from '../http/schemas.js';
 import { integersFromText } from '../http/strict-input.js';
 import { RequestQueries, type QueryDeps, type QueryOptions } from '../query/query.js';
-import type { CompiledStatement, Endpoint, ParamDecl } from './declaration.js';
-import { CONTENT_TYPES, encodeAll, encodeRows, MEDIA_TYPES, negotiate } from './formats.js';
+import type { Endpoint, ParamDecl } from './declaration.js';
+import { compileBinder } from './binder.js';
+import { CONTENT_TYPES, encodeAll, encodeRows, MEDIA_TYPES, negotiator } from './formats.js';
 import { loadEndpoints } from './load.js';
 import { limitsConfig } from '../limits/endpoint-limits.js';
 import { paramValuesHook } from './param-values.js';
 import { renderSchema } from './param-types.js';
-import { addIdentity, claimParams, pgRoleSetup } from '../auth/sql-identity.js';
+import { pgRoleSetup } from '../auth/sql-identity.js';
 import { invalidationTargets } from '../cache/endpoint-cache.js';
 import { endpointCacheHooks, type EndpointCacheHooks } from '../cache/http.js';
 import type { ResponseCache } from '../cache/response-cache.js';
@@ -120,61 +119,20 @@ function strictIntegers(ep: Endpoint): preValidationHookHandler | undefined {
   };
 }
 
-/** 'YYYY-MM-DD HH:MM:SS.mmm', UTC: text every database reads as a timestamp. */
-function sqlTime(ms: number): string {
-  return new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
-}
-
-/** Every value a statement may bind: the params (by location) and the reserved ones. */
-function valuesOf(ep: Endpoint, req: FastifyRequest, claims: readonly string[]): Obj {
-  const values: Obj = {
-    _cid: req.wt.cid,
-    _client: req.wt.client,
-    _now: sqlTime(performance.timeOrigin + req.wt.start),
-  };
-  addIdentity(values, req.wt.caller, claims);
-  for (const p of ep.params) {
-    const from = p.in === 'query' ? req.query : p.in === 'path' ? req.params : p.in === 'body' ? req.body : req.headers;
-    values[p.name] = (from as Obj | undefined)?.[p.in === 'header' ? (p.header ?? p.name) : p.name];
-  }
-  return values;
-}
-
-function toParam(v: unknown, stmt: CompiledStatement): SqlParam {
-  if (v === undefined || v === null) return null;
-  // better-sqlite3 binds no booleans.
-  if (typeof v === 'boolean' && stmt.dbType === 'sqlite') return v ? 1 : 0;
-  return v as SqlParam;
-}
-
-/** The statements to run, a statement with `each` once per item of its body array. */
-function bind(ep: Endpoint, values: Obj): Statement[] {
-  const out: Statement[] = [];
-  for (const stmt of ep.statements) {
-    if (stmt.each === undefined) {
-      out.push({ sql: stmt.sql, params: stmt.names.map((n) => toParam(values[n], stmt)) });
-      continue;
-    }
-    const fields = new Set(Object.keys(((ep.params.find((p) => p.name === stmt.each)?.schema.items as Obj).properties as Obj) ?? {}));
-    for (const item of (values[stmt.each] as Obj[] | undefined) ?? []) {
-      out.push({ sql: stmt.sql, params: stmt.names.map((n) => toParam(fields.has(n) ? item[n] : values[n], stmt)) });
-    }
-  }
-  return out;
-}
-
 function handlerOf(ep: Endpoint, deps: QueryDeps, cache: EndpointCacheHooks | undefined) {
   const stmt = ep.statements[0];
   const rid = stmt.resource;
   const timeout = (): QueryOptions | undefined =>
     ep.timeout === undefined ? undefined : { timeoutSeconds: Math.min(ep.timeout, resourceSettingsOf(deps.settings(), rid).db_default_query_timeout) };
-  const claims = claimParams(ep.statements.flatMap((s) => s.names));
+  const bind = compileBinder(ep);
+  const formatOf = negotiator(ep.formats);
+  const afterWrite = cache?.afterWrite?.bind(cache);
   return async (req: FastifyRequest, reply: FastifyReply) => {
-    const format = negotiate(ep.formats, (req.query as Obj).format, req.headers.accept);
+    const format = formatOf(req);
     // A cached read that runs its query: what it sends is kept (src/cache/http.ts).
     const lead = cache?.lead(req);
     const q = new RequestQueries(req.wt, deps.onQuery, deps.settings);
-    const statements = bind(ep, valuesOf(ep, req, claims));
+    const statements = bind(req);
     // As the caller's database role, in one transaction with its claims (row-level security).
     const setup = ep.pgRoleClaim === undefined ? undefined : [pgRoleSetup(req.wt.caller, ep.pgRoleClaim)];
     const options = (): QueryOptions | undefined => (setup === undefined ? timeout() : { ...timeout(), setup });
@@ -186,14 +144,16 @@ function handlerOf(ep: Endpoint, deps: QueryDeps, cache: EndpointCacheHooks | un
           const { sql, params } = statements[0];
           let rows = await q.rows(rid, sql, params, options());
           await q.release();
-          await cache?.afterWrite?.();
+          if (afterWrite) await afterWrite();
           if (ep.maxRows !== undefined && rows.length > ep.maxRows) rows = rows.slice(0, ep.maxRows);
           if (ep.result === 'one') {
             if (rows.length === 0) throw new NotFoundError(`no row found for ${ep.method} ${ep.path}`, { resourceId: rid });
             rows = rows.slice(0, 1);
-            if (format === 'json') return lead ? lead.send(req, reply, JSON.stringify(rows[0]), CONTENT_TYPES.json) : reply.send(rows[0]);
+            if (format === 'json') return lead ? lead.send(req, reply, JSON.stringify(rows[0]), CONTENT_TYPES.json) : reply.type(CONTENT_TYPES.json).send(JSON.stringify(rows[0]));
           }
-          if (format === 'json') return lead ? lead.send(req, reply, JSON.stringify(rows), CONTENT_TYPES.json) : reply.send(rows);
+          // Written here as the route's serializer would (nativeJsonSerializer): a string with its type
+          // set skips Fastify's lookup of a serializer by status and content type.
+          if (format === 'json') return lead ? lead.send(req, reply, JSON.stringify(rows), CONTENT_TYPES.json) : reply.type(CONTENT_TYPES.json).send(JSON.stringify(rows));
           if (lead) return lead.send(req, reply, encodeAll(rows, format), CONTENT_TYPES[format]);
           return reply.type(CONTENT_TYPES[format]).send(encodeAll(rows, format));
         }
@@ -208,7 +168,7 @@ function handlerOf(ep: Endpoint, deps: QueryDeps, cache: EndpointCacheHooks | un
         case 'transaction': {
           const counts = await q.transaction(rid, statements, ep.txRetries === undefined ? options() : { ...options(), txRetries: ep.txRetries });
           await q.release();
-          await cache?.afterWrite?.();
+          if (afterWrite) await afterWrite();
           return reply.send({ [ep.countAs]: counts.reduce((a, b) => a + b, 0) });
         }
       }
@@ -226,9 +186,10 @@ function handlerOf(ep: Endpoint, deps: QueryDeps, cache: EndpointCacheHooks | un
 export function registerEndpoint(app: FastifyInstance, ep: Endpoint, deps: QueryDeps, cache?: EndpointCacheHooks): void {
   const data = ep.result === 'rows' || ep.result === 'one' || ep.result === 'stream';
   // 406 before validation and before any slot is taken.
+  const formatOf = negotiator(ep.formats);
   const negotiation: preValidationHookHandler = (req, _reply, done) => {
     try {
-      negotiate(ep.formats, (req.query as Obj).format, req.headers.accept);
+      formatOf(req);
       done();
     } catch (err) {
       done(err as Error);

@@ -4,7 +4,7 @@
  * quoting for csv, and the same text whether streamed or encoded in memory, for awkward values.
  */
 import { describe, expect, it } from 'vitest';
-import { encodeAll, encodeRows, MEDIA_TYPES, negotiate } from '../../src/endpoints/formats.js';
+import { encodeAll, encodeRows, MEDIA_TYPES, negotiate, negotiator } from '../../src/endpoints/formats.js';
 import type { Format } from '../../src/endpoints/declaration.js';
 import type { Row } from '../../src/db/types.js';
 
@@ -119,6 +119,37 @@ describe('negotiation with parsed Accept headers remembered', () => {
           } else expect(negotiate(offered, undefined, accept), `${accept} from ${offered.join(',')}`).toBe(expected);
         }
       }
+    }
+  });
+
+  it('the negotiator of an endpoint, which remembers its last Accept header, answers as negotiate does request after request', () => {
+    const offered: Format[] = ['psv', 'csv', 'ndjson', 'json'];
+    const formatOf = negotiator(offered);
+    const requests: [unknown, string | undefined][] = [
+      [undefined, 'text/csv'],
+      [undefined, 'text/csv'],
+      ['json', 'text/csv'],
+      [undefined, 'text/csv'],
+      ['xml', 'text/csv'],
+      [undefined, undefined],
+      [undefined, 'application/x-ndjson'],
+      [undefined, 'image/png'],
+      [undefined, 'application/x-ndjson'],
+      [undefined, ''],
+      [undefined, '*/*'],
+      ['csv', '*/*'],
+      [undefined, '*/*'],
+    ];
+    for (const [format, accept] of requests) {
+      const req = { query: format === undefined ? {} : { format }, headers: accept === undefined ? {} : { accept } };
+      let expected: Format | Error;
+      try {
+        expected = negotiate(offered, format, accept);
+      } catch (err) {
+        expected = err as Error;
+      }
+      if (expected instanceof Error) expect(() => formatOf(req), `${String(format)} ${accept}`).toThrow(expected.message);
+      else expect(formatOf(req), `${String(format)} ${accept}`).toBe(expected);
     }
   });
 });
