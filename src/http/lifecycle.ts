@@ -217,7 +217,16 @@ function recordRequestEnd(req: FastifyRequest, reply: FastifyReply, observer: Re
   const client_id = callerId(state);
   if (state.span !== undefined && tracer !== undefined) {
     const q = req.url.indexOf('?');
-    tracer.end(state, { method: req.method, route: endpoint, path: q === -1 ? req.url : req.url.slice(0, q), statusCode, errorCode: state.errorCode, clientId: client_id });
+    tracer.end(state, {
+      method: req.method,
+      route: endpoint,
+      path: q === -1 ? req.url : req.url.slice(0, q),
+      statusCode,
+      errorCode: state.errorCode,
+      clientId: client_id,
+      // Names an acquisition that failed (read only then: Fastify builds routeOptions at each read).
+      resourceIds: state.resources?.acquisitionFailed ? req.routeOptions.config.resources : undefined,
+    });
   }
   const queryFields = queryStatsFields(state.queries, queryLogTypeFor(req.url, cfg), cfg.query_results_log_max_len, { client: state.client, client_id, cid: state.cid });
   const msg = messagesFor(req.method, req.url);

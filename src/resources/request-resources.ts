@@ -47,6 +47,8 @@ export interface Acquisition {
   readonly end: number;
   readonly slotWaitSeconds: number;
   readonly connWaitSeconds: number;
+  /** It never got its connection: refused, timed out, or given up when the request ended. */
+  readonly failed?: true;
 }
 
 /**
@@ -70,6 +72,8 @@ export class RequestResources implements CancelSignal {
   private ended = false;
   /** performance.now() when the manager began acquiring. */
   private begunAt = 0;
+  /** performance.now() when an acquisition that never completed was given up (0: none was). */
+  private failedAt = 0;
   // CancelSignal: set when the request ended while its resources were still being acquired.
   aborted = false;
   reason: unknown = undefined;
@@ -86,6 +90,11 @@ export class RequestResources implements CancelSignal {
   /** True once everything was given back (or the acquisition failed). */
   get released(): boolean {
     return this.phase === 'released';
+  }
+
+  /** The acquisition began and was given up before it completed (refused, timed out, or the request ended). */
+  get acquisitionFailed(): boolean {
+    return this.failedAt !== 0;
   }
 
   /** A statement still runs, or a stream must be stopped: giving the resources back must wait. */
@@ -144,9 +153,11 @@ export class RequestResources implements CancelSignal {
 
   /**
    * The acquisitions that got their connection, in order: each began when the one before it ended
-   * (the first when the manager began), since resources are taken one after another.
+   * (the first when the manager began), since resources are taken one after another. When the
+   * acquisition failed, last the one that never completed: the first of `requested` (the route's
+   * resource ids, taken in sorted order) not acquired.
    */
-  acquisitions(): Acquisition[] {
+  acquisitions(requested: readonly string[] = []): Acquisition[] {
     const out: Acquisition[] = [];
     let start = this.begunAt;
     for (const h of this.held) {
@@ -154,6 +165,11 @@ export class RequestResources implements CancelSignal {
       out.push({ rid: h.rid, start, end: h.acquiredAt, slotWaitSeconds: h.slot?.waitSeconds ?? 0, connWaitSeconds: h.connWaitSeconds });
       start = h.acquiredAt;
     }
+    if (this.failedAt === 0) return out;
+    const rid = [...new Set(requested)].sort().find((r) => !out.some((a) => a.rid === r));
+    if (rid === undefined) return out;
+    const h = this.find(rid);
+    out.push({ rid, start, end: this.failedAt, slotWaitSeconds: h?.slot?.waitSeconds ?? 0, connWaitSeconds: 0, failed: true });
     return out;
   }
 
@@ -253,6 +269,7 @@ export class RequestResources implements CancelSignal {
   /** Gives everything back at once: connections, then global leases, then slots. Idempotent. */
   releaseNow(): void {
     if (this.phase === 'released') return;
+    if (this.phase === 'acquiring') this.failedAt = performance.now();
     this.phase = 'released';
     // Connection before slot: a waiter admitted by the slot then finds the connection back in the pool.
     for (let i = this.held.length - 1; i >= 0; i--) {

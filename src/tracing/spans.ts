@@ -69,18 +69,19 @@ export function startRequestSpan(tracer: Tracer, method: string, parent: TracePa
   return tracer.startSpan(method, { kind: SpanKind.SERVER, startTime: epochMs(start), attributes: { [ATTR_HTTP_REQUEST_METHOD]: method } }, ctx);
 }
 
-function acquisitionSpan(tracer: Tracer, ctx: Context, a: Acquisition): void {
-  tracer
-    .startSpan(
-      `acquire ${a.rid}`,
-      {
-        kind: SpanKind.INTERNAL,
-        startTime: epochMs(a.start),
-        attributes: { [ATTR_WT_RESOURCE_ID]: a.rid, [ATTR_WT_SLOT_WAIT]: a.slotWaitSeconds, [ATTR_WT_CONN_WAIT]: a.connWaitSeconds },
-      },
-      ctx,
-    )
-    .end(epochMs(a.end));
+function acquisitionSpan(tracer: Tracer, ctx: Context, a: Acquisition, errorCode: string | undefined): void {
+  const span = tracer.startSpan(
+    `acquire ${a.rid}`,
+    {
+      kind: SpanKind.INTERNAL,
+      startTime: epochMs(a.start),
+      attributes: { [ATTR_WT_RESOURCE_ID]: a.rid, [ATTR_WT_SLOT_WAIT]: a.slotWaitSeconds, [ATTR_WT_CONN_WAIT]: a.connWaitSeconds, [ATTR_ERROR_TYPE]: a.failed ? errorCode : undefined },
+    },
+    ctx,
+  );
+  // Refused or timed out; a client that left while it waited is no failure of the gateway's.
+  if (a.failed && errorCode !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: errorCode });
+  span.end(epochMs(a.end));
 }
 
 function statementSpan(tracer: Tracer, ctx: Context, settings: SettingsReader, q: QueryRecord): void {
@@ -112,7 +113,7 @@ export function endRequestSpans(tracer: Tracer, settings: SettingsReader, state:
   // An unsampled request (the caller's traceparent said so) records nothing: no children to build.
   if (span.isRecording()) {
     const ctx = trace.setSpan(ROOT_CONTEXT, span);
-    if (state.resources !== undefined) for (const a of state.resources.acquisitions()) acquisitionSpan(tracer, ctx, a);
+    if (state.resources !== undefined) for (const a of state.resources.acquisitions(done.resourceIds)) acquisitionSpan(tracer, ctx, a, done.errorCode);
     for (const q of state.queries) statementSpan(tracer, ctx, settings, q);
     if (state.failedQueries !== undefined) for (const q of state.failedQueries) statementSpan(tracer, ctx, settings, q);
     span.updateName(`${done.method} ${done.route}`);

@@ -21,6 +21,8 @@ export interface FinishedRequest {
   /** The code of the AppError the request was answered with. */
   errorCode?: string;
   clientId: string;
+  /** The resource ids the route declares (its acquisitions), if any. */
+  resourceIds?: readonly string[];
 }
 
 export interface RequestTracer {

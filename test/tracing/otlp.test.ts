@@ -23,6 +23,8 @@ const PARENT_ID = '00f067aa0ba902b7';
 
 /** An endpoint whose statement outlives its timeout: 504, and a failed statement span. */
 const SLOW_ENDPOINT = { method: 'GET', path: '/pg/slow', resources: ['pg_traffic'], public: true, timeout: 0.3, statements: [{ sql: 'SELECT 1 AS n FROM pg_sleep(2)' }], result: 'rows' };
+/** On a resource of one slot that waits 0.2 s for it: a second request while one sleeps gets 504. */
+const TIGHT_ENDPOINT = { method: 'GET', path: '/tight/sleep', resources: ['pg_tight'], public: true, statements: [{ sql: 'SELECT 1 AS n FROM pg_sleep(0.8)' }], result: 'rows' };
 
 /** The spans of one trace, once its request span and `children` children have arrived. */
 function traceOf(receiver: OtlpReceiver, traceId: string, children: number): Promise<ReceivedSpan[]> {
@@ -64,12 +66,16 @@ describe.skipIf(skipPg)('OpenTelemetry tracing', () => {
       env: { OTEL_BSP_SCHEDULE_DELAY: '100' },
       configPatch: (doc, dir) => {
         const file = join(dir, 'slow.yaml');
-        writeFileSync(file, stringify({ endpoints: [SLOW_ENDPOINT] }));
+        writeFileSync(file, stringify({ endpoints: [SLOW_ENDPOINT, TIGHT_ENDPOINT] }));
         const secure = { sqlite_traffic: { db_type: 'sqlite', db_path: join(dir, 'traffic.db'), db_sample: true }, pg_traffic: fileTarget(pgTarget({ db_name: db })) };
         Object.assign(doc, {
-          resource_ids: ['sqlite_traffic', 'pg_traffic'],
-          resources: { sqlite_traffic: { db_min_conn_pool_size: 1, db_max_conn_pool_size: 2 }, pg_traffic: { db_min_conn_pool_size: 1, db_max_conn_pool_size: 2 } },
-          secure,
+          resource_ids: ['sqlite_traffic', 'pg_traffic', 'pg_tight'],
+          resources: {
+            sqlite_traffic: { db_min_conn_pool_size: 1, db_max_conn_pool_size: 2 },
+            pg_traffic: { db_min_conn_pool_size: 1, db_max_conn_pool_size: 2 },
+            pg_tight: { db_min_conn_pool_size: 1, db_max_conn_pool_size: 1, request_slot_timeout: 0.2 },
+          },
+          secure: { ...secure, pg_tight: secure.pg_traffic },
           endpoints: [...sampleEndpointFiles(secure), file],
           otel_traces: true,
           otel_exporter_otlp_endpoint: receiver.url,
@@ -162,6 +168,25 @@ describe.skipIf(skipPg)('OpenTelemetry tracing', () => {
     expect(statements[0].statusCode).toBe(STATUS_ERROR);
     expect(statements[0].attributes['db.response.returned_rows']).toBeUndefined();
     expect(statements[0].attributes['wt.resource_id']).toBe('pg_traffic');
+  });
+
+  it('marks an acquisition that timed out as an error, naming its resource', async () => {
+    const holder = fetch(`${gw.url}/tight/sleep`);
+    // The first request holds the one slot (its statement sleeps 0.8 s) before the second asks.
+    await waitFor('the slot of pg_tight taken', async () => /^wt_in_progress_requests\{resource_id="pg_tight"\} 1$/m.test(await (await fetch(`${gw.url}/metrics`)).text()));
+    const traceId = '78'.repeat(16);
+    const res = await fetch(`${gw.url}/tight/sleep`, { headers: { traceparent: `00-${traceId}-${PARENT_ID}-01` } });
+    expect(res.status).toBe(504);
+    await res.text();
+    expect((await holder).status).toBe(200);
+    const { request, acquisitions, statements } = split(await traceOf(receiver, traceId, 1));
+    expect(request.statusCode).toBe(STATUS_ERROR);
+    expect(statements).toEqual([]);
+    expect(acquisitions).toHaveLength(1);
+    expect(acquisitions[0].statusCode).toBe(STATUS_ERROR);
+    expect(acquisitions[0].attributes).toMatchObject({ 'wt.resource_id': 'pg_tight', 'error.type': request.attributes['error.type'] });
+    // It waited for the slot for the 0.2 s it was allowed.
+    expect(Number(acquisitions[0].endNs - acquisitions[0].startNs) / 1e6).toBeGreaterThanOrEqual(150);
   });
 
   it('records nothing for a caller that asked not to be sampled, but still answers its traceparent', async () => {
