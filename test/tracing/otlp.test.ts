@@ -189,7 +189,11 @@ describe.skipIf(skipPg)('OpenTelemetry tracing', () => {
     expect(Number(acquisitions[0].endNs - acquisitions[0].startNs) / 1e6).toBeGreaterThanOrEqual(150);
   });
 
-  it('records nothing for a caller that asked not to be sampled, but still answers its traceparent', async () => {
+  it('records nothing for a caller that asked not to be sampled, nor for probes and scrapes', async () => {
+    const probe = await fetch(`${gw.url}/health/live`);
+    expect(probe.headers.get('traceparent')).toBeNull();
+    await probe.text();
+    await (await fetch(`${gw.url}/metrics`)).text();
     const unsampled = 'cd'.repeat(16);
     const res = await fetch(`${gw.url}/sqlite-json?limit=1`, { headers: { traceparent: `00-${unsampled}-${PARENT_ID}-00` } });
     expect(res.status).toBe(200);
@@ -200,6 +204,7 @@ describe.skipIf(skipPg)('OpenTelemetry tracing', () => {
     await (await fetch(`${gw.url}/sqlite-json?limit=1`, { headers: { traceparent: `00-${after}-${PARENT_ID}-01` } })).text();
     await traceOf(receiver, after, 2);
     expect(receiver.spans.filter((s) => s.traceId === unsampled)).toEqual([]);
+    expect(receiver.spans.filter((s) => /^\/(health|metrics)/.test(String(s.attributes['url.path'])))).toEqual([]);
   });
 });
 
