@@ -6,8 +6,12 @@
 //   layer  our driver layer (dist/db connectors), BARE_POOL connections opened up front and lent
 //          from a plain free-list: the like-for-like baseline the gateway target applies to
 //   raw    the database's own client the usual way: better-sqlite3 in-process and synchronous,
-//          pg.Pool, mysql2 pool; for information only
+//          pg.Pool, mysql2 pool; for information only (and, for SQLite, the limit the gateway's
+//          embedded database is measured against: bench/sqlite-limit.mjs)
+// With raw SQLite, GET /sqlite-psv?limit=N also streams the rows as the gateway's psv does (one
+// `a|b|c` line per row, no header) from better-sqlite3's iterator, in batches of 500 rows.
 // env BARE_DB: JSON { resourceId, dialect, target } (see lib/databases.mjs); HOST, PORT.
+import { Readable } from 'node:stream';
 import Fastify from 'fastify';
 import { createConnector, toPgPlaceholders } from '../dist/db/index.js';
 import { selectTraffic } from '../dist/routes/traffic-sql.js';
@@ -57,11 +61,18 @@ async function rawDriver() {
     const { default: Database } = await import('better-sqlite3');
     const sqlite = new Database(t.db_path, { readonly: true });
     const statements = new Map();
+    const rawStatements = new Map();
     return {
       rows: async (sql, params) => {
         let stmt = statements.get(sql);
         if (!stmt) statements.set(sql, (stmt = sqlite.prepare(sql)));
         return stmt.all(...params);
+      },
+      // Its own statements: raw(true) (rows as arrays) would change the JSON route's.
+      iterate: (sql, params) => {
+        let stmt = rawStatements.get(sql);
+        if (!stmt) rawStatements.set(sql, (stmt = sqlite.prepare(sql).raw(true)));
+        return stmt.iterate(...params);
       },
       close: async () => sqlite.close(),
     };
@@ -88,6 +99,30 @@ app.get(`/${prefix}-json`, async (req) => {
   const { sql, params } = selectTraffic(db.dialect, { limit });
   return driver.rows(sql, params);
 });
+if (driver.iterate) {
+  const PSV_SQL = 'SELECT date_hour, port, flows, pkts, bytes FROM tcp_hourly ORDER BY tcp_hourly.date_hour, tcp_hourly.port LIMIT ?';
+  app.get(`/${prefix}-psv`, (req, reply) => {
+    const limit = req.query.limit === undefined ? 10 : Number(req.query.limit);
+    const rows = driver.iterate(PSV_SQL, [limit]);
+    // Batches of lines, so a large limit does not build the whole body (as the gateway streams).
+    const body = Readable.from(
+      (function* () {
+        let batch = '';
+        let n = 0;
+        for (const row of rows) {
+          batch += `${row.join('|')}\n`;
+          if (++n === 500) {
+            yield batch;
+            batch = '';
+            n = 0;
+          }
+        }
+        if (batch !== '') yield batch;
+      })(),
+    );
+    return reply.type('text/plain; charset=utf-8').send(body);
+  });
+}
 app.get('/health/ready', async () => ({ status: 'ready' }));
 
 const shutdown = async () => {

@@ -21,6 +21,7 @@ const MODULES = {
   cluster: './cluster-throughput.mjs',
   'metrics-scrape': './metrics-scrape.mjs',
   'cold-burst': './cold-burst.mjs',
+  'sqlite-limit': './sqlite-limit.mjs',
   breaker: './breaker.mjs',
   'runtime-decisions': './runtime-decisions.mjs',
   cache: './cache.mjs',

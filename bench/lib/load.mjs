@@ -2,7 +2,7 @@
 // warm-up, while the server's process tree is sampled for memory (VmRSS summed over the server
 // and its child processes) and CPU time.
 import autocannon from 'autocannon';
-import { cpuSeconds, mainThreadCpu, processTree, rssBytes } from './processes.mjs';
+import { cpuSeconds, mainThreadCpu, processTree, pssBytes, rssBytes } from './processes.mjs';
 
 /** Seconds per measured phase (env BENCH_DURATION). */
 export const DURATION = Number(process.env.BENCH_DURATION ?? 5);
@@ -24,11 +24,16 @@ const SAMPLE_MS = 200;
  *   'CPU ms/req': number, processes: number, non2xx: number, errors: number }} LoadRow
  */
 
-/** Fails early (and clearly) when the route does not answer 200 with a JSON array. */
+/** Fails early (and clearly) when the route does not answer 200 with rows (a JSON array, or lines of text). */
 async function checkRoute(url, headers = {}) {
   const res = await fetch(url, { headers, signal: AbortSignal.timeout(10_000) });
   const body = await res.text();
   if (res.status !== 200) throw new Error(`GET ${url} answered ${res.status}: ${body.slice(0, 300)}`);
+  if (!/json/.test(res.headers.get('content-type') ?? '')) {
+    const lines = body.split('\n').filter((l) => l !== '').length;
+    if (lines === 0) throw new Error(`GET ${url} returned no lines`);
+    return lines;
+  }
   const rows = JSON.parse(body);
   if (!Array.isArray(rows) || rows.length === 0) throw new Error(`GET ${url} did not return rows: ${body.slice(0, 300)}`);
   return rows.length;
@@ -37,7 +42,8 @@ async function checkRoute(url, headers = {}) {
 /**
  * @param {{ pid: number }} server
  * @param {string} url
- * @param {{ connections?: number, headers?: Record<string, string> }} [opts] headers: sent with every request (credentials)
+ * @param {{ connections?: number, headers?: Record<string, string>, pss?: boolean }} [opts] headers: sent with every request (credentials);
+ *   pss: also sample the tree's PSS (reading smaps_rollup costs more than VmRSS, so only where asked)
  * @returns {Promise<LoadRow & { rows: number }>}
  */
 export async function measure(server, url, opts = {}) {
@@ -47,10 +53,12 @@ export async function measure(server, url, opts = {}) {
   await autocannon({ url, connections, headers, duration: WARMUP });
 
   let peak = 0;
+  let peakPss = 0;
   let pids = processTree(server.pid);
   const sample = () => {
     pids = processTree(server.pid);
     peak = Math.max(peak, rssBytes(pids));
+    if (opts.pss) peakPss = Math.max(peakPss, pssBytes(pids));
   };
   sample();
   const cpuBefore = cpuSeconds(pids);
@@ -73,6 +81,7 @@ export async function measure(server, url, opts = {}) {
     'p50 ms': result.latency.p50,
     'p99 ms': result.latency.p99,
     'peak RSS MB': Math.round(peak / 1048576),
+    ...(opts.pss ? { 'peak PSS MB': Math.round(peakPss / 1048576) } : {}),
     'CPU ms/req': Number(((cpu * 1000) / requests).toFixed(3)),
     // The server's own code runs here; the rest is V8's helper threads and driver child processes.
     'main thread µs/req user+sys': `${Math.round(((mainAfter.user - mainBefore.user) * 1e6) / requests)}+${Math.round(((mainAfter.system - mainBefore.system) * 1e6) / requests)}`,
@@ -87,7 +96,8 @@ export async function measure(server, url, opts = {}) {
  * Measures each case ROUNDS times, alternating between cases (a, b, c, a, b, c, ...) so that other
  * load on the machine hits every case alike. Other work can only slow a server down, so each row
  * reports its best round (latencies from that round) and lists every round's req/s.
- * @param {{ label: Record<string, unknown>, start: () => Promise<{ pid: number, url: string, stop: () => Promise<void> }>, path: string }[]} cases
+ * @param {{ label: Record<string, unknown>, start: () => Promise<{ pid: number, url: string, stop: () => Promise<void> }>, path: string, load?: { connections?: number, pss?: boolean } }[]} cases
+ *   load: options of measure() for that case
  */
 export async function compareRounds(cases) {
   const rounds = cases.map(() => []);
@@ -95,7 +105,7 @@ export async function compareRounds(cases) {
     for (const [i, c] of cases.entries()) {
       const server = await c.start();
       try {
-        rounds[i].push(await measure(server, `${server.url}${c.path}`));
+        rounds[i].push(await measure(server, `${server.url}${c.path}`, c.load));
       } finally {
         await server.stop();
       }

@@ -138,6 +138,24 @@ export function rssBytes(pids) {
   return total;
 }
 
+/**
+ * Sum of PSS (bytes) over `pids`: resident memory with each shared page split among the processes
+ * sharing it, so a tree of forked workers is not counted once per worker for the pages they share.
+ * Processes that vanished count 0.
+ */
+export function pssBytes(pids) {
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+      if (m) total += Number(m[1]) * 1024;
+    } catch {
+      // exited
+    }
+  }
+  return total;
+}
+
 let ticks;
 /** Clock ticks per second of /proc/<pid>/stat times. */
 function clockTicks() {

@@ -1,0 +1,95 @@
+// The embedded SQLite resource against the limit of the machine: the gateway with the shipped
+// configuration (config/watchtower.yaml's sqlite_traffic pool) against a bare Fastify route calling
+// better-sqlite3 on its own main thread, on the same file and query, in the same run:
+//   /sqlite-json (10 rows) at 50 connections and at 1, and /sqlite-psv streaming 1,000 rows;
+//   PSS of each server's whole process tree, idle after start-up and at its peak under load.
+// Targets: gateway >= 0.8x the bare route in each case; PSS under load < 150 MB; idle PSS <= 90 MB.
+// The cold start of the same configuration is the cold-burst module.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { startBare } from './lib/bare.mjs';
+import { sqliteDb } from './lib/databases.mjs';
+import { startGateway } from './lib/gateway.mjs';
+import { DURATION, ROUNDS, WARMUP, compareRounds, pairedRatio } from './lib/load.mjs';
+import { processTree, pssBytes, removeTempDir, tempDir } from './lib/processes.mjs';
+
+const TARGET_RATIO = 0.8;
+const TARGET_LOADED_PSS_MB = 150;
+const TARGET_IDLE_PSS_MB = 90;
+const STREAM_ROWS = 1000;
+
+/** The sqlite_traffic settings the gateway ships with, as a new user runs it. */
+function shippedResource() {
+  const file = fileURLToPath(new URL('../config/watchtower.yaml', import.meta.url));
+  return parse(readFileSync(file, 'utf8')).resources.sqlite_traffic;
+}
+
+const LOADS = [
+  { name: 'json, 50 connections', path: '/sqlite-json', load: { connections: 50, pss: true } },
+  { name: 'json, 1 connection', path: '/sqlite-json', load: { connections: 1, pss: true } },
+  { name: `psv stream of ${STREAM_ROWS} rows, 50 connections`, path: `/sqlite-psv?limit=${STREAM_ROWS}`, load: { connections: 50, pss: true } },
+];
+
+/** Tree PSS of a freshly started server, after a short settle with no traffic. */
+async function idlePssMb(start) {
+  const server = await start();
+  try {
+    await new Promise((r) => setTimeout(r, 2000));
+    return Math.round(pssBytes(processTree(server.pid)) / 1048576);
+  } finally {
+    await server.stop();
+  }
+}
+
+export async function run() {
+  const dir = tempDir('wt-bench-sqlite-limit-');
+  try {
+    const db = sqliteDb(join(dir, 'traffic.db'));
+    const resource = shippedResource();
+    const gateway = () => startGateway(db, { label: 'gateway (shipped SQLite pool)', resource });
+    const bare = () => startBare(db, 'raw');
+    const rows = [];
+    const ratios = {};
+    const met = [];
+    let loadedPss = 0;
+    for (const l of LOADS) {
+      const [gw, raw] = await compareRounds([
+        { label: { load: l.name, server: 'gateway' }, path: l.path, load: l.load, start: gateway },
+        { label: { load: l.name, server: 'bare Fastify + better-sqlite3 in-process' }, path: l.path, load: l.load, start: bare },
+      ]);
+      rows.push(gw, raw);
+      const paired = pairedRatio(gw, raw);
+      ratios[`${l.name}: gateway / bare (median of rounds)`] = paired.median;
+      ratios[`${l.name}: lowest-highest round`] = `${paired.min}-${paired.max}`;
+      met.push(paired.median >= TARGET_RATIO);
+      loadedPss = Math.max(loadedPss, ...gw.byRound.map((r) => r['peak PSS MB']));
+    }
+    const idle = { gateway: await idlePssMb(gateway), bare: await idlePssMb(bare) };
+    ratios['idle PSS MB, gateway / bare'] = `${idle.gateway} / ${idle.bare}`;
+    return {
+      name: 'sqlite-limit',
+      seconds: DURATION,
+      warmupSeconds: WARMUP,
+      rounds: ROUNDS,
+      notes: [
+        `gateway: the shipped sqlite_traffic settings (${JSON.stringify(resource)}); bare: better-sqlite3 on the main thread, no pool, no hooks, no records`,
+        'peak PSS MB: the process tree (SQLite: one child process per open connection), sampled every 200 ms of the measured phase',
+        `each case ${ROUNDS} round(s), gateway and bare alternating, each freshly started and loaded for ${WARMUP} s first`,
+      ],
+      rows,
+      ratio: ratios,
+      target: {
+        'gateway / bare >=': TARGET_RATIO,
+        'peak PSS under load MB <': TARGET_LOADED_PSS_MB,
+        'peak PSS under load MB': loadedPss,
+        'idle PSS MB <=': TARGET_IDLE_PSS_MB,
+        'idle PSS MB': idle.gateway,
+        met: met.every(Boolean) && loadedPss < TARGET_LOADED_PSS_MB && idle.gateway <= TARGET_IDLE_PSS_MB,
+      },
+    };
+  } finally {
+    removeTempDir(dir);
+  }
+}
