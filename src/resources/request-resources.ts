@@ -76,7 +76,7 @@ export class RequestResources implements CancelSignal {
   private failedAt = 0;
   // CancelSignal: set when the request ended while its resources were still being acquired.
   aborted = false;
-  reason: unknown = undefined;
+  private abortReason: ClientClosedError | undefined;
   private abortListeners: (() => void)[] | undefined;
 
   /** `cid` goes on the records of a failed acquisition or release. */
@@ -300,7 +300,7 @@ export class RequestResources implements CancelSignal {
     if (this.ended) return undefined;
     this.ended = true;
     if (this.phase === 'new' || this.phase === 'acquiring') {
-      this.abort(new ClientClosedError());
+      this.abort();
       return undefined;
     }
     if (this.phase !== 'held') return undefined;
@@ -308,7 +308,7 @@ export class RequestResources implements CancelSignal {
       this.releaseNow();
       return undefined;
     }
-    if (this.running > 0) this.abort(new ClientClosedError());
+    if (this.running > 0) this.abort();
     return this.release();
   }
 
@@ -323,10 +323,20 @@ export class RequestResources implements CancelSignal {
     if (i !== -1) this.abortListeners?.splice(i, 1);
   }
 
-  private abort(reason: unknown): void {
+  /**
+   * Why the request's waits were aborted. The client-closed error is made when first read, not when
+   * the request ends: most requests end with nothing waiting, and an error's stack trace costs
+   * microseconds on every one of them.
+   */
+  get reason(): ClientClosedError | undefined {
+    if (this.aborted) this.abortReason ??= new ClientClosedError();
+    return this.abortReason;
+  }
+
+  /** Aborts the waits: the client closed (its error is made when `reason` is read). */
+  private abort(): void {
     if (this.aborted) return;
     this.aborted = true;
-    this.reason = reason;
     const listeners = this.abortListeners;
     this.abortListeners = undefined;
     if (listeners) for (const l of listeners) l();
