@@ -194,7 +194,11 @@ function handle(msg: WorkerRequest): void {
   if (msg.type === 'open') {
     try {
       db = new Database(msg.path, { fileMustExist: true, timeout: msg.busyTimeoutMs });
-      db.pragma('journal_mode = WAL'); // readers never block the writer, nor it them
+      // WAL: readers never block the writer, nor it them. synchronous FULL (SQLite's own default,
+      // set so that no build's default can change it): a commit the gateway reports as done has
+      // reached the disk, also if the machine loses power right after. See DESIGN.md, "Databases".
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
       send({ type: 'ready' });
     } catch (err) {
       send({ type: 'error', id: 0, error: errorInfo(err) });
