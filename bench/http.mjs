@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { startBare } from './lib/bare.mjs';
 import { serverDbs, sqliteDb } from './lib/databases.mjs';
-import { POOL, startGateway } from './lib/gateway.mjs';
+import { GATEWAY_NODE_ARGS, POOL, startGateway } from './lib/gateway.mjs';
 import { CONNECTIONS, DURATION, ROUNDS, WARMUP, compareRounds, pairedRatio } from './lib/load.mjs';
 import { removeTempDir, tempDir } from './lib/processes.mjs';
 
@@ -25,7 +25,7 @@ function cases(db) {
   ];
   // For information: young-generation collections on the main thread instead of V8's helper threads
   // (the gateway set this until re-measured; see bench/README.md, "Node 24").
-  list.push(c('gateway, main-thread scavenge', () => startGateway(db, { label: `gateway (${db.key}, main-thread scavenge)`, nodeArgs: ['--no-parallel-scavenge'] })));
+  list.push(c('gateway, main-thread scavenge', () => startGateway(db, { label: `gateway (${db.key}, main-thread scavenge)`, nodeArgs: [...GATEWAY_NODE_ARGS, '--no-parallel-scavenge'] })));
   if (db.key === 'sqlite') {
     // For information: the shipped default retires a connection (a worker process) every 100 queries.
     const resource = { db_min_conn_pool_size: POOL, db_max_conn_pool_size: POOL };

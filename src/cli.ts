@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8
 /**
  * The `watchtower` command: `start` runs the gateway (dist/main.js), `check` validates the config,
  * the endpoint files and every declared statement against its database (as start-up does),

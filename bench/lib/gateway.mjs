@@ -14,6 +14,12 @@ const ENDPOINTS = fileURLToPath(new URL('../../config/endpoints/', import.meta.u
 /** The sample endpoint file of each sample resource (its /<db>-json and -psv routes are declared there). */
 const ENDPOINT_FILE = { sqlite_traffic: 'traffic-sqlite.yaml', pg_traffic: 'traffic-pg.yaml', mysql_traffic: 'traffic-mysql.yaml' };
 
+/**
+ * Node options the gateway is launched with (package.json "start", the Dockerfile, the `watchtower`
+ * bin): the benchmarks run it as users do. A test keeps the four in step.
+ */
+export const GATEWAY_NODE_ARGS = ['--max-semi-space-size=8'];
+
 /** Connections per pool, min = max so every connection is open before the load starts (env BENCH_POOL). */
 export const POOL = Number(process.env.BENCH_POOL ?? 4);
 
@@ -30,7 +36,8 @@ export function fixedPool(extra = {}) {
  * @param {{ label: string, config?: Record<string, unknown>, resource?: Record<string, unknown>, nodeArgs?: string[], wrapper?: string[], env?: Record<string, string>, readyTimeoutMs?: number, script?: string }} opts
  *   config: top-level keys (log_level, queries_log_type, ...); resource: keys under resources.<id>;
  *   script: run instead of dist/main.js, with the same config (bench/declared-server.mjs);
- *   nodeArgs: node command-line options before the script; wrapper, env, readyTimeoutMs: see spawnServer.
+ *   nodeArgs: node command-line options before the script, instead of GATEWAY_NODE_ARGS ([]: Node's defaults);
+ *   wrapper, env, readyTimeoutMs: see spawnServer.
  */
 export async function startGateway(db, opts) {
   const dir = tempDir('wt-bench-gw-');
@@ -48,7 +55,7 @@ export async function startGateway(db, opts) {
   try {
     const server = await spawnServer(opts.script ?? MAIN, {
       label: opts.label,
-      nodeArgs: opts.nodeArgs,
+      nodeArgs: opts.nodeArgs ?? GATEWAY_NODE_ARGS,
       wrapper: opts.wrapper,
       readyTimeoutMs: opts.readyTimeoutMs,
       env: { WT_CONFIG: configFile, OVERRIDE_CONFIG_PATH: join(dir, 'override.yaml'), WT_WORKERS: '1', ...env, ...opts.env },
