@@ -1,9 +1,13 @@
 // Micro-benchmark of the declared endpoints' row encoders (dist/endpoints/formats.js), standalone:
-// `npm run build && node bench/declared-encoders.mjs [rows] [repeats]`. CPU time per row, the lowest of `repeats` runs, for rows shaped like the `declared` stream's
-// (an hour as text, a port and three counters, made by JSON.parse as the SQLite worker's batches
-// are). Main-thread CPU time (process.threadCpuUsage()), as the `declared` module reports. Three figures per format:
-// - encode: the row encoder alone (encodeAll over rows in memory);
-// - generator: encodeRows over an async source of 500-row batches, as a stream endpoint runs it;
+// `npm run build && node bench/declared-encoders.mjs [rows] [repeats] [passes]`; env
+// BENCH_DIST=<dir>/dist measures another build. Main-thread CPU time per row
+// (process.threadCpuUsage(): V8's helper threads left out, as the `declared` module reports the
+// main thread; it moves in scheduler ticks, 4 ms here, so each measured run makes `passes` passes
+// over the rows to last a few hundred ms), the lowest of `repeats` runs, for rows shaped like the `declared` stream's (an hour as text, a port and three counters,
+// made by JSON.parse as the SQLite worker's batches are). Three figures per format:
+// - encode: the row encoder alone (encodeAll over slices of 256 rows held in memory);
+// - generator: encodeRows over an async source handing out one row per promise, as a stream
+//   endpoint runs it;
 // - to bytes: that generator through Readable.from into a sink, as the reply turns its chunks to
 //   UTF-8 (the HTTP write itself and the client are not included).
 // On a shared machine CPU time of a single-threaded loop moves far less than wall time; the lowest
@@ -12,13 +16,13 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 
-// env BENCH_DIST: another build's dist/ directory, to compare before and after a change.
 const dist = process.env.BENCH_DIST ? pathToFileURL(`${process.env.BENCH_DIST}/`).href : new URL('../dist/', import.meta.url).href;
 const { encodeAll, encodeRows } = await import(new URL('endpoints/formats.js', dist).href);
 
 const ROWS = Number(process.argv[2] ?? 200_000);
-const REPEATS = Number(process.argv[3] ?? 7);
-const FORMATS = ['psv', 'csv', 'ndjson', 'json'];
+const REPEATS = Number(process.argv[3] ?? 3);
+const PASSES = Number(process.argv[4] ?? 10);
+const FORMATS = ['psv', 'csv', 'ndjson'];
 
 /** Rows as the bench's stream statement makes them, parsed from JSON text in batches of 500. */
 function makeRows(n) {
@@ -34,7 +38,7 @@ function makeRows(n) {
   return out;
 }
 
-/** An async row source that hands out batches the way src/db/row-stream.ts does (a promise per row). */
+/** An async row source with a promise per row, as src/db/row-stream.ts hands out its batches. */
 function source(rows) {
   let i = 0;
   return {
@@ -82,14 +86,14 @@ for (let r = 0; r < REPEATS; r++) {
   for (const [name, run] of Object.entries(cases)) {
     for (const f of FORMATS) {
       const start = mainThreadNs();
-      await run(rows, f);
-      const ns = (mainThreadNs() - start) / ROWS;
+      for (let p = 0; p < PASSES; p++) await run(rows, f);
+      const ns = (mainThreadNs() - start) / (ROWS * PASSES);
       const key = `${name}|${f}`;
       best[key] = Math.min(best[key] ?? Infinity, ns);
     }
   }
 }
-console.log(`node ${process.version}, ${ROWS} rows, lowest of ${REPEATS} runs, main-thread CPU ns per row`);
+console.log(`node ${process.version}, ${ROWS} rows x ${PASSES} passes, lowest of ${REPEATS} runs, main-thread CPU ns per row`);
 console.log(['', ...FORMATS].map((s) => s.padStart(10)).join(''));
 for (const name of Object.keys(cases)) {
   console.log([name.padStart(10), ...FORMATS.map((f) => best[`${name}|${f}`].toFixed(0).padStart(10))].join(''));
