@@ -13,6 +13,7 @@ import type { SecureResourceSettings } from '../config/schema.js';
 import { BaseConnection } from './base.js';
 import { connectError } from './classify.js';
 import { hasRequestComment } from '../query/sql-comment.js';
+import { asBinaryProtocol, inlineValues } from './mysql-inline.js';
 import { mysqlColumn, noRowsQuery, type MysqlField } from './result-columns.js';
 import { readableBatches, type BatchSource } from './row-stream.js';
 import { awaitCommit, Deadline, HOUSEKEEPING_MS, runStoppable, settledWithin, stopAndProve, timeoutError, toMs, withTimeout } from './timeout.js';
@@ -71,11 +72,21 @@ function forget(conn: mysql.Connection, sql: string): void {
 
 function run(conn: mysql.Connection, sql: string, values: MysqlParam[]): Promise<QueryResult> {
   return new Promise((resolve, reject) => {
-    conn.execute({ sql, values }, (err, result) => {
-      forget(conn, sql);
+    const done = (err: mysql.QueryError | null, result: unknown) => {
       if (err) return reject(err);
       if (Array.isArray(result)) resolve({ rows: result as Row[], rowCount: result.length });
       else resolve({ rows: [], rowCount: (result as mysql.ResultSetHeader).affectedRows ?? 0 });
+    };
+    // A commented statement is new text each time: one round trip with its values inlined, where
+    // they can be written exactly (see mysql-inline.ts), instead of a PREPARE of its own.
+    const inlined = hasRequestComment(sql) ? inlineValues(sql, values) : undefined;
+    if (inlined !== undefined) {
+      conn.query({ sql: inlined, typeCast: asBinaryProtocol }, done);
+      return;
+    }
+    conn.execute({ sql, values }, (err, result) => {
+      forget(conn, sql);
+      done(err, result);
     });
   });
 }

@@ -95,7 +95,7 @@ describe.skipIf(skip)('sql_comment', () => {
     expect(seen).toBe(`SELECT SLEEP(1.5) AS n /*cid='${cid}',endpoint='%2Fmy%2Fsleep'*/`);
   });
 
-  it('closes each commented MySQL statement after its run instead of keeping it prepared', async () => {
+  it('keeps no prepared statement per commented MySQL statement on the server', async () => {
     const count = async () => {
       const [rows] = await my.query("SHOW GLOBAL STATUS LIKE 'Prepared_stmt_count'");
       return Number((rows as { Value: string }[])[0].Value);
