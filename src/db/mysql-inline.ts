@@ -10,7 +10,8 @@
  * also one inside a quoted literal, and escapes with backslashes, which NO_BACKSLASH_ESCAPES reads
  * differently.
  */
-import type { TypeCast } from 'mysql2';
+import type { FieldPacket } from 'mysql2';
+import { splitRequestComment } from '../query/sql-comment.js';
 
 export type InlineValue = string | number | boolean | null | Date | Buffer;
 
@@ -84,9 +85,32 @@ function literal(v: InlineValue): string | undefined {
   return undefined;
 }
 
+/**
+ * Placeholder positions by SQL text (the part before a request's comment, which repeats): routes
+ * run a few texts over and over. Bounded in count and, by skipping long texts, in memory.
+ */
+const scanned = new Map<string, number[] | undefined>();
+const SCANNED_MAX = 512;
+const SCANNED_MAX_CHARS = 4096;
+
+function placeholdersOf(sql: string): number[] | undefined {
+  if (sql.length > SCANNED_MAX_CHARS) return placeholders(sql);
+  if (scanned.has(sql)) return scanned.get(sql);
+  if (scanned.size >= SCANNED_MAX) scanned.clear();
+  const at = placeholders(sql);
+  scanned.set(sql, at);
+  return at;
+}
+
 /** `sql` with every `?` replaced by its value's literal, or undefined when that cannot be done with certainty. */
 export function inlineValues(sql: string, values: readonly InlineValue[]): string | undefined {
-  const at = placeholders(sql);
+  // The request's comment (see sql-comment.ts) holds no placeholder: scan, and remember, the rest.
+  const commented = splitRequestComment(sql);
+  if (commented !== undefined) {
+    const body = inlineValues(commented.body, values);
+    return body === undefined ? undefined : body + commented.comment;
+  }
+  const at = placeholdersOf(sql);
   if (at === undefined || at.length !== values.length) return undefined;
   let out = '';
   let from = 0;
@@ -99,14 +123,22 @@ export function inlineValues(sql: string, values: readonly InlineValue[]): strin
   return out + sql.slice(from);
 }
 
+/** MYSQL_TYPE_FLOAT, a result column's type code. */
+const FLOAT = 4;
+
 /**
- * Reads results of the text protocol as the binary protocol (execute) reads them, so a statement
- * answers the same values either way: a FLOAT arrives as text ("1.1") but is bound as a 32-bit
- * float (1.100000023841858). Every other type mysql2 reads alike from both (measured over every
- * column type the tests use).
+ * Makes rows read on the text protocol answer what the binary protocol (execute) answers: a FLOAT
+ * arrives as its text ("1.1") but is bound as a 32-bit float (1.100000023841858). Every other type
+ * mysql2 reads alike from both (measured over every column type the tests use). Done on the rows
+ * once they are read, not per field while reading: a typeCast callback cost every field of every row.
  */
-export const asBinaryProtocol: TypeCast = (field, next) => {
-  if (field.type !== 'FLOAT') return next();
-  const text = field.string();
-  return text === null ? null : Math.fround(Number(text));
-};
+export function asBinaryProtocol(rows: Record<string, unknown>[], fields: readonly FieldPacket[] | undefined): void {
+  const floats = fields?.filter((f) => f.columnType === FLOAT).map((f) => f.name);
+  if (floats === undefined || floats.length === 0) return;
+  for (const row of rows) {
+    for (const name of floats) {
+      const v = row[name];
+      if (typeof v === 'number') row[name] = Math.fround(v);
+    }
+  }
+}

@@ -8,7 +8,7 @@
  * number when it fits in 2^53 and the exact decimal string otherwise; DECIMAL stays a string.
  * The session time zone is UTC, so Date parameters are written as UTC.
  */
-import mysql from 'mysql2';
+import mysql, { type FieldPacket } from 'mysql2';
 import type { SecureResourceSettings } from '../config/schema.js';
 import { BaseConnection } from './base.js';
 import { connectError } from './classify.js';
@@ -81,7 +81,10 @@ function run(conn: mysql.Connection, sql: string, values: MysqlParam[]): Promise
     // they can be written exactly (see mysql-inline.ts), instead of a PREPARE of its own.
     const inlined = hasRequestComment(sql) ? inlineValues(sql, values) : undefined;
     if (inlined !== undefined) {
-      conn.query({ sql: inlined, typeCast: asBinaryProtocol }, done);
+      conn.query({ sql: inlined }, (err, result, fields) => {
+        if (!err && Array.isArray(result)) asBinaryProtocol(result as Row[], fields as FieldPacket[] | undefined);
+        done(err, result);
+      });
       return;
     }
     conn.execute({ sql, values }, (err, result) => {

@@ -11,7 +11,7 @@ import { CommitOutcomeUnknown } from '../db/timeout.js';
 import { DbDriverError, type DbConnection, type QueryResult, type Row, type RowStream, type SqlParam, type Statement } from '../db/types.js';
 import { AppError, AppTimeoutError, BadRequestError, ClientClosedError, ConflictError, DatabaseError, OutcomeUnknownError } from '../errors.js';
 import { getLogger } from '../log/index.js';
-import { sqlComment, withComment } from './sql-comment.js';
+import { requestComment, withComment } from './sql-comment.js';
 import { StallWatch } from './stall-watch.js';
 import { failures } from '../log/summarise.js';
 import type { QueryEvent, RetryReason } from '../resources/events.js';
@@ -165,7 +165,7 @@ export class RequestQueries {
    */
   private sent(resourceId: string, sql: string): string {
     if (!resourceSettingsOf(this.settings(), resourceId).sql_comment) return sql;
-    return withComment(sql, sqlComment({ cid: this.state.cid, endpoint: this.state.endpoint }));
+    return withComment(sql, requestComment(this.state.cid, this.state.endpoint));
   }
 
   /** What the request holds (a route that declares no resources has nothing to run on). */

@@ -32,7 +32,48 @@ export function withComment(sql: string, comment: string): string {
   return `${body}${sep}${comment}`;
 }
 
+/** Where the comment this module added begins in `sql` (-1: none). Its text changes per request. */
+function requestCommentStart(sql: string): number {
+  if (!sql.endsWith('*/')) return -1;
+  const at = sql.lastIndexOf("/*cid='");
+  return at !== -1 && sql.indexOf('*/', at) === sql.length - 2 ? at : -1;
+}
+
 /** Whether `sql` ends in a comment this module added (its text changes per request). */
 export function hasRequestComment(sql: string): boolean {
-  return /\/\*cid='[^*]*\*\/$/.test(sql);
+  return requestCommentStart(sql) !== -1;
+}
+
+/**
+ * `sql` split before the comment this module added (and the space or newline before it), or
+ * undefined when it has none: drivers that remember work per SQL text do it for the part that
+ * repeats, then append the comment.
+ */
+export function splitRequestComment(sql: string): { body: string; comment: string } | undefined {
+  const at = requestCommentStart(sql);
+  if (at <= 0) return undefined;
+  return { body: sql.slice(0, at - 1), comment: sql.slice(at - 1) };
+}
+
+/** Characters encodeURIComponent leaves as they are, and the spec's escaping too. */
+const URL_SAFE = /^[A-Za-z0-9_.!~*()-]*$/;
+/** Encoded endpoints: a gateway has few, and each request names one (bounded, emptied when full). */
+const encodedEndpoints = new Map<string, string>();
+const ENCODED_ENDPOINTS_MAX = 1000;
+
+/**
+ * The comment of a request's statements, `/*cid='…',endpoint='…'*\/`: what sqlComment makes of these
+ * two fields, with the encoding skipped for a correlation id that needs none and remembered per
+ * endpoint, since it runs for every statement.
+ */
+export function requestComment(cid: string, endpoint: string | undefined): string {
+  const c = URL_SAFE.test(cid) ? cid : encode(cid);
+  if (endpoint === undefined) return `/*cid='${c}'*/`;
+  let e = encodedEndpoints.get(endpoint);
+  if (e === undefined) {
+    if (encodedEndpoints.size >= ENCODED_ENDPOINTS_MAX) encodedEndpoints.clear();
+    e = encode(endpoint);
+    encodedEndpoints.set(endpoint, e);
+  }
+  return `/*cid='${c}',endpoint='${e}'*/`;
 }

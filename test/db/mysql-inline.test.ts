@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConnector } from '../../src/db/index.js';
 import { asBinaryProtocol, inlineValues, type InlineValue } from '../../src/db/mysql-inline.js';
 import type { DbConnection } from '../../src/db/types.js';
-import { sqlComment, withComment } from '../../src/query/sql-comment.js';
+import { requestComment, sqlComment, withComment } from '../../src/query/sql-comment.js';
 import { mysqlAvailable, mysqlTarget, requireOrSkip } from '../helpers/databases.js';
 
 const T = { timeoutSeconds: 10 };
@@ -28,6 +28,11 @@ describe('inlineValues', () => {
       'SELECT NULL, 1, 0, (-5), 0, 0, 1.5e0, (-2.5e-7)',
     );
     expect(inlineValues('SELECT ?, ?', ["O'Brien; DROP TABLE t; --", Buffer.from([0, 255])])).toBe("SELECT 'O''Brien; DROP TABLE t; --', X'00ff'");
+  });
+
+  it('leaves the request comment alone, also one holding an escaped quote', () => {
+    const sql = withComment("SELECT ?, '?'", requestComment("it's", '/t'));
+    expect(inlineValues(sql, ['a'])).toBe("SELECT 'a', '?' /*cid='it\\'s',endpoint='%2Ft'*/");
   });
 
   it('refuses what it cannot write or read for sure, so the prepared path runs instead', () => {
@@ -77,12 +82,12 @@ describe.skipIf(skip)('inlined statements on MariaDB', () => {
     const [prepared] = await raw.execute(sql, values);
     const inlined = inlineValues(sql, values);
     expect(inlined).toBeDefined();
-    const [text] = await raw.query({ sql: inlined!, typeCast: asBinaryProtocol });
+    const [text, fields] = await raw.query({ sql: inlined! });
+    // Without the FLOAT rule the text protocol reads 1.1, where the binary one reads the float's 1.100000023841858.
+    expect((text as { f: number }[])[0].f).not.toBe((prepared as { f: number }[])[0].f);
+    asBinaryProtocol(text as Record<string, unknown>[], fields);
     expect(text).toEqual(prepared);
     expect((text as unknown[]).length).toBe(1);
-    // Without the FLOAT rule the text protocol reads 1.1, where the binary one reads the float's 1.100000023841858.
-    const [plainText] = await raw.query({ sql: inlined! });
-    expect((plainText as { f: number }[])[0].f).not.toBe((prepared as { f: number }[])[0].f);
   });
 
   it('runs a commented statement without a PREPARE on the server', async () => {
@@ -94,6 +99,8 @@ describe.skipIf(skip)('inlined statements on MariaDB', () => {
     }
     // The status query itself is plain and prepared once; none of the five commented ones was.
     expect((await prepares()) - before).toBeLessThanOrEqual(1);
+    // FLOAT reads as on the prepared path, through the driver too.
+    expect((await conn.query(commented(`SELECT f FROM ${table} WHERE i = ?`), [-5], T)).rows).toEqual((await conn.query(`SELECT f FROM ${table} WHERE i = ?`, [-5], T)).rows);
     // A value the inliner refuses still runs, on the prepared path.
     const { rows } = await conn.query(commented('SELECT ? AS v'), ['back\\slash'], T);
     expect(rows).toEqual([{ v: 'back\\slash' }]);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { hasRequestComment, sqlComment, withComment } from '../../src/query/sql-comment.js';
+import { toPgPlaceholders } from '../../src/db/pg-placeholders.js';
+import { hasRequestComment, requestComment, splitRequestComment, sqlComment, withComment } from '../../src/query/sql-comment.js';
 
 describe('sqlcommenter comment', () => {
   it('sorts keys, URL-encodes values and escapes the quotes encoding leaves', () => {
@@ -14,5 +15,20 @@ describe('sqlcommenter comment', () => {
     expect(withComment('SELECT 1 -- one', "/*cid='x'*/")).toBe("SELECT 1 -- one\n/*cid='x'*/");
     expect(hasRequestComment(withComment('SELECT 1', sqlComment({ cid: 'x' })))).toBe(true);
     expect(hasRequestComment('SELECT 1 /* mine */')).toBe(false);
+  });
+
+  it('makes a request\'s comment as sqlComment does, for ids and endpoints that need encoding and those that do not', () => {
+    const cids = ['4f1c2a9b0e7d', '0af7651916cd43dd8448eb211c80319c', "it's", 'a*/b', 'ünï code', 'x y;z', ''];
+    const endpoints = ['/pg/items', '/sqlite-json', "/o'k", undefined];
+    for (const cid of cids) for (const endpoint of endpoints) expect(requestComment(cid, endpoint)).toBe(sqlComment({ cid, endpoint }));
+  });
+
+  it('splits a statement before its request comment, and PostgreSQL placeholders are the same either way', () => {
+    const sql = "SELECT ? AS a, '?' AS b -- ?";
+    const commented = withComment(sql, requestComment("it's", '/x'));
+    expect(splitRequestComment(commented)).toEqual({ body: sql, comment: "\n/*cid='it\\'s',endpoint='%2Fx'*/" });
+    expect(splitRequestComment('SELECT 1 /* mine */')).toBeUndefined();
+    expect(toPgPlaceholders(commented)).toBe(`${toPgPlaceholders(sql)}\n/*cid='it\\'s',endpoint='%2Fx'*/`);
+    expect(toPgPlaceholders(withComment('SELECT ?, ?', requestComment('c', '/y')))).toBe("SELECT $1, $2 /*cid='c',endpoint='%2Fy'*/");
   });
 });
