@@ -74,7 +74,8 @@ function literal(v: InlineValue): string | undefined {
   if (typeof v === 'boolean') return v ? '1' : '0';
   if (typeof v === 'number') {
     if (!Number.isFinite(v)) return undefined;
-    if (Number.isInteger(v)) return Number.isSafeInteger(v) ? (v < 0 ? `(${v})` : String(v === 0 ? 0 : v)) : undefined;
+    // String(-0) is "0", as a bound -0 is.
+    if (Number.isInteger(v)) return Number.isSafeInteger(v) ? (v < 0 ? `(${v})` : String(v)) : undefined;
     // A bound JS fraction is a DOUBLE; a literal needs an exponent to be one (1.5 alone is DECIMAL).
     const text = String(v);
     const double = /e/i.test(text) ? text : `${text}e0`;

@@ -1,23 +1,14 @@
 /**
  * sqlcommenter (https://google.github.io/sqlcommenter/spec/): a trailing comment naming the
  * request on every statement, so pg_stat_activity, the MySQL process list and slow-query logs show
- * which request ran it. Keys sorted; keys and values URL-encoded, then `'` escaped as `\'`, values
- * in single quotes. URL encoding turns `/` into %2F, so a value can never close the comment.
+ * which request ran it: `/*cid='…',endpoint='…'*\/`, keys sorted, values URL-encoded, then `'`
+ * escaped as `\'`, in single quotes. URL encoding turns `/` into %2F, so a value can never close
+ * the comment.
  */
 
 function encode(s: string): string {
   // encodeURIComponent leaves ' unencoded: the spec escapes it after encoding.
   return encodeURIComponent(s).replaceAll("'", "\\'");
-}
-
-/** `/*k1='v1',k2='v2'*\/` for the fields that have a value, keys sorted. */
-export function sqlComment(fields: Record<string, string | undefined>): string {
-  const parts: string[] = [];
-  for (const key of Object.keys(fields).sort()) {
-    const value = fields[key];
-    if (value !== undefined) parts.push(`${encode(key)}='${encode(value)}'`);
-  }
-  return `/*${parts.join(',')}*/`;
 }
 
 /**
@@ -62,9 +53,8 @@ const encodedEndpoints = new Map<string, string>();
 const ENCODED_ENDPOINTS_MAX = 1000;
 
 /**
- * The comment of a request's statements, `/*cid='…',endpoint='…'*\/`: what sqlComment makes of these
- * two fields, with the encoding skipped for a correlation id that needs none and remembered per
- * endpoint, since it runs for every statement.
+ * The comment of a request's statements. It is made for every statement, so the encoding is skipped
+ * for a correlation id that needs none and remembered per endpoint.
  */
 export function requestComment(cid: string, endpoint: string | undefined): string {
   const c = URL_SAFE.test(cid) ? cid : encode(cid);

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConnector } from '../../src/db/index.js';
 import { asBinaryProtocol, inlineValues, type InlineValue } from '../../src/db/mysql-inline.js';
 import type { DbConnection } from '../../src/db/types.js';
-import { requestComment, sqlComment, withComment } from '../../src/query/sql-comment.js';
+import { requestComment, withComment } from '../../src/query/sql-comment.js';
 import { mysqlAvailable, mysqlTarget, requireOrSkip } from '../helpers/databases.js';
 
 const T = { timeoutSeconds: 10 };
@@ -74,7 +74,7 @@ describe.skipIf(skip)('inlined statements on MariaDB', () => {
     await raw?.end();
   });
 
-  const commented = (sql: string) => withComment(sql, sqlComment({ cid: 'inline-test', endpoint: '/t' }));
+  const commented = (sql: string) => withComment(sql, requestComment('inline-test', '/t'));
 
   it('answers what the prepared path answers, for every column type and injection-shaped values', async () => {
     const sql = `SELECT *, ? AS p1, ? AS p2, ? AS p3, ? AS p4, ? AS p5 FROM ${table} WHERE i = ? AND s = ?`;
