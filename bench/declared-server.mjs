@@ -10,66 +10,15 @@
 //   GET /code/rows?port=&limit=    the rows as JSON, like /<db>-json of src/routes/traffic.ts
 //   GET /code/stream?limit=        the rows streamed as psv, like /<db>-psv of src/routes/traffic.ts
 import { Readable } from 'node:stream';
-import { buildApp } from '../dist/app.js';
-import { config, initConfig } from '../dist/config/index.js';
-import { createConnector } from '../dist/db/index.js';
-import { ensureSqliteSample } from '../dist/db/sample-data.js';
+import { config } from '../dist/config/index.js';
 import { compileNamed } from '../dist/endpoints/placeholders.js';
 import { nativeJsonSerializer } from '../dist/http/schemas.js';
-import { flushLogs, setLogLevel } from '../dist/log/index.js';
-import { bindResourceMetrics, initChildren, recordQuery, recordRequest } from '../dist/metrics/bind.js';
-import { createMetrics } from '../dist/metrics/catalogue.js';
-import { metricsPlugin } from '../dist/metrics/plugin.js';
-import { startProcessMetrics } from '../dist/metrics/process.js';
+import { recordQuery } from '../dist/metrics/bind.js';
 import { RequestQueries } from '../dist/query/query.js';
-import { ResourceManager } from '../dist/resources/resource-manager.js';
+import { serveWiredGateway } from './lib/wired-gateway.mjs';
 
-const settings = initConfig();
-setLogLevel(settings.log_level);
-const rid = settings.resource_ids[0];
-const target = settings.secure[rid];
-if (target.db_type === 'sqlite') ensureSqliteSample(target.db_path);
 const sql = JSON.parse(process.env.BENCH_DECL_SQL ?? '{}');
-
-const metrics = createMetrics();
-const resources = new ResourceManager({ connectorFor: (id) => createConnector(id, config().secure[id]) });
-bindResourceMetrics(metrics, resources, [...settings.resource_ids]);
-const routeUrls = [];
-const app = await buildApp({
-  acquirer: resources,
-  readiness: () => resources.readiness(),
-  observer: { requestDone: (endpoint, statusCode, seconds) => recordRequest(metrics, endpoint, statusCode, seconds) },
-  onQuery: (ev) => recordQuery(metrics, ev),
-  metricsPlugin: async (instance) => instance.register(metricsPlugin, { metrics }),
-  isShuttingDown: () => false,
-  docs: false,
-  version: 'bench',
-  routeUrls,
-});
-
-// The SQL with `?` placeholders, compiled once as a hand-written route would hold it.
-const rowsSql = compileNamed(sql.rows, target.db_type);
-const streamSql = compileNamed(sql.stream, target.db_type);
-const queries = (req) => new RequestQueries(req.wt, (ev) => recordQuery(metrics, ev), config);
 const int = (minimum, maximum, extra = {}) => ({ type: 'integer', minimum, maximum, ...extra });
-
-app.get(
-  '/code/rows',
-  {
-    config: { resources: [rid] },
-    serializerCompiler: nativeJsonSerializer,
-    schema: {
-      querystring: { type: 'object', additionalProperties: false, properties: { port: int(1, 65535), limit: int(1, 10000, { default: 10 }) } },
-      response: { 200: { type: 'array', items: { type: 'object', additionalProperties: true } } },
-    },
-  },
-  async (req) => {
-    const q = queries(req);
-    const rows = await q.rows(rid, rowsSql.sql, rowsSql.names.map((n) => req.query[n] ?? null));
-    await q.release();
-    return rows;
-  },
-);
 
 /** PSV as src/routes/traffic.ts writes it: fields joined by '|', about 16 KB a chunk. */
 async function* psvChunks(rows) {
@@ -91,32 +40,42 @@ async function* psvChunks(rows) {
   if (chunk.length > 0) yield chunk;
 }
 
-app.get(
-  '/code/stream',
-  {
-    config: { resources: [rid] },
-    schema: { querystring: { type: 'object', additionalProperties: false, properties: { limit: int(1, 10_000_000, { default: 10 }) } } },
-  },
-  async (req, reply) => {
-    const rows = await queries(req).stream(rid, streamSql.sql, streamSql.names.map((n) => req.query[n] ?? null));
-    reply.type('text/plain; charset=utf-8');
-    return reply.send(Readable.from(psvChunks(rows), { objectMode: false }));
-  },
-);
+await serveWiredGateway({
+  addRoutes: (app, { rid, target, metrics }) => {
+    // The SQL with `?` placeholders, compiled once as a hand-written route would hold it.
+    const rowsSql = compileNamed(sql.rows, target.db_type);
+    const streamSql = compileNamed(sql.stream, target.db_type);
+    const queries = (req) => new RequestQueries(req.wt, (ev) => recordQuery(metrics, ev), config);
 
-await app.ready();
-initChildren(metrics, [...new Set(routeUrls)], [...settings.resource_ids]);
-const stopProcessMetrics = startProcessMetrics(metrics);
-resources.start();
-await resources.warm();
-await app.listen({ host: settings.host, port: settings.port });
+    app.get(
+      '/code/rows',
+      {
+        config: { resources: [rid] },
+        serializerCompiler: nativeJsonSerializer,
+        schema: {
+          querystring: { type: 'object', additionalProperties: false, properties: { port: int(1, 65535), limit: int(1, 10000, { default: 10 }) } },
+          response: { 200: { type: 'array', items: { type: 'object', additionalProperties: true } } },
+        },
+      },
+      async (req) => {
+        const q = queries(req);
+        const rows = await q.rows(rid, rowsSql.sql, rowsSql.names.map((n) => req.query[n] ?? null));
+        await q.release();
+        return rows;
+      },
+    );
 
-const shutdown = async () => {
-  await app.close();
-  await resources.shutdown(1);
-  stopProcessMetrics();
-  flushLogs();
-  process.exit(0);
-};
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
+    app.get(
+      '/code/stream',
+      {
+        config: { resources: [rid] },
+        schema: { querystring: { type: 'object', additionalProperties: false, properties: { limit: int(1, 10_000_000, { default: 10 }) } } },
+      },
+      async (req, reply) => {
+        const rows = await queries(req).stream(rid, streamSql.sql, streamSql.names.map((n) => req.query[n] ?? null));
+        reply.type('text/plain; charset=utf-8');
+        return reply.send(Readable.from(psvChunks(rows), { objectMode: false }));
+      },
+    );
+  },
+});
