@@ -103,14 +103,20 @@ function placeholdersOf(sql: string): number[] | undefined {
   return at;
 }
 
+/**
+ * A statement ending in its request's comment (see sql-comment.ts) with its values inlined, or
+ * undefined when it has no such comment or its values cannot be inlined with certainty. The comment
+ * holds no placeholder: only the text before it is scanned (and remembered, as it repeats).
+ */
+export function inlineCommented(sql: string, values: readonly InlineValue[]): string | undefined {
+  const commented = splitRequestComment(sql);
+  if (commented === undefined) return undefined;
+  const body = inlineValues(commented.body, values);
+  return body === undefined ? undefined : body + commented.comment;
+}
+
 /** `sql` with every `?` replaced by its value's literal, or undefined when that cannot be done with certainty. */
 export function inlineValues(sql: string, values: readonly InlineValue[]): string | undefined {
-  // The request's comment (see sql-comment.ts) holds no placeholder: scan, and remember, the rest.
-  const commented = splitRequestComment(sql);
-  if (commented !== undefined) {
-    const body = inlineValues(commented.body, values);
-    return body === undefined ? undefined : body + commented.comment;
-  }
   const at = placeholdersOf(sql);
   if (at === undefined || at.length !== values.length) return undefined;
   let out = '';

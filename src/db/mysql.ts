@@ -13,7 +13,7 @@ import type { SecureResourceSettings } from '../config/schema.js';
 import { BaseConnection } from './base.js';
 import { connectError } from './classify.js';
 import { hasRequestComment } from '../query/sql-comment.js';
-import { asBinaryProtocol, inlineValues } from './mysql-inline.js';
+import { asBinaryProtocol, inlineCommented } from './mysql-inline.js';
 import { mysqlColumn, noRowsQuery, type MysqlField } from './result-columns.js';
 import { readableBatches, type BatchSource } from './row-stream.js';
 import { awaitCommit, Deadline, HOUSEKEEPING_MS, runStoppable, settledWithin, stopAndProve, timeoutError, toMs, withTimeout } from './timeout.js';
@@ -79,7 +79,7 @@ function run(conn: mysql.Connection, sql: string, values: MysqlParam[]): Promise
     };
     // A commented statement is new text each time: one round trip with its values inlined, where
     // they can be written exactly (see mysql-inline.ts), instead of a PREPARE of its own.
-    const inlined = hasRequestComment(sql) ? inlineValues(sql, values) : undefined;
+    const inlined = inlineCommented(sql, values);
     if (inlined !== undefined) {
       conn.query({ sql: inlined }, (err, result, fields) => {
         if (!err && Array.isArray(result)) asBinaryProtocol(result as Row[], fields as FieldPacket[] | undefined);

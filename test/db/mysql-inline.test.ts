@@ -7,7 +7,7 @@
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConnector } from '../../src/db/index.js';
-import { asBinaryProtocol, inlineValues, type InlineValue } from '../../src/db/mysql-inline.js';
+import { asBinaryProtocol, inlineCommented, inlineValues, type InlineValue } from '../../src/db/mysql-inline.js';
 import type { DbConnection } from '../../src/db/types.js';
 import { requestComment, withComment } from '../../src/query/sql-comment.js';
 import { mysqlAvailable, mysqlTarget, requireOrSkip } from '../helpers/databases.js';
@@ -32,7 +32,9 @@ describe('inlineValues', () => {
 
   it('leaves the request comment alone, also one holding an escaped quote', () => {
     const sql = withComment("SELECT ?, '?'", requestComment("it's", '/t'));
-    expect(inlineValues(sql, ['a'])).toBe("SELECT 'a', '?' /*cid='it\\'s',endpoint='%2Ft'*/");
+    expect(inlineCommented(sql, ['a'])).toBe("SELECT 'a', '?' /*cid='it\\'s',endpoint='%2Ft'*/");
+    // Without its request's comment a statement is not inlined: it stays prepared.
+    expect(inlineCommented("SELECT ?, '?'", ['a'])).toBeUndefined();
   });
 
   it('refuses what it cannot write or read for sure, so the prepared path runs instead', () => {
