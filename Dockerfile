@@ -1,6 +1,7 @@
 # WatchTower gateway image.
 #   docker build -t watchtower:local .
-# Stage 1 compiles TypeScript and the native addons (better-sqlite3, odbc) with the dev
+# Stage 1 compiles TypeScript, the native addons (better-sqlite3, odbc) and the SQLite interrupt
+# extension (native/, built by the postinstall script) with the dev
 # dependencies; stage 2 holds only the production dependencies, the compiled code and the
 # runtime libraries (unixODBC and the MariaDB ODBC driver "MariaDB Unicode").
 ARG NODE_IMAGE=node:24.22.3-bookworm-slim
@@ -12,9 +13,12 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY native/sqlite-interrupt.c ./native/
+COPY scripts/build-sqlite-interrupt.mjs ./scripts/
 # npm ci also runs the package's "prepare" script, which compiles TypeScript into dist/.
 RUN npm ci --no-audit --no-fund \
  && test -f dist/main.js \
+ && test -f native/build/sqlite-interrupt.so \
  && npm prune --omit=dev --no-audit --no-fund
 
 FROM ${NODE_IMAGE} AS runtime
@@ -28,6 +32,7 @@ ENV NODE_ENV=production \
 WORKDIR /opt/watchtower
 COPY --from=build --chown=root:root /src/node_modules ./node_modules
 COPY --from=build --chown=root:root /src/dist ./dist
+COPY --from=build --chown=root:root /src/native/build ./native/build
 COPY --chown=root:root package.json ./
 COPY --chown=root:root config ./config
 COPY --chown=root:root scripts ./scripts
