@@ -9,6 +9,7 @@ import { config, configPaths, loadSettings, reloadConfig, type ConfigChange, typ
 import { createConnector } from './db/index.js';
 import { requireOdbc } from './db/odbc.js';
 import { ensureSqliteSample } from './db/sample-data.js';
+import { workerKind, type WorkerKind } from './db/sqlite-interrupt.js';
 import { buildApp } from './app.js';
 import type { Endpoint } from './endpoints/declaration.js';
 import { checkEndpointStatements, type RowColumns } from './endpoints/startup-check.js';
@@ -91,7 +92,6 @@ export function logConfigError(err: ConfigError, when: keyof typeof REFUSED): vo
   });
 }
 
-/** Creates the SQLite sample database on first start and makes sure ODBC support is there; before anything connects. */
 /** The sample database is created on first start; any other missing SQLite file is a mistake named now. */
 function openableSqlite(rid: string, target: Settings['secure'][string]): void {
   if (target.db_path === ':memory:' || existsSync(target.db_path)) return;
@@ -105,10 +105,27 @@ function openableSqlite(rid: string, target: Settings['secure'][string]): void {
   );
 }
 
+/** What the resource's SQLite connections run in: a resource that asks for threads and cannot have them stops start-up. */
+function sqliteWorkersOf(rid: string, target: Settings['secure'][string]): void {
+  let workers: WorkerKind;
+  try {
+    workers = workerKind(target.sqlite_workers);
+  } catch (err) {
+    throw new ConfigError(`secure.${rid}.sqlite_workers: ${(err as Error).message}`, { keys: [`secure.${rid}.sqlite_workers`] });
+  }
+  if (workers.kind === 'processes' && target.sqlite_workers === 'auto') {
+    log.warning('sqlite-workers', `${rid}: SQLite connections run in worker processes (slower, heavier): ${workers.why}`, { resource: rid });
+  }
+}
+
+/** Before anything connects: the SQLite sample database on first start, what SQLite connections run in, ODBC support. */
 export async function prepareResources(cfg: Settings): Promise<void> {
   for (const rid of cfg.resource_ids) {
     const target = cfg.secure[rid];
-    if (target.db_type === 'sqlite') openableSqlite(rid, target);
+    if (target.db_type === 'sqlite') {
+      openableSqlite(rid, target);
+      sqliteWorkersOf(rid, target);
+    }
     // The odbc package is optional: without it an ODBC resource could never serve, so say so now.
     if (target.db_type === 'odbc') await requireOdbc();
   }

@@ -20,6 +20,9 @@ export const DB_TYPES = ['sqlite', 'postgres', 'mysql', 'odbc'] as const;
 export type LogLevelName = (typeof LOG_LEVELS)[number];
 export type QueryLogType = (typeof QUERY_LOG_TYPES)[number];
 export type DbType = (typeof DB_TYPES)[number];
+export const SQLITE_WORKERS = ['auto', 'threads', 'processes'] as const;
+/** What a SQLite resource's connections run in (see src/db/sqlite.ts). */
+export type SqliteWorkers = (typeof SQLITE_WORKERS)[number];
 
 /** Schema node with our extra `reloadable` flag (convict keeps unknown properties). */
 type Node<T> = convict.SchemaObj<T> & { reloadable: boolean };
@@ -494,6 +497,8 @@ export interface SecureResourceSettings {
   db_path: string;
   /** SQLite: create db_path with the sample table when it does not exist (else a missing file is an error). */
   db_sample: boolean;
+  /** SQLite: each connection in a worker thread (auto: when the interrupt extension is built) or a worker process. */
+  sqlite_workers: SqliteWorkers;
   db_host: string;
   db_port: number;
   db_name: string;
@@ -511,6 +516,12 @@ export const secureResourceSchema: { [K in keyof SecureResourceSettings]: Node<S
     doc: 'SQLite only: when db_path does not exist, create it holding the sample table (the shipped sqlite_traffic). Otherwise a missing file stops start-up naming the path, so a mistyped path is not served as a new empty database.',
     format: strictBoolean,
     default: false,
+    reloadable: false,
+  },
+  sqlite_workers: {
+    doc: 'SQLite only: what each connection runs in. threads: a worker thread, stopped past its timeout through the interrupt extension built at npm install (native/); processes: a worker process, killed past its timeout; auto: threads when that extension loads, else processes.',
+    format: [...SQLITE_WORKERS],
+    default: 'auto',
     reloadable: false,
   },
   db_host: { doc: 'Database host (ODBC: server).', format: String, default: '127.0.0.1', reloadable: false },

@@ -1,7 +1,7 @@
 /**
- * Messages between a SQLite connection and its worker process. The IPC channel speaks JSON: for
- * these small messages structured clone was much slower (JSON cut the CPU per query, parent and
- * worker together, by about a fifth in the benchmark). The few values JSON cannot carry travel tagged: bigint parameters, and in rows BLOBs
+ * Messages between a SQLite connection and its worker thread or process. Both channels carry JSON
+ * (a thread's messages are JSON text): for these small messages structured clone was much slower
+ * (JSON cut the CPU per query, parent and worker process together, by about a fifth in the benchmark). The few values JSON cannot carry travel tagged: bigint parameters, and in rows BLOBs
  * and non-finite numbers; a reply whose rows hold any says so (`tagged`), so plain rows are never
  * walked twice.
  */
@@ -14,7 +14,8 @@ export type WorkerParam = string | number | null | { $bigint: string };
 export type TaggedValue = { $blob: string } | { $number: 'Infinity' | '-Infinity' | 'NaN' };
 
 export type WorkerRequest =
-  | { type: 'open'; path: string; busyTimeoutMs: number }
+  /** interruptExtension: a thread's, which it loads to be interruptible (see sqlite-interrupt.ts). */
+  | { type: 'open'; path: string; busyTimeoutMs: number; interruptExtension?: string }
   | { type: 'query'; id: number; sql: string; params: WorkerParam[] }
   /** Prepares the statement (never runs it) and answers its result columns. */
   | { type: 'describe'; id: number; sql: string }
@@ -41,7 +42,8 @@ export interface WorkerErrorInfo {
 }
 
 export type WorkerReply =
-  | { type: 'ready' }
+  /** token: the thread's connection in the interrupt extension's registry. */
+  | { type: 'ready'; token?: number }
   | { type: 'result'; id: number; rows: Row[]; rowCount: number; tagged?: true }
   /** null: the statement returns no rows. */
   | { type: 'columns'; id: number; columns: ColumnInfo[] | null }

@@ -1,21 +1,25 @@
 /**
- * One SQLite connection, in its own process so that SQL never runs on the gateway's event loop
- * and a statement past its timeout can really be stopped: better-sqlite3 has no sqlite3_interrupt
- * binding, and a worker thread cannot be terminated while it is inside a native sqlite3_step, so
- * the parent kills this process instead. Serves one request at a time; a stream sends one batch
- * per "more" message, so memory stays flat however many rows the statement yields.
+ * One SQLite connection, in its own worker thread or process, so that SQL never runs on the
+ * gateway's event loop and a statement past its timeout can really be stopped. A thread cannot be
+ * terminated while it is inside a native sqlite3_step, and better-sqlite3 has no sqlite3_interrupt
+ * binding: so a thread's connection loads native/sqlite-interrupt.c, through which the main thread
+ * interrupts it, and a process (the fallback without that extension) is killed. Serves one request
+ * at a time; a stream sends one batch per "more" message, so memory stays flat however many rows
+ * the statement yields.
  */
+import { parentPort } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { exactInteger } from './exact-integer.js';
+import { loadExtensionEntry } from './sqlite-interrupt.js';
 import type { Row } from './types.js';
 import type { ColumnInfo, TaggedValue, WorkerErrorInfo, WorkerParam, WorkerReply, WorkerRequest } from './sqlite-protocol.js';
 
 let db: Database.Database | undefined;
 let cursor: { id: number; rows: IterableIterator<unknown>; batchSize: number } | undefined;
 
-function send(reply: WorkerReply): void {
-  process.send?.(reply);
-}
+/** A thread talks through its port in JSON text (see sqlite-protocol); a process through its JSON IPC channel. */
+const port = parentPort;
+const send: (reply: WorkerReply) => void = port ? (reply) => port.postMessage(JSON.stringify(reply)) : (reply) => process.send?.(reply);
 
 /** Set when a row of the reply being built holds a tagged value. */
 let tagged = false;
@@ -199,7 +203,13 @@ function handle(msg: WorkerRequest): void {
       // reached the disk, also if the machine loses power right after. See DESIGN.md, "Databases".
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
-      send({ type: 'ready' });
+      if (msg.interruptExtension === undefined) send({ type: 'ready' });
+      else {
+        loadExtensionEntry(db, msg.interruptExtension, 'sqlite3_wtinterrupt_init');
+        // SQLite's busy handler sleeps through an interrupt; the extension's gives up when interrupted.
+        db.prepare('SELECT wt_busy_timeout(?)').get(msg.busyTimeoutMs);
+        send({ type: 'ready', token: db.prepare('SELECT wt_interrupt_token()').pluck().get() as number });
+      }
     } catch (err) {
       send({ type: 'error', id: 0, error: errorInfo(err) });
     }
@@ -246,6 +256,9 @@ function handle(msg: WorkerRequest): void {
   }
 }
 
-process.on('message', (msg) => handle(msg as WorkerRequest));
-// The parent died or dropped us: never outlive it.
-process.on('disconnect', () => process.exit(0));
+if (port) port.on('message', (msg: string) => handle(JSON.parse(msg) as WorkerRequest));
+else {
+  process.on('message', (msg) => handle(msg as WorkerRequest));
+  // The parent died or dropped us: never outlive it.
+  process.on('disconnect', () => process.exit(0));
+}

@@ -1,18 +1,22 @@
 /**
- * SQLite through better-sqlite3, one worker process per connection (see sqlite-worker.ts for why a
- * process and not a thread). A timeout kills the worker, which really stops the statement; the
- * connection is then unusable and the pool opens a new one. A transaction cut short that way is
- * never committed: SQLite rolls it back from the WAL when the file is next opened.
+ * SQLite through better-sqlite3, each connection in a worker thread or, as a fallback, a worker
+ * process (sqlite_workers; see sqlite-worker.ts). A statement past its timeout, or whose client
+ * left, is stopped: in a thread through sqlite3_interrupt (sqlite-interrupt.ts), which keeps the
+ * connection; in a process by killing it, after which the pool opens a new one. A transaction cut
+ * short either way is never committed: an interrupted one is rolled back before the connection is
+ * used again, a killed one by SQLite from the WAL when the file is next opened.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import type { SecureResourceSettings } from '../config/schema.js';
 import { BaseConnection } from './base.js';
 import { connectError } from './classify.js';
 import { mayAddNulls, sqliteColumn } from './result-columns.js';
 import type { BatchSource } from './row-stream.js';
+import { workerKind, type Interrupter, type WorkerKind } from './sqlite-interrupt.js';
 import type { WorkerParam, WorkerReply, WorkerRequest } from './sqlite-protocol.js';
 import { awaitCommit, Deadline, HOUSEKEEPING_MS, runStoppable, settledWithin, timeoutError, toMs, withTimeout } from './timeout.js';
 import { DbDriverError, type DbConnector, type QueryResult, type ResultColumn, type Row, type SqlParam, type Statement } from './types.js';
@@ -122,6 +126,63 @@ class WorkerGone extends DbDriverError {
   }
 }
 
+/** A connection's way to its worker, whichever it runs in. */
+interface WorkerChannel {
+  send(msg: WorkerRequest, onFailed: (err: Error) => void): void;
+  /** Ends the worker, however busy: kills the process, terminates the thread. */
+  end(): void;
+  /** Whether the worker keeps this process alive: only while a request is in flight. */
+  hold(busy: boolean): void;
+}
+
+interface ChannelEvents {
+  reply(reply: WorkerReply): void;
+  exit(reason: string): void;
+}
+
+function processChannel(child: ChildProcess, on: ChannelEvents): WorkerChannel {
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+  (child.stderr as { unref?: () => void } | null)?.unref?.(); // diagnostics only: never what keeps us alive
+  child.on('message', (m) => on.reply(m as WorkerReply));
+  child.once('exit', (code, signal) => on.exit(`code=${code} signal=${signal}${stderr ? ` ${stderr.trim()}` : ''}`));
+  return {
+    send: (msg, onFailed) =>
+      child.send(msg, (err) => {
+        if (err) onFailed(err);
+      }),
+    end: () => child.kill('SIGKILL'),
+    hold: (busy) => {
+      if (busy) {
+        child.ref();
+        child.channel?.ref();
+      } else {
+        child.unref();
+        child.channel?.unref();
+      }
+    },
+  };
+}
+
+function threadChannel(worker: Worker, on: ChannelEvents): WorkerChannel {
+  let failure = '';
+  worker.on('message', (m: string) => on.reply(JSON.parse(m) as WorkerReply));
+  worker.on('error', (err) => (failure = ` ${err.message}`));
+  worker.once('exit', (code) => on.exit(`thread code=${code}${failure}`));
+  return {
+    send: (msg) => worker.postMessage(JSON.stringify(msg)), // a port's send cannot fail while the thread lives
+    end: () => void worker.terminate(),
+    hold: (busy) => (busy ? worker.ref() : worker.unref()),
+  };
+}
+
+/**
+ * How long an interrupted statement may take to hand back its error before the thread is
+ * terminated instead. SQLite checks the interrupt between steps of its program (microseconds); only
+ * a wait for another writer's lock, bounded by the busy timeout, can hold it longer.
+ */
+const INTERRUPT_GRACE_MS = 1000;
+
 type Waiter = { resolve: (r: WorkerReply) => void; reject: (e: Error) => void };
 
 class SqliteConnection extends BaseConnection {
@@ -129,47 +190,40 @@ class SqliteConnection extends BaseConnection {
   private readonly waiters = new Map<number, Waiter>();
   private readonly exited: Promise<void>;
   private exitReason: string | undefined;
+  private readonly channel: WorkerChannel;
+  /** A thread's connection in the interrupt extension's registry, once it is open. */
+  private token: number | undefined;
 
   constructor(
     resourceId: string,
     connId: number,
-    private readonly child: ChildProcess,
+    worker: { child: ChildProcess } | { thread: Worker; interrupter: Interrupter },
   ) {
     super(resourceId, connId, 'sqlite');
-    let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-    (child.stderr as { unref?: () => void } | null)?.unref?.(); // diagnostics only: never what keeps us alive
-    child.on('message', (m) => this.dispatch(m as WorkerReply));
+    let exit!: (reason: string) => void;
     this.exited = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
-        this.exitReason = `code=${code} signal=${signal}${stderr ? ` ${stderr.trim()}` : ''}`;
+      exit = (reason) => {
+        this.exitReason = reason;
         this.markUnusable();
-        for (const w of this.waiters.values()) w.reject(new WorkerGone(this.exitReason));
+        for (const w of this.waiters.values()) w.reject(new WorkerGone(reason));
         this.waiters.clear();
-        this.holdProcessOpen();
+        this.channel.hold(false);
         resolve();
-      });
+      };
     });
+    const events: ChannelEvents = { reply: (r) => this.dispatch(r), exit: (reason) => exit(reason) };
+    this.interrupter = 'thread' in worker ? worker.interrupter : undefined;
+    this.channel = 'thread' in worker ? threadChannel(worker.thread, events) : processChannel(worker.child, events);
   }
 
-  /**
-   * An idle worker must not keep the process alive (a caller that forgets close() would hang its
-   * exit; the worker exits on its own when the parent goes), but one with a request in flight must.
-   */
-  private holdProcessOpen(): void {
-    const busy = this.waiters.size > 0;
-    if (busy) this.child.ref();
-    else this.child.unref();
-    if (busy) this.child.channel?.ref();
-    else this.child.channel?.unref();
-  }
+  private readonly interrupter: Interrupter | undefined;
 
   private dispatch(reply: WorkerReply): void {
     const id = 'id' in reply ? reply.id : 0;
     const waiter = this.waiters.get(id);
     if (!waiter) return;
     this.waiters.delete(id);
-    this.holdProcessOpen();
+    this.channel.hold(this.waiters.size > 0);
     if (reply.type === 'error') waiter.reject(workerError(reply.error));
     else waiter.resolve(reply);
   }
@@ -179,26 +233,36 @@ class SqliteConnection extends BaseConnection {
     if (this.exitReason !== undefined) return Promise.reject(new WorkerGone(this.exitReason));
     return new Promise((resolve, reject) => {
       this.waiters.set(msg.id, { resolve, reject });
-      this.holdProcessOpen();
-      this.child.send(msg, (err) => {
-        if (err && this.waiters.delete(msg.id)) reject(new WorkerGone(err.message));
+      this.channel.hold(true);
+      this.channel.send(msg, (err) => {
+        if (this.waiters.delete(msg.id)) reject(new WorkerGone(err.message));
       });
     });
   }
 
   /**
-   * Stops a statement: past its timeout by killing the worker at once; when its client left, after
-   * a short grace in which the statement may end by itself (a kill costs a process start).
+   * Stops a running statement. In a thread: interrupts it, and the connection stays. In a process:
+   * kills it, at once past a timeout; when its client left, after a short grace in which the
+   * statement may end by itself (a kill costs a process start).
    */
   private stopStatement(running: Promise<unknown>): Promise<boolean> {
+    if (this.interrupter !== undefined) return this.interrupt(running);
     if (!this.cancelling) return this.kill();
     return settledWithin(running, CANCEL_GRACE_MS).then((done) => (done && this.usable ? true : this.kill()));
+  }
+
+  /** Interrupts the thread's statement and waits for its answer; terminates the thread if none comes. */
+  private async interrupt(running: Promise<unknown>): Promise<boolean> {
+    if (this.token === undefined || !this.usable) return this.kill();
+    this.interrupter?.interrupt(this.token);
+    if ((await settledWithin(running, INTERRUPT_GRACE_MS)) && this.usable) return true;
+    return this.kill();
   }
 
   /** Stops whatever the worker is doing the only sure way; the connection is done. */
   private async kill(): Promise<boolean> {
     this.markUnusable();
-    if (this.exitReason === undefined) this.child.kill('SIGKILL');
+    if (this.exitReason === undefined) this.channel.end();
     await settledWithin(this.exited, HOUSEKEEPING_MS);
     return false;
   }
@@ -212,17 +276,27 @@ class SqliteConnection extends BaseConnection {
 
   /** The statement prepared in the worker, never run: declared types and NOT NULL of table columns. */
   protected async runDescribe(sql: string, _params: SqlParam[], ms: number): Promise<ResultColumn[] | undefined> {
-    const reply = await runStoppable(this.request({ type: 'describe', id: this.nextId++, sql }), ms, () => this.kill(), 'query');
+    const describing = this.request({ type: 'describe', id: this.nextId++, sql });
+    const reply = await runStoppable(describing, ms, () => this.stopStatement(describing), 'query');
     if (reply.type !== 'columns') throw new Error(`unexpected worker reply ${reply.type}`);
     if (reply.columns === null) return undefined;
     const nullsAdded = mayAddNulls(sql);
     return reply.columns.map((c) => sqliteColumn(c.name, c.type, c.notNull && !nullsAdded));
   }
 
+  /** Asks the worker to roll back whatever transaction is open; kills it when it does not answer in time. */
+  private rollBack(): Promise<boolean> {
+    const rolledBack = withTimeout(this.request({ type: 'rollback', id: this.nextId++ }), HOUSEKEEPING_MS, () => new Error('rollback timed out'));
+    return rolledBack.then(
+      () => true,
+      () => this.kill(),
+    );
+  }
+
   /**
-   * Two steps, so a kill can never undo a commit we then report as failed: the worker runs the
-   * statements within the timeout (a kill rolls them back) and waits; only then, our timer stopped,
-   * do we ask it to COMMIT, and await that answer (see awaitCommit) instead of killing.
+   * Two steps, so a stop can never undo a commit we then report as failed: the worker runs the
+   * statements within the timeout (stopping them rolls them back) and waits; only then, our timer
+   * stopped, do we ask it to COMMIT, and await that answer (see awaitCommit) instead of stopping it.
    */
   protected async runTransaction(statements: Statement[], ms: number): Promise<number[]> {
     const deadline = new Deadline(ms);
@@ -232,13 +306,12 @@ class SqliteConnection extends BaseConnection {
       statements: statements.map((s) => ({ sql: s.sql, params: s.params.map(toWorkerParam) })),
     };
     const preparing = this.request(msg);
-    const ready = await this.stoppable(preparing, ms, () => this.stopStatement(preparing), 'transaction');
+    // An interrupted statement ends the transaction in the worker, but one interrupted just after its
+    // last statement would leave it open and waiting: roll back whatever is open before going on.
+    const stop = async () => (await this.stopStatement(preparing)) && this.rollBack();
+    const ready = await this.stoppable(preparing, ms, stop, 'transaction');
     if (ready.type !== 'prepared') throw new Error(`unexpected worker reply ${ready.type}`);
-    if (deadline.expired()) {
-      const rolledBack = withTimeout(this.request({ type: 'rollback', id: this.nextId++ }), HOUSEKEEPING_MS, () => new Error('rollback timed out'));
-      const usable = await rolledBack.then(() => true, () => this.kill());
-      throw timeoutError('transaction', ms / 1000, usable);
-    }
+    if (deadline.expired()) throw timeoutError('transaction', ms / 1000, await this.rollBack());
     let counts: number[] = [];
     const committing = this.request({ type: 'commit', id: this.nextId++ }).then((reply) => {
       if (reply.type !== 'counts') throw new Error(`unexpected worker reply ${reply.type}`);
@@ -276,10 +349,13 @@ class SqliteConnection extends BaseConnection {
       stop: async (overran?: boolean): Promise<boolean> => {
         if (state !== 'open') return this.usable;
         state = 'ended';
-        // Busy inside SQLite: only killing stops it, at once past a timeout, after a short grace for
-        // a consumer that left (the batch under way usually arrives first). Idle: close the cursor.
+        // Busy inside SQLite: a thread is interrupted; a process is killed, at once past a timeout,
+        // after a short grace for a consumer that left (the batch under way usually arrives first).
+        // Idle, or interrupted: close the cursor.
         const running = inFlight;
-        if (running && (overran || !(await settledWithin(running, CANCEL_GRACE_MS)))) return this.kill();
+        if (running && this.interrupter !== undefined) {
+          if (!(await this.interrupt(running))) return false;
+        } else if (running && (overran || !(await settledWithin(running, CANCEL_GRACE_MS)))) return this.kill();
         if (!this.usable) return false;
         const cancelled = this.request({ type: 'cancel', id });
         return withTimeout(cancelled, HOUSEKEEPING_MS, () => new Error('cancel timed out')).then(
@@ -291,38 +367,35 @@ class SqliteConnection extends BaseConnection {
   }
 
   protected async doClose(): Promise<void> {
-    if (this.exitReason === undefined) this.child.send({ type: 'close' } satisfies WorkerRequest, () => undefined);
+    if (this.exitReason === undefined) this.channel.send({ type: 'close' }, () => undefined);
     if (!(await settledWithin(this.exited, HOUSEKEEPING_MS))) await this.kill();
   }
 
   /** Starts a worker and opens the database in it within `ms`, the wait for a start included. */
-  static async open(resourceId: string, connId: number, path: string, ms: number): Promise<SqliteConnection> {
+  static async open(resourceId: string, connId: number, path: string, workers: WorkerKind, ms: number): Promise<SqliteConnection> {
     const began = Date.now();
     const leave = await starts.enter(ms);
     if (!leave) throw new DbDriverError(`opening SQLite ${path} timed out after ${ms / 1000} s waiting for other connections to start`, { kind: 'timeout', connectionUsable: false });
     try {
-      return await SqliteConnection.start(resourceId, connId, path, Math.max(1, ms - (Date.now() - began)));
+      return await SqliteConnection.start(resourceId, connId, path, workers, Math.max(1, ms - (Date.now() - began)));
     } finally {
       leave();
     }
   }
 
-  private static async start(resourceId: string, connId: number, path: string, ms: number): Promise<SqliteConnection> {
-    const child = fork(sqliteWorkerPath(), [], {
-      execArgv: WORKER_NODE_FLAGS, // and not the parent's loaders/flags (e.g. a test runner's)
-      serialization: 'json', // see sqlite-protocol: far cheaper than structured clone here
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-    });
-    const conn = new SqliteConnection(resourceId, connId, child);
+  private static async start(resourceId: string, connId: number, path: string, workers: WorkerKind, ms: number): Promise<SqliteConnection> {
+    const conn = new SqliteConnection(resourceId, connId, workers.kind === 'threads' ? { thread: startThread(), interrupter: workers.interrupter } : { child: startProcess() });
+    const open: WorkerRequest = { type: 'open', path, busyTimeoutMs: BUSY_TIMEOUT_MS, interruptExtension: workers.kind === 'threads' ? workers.interrupter.path : undefined };
     try {
-      await withTimeout(
-        new Promise<void>((resolve, reject) => {
-          conn.waiters.set(0, { resolve: () => resolve(), reject });
-          child.send({ type: 'open', path, busyTimeoutMs: BUSY_TIMEOUT_MS } satisfies WorkerRequest);
+      const ready = await withTimeout(
+        new Promise<WorkerReply>((resolve, reject) => {
+          conn.waiters.set(0, { resolve, reject });
+          conn.channel.send(open, reject);
         }),
         ms,
         () => new DbDriverError(`opening SQLite ${path} timed out after ${ms / 1000} s`, { kind: 'timeout', connectionUsable: false }),
       );
+      if (ready.type === 'ready') conn.token = ready.token;
       return conn;
     } catch (err) {
       await conn.kill();
@@ -331,9 +404,28 @@ class SqliteConnection extends BaseConnection {
   }
 }
 
+function startProcess(): ChildProcess {
+  return fork(sqliteWorkerPath(), [], {
+    execArgv: WORKER_NODE_FLAGS, // and not the parent's loaders/flags (e.g. a test runner's)
+    serialization: 'json', // see sqlite-protocol: far cheaper than structured clone here
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+  });
+}
+
+/**
+ * A thread keeps little alive between statements: a small young generation (as a worker process's
+ * flags give it) keeps its heap from growing to tens of MB before it collects.
+ */
+const THREAD_LIMITS = { maxYoungGenerationSizeMb: 3 };
+
+function startThread(): Worker {
+  return new Worker(sqliteWorkerPath(), { execArgv: [], resourceLimits: THREAD_LIMITS, stdout: true });
+}
+
 export function sqliteConnector(resourceId: string, target: SecureResourceSettings): DbConnector {
+  const workers = workerKind(target.sqlite_workers);
   return {
     dbType: 'sqlite',
-    connect: (connId, timeoutSeconds) => SqliteConnection.open(resourceId, connId, target.db_path, toMs(timeoutSeconds)),
+    connect: (connId, timeoutSeconds) => SqliteConnection.open(resourceId, connId, target.db_path, workers, toMs(timeoutSeconds)),
   };
 }

@@ -18,6 +18,7 @@ export function targetFromUrl(url: string, overrides: Partial<SecureResourceSett
     db_type: dbType,
     db_path: dbType === 'sqlite' ? decodeURIComponent(u.pathname) : '',
     db_sample: false,
+    sqlite_workers: 'auto',
     db_host: u.hostname || '127.0.0.1',
     db_port: u.port ? Number(u.port) : 0,
     db_name: decodeURIComponent(u.pathname.replace(/^\//, '')),
