@@ -239,7 +239,7 @@ const TRANSIENT_CODES = new Set([
   'ER_CONNECTION_KILLED',
   '1927', // MariaDB ER_CONNECTION_KILLED by number
   'WT_CLOSED', // the pooled connection was found dead before the statement was sent
-  'WT_WORKER_EXIT', // a SQLite worker process that died
+  'WT_WORKER_EXIT', // a SQLite worker thread or process that died
 ]);
 /** ODBC: communication link failure, and MySQL/MariaDB's gone away / lost connection by number. */
 const TRANSIENT_ODBC = /^08S01|\/(2006|2013|1927)$/;
