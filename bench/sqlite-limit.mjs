@@ -19,11 +19,6 @@ const TARGET_RATIO = 0.8;
 const TARGET_LOADED_PSS_MB = 150;
 const TARGET_IDLE_PSS_MB = 90;
 const STREAM_ROWS = 1000;
-/**
- * For information: the gateway under Node's default young generation, which V8 sizes from the
- * machine's memory (64 MB semi-spaces on the 24 GB machine), instead of the 8 MB it is launched with.
- */
-const NODE_DEFAULTS = [];
 
 /** The sqlite_traffic settings the gateway ships with, as a new user runs it. */
 function shippedResource() {
@@ -55,7 +50,8 @@ export async function run() {
     const resource = shippedResource();
     const gateway = () => startGateway(db, { label: 'gateway (shipped SQLite pool)', resource });
     const bare = () => startBare(db, 'raw');
-    const nodeDefaults = () => startGateway(db, { label: 'gateway (Node defaults)', resource, nodeArgs: NODE_DEFAULTS });
+    // For information: the fallback without the interrupt extension, a worker process per connection.
+    const processes = () => startGateway(db, { label: 'gateway (worker processes)', resource, secure: { sqlite_workers: 'processes' } });
     const rows = [];
     const ratios = {};
     const met = [];
@@ -64,7 +60,7 @@ export async function run() {
       const [gw, raw, ...info] = await compareRounds([
         { label: { load: l.name, server: 'gateway' }, path: l.path, load: l.load, start: gateway },
         { label: { load: l.name, server: 'bare Fastify + better-sqlite3 in-process' }, path: l.path, load: l.load, start: bare },
-        ...(l.load.connections > 1 ? [{ label: { load: l.name, server: 'gateway, Node\'s default young generation (info)' }, path: l.path, load: l.load, start: nodeDefaults }] : []),
+        { label: { load: l.name, server: 'gateway, sqlite_workers: processes (info)' }, path: l.path, load: l.load, start: processes },
       ]);
       rows.push(gw, raw, ...info);
       for (const i of info) ratios[`${l.name}: ${i.server} / bare`] = pairedRatio(i, raw).median;
@@ -74,8 +70,9 @@ export async function run() {
       met.push(paired.median >= TARGET_RATIO);
       loadedPss = Math.max(loadedPss, ...gw.byRound.map((r) => r['peak PSS MB']));
     }
-    const idle = { gateway: await idlePssMb(gateway), bare: await idlePssMb(bare) };
+    const idle = { gateway: await idlePssMb(gateway), bare: await idlePssMb(bare), processes: await idlePssMb(processes) };
     ratios['idle PSS MB, gateway / bare'] = `${idle.gateway} / ${idle.bare}`;
+    ratios['idle PSS MB, gateway with sqlite_workers: processes (info)'] = idle.processes;
     return {
       name: 'sqlite-limit',
       seconds: DURATION,
@@ -83,7 +80,7 @@ export async function run() {
       rounds: ROUNDS,
       notes: [
         `gateway: the shipped sqlite_traffic settings (${JSON.stringify(resource)}); bare: better-sqlite3 on the main thread, no pool, no hooks, no records`,
-        'peak PSS MB: the process tree (SQLite: one child process per open connection), sampled every 200 ms of the measured phase',
+        'peak PSS MB: the process tree (one process with a worker thread per open SQLite connection; with sqlite_workers: processes, a child process per connection), sampled every 200 ms of the measured phase',
         `each case ${ROUNDS} round(s), gateway and bare alternating, each freshly started and loaded for ${WARMUP} s first`,
       ],
       rows,

@@ -33,8 +33,9 @@ export function fixedPool(extra = {}) {
 
 /**
  * @param {import('./databases.mjs').BenchDb} db
- * @param {{ label: string, config?: Record<string, unknown>, resource?: Record<string, unknown>, nodeArgs?: string[], wrapper?: string[], env?: Record<string, string>, readyTimeoutMs?: number, script?: string }} opts
+ * @param {{ label: string, config?: Record<string, unknown>, resource?: Record<string, unknown>, secure?: Record<string, unknown>, nodeArgs?: string[], wrapper?: string[], env?: Record<string, string>, readyTimeoutMs?: number, script?: string }} opts
  *   config: top-level keys (log_level, queries_log_type, ...); resource: keys under resources.<id>;
+ *   secure: more keys under secure.<id> (e.g. sqlite_workers);
  *   script: run instead of dist/main.js, with the same config (bench/declared-server.mjs);
  *   nodeArgs: node command-line options before the script, instead of GATEWAY_NODE_ARGS ([]: Node's defaults);
  *   wrapper, env, readyTimeoutMs: see spawnServer.
@@ -46,7 +47,7 @@ export async function startGateway(db, opts) {
     log_level: 'INFO',
     resource_ids: [db.resourceId],
     resources: { [db.resourceId]: opts.resource ?? fixedPool() },
-    secure: { [db.resourceId]: entry },
+    secure: { [db.resourceId]: { ...entry, ...opts.secure } },
     endpoints: ENDPOINT_FILE[db.resourceId] ? [join(ENDPOINTS, ENDPOINT_FILE[db.resourceId])] : [],
     ...opts.config,
   };
