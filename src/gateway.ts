@@ -105,6 +105,8 @@ function openableSqlite(rid: string, target: Settings['secure'][string]): void {
   );
 }
 
+const warnedProcesses = new Set<string>();
+
 /** What the resource's SQLite connections run in: a resource that asks for threads and cannot have them stops start-up. */
 function sqliteWorkersOf(rid: string, target: Settings['secure'][string]): void {
   let workers: WorkerKind;
@@ -113,7 +115,8 @@ function sqliteWorkersOf(rid: string, target: Settings['secure'][string]): void 
   } catch (err) {
     throw new ConfigError(`secure.${rid}.sqlite_workers: ${(err as Error).message}`, { keys: [`secure.${rid}.sqlite_workers`] });
   }
-  if (workers.kind === 'processes' && target.sqlite_workers === 'auto') {
+  if (workers.kind === 'processes' && target.sqlite_workers === 'auto' && !warnedProcesses.has(rid)) {
+    warnedProcesses.add(rid); // prepareResources runs before and again inside createGateway
     log.warning('sqlite-workers', `${rid}: SQLite connections run in worker processes (slower, heavier): ${workers.why}`, { resource: rid });
   }
 }
