@@ -5,7 +5,8 @@ describe('correlationId', () => {
   it('generates hex ids of the configured length, also past one UUID group', () => {
     for (const len of [4, 12, 13, 16, 32]) {
       const ids = new Set(Array.from({ length: 50 }, () => correlationId(undefined, len)));
-      expect(ids.size).toBe(50);
+      // 4 hex digits are 65,536 ids: 50 of them collide about 2% of the time (the birthday bound).
+      if (len >= 12) expect(ids.size).toBe(50);
       for (const id of ids) expect(id).toMatch(new RegExp(`^[0-9a-f]{${len}}$`));
     }
   });
