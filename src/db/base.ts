@@ -12,11 +12,15 @@ import {
   type QueryOptions,
   type QueryResult,
   type ResultColumn,
+  type EncodedRows,
+  type LineEncoding,
+  type Row,
   type RowStream,
   type SqlParam,
   type Statement,
   type StatementInspector,
   type StatementSignal,
+  type StreamItem,
 } from './types.js';
 import { runStoppable, toMs } from './timeout.js';
 
@@ -116,16 +120,17 @@ export abstract class BaseConnection implements DbConnection, StatementInspector
     });
   }
 
-  stream(sql: string, params: SqlParam[], opts: QueryOptions): RowStream {
+  stream<O extends QueryOptions>(sql: string, params: SqlParam[], opts: O): RowStream<StreamItem<O>> {
     this.enter();
-    let source: BatchSource;
+    let source: BatchSource<Row | EncodedRows>;
     try {
-      source = this.openStream(sql, params, toMs(opts.timeoutSeconds));
+      source = this.openStream(sql, params, toMs(opts.timeoutSeconds), opts.lines);
     } catch (err) {
       this.running = false;
       throw this.fail(err);
     }
-    return createRowStream(source, {
+    // Only a driver asked for lines yields EncodedRows (see openStream), so the items are StreamItem<O>.
+    return createRowStream(source as BatchSource<StreamItem<O>>, {
       timeoutMs: toMs(opts.timeoutSeconds),
       classify: (err) => this.fail(err),
       onFinish: (usable) => {
@@ -157,7 +162,8 @@ export abstract class BaseConnection implements DbConnection, StatementInspector
     return Promise.reject(new DbDriverError(`a statement with setup statements is not available on ${this.dbType}`, { kind: 'query', connectionUsable: true, driverCode: 'WT_UNSUPPORTED' }));
   }
   /** Prepares a row source; nothing is sent before its first next(). */
-  protected abstract openStream(sql: string, params: SqlParam[], ms: number): BatchSource;
+  /** `lines`: the rows may be yielded encoded (EncodedRows); a driver that cannot, ignores it. */
+  protected abstract openStream(sql: string, params: SqlParam[], ms: number, lines?: LineEncoding): BatchSource<Row | EncodedRows>;
   /** EXPLAIN plans without executing on PostgreSQL, MySQL/MariaDB and SQLite; other kinds are not checked. */
   protected async runPlan(sql: string, params: SqlParam[], ms: number): Promise<boolean> {
     if (!EXPLAINABLE.has(statementKind(sql))) return false;

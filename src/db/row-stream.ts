@@ -7,9 +7,9 @@ import type { Readable } from 'node:stream';
 import { DbDriverError, type Row, type RowStream } from './types.js';
 import { HOUSEKEEPING_MS, runStoppable, settledWithin } from './timeout.js';
 
-export interface BatchSource {
+export interface BatchSource<T = Row> {
   /** Waits for the next rows (at least one), or null once the statement has no more. */
-  next(): Promise<Row[] | null>;
+  next(): Promise<T[] | null>;
   /**
    * Stops the statement early (it may be mid-wait); bounded; resolves to whether the connection is
    * clean. `overran`: the statement ran past its timeout and must be stopped at once; otherwise the
@@ -27,12 +27,12 @@ interface StreamOptions {
 
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 
-export function createRowStream(source: BatchSource, opts: StreamOptions): RowStream {
-  let batch: Row[] = [];
+export function createRowStream<T>(source: BatchSource<T>, opts: StreamOptions): RowStream<T> {
+  let batch: T[] = [];
   let i = 0;
   let finished = false;
   /** The source's fetch now running, if any: the connection is not free before it has returned. */
-  let fetching: Promise<Row[] | null> | undefined;
+  let fetching: Promise<T[] | null> | undefined;
 
   const finish = (usable: boolean) => {
     if (finished) return;
@@ -41,10 +41,10 @@ export function createRowStream(source: BatchSource, opts: StreamOptions): RowSt
     opts.onFinish(usable);
   };
 
-  const next = async (): Promise<IteratorResult<Row>> => {
+  const next = async (): Promise<IteratorResult<T>> => {
     while (i >= batch.length) {
       if (finished) return DONE;
-      let rows: Row[] | null;
+      let rows: T[] | null;
       const fetch = source.next();
       fetching = fetch;
       try {

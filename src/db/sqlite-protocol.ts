@@ -5,7 +5,7 @@
  * and non-finite numbers; a reply whose rows hold any says so (`tagged`), so plain rows are never
  * walked twice.
  */
-import type { Row } from './types.js';
+import type { LineEncoding, Row } from './types.js';
 
 /** Values the worker can bind (booleans and Dates are converted before sending). */
 export type WorkerParam = string | number | null | { $bigint: string };
@@ -23,7 +23,8 @@ export type WorkerRequest =
   | { type: 'tx'; id: number; statements: { sql: string; params: WorkerParam[] }[] }
   | { type: 'commit'; id: number }
   | { type: 'rollback'; id: number }
-  | { type: 'stream'; id: number; sql: string; params: WorkerParam[]; batchSize: number }
+  /** lines: each batch comes as text ('lines'), encoded in the worker (see EncodedRows). */
+  | { type: 'stream'; id: number; sql: string; params: WorkerParam[]; batchSize: number; lines?: LineEncoding }
   | { type: 'more'; id: number }
   | { type: 'cancel'; id: number }
   | { type: 'close' };
@@ -51,5 +52,7 @@ export type WorkerReply =
   | { type: 'counts'; id: number; counts: number[] }
   | { type: 'rolled-back'; id: number }
   | { type: 'batch'; id: number; rows: Row[]; done: boolean; tagged?: true }
+  /** A batch of a stream asked for lines: `rows` lines in `text`; `columns` of the rows. */
+  | { type: 'lines'; id: number; text: string; rows: number; columns: string[]; done: boolean }
   | { type: 'cancelled'; id: number }
   | { type: 'error'; id: number; error: WorkerErrorInfo };

@@ -11,11 +11,15 @@ import { parentPort } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { exactInteger } from './exact-integer.js';
 import { loadExtensionEntry } from './sqlite-interrupt.js';
-import type { Row } from './types.js';
+import { rowEncoder, type RowEncoder } from '../endpoints/row-encoders.js';
+import type { LineEncoding, Row } from './types.js';
 import type { ColumnInfo, TaggedValue, WorkerErrorInfo, WorkerParam, WorkerReply, WorkerRequest } from './sqlite-protocol.js';
 
 let db: Database.Database | undefined;
-let cursor: { id: number; rows: IterableIterator<unknown>; batchSize: number } | undefined;
+/** The open stream; `lines`: its rows go out encoded, by `encode` once the first row fixed the columns. */
+let cursor:
+  | { id: number; rows: IterableIterator<unknown>; batchSize: number; lines?: LineEncoding; encode?: RowEncoder; columns?: string[]; sent: number }
+  | undefined;
 
 /** A thread talks through its port in JSON text (see sqlite-protocol); a process through its JSON IPC channel. */
 const port = parentPort;
@@ -169,9 +173,11 @@ function commit(): number[] {
 
 function sendBatch(): void {
   if (!cursor) return;
-  const { id, rows, batchSize } = cursor;
+  const { id, rows, lines } = cursor;
+  // A stream cut at its max_rows stops after them: the rest is never read.
+  const batchSize = lines?.maxRows === undefined ? cursor.batchSize : Math.min(cursor.batchSize, lines.maxRows - cursor.sent);
   const batch: unknown[] = [];
-  let done = false;
+  let done = batchSize <= 0;
   while (batch.length < batchSize) {
     const r = rows.next();
     if (r.done) {
@@ -180,8 +186,33 @@ function sendBatch(): void {
     }
     batch.push(r.value);
   }
-  if (done) cursor = undefined;
-  send({ type: 'batch', id, done, ...normalizeAll(batch) });
+  cursor.sent += batch.length;
+  if (lines?.maxRows !== undefined && cursor.sent >= lines.maxRows) done = true;
+  const encoded = lines === undefined ? undefined : encodeLines(cursor, lines, batch);
+  if (done) closeCursor();
+  if (encoded === undefined) send({ type: 'batch', id, done, ...normalizeAll(batch) });
+  else send({ type: 'lines', id, done, ...encoded });
+}
+
+/**
+ * A batch as the response's text, by the same encoders the main thread would use on the same
+ * values (integers made exact, BLOBs as Buffers): the main thread then only writes it.
+ */
+function encodeLines(stream: NonNullable<typeof cursor>, lines: LineEncoding, batch: unknown[]): { text: string; rows: number; columns: string[] } {
+  let text = '';
+  for (let i = 0; i < batch.length; i++) {
+    const row = batch[i] as Row;
+    for (const key in row) {
+      const v = row[key];
+      if (typeof v === 'bigint') row[key] = exactInteger(v);
+    }
+    if (stream.encode === undefined) {
+      stream.columns = Object.keys(row);
+      stream.encode = rowEncoder(lines.format, stream.columns, lines.eol);
+    }
+    text += i === 0 ? stream.encode(row) : lines.separator + stream.encode(row);
+  }
+  return { text, rows: batch.length, columns: stream.columns ?? [] };
 }
 
 function closeCursor(): void {
@@ -238,7 +269,7 @@ function handle(msg: WorkerRequest): void {
         closeCursor();
         const stmt = prepare(msg.sql);
         if (!stmt.reader) throw new TypeError('only a statement that returns rows can be streamed');
-        cursor = { id: msg.id, rows: stmt.iterate(...bindable(msg.params)), batchSize: msg.batchSize };
+        cursor = { id: msg.id, rows: stmt.iterate(...bindable(msg.params)), batchSize: msg.batchSize, lines: msg.lines, sent: 0 };
         sendBatch();
         break;
       }

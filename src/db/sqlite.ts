@@ -19,7 +19,7 @@ import type { BatchSource } from './row-stream.js';
 import { workerKind, type Interrupter, type WorkerKind } from './sqlite-interrupt.js';
 import type { WorkerParam, WorkerReply, WorkerRequest } from './sqlite-protocol.js';
 import { awaitCommit, Deadline, HOUSEKEEPING_MS, runStoppable, settledWithin, timeoutError, toMs, withTimeout } from './timeout.js';
-import { DbDriverError, type DbConnector, type QueryResult, type ResultColumn, type Row, type SqlParam, type Statement } from './types.js';
+import { DbDriverError, EncodedRows, type DbConnector, type LineEncoding, type QueryResult, type ResultColumn, type Row, type SqlParam, type Statement } from './types.js';
 
 const BATCH_SIZE = 500;
 /**
@@ -321,20 +321,25 @@ class SqliteConnection extends BaseConnection {
     return counts;
   }
 
-  protected openStream(sql: string, params: SqlParam[]): BatchSource {
+  /** `lines`: the worker encodes each batch (the main thread then only writes the text). */
+  protected openStream(sql: string, params: SqlParam[], _ms: number, lines?: LineEncoding): BatchSource<Row | EncodedRows> {
     const id = this.nextId++;
     let state: 'new' | 'open' | 'ended' = 'new';
     let inFlight: Promise<WorkerReply> | undefined;
     return {
-      next: async (): Promise<Row[] | null> => {
+      next: async (): Promise<(Row | EncodedRows)[] | null> => {
         if (state === 'ended') return null;
         const msg: WorkerRequest & { id: number } =
-          state === 'new' ? { type: 'stream', id, sql, params: params.map(toWorkerParam), batchSize: BATCH_SIZE } : { type: 'more', id };
+          state === 'new' ? { type: 'stream', id, sql, params: params.map(toWorkerParam), batchSize: BATCH_SIZE, lines } : { type: 'more', id };
         state = 'open';
         const request = this.request(msg);
         inFlight = request;
         try {
           const reply = await request;
+          if (reply.type === 'lines') {
+            if (reply.done) state = 'ended';
+            return reply.rows === 0 ? null : [new EncodedRows(reply.text, reply.rows, reply.columns)];
+          }
           if (reply.type !== 'batch') throw new Error(`unexpected worker reply ${reply.type}`);
           if (reply.done) state = 'ended';
           if (reply.rows.length === 0) return null;

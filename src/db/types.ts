@@ -4,6 +4,7 @@
  * with a classification the pool and the Query layer act on.
  */
 import type { DbType, SecureResourceSettings } from '../config/schema.js';
+import type { LineFormat } from '../endpoints/row-encoders.js';
 
 export type Row = Record<string, unknown>;
 export type SqlParam = string | number | boolean | null | bigint | Date;
@@ -23,6 +24,8 @@ export interface QueryOptions {
   timeoutSeconds: number;
   /** query() and transaction(): on abort the statement is stopped on the server and the call fails with kind 'cancelled'. */
   signal?: StatementSignal;
+  /** stream() only: rows may come encoded as these lines (see EncodedRows). */
+  lines?: LineEncoding;
   /**
    * query() and transaction() only: statements run first in the same transaction, their results
    * dropped (a session role and settings that end with it). A query with setup runs in a
@@ -47,9 +50,35 @@ export interface Statement {
  * is bounded by the query timeout, but a slow reader is not. Breaking out of the loop or calling
  * `cancel()` stops the statement and leaves the connection clean (or marks it unusable).
  */
-export interface RowStream extends AsyncIterable<Row> {
+export interface RowStream<T = Row> extends AsyncIterable<T> {
   cancel(): Promise<void>;
 }
+
+/**
+ * A stream's rows may come as text (QueryOptions.lines): a driver that can encode where the
+ * statement runs (SQLite's worker thread) yields EncodedRows; any other yields rows as usual.
+ */
+export interface LineEncoding {
+  format: LineFormat;
+  /** What ends each line. */
+  eol: string;
+  /** What goes between two lines (json's comma). */
+  separator: string;
+  /** Rows to yield at most; the statement is stopped after them. */
+  maxRows?: number;
+}
+
+/** `rows` lines of a LineEncoding in `text`, joined by its separator; `columns`: the rows' columns. */
+export class EncodedRows {
+  constructor(
+    readonly text: string,
+    readonly rows: number,
+    readonly columns: readonly string[],
+  ) {}
+}
+
+/** What a stream yields: rows, or also EncodedRows when its options ask for lines. */
+export type StreamItem<O> = O extends { lines: LineEncoding } ? Row | EncodedRows : Row;
 
 export interface DbConnection {
   readonly resourceId: string;
@@ -72,7 +101,7 @@ export interface DbConnection {
   query(sql: string, params: SqlParam[], opts: QueryOptions): Promise<QueryResult>;
 
   /** Runs one SELECT and yields its rows without holding them all in memory. */
-  stream(sql: string, params: SqlParam[], opts: QueryOptions): RowStream;
+  stream<O extends QueryOptions>(sql: string, params: SqlParam[], opts: O): RowStream<StreamItem<O>>;
 
   /**
    * Runs statements in one transaction: all commit or none do (rolled back on any error, including

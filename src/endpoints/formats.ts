@@ -5,7 +5,7 @@
  * stays flat under backpressure.
  */
 import { AppError } from '../errors.js';
-import type { Row } from '../db/types.js';
+import { EncodedRows, type LineEncoding, type Row } from '../db/types.js';
 import type { Format } from './declaration.js';
 import { csvField, rowEncoder, type LineFormat, type RowEncoder } from './row-encoders.js';
 
@@ -149,8 +149,20 @@ const FRAMING: Record<Format, Framing> = {
 
 const CHUNK_CHARS = 16_384;
 
-/** Streams rows as `format`, at most `maxRows` of them (leaving the loop early stops the statement). */
-export async function* encodeRows(rows: AsyncIterable<Row>, format: Format, maxRows = Infinity): AsyncGenerator<string> {
+/**
+ * A format's rows as lines a driver may encode where the statement runs (QueryOptions.lines):
+ * encodeRows then adds only the framing around them (json's brackets and the comma between batches).
+ */
+export function linesOf(format: Format, maxRows?: number): LineEncoding {
+  const enc = FRAMING[format];
+  return { format: enc.line, eol: enc.eol, separator: format === 'json' ? ',' : '', ...(maxRows === undefined ? {} : { maxRows }) };
+}
+
+/**
+ * Streams rows as `format`, at most `maxRows` of them (leaving the loop early stops the statement).
+ * Rows may come already encoded by the driver (EncodedRows, asked for with linesOf(format, maxRows)).
+ */
+export async function* encodeRows(rows: AsyncIterable<Row | EncodedRows>, format: Format, maxRows = Infinity): AsyncGenerator<string> {
   const enc = FRAMING[format];
   let line: RowEncoder | undefined;
   let chunk = '';
@@ -173,6 +185,16 @@ export async function* encodeRows(rows: AsyncIterable<Row>, format: Format, maxR
         break;
       }
       const row = next.value;
+      if (row instanceof EncodedRows) {
+        if (n === 0) chunk += enc.start(row.columns);
+        chunk += enc.prefix(n === 0) + row.text;
+        n += row.rows;
+        if (chunk.length >= CHUNK_CHARS) {
+          yield chunk;
+          chunk = '';
+        }
+        continue;
+      }
       if (line === undefined) {
         const columns = Object.keys(row);
         chunk += enc.start(columns);

@@ -13,7 +13,7 @@ import { integersFromText } from '../http/strict-input.js';
 import { RequestQueries, type QueryDeps, type QueryOptions } from '../query/query.js';
 import type { Endpoint, ParamDecl } from './declaration.js';
 import { compileBinder } from './binder.js';
-import { CONTENT_TYPES, encodeAll, encodeRows, MEDIA_TYPES, negotiator } from './formats.js';
+import { CONTENT_TYPES, encodeAll, encodeRows, linesOf, MEDIA_TYPES, negotiator } from './formats.js';
 import { loadEndpoints } from './load.js';
 import { limitsConfig } from '../limits/endpoint-limits.js';
 import { paramValuesHook } from './param-values.js';
@@ -159,7 +159,8 @@ function handlerOf(ep: Endpoint, deps: QueryDeps, cache: EndpointCacheHooks | un
         }
         case 'stream': {
           const { sql, params } = statements[0];
-          const rows = await q.stream(rid, sql, params, options());
+          // Encoded where the statement runs when the driver can (SQLite's worker thread).
+          const rows = await q.stream(rid, sql, params, { ...options(), lines: linesOf(format, ep.maxRows) });
           if (lead) return lead.sendStream(req, reply, encodeRows(rows, format, ep.maxRows), CONTENT_TYPES[format]);
           reply.type(CONTENT_TYPES[format]);
           return reply.send(Readable.from(encodeRows(rows, format, ep.maxRows), { objectMode: false }));

@@ -8,7 +8,7 @@ import { config, resourceSettingsOf, type SettingsReader } from '../config/index
 import { DbValueError, isTransientConnectionError, txRetryReason } from '../db/classify.js';
 import { statementKind } from '../db/result-columns.js';
 import { CommitOutcomeUnknown } from '../db/timeout.js';
-import { DbDriverError, type DbConnection, type QueryResult, type Row, type RowStream, type SqlParam, type Statement } from '../db/types.js';
+import { DbDriverError, EncodedRows, type DbConnection, type LineEncoding, type QueryResult, type Row, type RowStream, type SqlParam, type Statement, type StreamItem } from '../db/types.js';
 import { AppError, AppTimeoutError, BadRequestError, ClientClosedError, ConflictError, DatabaseError, OutcomeUnknownError } from '../errors.js';
 import { getLogger } from '../log/index.js';
 import { requestComment, withComment } from './sql-comment.js';
@@ -95,6 +95,8 @@ export interface QueryOptions {
   setup?: Statement[];
   /** transaction(): runs after a serialization failure or deadlock, instead of the resource's tx_retries. */
   txRetries?: number;
+  /** stream(): rows may come encoded as these lines (the driver's QueryOptions.lines). */
+  lines?: LineEncoding;
 }
 
 
@@ -264,14 +266,16 @@ export class RequestQueries {
    * Starts a streamed SELECT and waits for its first row, so a failing query still gets a proper
    * status code; later failures can only cut the stream short. Rows are yielded as they come.
    */
-  async stream(resourceId: string, sql: string, params: SqlParam[], opts?: QueryOptions): Promise<AsyncGenerator<Row, void, void>> {
+  async stream<O extends QueryOptions>(resourceId: string, sql: string, params: SqlParam[], opts?: O): Promise<AsyncGenerator<StreamItem<O>, void, void>> {
     const state = this.state;
     const held = this.held(resourceId);
     const conn = held.connection(resourceId);
     const timeoutSeconds = this.timeoutFor(resourceId, opts);
     const started = performance.now();
     const sentSql = this.sent(resourceId, sql);
-    let rowStream: RowStream = conn.stream(sentSql, params, { timeoutSeconds });
+    // Rows, or with opts.lines also EncodedRows (counted by their rows below).
+    const lines = opts?.lines;
+    let rowStream: RowStream<Row | EncodedRows> = conn.stream(sentSql, params, { timeoutSeconds, lines });
     let iterator = rowStream[Symbol.asyncIterator]();
     const record: QueryRecord = { resourceId, connId: conn.connId, sql, params, seconds: 0, startedAt: started, rowCount: 'streamed' };
     // The outcome is recorded once, by whichever side ends the stream first: the rows running out,
@@ -294,7 +298,7 @@ export class RequestQueries {
       else if (cancelling) await cancelling;
     };
     held.addCleanup(cleanup);
-    let first: IteratorResult<Row>;
+    let first: IteratorResult<Row | EncodedRows>;
     // Running until its first row; from then on the cleanup stands for it.
     held.statementStarted();
     for (;;) {
@@ -316,7 +320,7 @@ export class RequestQueries {
         retries = ['connection'];
         record.connId = fresh.connId;
         record.retries = 1;
-        rowStream = fresh.stream(sentSql, params, { timeoutSeconds: left });
+        rowStream = fresh.stream(sentSql, params, { timeoutSeconds: left, lines });
         iterator = rowStream[Symbol.asyncIterator]();
       }
     }
@@ -352,8 +356,8 @@ export class RequestQueries {
         }
         watch = new StallWatch(stallTimeout, onStall);
         watch.waitingForConsumer();
-        yield first.value;
-        taken++;
+        yield first.value as StreamItem<O>;
+        taken += first.value instanceof EncodedRows ? first.value.rows : 1;
         watch.progressed();
         for (;;) {
           const next = await iterator.next();
@@ -362,8 +366,8 @@ export class RequestQueries {
             return;
           }
           watch.waitingForConsumer();
-          yield next.value;
-          taken++;
+          yield next.value as StreamItem<O>;
+          taken += next.value instanceof EncodedRows ? next.value.rows : 1;
           watch.progressed();
         }
       } catch (err) {

@@ -3,7 +3,7 @@
  * db_conn_max_uses) and refuses to run anything once the lease is over: a handler that kept a
  * reference past release must not reach a connection now lent to another request.
  */
-import type { DbConnection, QueryOptions, QueryResult, RowStream, SqlParam, Statement } from '../db/types.js';
+import type { DbConnection, QueryOptions, QueryResult, RowStream, SqlParam, Statement, StreamItem } from '../db/types.js';
 import type { DbType } from '../config/schema.js';
 
 export class LeasedConnection implements DbConnection {
@@ -43,7 +43,7 @@ export class LeasedConnection implements DbConnection {
     return this.inner.query(sql, params, opts);
   }
 
-  stream(sql: string, params: SqlParam[], opts: QueryOptions): RowStream {
+  stream<O extends QueryOptions>(sql: string, params: SqlParam[], opts: O): RowStream<StreamItem<O>> {
     this.use();
     return this.inner.stream(sql, params, opts);
   }
