@@ -1,15 +1,14 @@
-// A burst of 50 clients on a freshly started gateway (SQLite, the shipped pool settings: 3 open at
-// start, up to 10), against the same burst on the same gateway once it is warm. Target: the cold
+// A burst of 50 clients on a freshly started gateway (SQLite, the shipped sqlite_traffic settings of
+// config/watchtower.yaml), against the same burst on the same gateway once it is warm. Target: the cold
 // burst's slowest answer within 300 ms (the original's worst was 250-320 ms), and no timeout.
 import { join } from 'node:path';
-import { sqliteDb } from './lib/databases.mjs';
+import { shippedSqliteResource, sqliteDb } from './lib/databases.mjs';
 import { startGateway } from './lib/gateway.mjs';
 import { removeTempDir, tempDir } from './lib/processes.mjs';
 
 const CLIENTS = 50;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const TARGET_MAX_MS = 300;
-const SHIPPED_POOL = { db_min_conn_pool_size: 3, db_max_conn_pool_size: 10 };
 
 async function burst(url) {
   const lat = await Promise.all(
@@ -34,7 +33,7 @@ export async function run() {
     const cold = [];
     const warm = [];
     for (let round = 0; round < ROUNDS; round++) {
-      const gw = await startGateway(db, { label: 'gateway', resource: SHIPPED_POOL });
+      const gw = await startGateway(db, { label: 'gateway', resource: shippedSqliteResource() });
       try {
         cold.push(await burst(gw.url));
         await new Promise((r) => setTimeout(r, 2000)); // the pool has grown; the JIT has seen the route

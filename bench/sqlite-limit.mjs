@@ -5,12 +5,9 @@
 //   PSS of each server's whole process tree, idle after start-up and at its peak under load.
 // Targets: gateway >= 0.8x the bare route in each case; PSS under load < 150 MB; idle PSS <= 90 MB.
 // The cold start of the same configuration is the cold-burst module.
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parse } from 'yaml';
 import { startBare } from './lib/bare.mjs';
-import { sqliteDb } from './lib/databases.mjs';
+import { shippedSqliteResource, sqliteDb } from './lib/databases.mjs';
 import { startGateway } from './lib/gateway.mjs';
 import { DURATION, ROUNDS, WARMUP, compareRounds, pairedRatio } from './lib/load.mjs';
 import { processTree, pssBytes, removeTempDir, tempDir } from './lib/processes.mjs';
@@ -19,12 +16,6 @@ const TARGET_RATIO = 0.8;
 const TARGET_LOADED_PSS_MB = 150;
 const TARGET_IDLE_PSS_MB = 90;
 const STREAM_ROWS = 1000;
-
-/** The sqlite_traffic settings the gateway ships with, as a new user runs it. */
-function shippedResource() {
-  const file = fileURLToPath(new URL('../config/watchtower.yaml', import.meta.url));
-  return parse(readFileSync(file, 'utf8')).resources.sqlite_traffic;
-}
 
 const LOADS = [
   { name: 'json, 50 connections', path: '/sqlite-json', load: { connections: 50, pss: true } },
@@ -47,7 +38,7 @@ export async function run() {
   const dir = tempDir('wt-bench-sqlite-limit-');
   try {
     const db = sqliteDb(join(dir, 'traffic.db'));
-    const resource = shippedResource();
+    const resource = shippedSqliteResource();
     const gateway = () => startGateway(db, { label: 'gateway (shipped SQLite pool)', resource });
     const bare = () => startBare(db, 'raw');
     // For information: the fallback without the interrupt extension, a worker process per connection.

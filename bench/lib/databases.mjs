@@ -1,6 +1,8 @@
 // The databases the load benchmarks query: the sample SQLite file in a temp directory, and the
 // sample data in a `wt_bench` database on the local PostgreSQL and MariaDB/MySQL servers (created
 // and seeded idempotently). A server that cannot be reached is skipped with the reason.
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
 import { targetFromUrl, createConnector } from '../../dist/db/index.js';
 import { ensureDatabase, ensureSqliteSample, seedSampleData } from '../../dist/db/sample-data.js';
 
@@ -56,4 +58,9 @@ export function secureEntry(db) {
   const { db_password, ...rest } = db.target;
   const entry = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== '' && v !== 0));
   return { entry, env: db_password ? { [`${db.resourceId}__db_password`]: db_password } : {} };
+}
+
+/** The sqlite_traffic settings the gateway ships with (config/watchtower.yaml), as a new user runs it. */
+export function shippedSqliteResource() {
+  return parse(readFileSync(new URL('../../config/watchtower.yaml', import.meta.url), 'utf8')).resources.sqlite_traffic;
 }
