@@ -177,7 +177,7 @@ function sendBatch(): void {
   // A stream cut at its max_rows stops after them: the rest is never read.
   const batchSize = lines?.maxRows === undefined ? cursor.batchSize : Math.min(cursor.batchSize, lines.maxRows - cursor.sent);
   const batch: unknown[] = [];
-  let done = batchSize <= 0;
+  let done = false;
   while (batch.length < batchSize) {
     const r = rows.next();
     if (r.done) {

@@ -155,7 +155,7 @@ const CHUNK_CHARS = 16_384;
  */
 export function linesOf(format: Format, maxRows?: number): LineEncoding {
   const enc = FRAMING[format];
-  return { format: enc.line, eol: enc.eol, separator: format === 'json' ? ',' : '', ...(maxRows === undefined ? {} : { maxRows }) };
+  return { format: enc.line, eol: enc.eol, separator: enc.prefix(false), ...(maxRows === undefined ? {} : { maxRows }) };
 }
 
 /**
@@ -189,19 +189,15 @@ export async function* encodeRows(rows: AsyncIterable<Row | EncodedRows>, format
         if (n === 0) chunk += enc.start(row.columns);
         chunk += enc.prefix(n === 0) + row.text;
         n += row.rows;
-        if (chunk.length >= CHUNK_CHARS) {
-          yield chunk;
-          chunk = '';
+      } else {
+        if (line === undefined) {
+          const columns = Object.keys(row);
+          chunk += enc.start(columns);
+          line = rowEncoder(enc.line, columns, enc.eol);
         }
-        continue;
+        chunk += enc.prefix(n === 0) + line(row);
+        n++;
       }
-      if (line === undefined) {
-        const columns = Object.keys(row);
-        chunk += enc.start(columns);
-        line = rowEncoder(enc.line, columns, enc.eol);
-      }
-      chunk += enc.prefix(n === 0) + line(row);
-      n++;
       if (chunk.length >= CHUNK_CHARS) {
         yield chunk;
         chunk = '';
