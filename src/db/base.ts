@@ -9,11 +9,11 @@ import { statementKind } from './result-columns.js';
 import {
   DbDriverError,
   type DbConnection,
+  type EncodedRows,
+  type LineEncoding,
   type QueryOptions,
   type QueryResult,
   type ResultColumn,
-  type EncodedRows,
-  type LineEncoding,
   type Row,
   type RowStream,
   type SqlParam,

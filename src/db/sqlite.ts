@@ -191,6 +191,8 @@ class SqliteConnection extends BaseConnection {
   private readonly exited: Promise<void>;
   private exitReason: string | undefined;
   private readonly channel: WorkerChannel;
+  /** A thread's way to stop its statement; none for a process. */
+  private readonly interrupter: Interrupter | undefined;
   /** A thread's connection in the interrupt extension's registry, once it is open. */
   private token: number | undefined;
 
@@ -215,8 +217,6 @@ class SqliteConnection extends BaseConnection {
     this.interrupter = 'thread' in worker ? worker.interrupter : undefined;
     this.channel = 'thread' in worker ? threadChannel(worker.thread, events) : processChannel(worker.child, events);
   }
-
-  private readonly interrupter: Interrupter | undefined;
 
   private dispatch(reply: WorkerReply): void {
     const id = 'id' in reply ? reply.id : 0;
@@ -424,6 +424,7 @@ function startProcess(): ChildProcess {
 const THREAD_LIMITS = { maxYoungGenerationSizeMb: 3 };
 
 function startThread(): Worker {
+  // stdout: its own stream, never piped into the gateway's log (the worker writes nothing there).
   return new Worker(sqliteWorkerPath(), { execArgv: [], resourceLimits: THREAD_LIMITS, stdout: true });
 }
 
