@@ -147,9 +147,13 @@ describe.skipIf(skipPg || skipMysql)('clients that stop reading a stream', () =>
 
       if (prefix === 'pg') expect(await busyPgSessions(db)).toEqual([]);
       expect(await metric(gw, 'wt_stream_stalls_total', { resource_id: rid })).toBe(3);
-      for (const gauge of ['wt_in_progress_requests', 'wt_pending_requests']) expect(await metric(gw, gauge, { resource_id: rid }), gauge).toBe(0);
-      const inUse = (await metric(gw, 'wt_open_connections', { resource_id: rid })) - (await metric(gw, 'wt_pooled_connections', { resource_id: rid }));
-      expect(inUse).toBe(0);
+      // A stalled stream's record is written when it is cut off; its statement is stopped after that
+      // (on MySQL through a KILL QUERY connection), and only then are its slot and connection free.
+      for (const gauge of ['wt_in_progress_requests', 'wt_pending_requests']) {
+        await expect.poll(() => metric(gw, gauge, { resource_id: rid }), { timeout: 5000, message: gauge }).toBe(0);
+      }
+      const inUse = async () => (await metric(gw, 'wt_open_connections', { resource_id: rid })) - (await metric(gw, 'wt_pooled_connections', { resource_id: rid }));
+      await expect.poll(inUse, { timeout: 5000 }).toBe(0);
       // The response was cut off, not completed: the client can tell it did not get everything.
       // (Log lines reach stdout in batches, up to 200 ms after they are written.)
       const ends = await waitFor('three request-stats records', () => {
