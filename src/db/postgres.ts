@@ -9,12 +9,12 @@
  * Date at that UTC instant (whatever the process time zone); Date parameters are sent as UTC ISO.
  */
 import pg from 'pg';
-import QueryStream from 'pg-query-stream';
 import type { SecureResourceSettings } from '../config/schema.js';
 import { BaseConnection } from './base.js';
 import { connectError } from './classify.js';
 import { exactInteger } from './exact-integer.js';
 import { toPgPlaceholders } from './pg-placeholders.js';
+import { PortalStream } from './pg-portal-stream.js';
 import { mayAddNulls, noRowsQuery, pgColumn } from './result-columns.js';
 import { readableBatches, type BatchSource } from './row-stream.js';
 import { awaitCommit, Deadline, HOUSEKEEPING_MS, settledWithin, stopAndProve, timeoutError, toMs, withTimeout } from './timeout.js';
@@ -246,10 +246,31 @@ class PgConnection extends BaseConnection {
   }
 
   protected openStream(sql: string, params: SqlParam[], ms: number): BatchSource {
-    let stream: QueryStream | undefined;
+    let stream: PortalStream | undefined;
     let read: (() => Promise<Row[] | null>) | undefined;
     let pending: Promise<Row[] | null> | undefined;
     let ended = false;
+    let stopping: Promise<boolean> | undefined;
+    const stopRunning = async (s: PortalStream): Promise<boolean> => {
+      const fetching = pending;
+      const prove = () => this.client.query('SELECT 1');
+      const clean = fetching
+        ? // A fetch is running on the server: cancel it there before anything else is sent. Were the
+          // portal closed first, the cancel could land on the Sync's commit instead.
+          await stopAndProve(
+            undefined,
+            async () => {
+              await this.cancelOnServer();
+              if (!(await settledWithin(fetching, HOUSEKEEPING_MS))) throw new Error('fetch did not end');
+              if (!(await s.closePortal(HOUSEKEEPING_MS))) throw new Error('portal did not close');
+            },
+            prove,
+          )
+        : // Between batches: close the portal (Close + Sync), then prove the connection answers.
+          (await s.closePortal(HOUSEKEEPING_MS)) && (await stopAndProve(undefined, async () => undefined, prove));
+      if (!clean) this.markUnusable();
+      return clean;
+    };
     return {
       next: async () => {
         if (!stream) {
@@ -257,7 +278,7 @@ class PgConnection extends BaseConnection {
           // each wait for a batch is bounded by our own timer and its server-side cancel instead.
           await this.ensureStatementTimeout(ms, 0);
           if (ended) return null; // stopped while setting up: never start the statement
-          stream = new QueryStream(toPgPlaceholders(sql), params.map(toPgParam), { batchSize: BATCH_SIZE, highWaterMark: BATCH_SIZE, types });
+          stream = new PortalStream(toPgPlaceholders(sql), params.map(toPgParam), { batchSize: BATCH_SIZE, highWaterMark: BATCH_SIZE, types });
           this.client.query(stream);
           read = readableBatches(stream, BATCH_SIZE);
         }
@@ -273,33 +294,14 @@ class PgConnection extends BaseConnection {
           pending = undefined;
         }
       },
-      stop: async () => {
-        if (!stream || ended) {
-          ended = true;
-          return this.usable;
-        }
-        ended = true;
+      // Once: a timeout and a departing client may both ask, and the connection is free only after the first is done.
+      stop: () => {
+        if (stopping) return stopping;
         const s = stream;
-        const closed = new Promise<void>((resolve) => s.once('close', () => resolve()));
-        if (pending) {
-          // A fetch is running on the server: stop it there, then close the portal.
-          const clean = await this.stop(
-            (async () => {
-              s.destroy();
-              await closed;
-            })(),
-          );
-          return clean;
-        }
-        s.destroy(); // closes the portal (Close + Sync) between batches
-        if (!(await settledWithin(closed, HOUSEKEEPING_MS))) {
-          this.markUnusable();
-          return false;
-        }
-        return stopAndProve(undefined, async () => undefined, () => this.client.query('SELECT 1')).then((ok) => {
-          if (!ok) this.markUnusable();
-          return ok;
-        });
+        const wasEnded = ended;
+        ended = true;
+        stopping = !s || wasEnded ? Promise.resolve(this.usable) : stopRunning(s);
+        return stopping;
       },
     };
   }
