@@ -7,7 +7,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { config, configPaths, loadSettings, reloadConfig, type ConfigChange, type Settings, type SettingsReader } from './config/index.js';
 import { createConnector } from './db/index.js';
-import { requireOdbc } from './db/odbc.js';
 import { ensureSqliteSample } from './db/sample-data.js';
 import { workerKind, type WorkerKind } from './db/sqlite-interrupt.js';
 import { buildApp } from './app.js';
@@ -130,7 +129,7 @@ export async function prepareResources(cfg: Settings): Promise<void> {
       sqliteWorkersOf(rid, target);
     }
     // The odbc package is optional: without it an ODBC resource could never serve, so say so now.
-    if (target.db_type === 'odbc') await requireOdbc();
+    if (target.db_type === 'odbc') await (await import('./db/odbc.js')).requireOdbc();
   }
 }
 

@@ -9,7 +9,8 @@
  * bounded map: a client sending the same token again costs a map lookup, not a signature check. A
  * reload builds a new verifier, so a key removed from a source is refused from the next request.
  */
-import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWK, type JWSHeaderParameters, type JWTPayload } from 'jose';
+import type { createLocalJWKSet, createRemoteJWKSet, JWK, JWSHeaderParameters, JWTPayload } from 'jose';
+import { jose } from '../on-first-use.js';
 import type { Caller } from './caller.js';
 import { ROLE_NAME, type AuthSettings, type JsonWebKey } from './settings.js';
 
@@ -59,6 +60,7 @@ export function rolesFrom(value: unknown): string[] {
 
 function toTokenError(err: unknown): TokenError {
   if (err instanceof TokenError) return err;
+  const { errors } = jose();
   if (err instanceof errors.JWTExpired) return new TokenError('expired', 'exp is past');
   if (err instanceof errors.JWTClaimValidationFailed) {
     if (err.claim === 'nbf' && err.reason === 'check_failed') return new TokenError('not-yet-valid', 'nbf is in the future');
@@ -79,6 +81,7 @@ export class JwtVerifier {
   private readonly cache = new Map<string, { caller: Caller; until: number }>();
 
   constructor(private readonly auth: AuthSettings) {
+    const { createLocalJWKSet, createRemoteJWKSet } = jose();
     const publicKeys = auth.jwks.filter((k) => k.kty !== 'oct');
     if (publicKeys.length > 0) this.local = createLocalJWKSet({ keys: publicKeys as JWK[] });
     this.secrets = auth.jwks.filter((k) => k.kty === 'oct').map((k: JsonWebKey) => ({ kid: k.kid, alg: k.alg, key: Buffer.from(k.k as string, 'base64url') }));
@@ -102,6 +105,7 @@ export class JwtVerifier {
 
   /** The key for a token's header: an `oct` secret for HS*, else a public key of the file or the URL. */
   private readonly getKey = async (header: JWSHeaderParameters, token: Parameters<ReturnType<typeof createLocalJWKSet>>[1]) => {
+    const { errors } = jose();
     const alg = header.alg ?? '';
     if (alg.startsWith('HS')) {
       const matches = this.secrets.filter((s) => (header.kid === undefined || s.kid === header.kid) && (s.alg === undefined || s.alg === alg));
@@ -131,7 +135,7 @@ export class JwtVerifier {
     const auth = this.auth;
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, this.getKey, {
+      ({ payload } = await jose().jwtVerify(token, this.getKey, {
         algorithms: [...auth.jwt_algorithms],
         issuer: [...auth.jwt_issuer],
         audience: [...auth.jwt_audience],

@@ -12,7 +12,8 @@
  * caller (src/cache/response-cache.ts) then uses its memory store.
  */
 import { hash } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { ioredis } from '../on-first-use.js';
 import { decodeEntry, encodeEntry, type CacheEntry } from './entry.js';
 
 const GET = `
@@ -43,7 +44,7 @@ export class RedisStore {
     timeoutMs: number,
     onError: (err: Error) => void,
   ) {
-    this.client = new Redis(url, {
+    this.client = new (ioredis().Redis)(url, {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       commandTimeout: timeoutMs,

@@ -1,21 +1,33 @@
 /** The driver entry point: a connector for a resource, chosen by its db_type. */
-import type { SecureResourceSettings } from '../config/schema.js';
-import { mysqlConnector } from './mysql.js';
-import { odbcConnector } from './odbc.js';
-import { postgresConnector } from './postgres.js';
+import type { DbType, SecureResourceSettings } from '../config/schema.js';
 import { sqliteConnector } from './sqlite.js';
 import type { ConnectorFactory, DbConnector } from './types.js';
+
+/**
+ * A connector whose driver module is loaded on its first connect: a gateway that serves SQLite
+ * alone (the quick start) never loads pg or mysql2, which would hold about 20 MB for nothing.
+ */
+function loadedOnFirstConnect(dbType: DbType, load: () => Promise<DbConnector>): DbConnector {
+  let loaded: Promise<DbConnector> | undefined;
+  return {
+    dbType,
+    async connect(connId, timeoutSeconds) {
+      loaded ??= load();
+      return (await loaded).connect(connId, timeoutSeconds);
+    },
+  };
+}
 
 export const createConnector: ConnectorFactory = (resourceId: string, target: SecureResourceSettings): DbConnector => {
   switch (target.db_type) {
     case 'sqlite':
       return sqliteConnector(resourceId, target);
     case 'postgres':
-      return postgresConnector(resourceId, target);
+      return loadedOnFirstConnect('postgres', async () => (await import('./postgres.js')).postgresConnector(resourceId, target));
     case 'mysql':
-      return mysqlConnector(resourceId, target);
+      return loadedOnFirstConnect('mysql', async () => (await import('./mysql.js')).mysqlConnector(resourceId, target));
     case 'odbc':
-      return odbcConnector(resourceId, target);
+      return loadedOnFirstConnect('odbc', async () => (await import('./odbc.js')).odbcConnector(resourceId, target));
   }
 };
 

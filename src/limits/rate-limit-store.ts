@@ -11,7 +11,8 @@
  * most every 10 s.
  */
 import { createHash } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { ioredis } from '../on-first-use.js';
 import {
   BurstyRateLimiter,
   RateLimiterCluster,
@@ -124,7 +125,7 @@ export function createRateLimitStore(settings: SettingsReader, opts: StoreOption
 
   if (opts.redis && cfg.rate_limit_redis !== '') {
     kind = 'redis';
-    redis = new Redis(cfg.rate_limit_redis, {
+    redis = new (ioredis().Redis)(cfg.rate_limit_redis, {
       // Commands fail at once while disconnected, instead of queueing until Redis is back.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,

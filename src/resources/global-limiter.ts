@@ -26,7 +26,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Semaphore } from 'redis-semaphore';
+import type { Semaphore } from 'redis-semaphore';
+import { redisSemaphore } from '../on-first-use.js';
 import type { ResourceSettings } from '../config/index.js';
 import { AppTimeoutError } from '../errors.js';
 import { getLogger } from '../log/index.js';
@@ -429,7 +430,7 @@ export class GlobalLimiter {
   /** A redis-semaphore handle on this resource's set; the refresh timer is this module's (see the top). */
   private semaphore(rc: ResourceSettings, opts: { identifier: string; acquiredExternally?: true; acquireAttemptsLimit?: number; retryInterval?: number }): Semaphore {
     const ms = leaseMs(rc);
-    return new Semaphore(this.redis.client, semaphoreName(this.resourceId), Math.max(1, rc.max_active_requests_global), {
+    return new (redisSemaphore().Semaphore)(this.redis.client, semaphoreName(this.resourceId), Math.max(1, rc.max_active_requests_global), {
       ...opts,
       lockTimeout: ms,
       acquireTimeout: ms,

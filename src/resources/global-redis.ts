@@ -10,7 +10,8 @@
  * reconnects by itself) or, for a Redis that hung but kept the connection, a PING that answers.
  */
 import { EventEmitter } from 'node:events';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { ioredis } from '../on-first-use.js';
 import { unrefTimeout } from './util.js';
 
 /** A command without an answer by then counts as Redis unreachable. */
@@ -35,7 +36,7 @@ export class GlobalRedis extends EventEmitter<GlobalRedisEvents> {
 
   constructor(url: string) {
     super();
-    this.client = new Redis(url, {
+    this.client = new (ioredis().Redis)(url, {
       enableOfflineQueue: false,
       // Commands of one event-loop turn go out in one write: under load many leases are taken and given back per turn.
       enableAutoPipelining: true,
