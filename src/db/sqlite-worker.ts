@@ -196,16 +196,14 @@ function sendBatch(): void {
 
 /**
  * A batch as the response's text, by the same encoders the main thread would use on the same
- * values (integers made exact, BLOBs as Buffers): the main thread then only writes it.
+ * values (BLOBs as Buffers; integers as bigints, which they write exactly): the main thread then only writes it.
  */
 function encodeLines(stream: NonNullable<typeof cursor>, lines: LineEncoding, batch: unknown[]): { text: string; rows: number; columns: string[] } {
   let text = '';
   for (let i = 0; i < batch.length; i++) {
+    // Integers stay bigints: the encoders write them as exactInteger would (a pass making them
+    // numbers first cost more than the encoding, about 0.35 µs a row).
     const row = batch[i] as Row;
-    for (const key in row) {
-      const v = row[key];
-      if (typeof v === 'bigint') row[key] = exactInteger(v);
-    }
     if (stream.encode === undefined) {
       stream.columns = Object.keys(row);
       stream.encode = rowEncoder(lines.format, stream.columns, lines.eol);

@@ -11,6 +11,7 @@
  * never become code. Each value takes a fast path for what nearly every field is (a number, null, a
  * string that needs no escaping or quoting) and falls back to the general encoding otherwise.
  */
+import { exactInteger } from '../db/exact-integer.js';
 import type { Row } from '../db/types.js';
 
 export type RowEncoder = (row: Row) => string;
@@ -25,6 +26,15 @@ export function text(v: unknown): string {
   if (Buffer.isBuffer(v)) return v.toString('base64');
   if (typeof v === 'object') return JSON.stringify(v);
   return String(v);
+}
+
+/**
+ * An integer read as a bigint (SQLite's worker encodes its rows as they come) as JSON: a number
+ * when exact as one, else its decimal text as a string, as exactInteger gives it everywhere else.
+ */
+export function jsonInteger(v: bigint): string {
+  const exact = exactInteger(v);
+  return typeof exact === 'number' ? `${exact}` : `"${exact}"`;
 }
 
 const CSV_SPECIAL = /[",\r\n]/;
@@ -44,7 +54,7 @@ export const JSON_PLAIN = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
 export type LineFormat = 'json' | 'csv' | 'psv';
 
 /** Helpers the generated code calls; passed in, so the code names nothing of this module's scope. */
-const HELPERS = { text, csvField, CSV_SPECIAL, JSON_PLAIN, stringify: JSON.stringify };
+const HELPERS = { text, csvField, jsonInteger, CSV_SPECIAL, JSON_PLAIN, stringify: JSON.stringify };
 
 /**
  * The statements appending column `key` (a JS string literal) of `row` to `s`; `end` (a literal)
@@ -59,6 +69,7 @@ function fieldCode(format: LineFormat, key: string, end: string): string {
       return `${read}if (typeof v === 'string') s += H.JSON_PLAIN.test(v) ? '"' + v + '"' : H.stringify(v);
 else if (typeof v === 'number') s += v - v === 0 ? '' + v : 'null';
 else if (v === null) s += 'null';
+else if (typeof v === 'bigint') s += H.jsonInteger(v);
 else { t = H.stringify(v); if (t === undefined) return H.stringify(row) + ${end}; s += t; }
 `;
     case 'csv':
@@ -139,6 +150,7 @@ export function loopRowEncoder(format: LineFormat, columns: readonly string[], e
           if (typeof v === 'string') t = JSON_PLAIN.test(v) ? `"${v}"` : JSON.stringify(v);
           else if (typeof v === 'number') t = Number.isFinite(v) ? `${v}` : 'null';
           else if (v === null) t = 'null';
+          else if (typeof v === 'bigint') t = jsonInteger(v);
           else {
             // undefined (or a function) is left out by JSON.stringify: the row is written by it whole.
             const json = JSON.stringify(v) as string | undefined;
