@@ -11,14 +11,14 @@ import { parentPort } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { exactInteger } from './exact-integer.js';
 import { loadExtensionEntry } from './sqlite-interrupt.js';
-import { rowEncoder, type RowEncoder } from '../endpoints/row-encoders.js';
+import { indexedRowEncoder, rowEncoder } from '../endpoints/row-encoders.js';
 import type { LineEncoding, Row } from './types.js';
 import type { ColumnInfo, TaggedValue, WorkerErrorInfo, WorkerParam, WorkerReply, WorkerRequest } from './sqlite-protocol.js';
 
 let db: Database.Database | undefined;
 /** The open stream; `lines`: its rows go out encoded, by `encode` once the first row fixed the columns. */
 let cursor:
-  | { id: number; rows: IterableIterator<unknown>; batchSize: number; lines?: LineEncoding; encode?: RowEncoder; columns?: string[]; sent: number }
+  | { id: number; rows: IterableIterator<unknown>; batchSize: number; lines?: LineEncoding; encode?: (row: unknown) => string; columns?: string[]; sent: number }
   | undefined;
 
 /** A thread talks through its port in JSON text (see sqlite-protocol); a process through its JSON IPC channel. */
@@ -203,14 +203,30 @@ function encodeLines(stream: NonNullable<typeof cursor>, lines: LineEncoding, ba
   for (let i = 0; i < batch.length; i++) {
     // Integers stay bigints: the encoders write them as exactInteger would (a pass making them
     // numbers first cost more than the encoding, about 0.35 µs a row).
-    const row = batch[i] as Row;
+    const row = batch[i];
     if (stream.encode === undefined) {
-      stream.columns = Object.keys(row);
-      stream.encode = rowEncoder(lines.format, stream.columns, lines.eol);
+      stream.columns = Object.keys(row as Row);
+      const encode = rowEncoder(lines.format, stream.columns, lines.eol);
+      stream.encode = (r) => encode(r as Row);
     }
     text += i === 0 ? stream.encode(row) : lines.separator + stream.encode(row);
   }
   return { text, rows: batch.length, columns: stream.columns ?? [] };
+}
+
+/**
+ * Lines are encoded from raw rows (arrays), which cost about a third less to read than objects, when
+ * that writes the same bytes: the column names are distinct (an object keeps one of a repeated name)
+ * and few enough to compile an encoder for. Then the statement is switched to raw rows (before it
+ * runs) and the encoder is returned with its columns; otherwise nothing changes.
+ */
+function rawLines(stmt: Database.Statement, lines: LineEncoding): { columns: string[]; encode: (row: unknown) => string } | undefined {
+  const columns = stmt.columns().map((c) => c.name);
+  if (new Set(columns).size !== columns.length) return undefined;
+  const encode = indexedRowEncoder(lines.format, columns, lines.eol);
+  if (encode === undefined) return undefined;
+  stmt.raw(true);
+  return { columns, encode: encode as (row: unknown) => string }; // the rows it gets are arrays now
 }
 
 function closeCursor(): void {
@@ -267,7 +283,8 @@ function handle(msg: WorkerRequest): void {
         closeCursor();
         const stmt = prepare(msg.sql);
         if (!stmt.reader) throw new TypeError('only a statement that returns rows can be streamed');
-        cursor = { id: msg.id, rows: stmt.iterate(...bindable(msg.params)), batchSize: msg.batchSize, lines: msg.lines, sent: 0 };
+        const raw = msg.lines === undefined ? undefined : rawLines(stmt, msg.lines);
+        cursor = { id: msg.id, rows: stmt.iterate(...bindable(msg.params)), batchSize: msg.batchSize, lines: msg.lines, sent: 0, ...raw };
         sendBatch();
         break;
       }

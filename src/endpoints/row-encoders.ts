@@ -54,7 +54,7 @@ export const JSON_PLAIN = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
 export type LineFormat = 'json' | 'csv' | 'psv';
 
 /** Helpers the generated code calls; passed in, so the code names nothing of this module's scope. */
-const HELPERS = { text, csvField, jsonInteger, CSV_SPECIAL, JSON_PLAIN, stringify: JSON.stringify };
+const HELPERS = { text, csvField, jsonInteger, named, CSV_SPECIAL, JSON_PLAIN, stringify: JSON.stringify };
 
 /**
  * The statements appending column `key` (a JS string literal) of `row` to `s`; `end` (a literal)
@@ -62,7 +62,7 @@ const HELPERS = { text, csvField, jsonInteger, CSV_SPECIAL, JSON_PLAIN, stringif
  * JSON.stringify leaves out (undefined, a function) makes the whole row JSON.stringify's, which
  * then leaves the key out as well.
  */
-function fieldCode(format: LineFormat, key: string, end: string): string {
+function fieldCode(format: LineFormat, key: string, end: string, whole: string): string {
   const read = `v = row[${key}];\n`;
   switch (format) {
     case 'json':
@@ -70,7 +70,7 @@ function fieldCode(format: LineFormat, key: string, end: string): string {
 else if (typeof v === 'number') s += v - v === 0 ? '' + v : 'null';
 else if (v === null) s += 'null';
 else if (typeof v === 'bigint') s += H.jsonInteger(v);
-else { t = H.stringify(v); if (t === undefined) return H.stringify(row) + ${end}; s += t; }
+else { t = H.stringify(v); if (t === undefined) return H.stringify(${whole}) + ${end}; s += t; }
 `;
     case 'csv':
       return `${read}if (typeof v === 'number') s += '' + v;
@@ -84,8 +84,12 @@ else s += H.csvField(v);
 
 const SEPARATOR: Record<LineFormat, string> = { json: ',', csv: ',', psv: '|' };
 
-/** The body of a function (row) => line for `columns`, the line ending with `end`. */
-function source(format: LineFormat, columns: readonly string[], end: string): string {
+/**
+ * The body of a function (row) => line for `columns`, the line ending with `end`. `byIndex`: the row
+ * is an array of the columns' values in order (SQLite's raw rows), and the whole row as an object,
+ * for JSON.stringify's fallback, is built from `C`, the column names.
+ */
+function source(format: LineFormat, columns: readonly string[], end: string, byIndex: boolean): string {
   const endLiteral = JSON.stringify(end);
   let code = "let v, t, s = '';\n";
   columns.forEach((c, i) => {
@@ -93,7 +97,7 @@ function source(format: LineFormat, columns: readonly string[], end: string): st
     // json: `{"key":` / `,"key":` before each value; csv and psv: the separator before all but the first.
     const before = format === 'json' ? `${i === 0 ? '{' : ','}${name}:` : i === 0 ? '' : SEPARATOR[format];
     if (before !== '') code += `s += ${JSON.stringify(before)};\n`;
-    code += fieldCode(format, name, endLiteral);
+    code += fieldCode(format, byIndex ? String(i) : name, endLiteral, byIndex ? 'H.named(C, row)' : 'row');
   });
   return `${code}return s + ${format === 'json' ? JSON.stringify(`}${end}`) : endLiteral};\n`;
 }
@@ -106,7 +110,7 @@ export const MAX_COMPILED_COLUMNS = 256;
  * once for its columns and every later one with the same columns reuses it. Bounded, since column
  * lists come from the statements' results.
  */
-const cache = new Map<string, RowEncoder>();
+const cache = new Map<string, RowEncoder | IndexedRowEncoder>();
 const CACHE_SIZE = 512;
 
 /**
@@ -115,12 +119,35 @@ const CACHE_SIZE = 512;
  * (json writes `{}` for such a row, and the caller's general path covers it).
  */
 export function compiledRowEncoder(format: LineFormat, columns: readonly string[], end: string): RowEncoder | undefined {
+  return compiled(format, columns, end, false) as RowEncoder | undefined;
+}
+
+/**
+ * The encoder of rows given as arrays of `columns`' values in order (better-sqlite3's raw rows,
+ * which cost a third less to read than objects): the same lines as compiledRowEncoder writes for
+ * the same values as objects. Undefined where that one is; then read objects instead.
+ */
+export function indexedRowEncoder(format: LineFormat, columns: readonly string[], end: string): IndexedRowEncoder | undefined {
+  return compiled(format, columns, end, true) as IndexedRowEncoder | undefined;
+}
+
+export type IndexedRowEncoder = (row: readonly unknown[]) => string;
+
+/** A row's values by column name, for JSON.stringify's fallback in the indexed encoders. */
+function named(columns: readonly string[], row: readonly unknown[]): Row {
+  return Object.fromEntries(columns.map((c, i) => [c, row[i]])); // own properties, `__proto__` too
+}
+
+function compiled(format: LineFormat, columns: readonly string[], end: string, byIndex: boolean): RowEncoder | IndexedRowEncoder | undefined {
   if (columns.length === 0 || columns.length > MAX_COMPILED_COLUMNS) return undefined;
-  const id = `${format}\u0000${JSON.stringify(end)}\u0000${JSON.stringify(columns)}`;
+  const id = `${byIndex ? 'i' : 'n'}${format}\u0000${JSON.stringify(end)}\u0000${JSON.stringify(columns)}`;
   let enc = cache.get(id);
   if (enc === undefined) {
-    const make = new Function('H', `return function encodeRow(row) {\n${source(format, columns, end)}};`) as (h: typeof HELPERS) => RowEncoder;
-    enc = make(HELPERS);
+    const make = new Function('H', 'C', `return function encodeRow(row) {\n${source(format, columns, end, byIndex)}};`) as (
+      h: typeof HELPERS,
+      c: readonly string[],
+    ) => RowEncoder | IndexedRowEncoder;
+    enc = make(HELPERS, [...columns]);
     if (cache.size >= CACHE_SIZE) cache.clear();
     cache.set(id, enc);
   }

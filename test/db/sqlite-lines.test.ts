@@ -72,6 +72,15 @@ describe.each(['threads', 'processes'] as const)('SQLite streams encoded in the 
     expect(conn.usable).toBe(true);
   });
 
+  // Raw rows (arrays) are read only where they give the same bytes: a repeated name is one key of a row object.
+  it.each(FORMATS)('%s: repeated and computed column names, the same bytes as the main thread', async (format) => {
+    const sql = "SELECT id, s AS x, big AS x, r * 2, 'k\"ey' AS \"a,b\", b FROM t ORDER BY id";
+    const want = await expected(format, sql);
+    expect(want.length).toBeGreaterThan(ROWS * 5);
+    expect(await viaWorker(format, sql)).toBe(want);
+    expect(await viaWorker(format, 'SELECT id, s AS x, big AS y FROM t ORDER BY id', 700)).toBe(await expected(format, 'SELECT id, s AS x, big AS y FROM t ORDER BY id', 700));
+  });
+
   it.each([1, 499, 500, 501, 1000, 1233, ROWS, 5000])('cut at max_rows %i, within a batch or at its edge: the same bytes, and the statement stopped', async (maxRows) => {
     for (const format of FORMATS) expect(await viaWorker(format, SQL, maxRows)).toBe(await expected(format, SQL, maxRows));
     expect(conn.busy).toBe(false);

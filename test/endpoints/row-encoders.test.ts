@@ -6,7 +6,7 @@
  * shows here; column names that would break generated code if spliced into it are included.
  */
 import { describe, expect, it } from 'vitest';
-import { compiledRowEncoder, loopRowEncoder, MAX_COMPILED_COLUMNS, rowEncoder, type LineFormat } from '../../src/endpoints/row-encoders.js';
+import { compiledRowEncoder, indexedRowEncoder, loopRowEncoder, MAX_COMPILED_COLUMNS, rowEncoder, type LineFormat } from '../../src/endpoints/row-encoders.js';
 import type { Row } from '../../src/db/types.js';
 
 const asText = (v: unknown): string =>
@@ -79,10 +79,13 @@ function check(rows: Row[]) {
       const compiled = compiledRowEncoder(format, columns, end);
       expect(compiled, `${format} compiled for ${columns.length} columns`).toBeDefined();
       const loop = loopRowEncoder(format, columns, end);
+      const indexed = indexedRowEncoder(format, columns, end);
       for (const row of rows) {
         const expected = REFERENCE[format](row, columns) + end;
         expect(compiled!(row), `${format} ${JSON.stringify(columns)}`).toBe(expected);
         expect(loop(row), `${format} loop`).toBe(expected);
+        // The same values as an array in column order (SQLite's raw rows).
+        expect(indexed!(columns.map((c) => row[c])), `${format} indexed`).toBe(expected);
       }
     }
   }
