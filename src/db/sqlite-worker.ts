@@ -23,7 +23,14 @@ let cursor:
 
 /** A thread talks through its port in JSON text (see sqlite-protocol); a process through its JSON IPC channel. */
 const port = parentPort;
-const send: (reply: WorkerReply) => void = port ? (reply) => port.postMessage(JSON.stringify(reply)) : (reply) => process.send?.(reply);
+/**
+ * A thread's replies go as JSON text (far cheaper than structured clone for rows of many small
+ * values), except a batch of lines: one long string, which structured clone copies as it is, where
+ * JSON would escape every quote and newline in it and the main thread would parse it back.
+ */
+const send: (reply: WorkerReply) => void = port
+  ? (reply) => port.postMessage(reply.type === 'lines' ? reply : JSON.stringify(reply))
+  : (reply) => process.send?.(reply);
 
 /** Set when a row of the reply being built holds a tagged value. */
 let tagged = false;

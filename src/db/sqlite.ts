@@ -166,7 +166,8 @@ function processChannel(child: ChildProcess, on: ChannelEvents): WorkerChannel {
 
 function threadChannel(worker: Worker, on: ChannelEvents): WorkerChannel {
   let failure = '';
-  worker.on('message', (m: string) => on.reply(JSON.parse(m) as WorkerReply));
+  // JSON text, or a batch of lines as an object (see the worker's send).
+  worker.on('message', (m: string | WorkerReply) => on.reply(typeof m === 'string' ? (JSON.parse(m) as WorkerReply) : m));
   worker.on('error', (err) => (failure = ` ${err.message}`));
   worker.once('exit', (code) => on.exit(`thread code=${code}${failure}`));
   return {
