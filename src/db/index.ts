@@ -5,7 +5,7 @@ import type { ConnectorFactory, DbConnector } from './types.js';
 
 /**
  * A connector whose driver module is loaded on its first connect: a gateway that serves SQLite
- * alone (the quick start) never loads pg or mysql2, which would hold about 20 MB for nothing.
+ * alone (the quick start) never loads pg, mysql2 or the optional odbc package (a few MB for nothing).
  */
 function loadedOnFirstConnect(dbType: DbType, load: () => Promise<DbConnector>): DbConnector {
   let loaded: Promise<DbConnector> | undefined;

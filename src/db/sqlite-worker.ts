@@ -213,8 +213,7 @@ function encodeLines(stream: NonNullable<typeof cursor>, lines: LineEncoding, ba
     const row = batch[i];
     if (stream.encode === undefined) {
       stream.columns = Object.keys(row as Row);
-      const encode = rowEncoder(lines.format, stream.columns, lines.eol);
-      stream.encode = (r) => encode(r as Row);
+      stream.encode = rowEncoder(lines.format, stream.columns, lines.eol) as (row: unknown) => string; // its rows are objects
     }
     text += i === 0 ? stream.encode(row) : lines.separator + stream.encode(row);
   }

@@ -9,7 +9,8 @@
  * The generated code holds nothing but the column names, each written as a JSON string literal
  * (valid JavaScript for any string), and calls the helpers it is given: a name from a database can
  * never become code. Each value takes a fast path for what nearly every field is (a number, null, a
- * string that needs no escaping or quoting) and falls back to the general encoding otherwise.
+ * string that needs no escaping or quoting, and in SQLite's worker an integer still a bigint) and
+ * falls back to the general encoding otherwise.
  */
 import { exactInteger } from '../db/exact-integer.js';
 import type { Row } from '../db/types.js';
@@ -73,12 +74,12 @@ else if (typeof v === 'bigint') s += H.jsonInteger(v);
 else { t = H.stringify(v); if (t === undefined) return H.stringify(${whole}) + ${end}; s += t; }
 `;
     case 'csv':
-      return `${read}if (typeof v === 'number') s += '' + v;
+      return `${read}if (typeof v === 'number' || typeof v === 'bigint') s += '' + v;
 else if (typeof v === 'string' && !H.CSV_SPECIAL.test(v)) s += v;
 else s += H.csvField(v);
 `;
     case 'psv':
-      return `${read}s += typeof v === 'string' ? v : typeof v === 'number' ? '' + v : H.text(v);\n`;
+      return `${read}s += typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'bigint' ? '' + v : H.text(v);\n`;
   }
 }
 
