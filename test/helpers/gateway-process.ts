@@ -73,7 +73,22 @@ export function sqliteConfig(dir: string, extra: Record<string, unknown> = {}): 
   };
 }
 
+/**
+ * Starts a gateway on a free port. The port is free when chosen but another process (a parallel
+ * test file) may take it before the gateway binds: a start that fails with EADDRINUSE is retried on
+ * a new port, at most twice.
+ */
 export async function startGateway(opts: StartOptions = {}): Promise<GatewayProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startGatewayOnce(opts);
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof Error) || !err.message.includes('EADDRINUSE')) throw err;
+    }
+  }
+}
+
+async function startGatewayOnce(opts: StartOptions): Promise<GatewayProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'wt-gw-'));
   const port = await freePort();
   const configFile = join(dir, 'watchtower.yaml');
@@ -201,6 +216,13 @@ export async function startGateway(opts: StartOptions = {}): Promise<GatewayProc
     },
   };
   // Start-up checks every declared statement and warms the pools first: slow on a loaded machine.
-  if (!opts.noWait) await gw.waitForLine((l) => l.fields.tag === 'listening', 40_000);
+  if (!opts.noWait) {
+    try {
+      await gw.waitForLine((l) => l.fields.tag === 'listening', 40_000);
+    } catch (err) {
+      await gw.stop();
+      throw err;
+    }
+  }
   return gw;
 }
