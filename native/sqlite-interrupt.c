@@ -4,13 +4,17 @@
  * worker thread cannot be terminated while it is inside sqlite3_step(); this extension is the
  * missing binding. sqlite3_interrupt() is documented as safe to call from any thread.
  *
- * Two entry points:
+ * Three entry points:
  *   sqlite3_wtinterrupt_init      loaded by each worker's connection: registers the connection and
  *                                 adds wt_interrupt_token(), which returns its token, and
  *                                 wt_busy_timeout(ms), SQLite's busy timeout made interruptible.
  *   sqlite3_wtinterruptctl_init   loaded by the main thread's in-memory control connection only:
  *                                 adds wt_interrupt(token), which interrupts that connection and
  *                                 returns 1, or 0 when no open connection has that token.
+ *   sqlite3_wtwatchdog_init       loaded by a connection the main thread itself runs reads on: a
+ *                                 watchdog thread interrupts any statement of that connection that
+ *                                 has run longer than its budget (wt_watchdog_budget(us) sets it, once),
+ *                                 so SQL run on the event loop can hold it only that long.
  * wt_interrupt() is never added to a connection that runs callers' SQL, so a caller cannot stop
  * somebody else's statement.
  *
@@ -25,6 +29,7 @@
 #include <sqlite3ext.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 SQLITE_EXTENSION_INIT1
 
 typedef struct Registered {
@@ -126,4 +131,143 @@ int sqlite3_wtinterruptctl_init(sqlite3 *db, char **errmsg, const sqlite3_api_ro
   SQLITE_EXTENSION_INIT2(api)
   (void)errmsg;
   return sqlite3_create_function_v2(db, "wt_interrupt", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, 0, interrupt_function, 0, 0, 0);
+}
+
+/*
+ * The watchdog. SQLite's progress handler would be the natural way to bound a statement from its
+ * own thread, but better-sqlite3 builds SQLite without it (SQLITE_OMIT_PROGRESS_CALLBACK); so a
+ * second thread watches the clock. The connection's trace hooks tell it when a statement starts
+ * (SQLITE_TRACE_STMT, at its first step) and ends (SQLITE_TRACE_PROFILE, when it is done, fails or
+ * is reset). The statement's own thread never waits on the watchdog: it takes an uncontended lock
+ * and signals only when the watchdog sleeps with nothing to watch, so under load the watchdog wakes
+ * about once per budget, not once per statement.
+ */
+typedef struct Watchdog {
+  sqlite3 *db;
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
+  pthread_t thread;
+  sqlite3_int64 budget_ns;
+  sqlite3_int64 started_ns; /* of the running statement */
+  sqlite3_int64 generation; /* counts statement starts: tells a new statement from the one it timed */
+  int running;
+  int idle; /* the watchdog waits without a deadline: a start must signal it */
+  int awaiting_end; /* the watchdog interrupted the running statement and waits for its end */
+  int stop;
+  int budget_set; /* the budget is set once, by the gateway, before the connection runs anyone's SQL */
+} Watchdog;
+
+#if defined(__APPLE__)
+#define WATCH_CLOCK CLOCK_REALTIME /* macOS condition variables time out on the wall clock only */
+#else
+#define WATCH_CLOCK CLOCK_MONOTONIC
+#endif
+
+static sqlite3_int64 now_ns(void) {
+  struct timespec ts;
+  clock_gettime(WATCH_CLOCK, &ts);
+  return (sqlite3_int64)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void *watch(void *arg) {
+  Watchdog *w = arg;
+  pthread_mutex_lock(&w->lock);
+  while (!w->stop) {
+    if (!w->running) {
+      w->idle = 1;
+      pthread_cond_wait(&w->wake, &w->lock);
+      w->idle = 0;
+      continue;
+    }
+    sqlite3_int64 generation = w->generation;
+    sqlite3_int64 deadline = w->started_ns + w->budget_ns;
+    if (now_ns() >= deadline) {
+      sqlite3_interrupt(w->db);
+      /* Wait for this statement to end (or a new one to start) before timing anything again. */
+      w->awaiting_end = 1;
+      while (!w->stop && w->running && w->generation == generation) pthread_cond_wait(&w->wake, &w->lock);
+      w->awaiting_end = 0;
+      continue;
+    }
+    struct timespec until = {(time_t)(deadline / 1000000000), (long)(deadline % 1000000000)};
+    pthread_cond_timedwait(&w->wake, &w->lock, &until);
+  }
+  pthread_mutex_unlock(&w->lock);
+  return 0;
+}
+
+static int watch_trace(unsigned type, void *ctx, void *p, void *x) {
+  (void)p;
+  (void)x;
+  Watchdog *w = ctx;
+  pthread_mutex_lock(&w->lock);
+  if (type == SQLITE_TRACE_STMT) {
+    w->generation++;
+    w->started_ns = now_ns();
+    w->running = 1;
+    if (w->idle || w->awaiting_end) pthread_cond_signal(&w->wake);
+  } else {
+    w->running = 0;
+    /* Otherwise the watchdog finds the statement ended when its deadline wakes it. */
+    if (w->awaiting_end) pthread_cond_signal(&w->wake);
+  }
+  pthread_mutex_unlock(&w->lock);
+  return 0;
+}
+
+static void watch_budget_function(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  Watchdog *w = sqlite3_user_data(ctx);
+  sqlite3_int64 us = sqlite3_value_int64(argv[0]);
+  pthread_mutex_lock(&w->lock);
+  int was_set = w->budget_set;
+  if (!was_set) w->budget_ns = (us < 1 ? 1 : us > 3600000000LL ? 3600000000LL : us) * 1000;
+  w->budget_set = 1;
+  pthread_mutex_unlock(&w->lock);
+  /* Once set, SQL run later on the connection cannot lift its own bound. */
+  if (was_set) sqlite3_result_error(ctx, "wt_watchdog_budget: the budget is already set", -1);
+  else sqlite3_result_int64(ctx, us);
+}
+
+/* Called while the connection closes (the budget function's destructor): no statement runs any more. */
+static void watch_end(void *arg) {
+  Watchdog *w = arg;
+  pthread_mutex_lock(&w->lock);
+  w->stop = 1;
+  pthread_cond_signal(&w->wake);
+  pthread_mutex_unlock(&w->lock);
+  pthread_join(w->thread, 0);
+  pthread_cond_destroy(&w->wake);
+  pthread_mutex_destroy(&w->lock);
+  free(w);
+}
+
+#ifdef _WIN32
+__declspec(dllexport)
+#endif
+int sqlite3_wtwatchdog_init(sqlite3 *db, char **errmsg, const sqlite3_api_routines *api) {
+  SQLITE_EXTENSION_INIT2(api)
+  (void)errmsg;
+  Watchdog *w = calloc(1, sizeof *w);
+  if (!w) return SQLITE_NOMEM;
+  w->db = db;
+  w->budget_ns = 1000000;
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+#if !defined(__APPLE__)
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+#endif
+  pthread_mutex_init(&w->lock, 0);
+  pthread_cond_init(&w->wake, &attr);
+  pthread_condattr_destroy(&attr);
+  if (pthread_create(&w->thread, 0, watch, w) != 0) {
+    pthread_cond_destroy(&w->wake);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+    return SQLITE_ERROR;
+  }
+  /* From here the function's destructor owns the watchdog: SQLite calls it on failure too. */
+  int rc = sqlite3_create_function_v2(db, "wt_watchdog_budget", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, w, watch_budget_function, 0, 0, watch_end);
+  if (rc != SQLITE_OK) return rc;
+  return sqlite3_trace_v2(db, SQLITE_TRACE_STMT | SQLITE_TRACE_PROFILE, watch_trace, w);
 }

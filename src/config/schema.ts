@@ -499,6 +499,8 @@ export interface SecureResourceSettings {
   db_sample: boolean;
   /** SQLite: each connection in a worker thread (auto: when the interrupt extension is built) or a worker process. */
   sqlite_workers: SqliteWorkers;
+  /** SQLite with worker threads: how long a read may run on the event loop before it goes to the worker (0: never). */
+  sqlite_inline_read_ms: number;
   db_host: string;
   db_port: number;
   db_name: string;
@@ -522,6 +524,14 @@ export const secureResourceSchema: { [K in keyof SecureResourceSettings]: Node<S
     doc: 'SQLite only: what each connection runs in. threads: a worker thread, stopped past its timeout through the interrupt extension built at npm install (native/); processes: a worker process, killed past its timeout; auto: threads when that extension loads, else processes.',
     format: [...SQLITE_WORKERS],
     default: 'auto',
+    reloadable: false,
+  },
+  sqlite_inline_read_ms: {
+    doc: 'SQLite only, with worker threads: a read (a SELECT, WITH or VALUES statement) first runs on the event loop, where it is interrupted past this many milliseconds and then runs again in its connection\'s worker thread, with its whole timeout. A short read so skips the hop to the thread and back. 0: every statement runs in the worker.',
+    format: (v: unknown) => {
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 100) throw new Error('sqlite_inline_read_ms must be a number of milliseconds from 0 to 100');
+    },
+    default: 1,
     reloadable: false,
   },
   db_host: { doc: 'Database host (ODBC: server).', format: String, default: '127.0.0.1', reloadable: false },

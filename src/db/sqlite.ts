@@ -16,6 +16,7 @@ import { BaseConnection } from './base.js';
 import { connectError } from './classify.js';
 import { mayAddNulls, sqliteColumn } from './result-columns.js';
 import type { BatchSource } from './row-stream.js';
+import { leavesConnectionState, SharedInlineReads, type InlineReads } from './sqlite-inline.js';
 import { workerKind, type Interrupter, type WorkerKind } from './sqlite-interrupt.js';
 import type { WorkerParam, WorkerReply, WorkerRequest } from './sqlite-protocol.js';
 import { awaitCommit, Deadline, HOUSEKEEPING_MS, runStoppable, settledWithin, timeoutError, toMs, withTimeout } from './timeout.js';
@@ -196,6 +197,10 @@ class SqliteConnection extends BaseConnection {
   private readonly interrupter: Interrupter | undefined;
   /** A thread's connection in the interrupt extension's registry, once it is open. */
   private token: number | undefined;
+  /** Where reads may run on the event loop (sqlite-inline.ts); none for a process, or when turned off. */
+  private inline: { share: SharedInlineReads; reads: InlineReads } | undefined;
+  /** Set once a statement left state on the worker's connection that the inline connection cannot see. */
+  private stateful = false;
 
   constructor(
     resourceId: string,
@@ -269,6 +274,22 @@ class SqliteConnection extends BaseConnection {
   }
 
   protected async runQuery(sql: string, params: SqlParam[], ms: number): Promise<QueryResult> {
+    if (this.inline !== undefined && !this.stateful && ms > this.inline.share.budgetMs) {
+      const done = this.inline.reads.query(sql, params);
+      if (done !== undefined) return done;
+    }
+    return this.runInWorker(sql, params, ms);
+  }
+
+  /** A ping asks the worker: it is what must be alive for the connection to be worth keeping. */
+  override ping(timeoutSeconds: number): Promise<void> {
+    return this.exclusive(async () => {
+      await this.runInWorker('SELECT 1', [], toMs(timeoutSeconds));
+    });
+  }
+
+  private async runInWorker(sql: string, params: SqlParam[], ms: number): Promise<QueryResult> {
+    if (leavesConnectionState(sql)) this.stateful = true;
     const running = this.request({ type: 'query', id: this.nextId++, sql, params: params.map(toWorkerParam) });
     const reply = await this.stoppable(running, ms, () => this.stopStatement(running), 'query');
     if (reply.type !== 'result') throw new Error(`unexpected worker reply ${reply.type}`);
@@ -301,6 +322,7 @@ class SqliteConnection extends BaseConnection {
    */
   protected async runTransaction(statements: Statement[], ms: number): Promise<number[]> {
     const deadline = new Deadline(ms);
+    if (statements.some((s) => leavesConnectionState(s.sql))) this.stateful = true;
     const msg: WorkerRequest & { id: number } = {
       type: 'tx',
       id: this.nextId++,
@@ -373,20 +395,32 @@ class SqliteConnection extends BaseConnection {
   }
 
   protected async doClose(): Promise<void> {
+    this.inline?.share.release();
+    this.inline = undefined;
     if (this.exitReason === undefined) this.channel.send({ type: 'close' }, () => undefined);
     if (!(await settledWithin(this.exited, HOUSEKEEPING_MS))) await this.kill();
   }
 
   /** Starts a worker and opens the database in it within `ms`, the wait for a start included. */
-  static async open(resourceId: string, connId: number, path: string, workers: WorkerKind, ms: number): Promise<SqliteConnection> {
+  static async open(resourceId: string, connId: number, path: string, workers: WorkerKind, ms: number, inline?: SharedInlineReads): Promise<SqliteConnection> {
     const began = Date.now();
     const leave = await starts.enter(ms);
     if (!leave) throw new DbDriverError(`opening SQLite ${path} timed out after ${ms / 1000} s waiting for other connections to start`, { kind: 'timeout', connectionUsable: false });
+    let conn: SqliteConnection;
     try {
-      return await SqliteConnection.start(resourceId, connId, path, workers, Math.max(1, ms - (Date.now() - began)));
+      conn = await SqliteConnection.start(resourceId, connId, path, workers, Math.max(1, ms - (Date.now() - began)));
     } finally {
       leave();
     }
+    // The worker opened the file, so this one opens too; if it did not, reads would only lose their shortcut.
+    if (inline !== undefined) {
+      try {
+        conn.inline = { share: inline, reads: inline.acquire() };
+      } catch {
+        conn.inline = undefined;
+      }
+    }
+    return conn;
   }
 
   private static async start(resourceId: string, connId: number, path: string, workers: WorkerKind, ms: number): Promise<SqliteConnection> {
@@ -431,8 +465,9 @@ function startThread(): Worker {
 
 export function sqliteConnector(resourceId: string, target: SecureResourceSettings): DbConnector {
   const workers = workerKind(target.sqlite_workers);
+  const inline = workers.kind === 'threads' && target.sqlite_inline_read_ms > 0 ? new SharedInlineReads(target.db_path, workers.interrupter.path, target.sqlite_inline_read_ms) : undefined;
   return {
     dbType: 'sqlite',
-    connect: (connId, timeoutSeconds) => SqliteConnection.open(resourceId, connId, target.db_path, workers, toMs(timeoutSeconds)),
+    connect: (connId, timeoutSeconds) => SqliteConnection.open(resourceId, connId, target.db_path, workers, toMs(timeoutSeconds), inline),
   };
 }

@@ -19,6 +19,7 @@ export function targetFromUrl(url: string, overrides: Partial<SecureResourceSett
     db_path: dbType === 'sqlite' ? decodeURIComponent(u.pathname) : '',
     db_sample: false,
     sqlite_workers: 'auto',
+    sqlite_inline_read_ms: 1,
     db_host: u.hostname || '127.0.0.1',
     db_port: u.port ? Number(u.port) : 0,
     db_name: decodeURIComponent(u.pathname.replace(/^\//, '')),

@@ -1,0 +1,134 @@
+/**
+ * Reads run on the event loop (sqlite-inline.ts), bounded by the interrupt extension's watchdog:
+ * what runs there, that a statement past its budget is stopped there and answered by the worker,
+ * and that a connection's own state (a TEMP table) is never read past.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createConnector, targetFromUrl } from '../../src/db/index.js';
+import { InlineReads } from '../../src/db/sqlite-inline.js';
+import { interruptExtensionPath } from '../../src/db/sqlite-interrupt.js';
+import type { DbConnection } from '../../src/db/types.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'wt-sqlite-inline-'));
+const path = join(dir, 'inline.db');
+{
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE t (n INTEGER, big INTEGER)');
+  db.prepare('INSERT INTO t VALUES (1, 9007199254740993)').run();
+  db.close();
+}
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const RUNAWAY = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) AS n FROM c';
+const o = { timeoutSeconds: 5 };
+
+/** The longest the event loop went without running a 5 ms timer while `work` ran. */
+async function longestStall(work: () => Promise<unknown>): Promise<number> {
+  let last = performance.now();
+  let longest = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    longest = Math.max(longest, now - last);
+    last = now;
+  }, 5);
+  try {
+    await work();
+  } finally {
+    clearInterval(timer);
+  }
+  return Math.max(longest, performance.now() - last);
+}
+
+describe('InlineReads: reads on the event loop within a budget', () => {
+  it('stops a read past its budget at once and hands it back; answers a short one with exact integers', () => {
+    const reads = InlineReads.open(path, interruptExtensionPath(), 2);
+    try {
+      const began = performance.now();
+      expect(reads.query(RUNAWAY, [])).toBeUndefined();
+      // Without the watchdog this statement never ends; 2 ms of budget and a margin for a busy machine.
+      expect(performance.now() - began).toBeLessThan(250);
+      expect(reads.overruns).toBe(1);
+      // It goes to the worker for a while now, without being tried here again.
+      expect(reads.query(RUNAWAY, [])).toBeUndefined();
+      expect(reads.overruns).toBe(1);
+      expect(reads.query('SELECT n, big, ? AS flag, ? AS at FROM t', [true, new Date(0)])).toEqual({
+        rows: [{ n: 1, big: '9007199254740993', flag: 1, at: '1970-01-01T00:00:00.000Z' }],
+        rowCount: 1,
+      });
+    } finally {
+      reads.close();
+    }
+  });
+
+  it('runs nothing but reads, and its budget cannot be lifted by SQL', () => {
+    const reads = InlineReads.open(path, interruptExtensionPath(), 1);
+    try {
+      for (const sql of ['INSERT INTO t VALUES (2, 2)', 'WITH x AS (SELECT 1) DELETE FROM t', 'BEGIN', 'PRAGMA user_version = 5', 'SELECT wt_watchdog_budget(3600000000)', 'SELECT * FROM no_such_table']) {
+        expect(reads.query(sql, []), sql).toBeUndefined();
+      }
+      expect(reads.query('SELECT count(*) AS c FROM t', [])?.rows).toEqual([{ c: 1 }]);
+      const began = performance.now();
+      expect(reads.query(RUNAWAY, [])).toBeUndefined();
+      expect(performance.now() - began).toBeLessThan(250);
+    } finally {
+      reads.close();
+    }
+  });
+});
+
+describe('SQLite connections with reads on the event loop', () => {
+  const connector = (inlineMs: number) => createConnector('sqlite_inline', targetFromUrl(`sqlite:${path}`, { sqlite_workers: 'threads', sqlite_inline_read_ms: inlineMs }));
+  // The inline connection is query_only; a worker's connection is not: the answer says where a read ran.
+  const WHERE = 'SELECT query_only AS inline FROM pragma_query_only';
+
+  async function withConnections<T>(inlineMs: number, n: number, fn: (...c: DbConnection[]) => Promise<T>): Promise<T> {
+    const c = connector(inlineMs);
+    const conns = await Promise.all(Array.from({ length: n }, (_, i) => c.connect(i + 1, 5)));
+    try {
+      return await fn(...conns);
+    } finally {
+      await Promise.all(conns.map((x) => x.close()));
+    }
+  }
+
+  it('runs a read on the event loop by default, and in the worker when sqlite_inline_read_ms is 0', async () => {
+    await withConnections(1, 1, async (c) => expect((await c.query(WHERE, [], o)).rows).toEqual([{ inline: 1 }]));
+    await withConnections(0, 1, async (c) => expect((await c.query(WHERE, [], o)).rows).toEqual([{ inline: 0 }]));
+  });
+
+  it("reads a connection's own TEMP table, which shadows the shared one, in its worker; other connections read the shared one", async () => {
+    await withConnections(1, 2, async (a, b) => {
+      await a.query('CREATE TEMP TABLE t AS SELECT 2 AS n', [], o);
+      expect((await a.query('SELECT n FROM t', [], o)).rows).toEqual([{ n: 2 }]);
+      expect((await a.query(WHERE, [], o)).rows).toEqual([{ inline: 0 }]);
+      expect((await b.query('SELECT n FROM t', [], o)).rows).toEqual([{ n: 1 }]);
+      expect((await b.query(WHERE, [], o)).rows).toEqual([{ inline: 1 }]);
+    });
+  });
+
+  it('reads at once what another connection has committed', async () => {
+    await withConnections(1, 2, async (a, b) => {
+      await a.query('CREATE TABLE IF NOT EXISTS seen (n INTEGER)', [], o);
+      for (let i = 1; i <= 20; i++) {
+        await a.query('INSERT INTO seen VALUES (?)', [i], o);
+        expect((await b.query('SELECT max(n) AS m FROM seen', [], o)).rows).toEqual([{ m: i }]);
+      }
+      await a.transaction([{ sql: 'INSERT INTO seen VALUES (?)', params: [100] }], o);
+      expect((await b.query('SELECT max(n) AS m FROM seen', [], o)).rows).toEqual([{ m: 100 }]);
+      await a.query('DROP TABLE seen', [], o);
+    });
+  });
+
+  it('stops a runaway read at its timeout, in the worker, while the event loop keeps turning', async () => {
+    await withConnections(1, 1, async (c) => {
+      const stall = await longestStall(() => expect(c.query(RUNAWAY, [], { timeoutSeconds: 0.5 })).rejects.toMatchObject({ kind: 'timeout', connectionUsable: true }));
+      expect(stall).toBeLessThan(200);
+      expect((await c.query('SELECT 5 AS n', [], o)).rows).toEqual([{ n: 5 }]);
+    });
+  });
+});
