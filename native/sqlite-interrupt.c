@@ -136,7 +136,7 @@ int sqlite3_wtinterruptctl_init(sqlite3 *db, char **errmsg, const sqlite3_api_ro
 /*
  * The watchdog. SQLite's progress handler would be the natural way to bound a statement from its
  * own thread, but better-sqlite3 builds SQLite without it (SQLITE_OMIT_PROGRESS_CALLBACK); so a
- * second thread watches the clock. The connection's trace hooks tell it when a statement starts
+ * second thread watches the CPU time the statement's thread has used since it started. The connection's trace hooks tell it when a statement starts
  * (SQLITE_TRACE_STMT, at its first step) and ends (SQLITE_TRACE_PROFILE, when it is done, fails or
  * is reset). The statement's own thread never waits on the watchdog: it takes an uncontended lock
  * and signals only when the watchdog sleeps with nothing to watch, so under load the watchdog wakes
@@ -148,7 +148,9 @@ typedef struct Watchdog {
   pthread_cond_t wake;
   pthread_t thread;
   sqlite3_int64 budget_ns;
-  sqlite3_int64 started_ns; /* of the running statement */
+  clockid_t cpu_clock;      /* CPU time of the thread running the statement */
+  sqlite3_int64 watched;    /* the generation the watchdog times */
+  sqlite3_int64 watched_cpu_ns; /* cpu_clock when the watchdog first saw that statement */
   sqlite3_int64 generation; /* counts statement starts: tells a new statement from the one it timed */
   int running;
   int idle; /* the watchdog waits without a deadline: a start must signal it */
@@ -163,11 +165,19 @@ typedef struct Watchdog {
 #define WATCH_CLOCK CLOCK_MONOTONIC
 #endif
 
-static sqlite3_int64 now_ns(void) {
+static sqlite3_int64 clock_ns(clockid_t clock) {
   struct timespec ts;
-  clock_gettime(WATCH_CLOCK, &ts);
+  if (clock_gettime(clock, &ts) != 0) return 0;
   return (sqlite3_int64)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+
+/*
+ * A budget is spent in CPU time of the statement's thread, not wall time: a thread the scheduler
+ * preempted (two busy cores, a load generator beside the gateway) has not run SQL meanwhile. The
+ * watchdog reads that clock itself, from when it first sees a statement (reading another thread's
+ * CPU clock is a system call, too dear for every statement's start): so a statement is stopped
+ * after its budget and at most one more, counted from its start.
+ */
 
 static void *watch(void *arg) {
   Watchdog *w = arg;
@@ -180,8 +190,14 @@ static void *watch(void *arg) {
       continue;
     }
     sqlite3_int64 generation = w->generation;
-    sqlite3_int64 deadline = w->started_ns + w->budget_ns;
-    if (now_ns() >= deadline) {
+    sqlite3_int64 left = w->budget_ns;
+    if (w->watched != generation) {
+      w->watched = generation;
+      w->watched_cpu_ns = clock_ns(w->cpu_clock);
+    } else {
+      left -= clock_ns(w->cpu_clock) - w->watched_cpu_ns;
+    }
+    if (left <= 0) {
       sqlite3_interrupt(w->db);
       /* Wait for this statement to end (or a new one to start) before timing anything again. */
       w->awaiting_end = 1;
@@ -189,6 +205,8 @@ static void *watch(void *arg) {
       w->awaiting_end = 0;
       continue;
     }
+    /* The budget cannot be spent sooner than in as much wall time; look again then. */
+    sqlite3_int64 deadline = clock_ns(WATCH_CLOCK) + left;
     struct timespec until = {(time_t)(deadline / 1000000000), (long)(deadline % 1000000000)};
     pthread_cond_timedwait(&w->wake, &w->lock, &until);
   }
@@ -203,7 +221,11 @@ static int watch_trace(unsigned type, void *ctx, void *p, void *x) {
   pthread_mutex_lock(&w->lock);
   if (type == SQLITE_TRACE_STMT) {
     w->generation++;
-    w->started_ns = now_ns();
+#if defined(__APPLE__)
+    w->cpu_clock = WATCH_CLOCK; /* macOS has no clock for another thread's CPU time: wall time there */
+#else
+    if (pthread_getcpuclockid(pthread_self(), &w->cpu_clock) != 0) w->cpu_clock = WATCH_CLOCK;
+#endif
     w->running = 1;
     if (w->idle || w->awaiting_end) pthread_cond_signal(&w->wake);
   } else {

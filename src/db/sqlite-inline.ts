@@ -56,6 +56,10 @@ export class InlineReads {
   static open(path: string, extensionPath: string, budgetMs: number): InlineReads {
     const db = new Database(path, { fileMustExist: true, timeout: 0 });
     try {
+      // As every worker's connection does. Switching a file into WAL takes it exclusively: done by a
+      // worker while this connection reads, it failed with "database is locked". Here it fails
+      // (a lock held elsewhere) without waiting, and the caller's worker then does it instead.
+      if (db.pragma('journal_mode', { simple: true }) !== 'wal') db.pragma('journal_mode = WAL');
       db.pragma('query_only = 1');
       loadExtensionEntry(db, extensionPath, 'sqlite3_wtwatchdog_init');
       db.prepare('SELECT wt_watchdog_budget(?)').get(Math.max(1, Math.round(budgetMs * 1000)));

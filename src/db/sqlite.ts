@@ -187,12 +187,21 @@ const INTERRUPT_GRACE_MS = 1000;
 
 type Waiter = { resolve: (r: WorkerReply) => void; reject: (e: Error) => void };
 
+/** A worker started for a connection: how to talk to it, and when it has ended. */
+interface StartedWorker {
+  channel: WorkerChannel;
+  exited: Promise<void>;
+}
+
 class SqliteConnection extends BaseConnection {
   private nextId = 1;
   private readonly waiters = new Map<number, Waiter>();
-  private readonly exited: Promise<void>;
   private exitReason: string | undefined;
-  private readonly channel: WorkerChannel;
+  /** Set when the worker is started: at connect, or (reads on the event loop) when first needed. */
+  private started: StartedWorker | undefined;
+  /** The worker's start and open handshake, once begun; `opened` once it has succeeded. */
+  private opening: Promise<void> | undefined;
+  private opened = false;
   /** A thread's way to stop its statement; none for a process. */
   private readonly interrupter: Interrupter | undefined;
   /** A thread's connection in the interrupt extension's registry, once it is open. */
@@ -205,23 +214,73 @@ class SqliteConnection extends BaseConnection {
   constructor(
     resourceId: string,
     connId: number,
-    worker: { child: ChildProcess } | { thread: Worker; interrupter: Interrupter },
+    private readonly path: string,
+    private readonly workers: WorkerKind,
+    /** How long starting and opening the worker may take (the connect timeout). */
+    private readonly openMs: number,
   ) {
     super(resourceId, connId, 'sqlite');
+    this.interrupter = workers.kind === 'threads' ? workers.interrupter : undefined;
+  }
+
+  /** Starts the worker (a thread or a process) and wires its replies and its exit to this connection. */
+  private startWorker(): StartedWorker {
     let exit!: (reason: string) => void;
-    this.exited = new Promise((resolve) => {
+    const exited = new Promise<void>((resolve) => {
       exit = (reason) => {
         this.exitReason = reason;
         this.markUnusable();
         for (const w of this.waiters.values()) w.reject(new WorkerGone(reason));
         this.waiters.clear();
-        this.channel.hold(false);
+        channel.hold(false);
         resolve();
       };
     });
     const events: ChannelEvents = { reply: (r) => this.dispatch(r), exit: (reason) => exit(reason) };
-    this.interrupter = 'thread' in worker ? worker.interrupter : undefined;
-    this.channel = 'thread' in worker ? threadChannel(worker.thread, events) : processChannel(worker.child, events);
+    const channel = this.workers.kind === 'threads' ? threadChannel(startThread(), events) : processChannel(startProcess(), events);
+    this.started = { channel, exited };
+    return this.started;
+  }
+
+  /** The worker, started and open: once, whoever asks first; a failure leaves the connection unusable. */
+  private openWorker(): Promise<void> {
+    this.opening ??= this.startAndOpen().then(
+      () => {
+        this.opened = true;
+      },
+      (err: unknown) => {
+        this.markUnusable();
+        throw err;
+      },
+    );
+    return this.opening;
+  }
+
+  /** Waits for a start slot, starts the worker and opens the database in it, all within openMs. */
+  private async startAndOpen(): Promise<void> {
+    const ms = this.openMs;
+    const began = Date.now();
+    const leave = await starts.enter(ms);
+    if (!leave) throw new DbDriverError(`opening SQLite ${this.path} timed out after ${ms / 1000} s waiting for other connections to start`, { kind: 'timeout', connectionUsable: false });
+    try {
+      if (!this.usable) throw new DbDriverError(`connection ${this.connId} was closed while its worker waited to start`, { kind: 'broken', connectionUsable: false, driverCode: 'WT_CLOSED' });
+      const { channel } = this.startWorker();
+      const open: WorkerRequest = { type: 'open', path: this.path, busyTimeoutMs: BUSY_TIMEOUT_MS, interruptExtension: this.interrupter?.path };
+      const ready = await withTimeout(
+        new Promise<WorkerReply>((resolve, reject) => {
+          this.waiters.set(0, { resolve, reject });
+          channel.send(open, reject);
+        }),
+        Math.max(1, ms - (Date.now() - began)),
+        () => new DbDriverError(`opening SQLite ${this.path} timed out after ${ms / 1000} s`, { kind: 'timeout', connectionUsable: false }),
+      );
+      if (ready.type === 'ready') this.token = ready.token;
+    } catch (err) {
+      await this.kill();
+      throw connectError('sqlite', err);
+    } finally {
+      leave();
+    }
   }
 
   private dispatch(reply: WorkerReply): void {
@@ -229,18 +288,20 @@ class SqliteConnection extends BaseConnection {
     const waiter = this.waiters.get(id);
     if (!waiter) return;
     this.waiters.delete(id);
-    this.channel.hold(this.waiters.size > 0);
+    this.started?.channel.hold(this.waiters.size > 0);
     if (reply.type === 'error') waiter.reject(workerError(reply.error));
     else waiter.resolve(reply);
   }
 
-  /** Sends a request and waits for the reply carrying its id. */
+  /** Sends a request, the worker started first if need be, and waits for the reply carrying its id. */
   private request(msg: WorkerRequest & { id: number }): Promise<WorkerReply> {
     if (this.exitReason !== undefined) return Promise.reject(new WorkerGone(this.exitReason));
+    if (!this.opened) return this.openWorker().then(() => this.request(msg));
+    const { channel } = this.started as StartedWorker; // opened: it was started
     return new Promise((resolve, reject) => {
       this.waiters.set(msg.id, { resolve, reject });
-      this.channel.hold(true);
-      this.channel.send(msg, (err) => {
+      channel.hold(true);
+      channel.send(msg, (err) => {
         if (this.waiters.delete(msg.id)) reject(new WorkerGone(err.message));
       });
     });
@@ -268,8 +329,10 @@ class SqliteConnection extends BaseConnection {
   /** Stops whatever the worker is doing the only sure way; the connection is done. */
   private async kill(): Promise<boolean> {
     this.markUnusable();
-    if (this.exitReason === undefined) this.channel.end();
-    await settledWithin(this.exited, HOUSEKEEPING_MS);
+    const started = this.started;
+    if (started === undefined) return false; // none started; a start under way sees the connection unusable
+    if (this.exitReason === undefined) started.channel.end();
+    await settledWithin(started.exited, HOUSEKEEPING_MS);
     return false;
   }
 
@@ -281,9 +344,13 @@ class SqliteConnection extends BaseConnection {
     return this.runInWorker(sql, params, ms);
   }
 
-  /** A ping asks the worker: it is what must be alive for the connection to be worth keeping. */
+  /**
+   * A ping asks the worker, once there is one: it is what must be alive for the connection to be
+   * worth keeping. Before that, the inline connection answers, so a ping never starts a worker.
+   */
   override ping(timeoutSeconds: number): Promise<void> {
     return this.exclusive(async () => {
+      if (this.started === undefined && this.inline?.reads.query('SELECT 1', []) !== undefined) return;
       await this.runInWorker('SELECT 1', [], toMs(timeoutSeconds));
     });
   }
@@ -397,50 +464,27 @@ class SqliteConnection extends BaseConnection {
   protected async doClose(): Promise<void> {
     this.inline?.share.release();
     this.inline = undefined;
-    if (this.exitReason === undefined) this.channel.send({ type: 'close' }, () => undefined);
-    if (!(await settledWithin(this.exited, HOUSEKEEPING_MS))) await this.kill();
+    if (this.opening !== undefined && !this.opened) await settledWithin(this.opening, HOUSEKEEPING_MS);
+    const started = this.started;
+    if (started === undefined) return;
+    if (this.exitReason === undefined) started.channel.send({ type: 'close' }, () => undefined);
+    if (!(await settledWithin(started.exited, HOUSEKEEPING_MS))) await this.kill();
   }
 
-  /** Starts a worker and opens the database in it within `ms`, the wait for a start included. */
+  /**
+   * A connection within `ms`. Where reads run on the event loop, it opens the resource's inline
+   * connection (which proves the file opens) and starts its worker only when a statement first
+   * needs it: a connection that only reads never costs a thread. Otherwise the worker starts now.
+   */
   static async open(resourceId: string, connId: number, path: string, workers: WorkerKind, ms: number, inline?: SharedInlineReads): Promise<SqliteConnection> {
-    const began = Date.now();
-    const leave = await starts.enter(ms);
-    if (!leave) throw new DbDriverError(`opening SQLite ${path} timed out after ${ms / 1000} s waiting for other connections to start`, { kind: 'timeout', connectionUsable: false });
-    let conn: SqliteConnection;
+    const conn = new SqliteConnection(resourceId, connId, path, workers, ms);
     try {
-      conn = await SqliteConnection.start(resourceId, connId, path, workers, Math.max(1, ms - (Date.now() - began)));
-    } finally {
-      leave();
+      if (inline !== undefined) conn.inline = { share: inline, reads: inline.acquire() };
+    } catch {
+      // A missing file, a lock held elsewhere: the worker opens it, or reports why it cannot.
     }
-    // The worker opened the file, so this one opens too; if it did not, reads would only lose their shortcut.
-    if (inline !== undefined) {
-      try {
-        conn.inline = { share: inline, reads: inline.acquire() };
-      } catch {
-        conn.inline = undefined;
-      }
-    }
+    if (conn.inline === undefined) await conn.openWorker();
     return conn;
-  }
-
-  private static async start(resourceId: string, connId: number, path: string, workers: WorkerKind, ms: number): Promise<SqliteConnection> {
-    const conn = new SqliteConnection(resourceId, connId, workers.kind === 'threads' ? { thread: startThread(), interrupter: workers.interrupter } : { child: startProcess() });
-    const open: WorkerRequest = { type: 'open', path, busyTimeoutMs: BUSY_TIMEOUT_MS, interruptExtension: workers.kind === 'threads' ? workers.interrupter.path : undefined };
-    try {
-      const ready = await withTimeout(
-        new Promise<WorkerReply>((resolve, reject) => {
-          conn.waiters.set(0, { resolve, reject });
-          conn.channel.send(open, reject);
-        }),
-        ms,
-        () => new DbDriverError(`opening SQLite ${path} timed out after ${ms / 1000} s`, { kind: 'timeout', connectionUsable: false }),
-      );
-      if (ready.type === 'ready') conn.token = ready.token;
-      return conn;
-    } catch (err) {
-      await conn.kill();
-      throw connectError('sqlite', err);
-    }
   }
 }
 
@@ -465,7 +509,10 @@ function startThread(): Worker {
 
 export function sqliteConnector(resourceId: string, target: SecureResourceSettings): DbConnector {
   const workers = workerKind(target.sqlite_workers);
-  const inline = workers.kind === 'threads' && target.sqlite_inline_read_ms > 0 ? new SharedInlineReads(target.db_path, workers.interrupter.path, target.sqlite_inline_read_ms) : undefined;
+  // An in-memory database is each connection's own: another connection would read another database.
+  const shared = target.db_path !== '' && target.db_path !== ':memory:';
+  const inline =
+    workers.kind === 'threads' && shared && target.sqlite_inline_read_ms > 0 ? new SharedInlineReads(target.db_path, workers.interrupter.path, target.sqlite_inline_read_ms) : undefined;
   return {
     dbType: 'sqlite',
     connect: (connId, timeoutSeconds) => SqliteConnection.open(resourceId, connId, target.db_path, workers, toMs(timeoutSeconds), inline),

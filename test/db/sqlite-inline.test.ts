@@ -3,7 +3,7 @@
  * what runs there, that a statement past its budget is stopped there and answered by the worker,
  * and that a connection's own state (a TEMP table) is never read past.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -101,6 +101,32 @@ describe('SQLite connections with reads on the event loop', () => {
     await withConnections(0, 1, async (c) => expect((await c.query(WHERE, [], o)).rows).toEqual([{ inline: 0 }]));
   });
 
+  it('starts no worker thread for a connection that only reads; its first write starts one', async () => {
+    const threads = () => readdirSync('/proc/self/task').length;
+    const before = threads();
+    await withConnections(1, 3, async (a, b, c) => {
+      for (let i = 0; i < 20; i++) for (const conn of [a, b, c]) expect((await conn.query('SELECT n FROM t', [], o)).rows).toEqual([{ n: 1 }]);
+      await a.ping(5);
+      // The one thread more is the inline connection's watchdog, shared by the three.
+      const reading = threads();
+      expect(reading - before).toBeLessThanOrEqual(1);
+      expect((await a.query('UPDATE t SET n = n WHERE n = 1', [], o)).rowCount).toBe(1);
+      expect(threads()).toBeGreaterThan(reading);
+    });
+  }, 15_000);
+
+  it('answers with the same rows as the worker, for every kind of value', async () => {
+    const sql = "SELECT ? AS big, ? AS small, x'00ff10' AS blob, 9e999 AS inf, -9e999 AS ninf, 'a\nb' AS text, 1.5 AS real, NULL AS empty, ? AS flag, ? AS at, n, big AS stored FROM t";
+    const params = [9007199254740993n, 42n, false, new Date(86_400_000)];
+    const inline = await withConnections(1, 1, async (c) => {
+      expect((await c.query(WHERE, [], o)).rows).toEqual([{ inline: 1 }]);
+      return (await c.query(sql, params, o)).rows;
+    });
+    const worker = await withConnections(0, 1, async (c) => (await c.query(sql, params, o)).rows);
+    expect(inline).toEqual(worker);
+    expect(inline[0]).toMatchObject({ big: '9007199254740993', small: 42, blob: Buffer.from([0, 255, 16]), inf: Infinity, flag: 0, stored: '9007199254740993' });
+  });
+
   it("reads a connection's own TEMP table, which shadows the shared one, in its worker; other connections read the shared one", async () => {
     await withConnections(1, 2, async (a, b) => {
       await a.query('CREATE TEMP TABLE t AS SELECT 2 AS n', [], o);
@@ -109,6 +135,17 @@ describe('SQLite connections with reads on the event loop', () => {
       expect((await b.query('SELECT n FROM t', [], o)).rows).toEqual([{ n: 1 }]);
       expect((await b.query(WHERE, [], o)).rows).toEqual([{ inline: 1 }]);
     });
+  });
+
+  it('keeps the reads of an in-memory database, which is each connection\'s own, in its worker', async () => {
+    const c = await createConnector('sqlite_memory', targetFromUrl('sqlite::memory:', { sqlite_workers: 'threads', sqlite_inline_read_ms: 1 })).connect(1, 5);
+    try {
+      expect((await c.query(WHERE, [], o)).rows).toEqual([{ inline: 0 }]);
+      await c.query('CREATE TABLE mine (n INTEGER)', [], o);
+      expect((await c.query("SELECT count(*) AS tables FROM sqlite_master WHERE name = 'mine'", [], o)).rows).toEqual([{ tables: 1 }]);
+    } finally {
+      await c.close();
+    }
   });
 
   it('reads at once what another connection has committed', async () => {

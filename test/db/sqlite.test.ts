@@ -12,7 +12,10 @@ import { driverSuite } from './driver-suite.js';
 const dir = mkdtempSync(join(tmpdir(), 'wt-sqlite-'));
 const path = join(dir, 'test.db');
 new Database(path).close();
-const connectorOf = (workers: SqliteWorkers) => (p = path) => createConnector('sqlite_test', targetFromUrl(`sqlite:${p}`, { sqlite_workers: workers }));
+// These tests watch each connection's own worker, so its reads stay there too (sqlite_inline_read_ms
+// 0; reads on the event loop, whose workers start only when needed, are sqlite-inline.test.ts's).
+const connectorOf = (workers: SqliteWorkers) => (p = path) =>
+  createConnector('sqlite_test', targetFromUrl(`sqlite:${p}`, { sqlite_workers: workers, sqlite_inline_read_ms: 0 }));
 
 /** Our SQLite worker processes (children of this test process). */
 function workerPids(): number[] {

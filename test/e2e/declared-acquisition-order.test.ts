@@ -49,7 +49,12 @@ beforeAll(async () => {
         log_level: 'INFO',
         resource_ids: [A, B],
         resources: { [A]: LIMITS, [B]: LIMITS },
-        secure: { [A]: { db_type: 'sqlite', db_sample: true, db_path: join(dir, 'a.db') }, [B]: { db_type: 'sqlite', db_sample: true, db_path: join(dir, 'b.db') } },
+        // Reads stay in the workers (sqlite_inline_read_ms 0): on the event loop they end before the
+        // next request is even parsed, and the requests would not compete for the slots at all.
+        secure: {
+          [A]: { db_type: 'sqlite', db_sample: true, db_path: join(dir, 'a.db'), sqlite_inline_read_ms: 0 },
+          [B]: { db_type: 'sqlite', db_sample: true, db_path: join(dir, 'b.db'), sqlite_inline_read_ms: 0 },
+        },
         endpoints: [file],
         pool_check_interval: 60,
       });

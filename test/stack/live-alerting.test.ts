@@ -83,6 +83,9 @@ describeWith('live: gateway -> Prometheus -> Alertmanager, dashboards, log lines
       // Retire each connection after one use, so every next request finds the pool empty.
       '    db_conn_max_uses: 1',
       'secure:', `  ${RID}:`, '    db_type: sqlite', '    db_sample: true', `    db_path: ${join(dir, 'traffic.db')}`,
+      // Every statement in a fresh connection's worker, so concurrent requests overlap: reads on the
+      // event loop end before the next request arrives, and a burst would seldom find the slot taken.
+      '    sqlite_inline_read_ms: 0',
       `endpoints: [${join(REPO, 'config', 'endpoints', 'traffic-sqlite.yaml')}, ${join(dir, 'cached.yaml')}]`, '',
     ].join('\n'));
     writeFileSync(join(dir, 'cached.yaml'), [
