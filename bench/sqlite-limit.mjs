@@ -71,7 +71,7 @@ export async function run() {
       rounds: ROUNDS,
       notes: [
         `gateway: the shipped sqlite_traffic settings (${JSON.stringify(resource)}); bare: better-sqlite3 on the main thread, no pool, no hooks, no records`,
-        'peak PSS MB: the process tree (one process with a worker thread per open SQLite connection; with sqlite_workers: processes, a child process per connection), sampled every 200 ms of the measured phase',
+        'peak PSS MB: the process tree (one process, with a worker thread for each SQLite connection a statement has needed one for; with sqlite_workers: processes, a child process per connection), sampled every 200 ms of the measured phase',
         `each case ${ROUNDS} round(s), gateway and bare alternating, each freshly started and loaded for ${WARMUP} s first`,
       ],
       rows,
