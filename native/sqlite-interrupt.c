@@ -288,6 +288,10 @@ int sqlite3_wtwatchdog_init(sqlite3 *db, char **errmsg, const sqlite3_api_routin
     free(w);
     return SQLITE_ERROR;
   }
+  /* One operation on one huge value (zeroblob(1e9), a replace() over a long text) runs inside a
+   * single step, where no interrupt lands: values past a megabyte fail here (SQLITE_TOOBIG), and
+   * the statement runs in a worker instead, where SQLite's own limit applies. */
+  sqlite3_limit(db, SQLITE_LIMIT_LENGTH, 1 << 20);
   /* From here the function's destructor owns the watchdog: SQLite calls it on failure too. */
   int rc = sqlite3_create_function_v2(db, "wt_watchdog_budget", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, w, watch_budget_function, 0, 0, watch_end);
   if (rc != SQLITE_OK) return rc;

@@ -71,6 +71,9 @@ describe('InlineReads: reads on the event loop within a budget', () => {
       for (const sql of ['INSERT INTO t VALUES (2, 2)', 'WITH x AS (SELECT 1) DELETE FROM t', 'BEGIN', 'PRAGMA user_version = 5', 'SELECT wt_watchdog_budget(3600000000)', 'SELECT * FROM no_such_table']) {
         expect(reads.query(sql, []), sql).toBeUndefined();
       }
+      // One step over a huge value cannot be interrupted: past a megabyte it is the worker's.
+      expect(reads.query('SELECT length(zeroblob(?)) AS n', [2_000_000])).toBeUndefined();
+      expect(reads.query('SELECT length(zeroblob(?)) AS n', [1000])?.rows).toEqual([{ n: 1000 }]);
       expect(reads.query('SELECT count(*) AS c FROM t', [])?.rows).toEqual([{ c: 1 }]);
       const began = performance.now();
       expect(reads.query(RUNAWAY, [])).toBeUndefined();
@@ -97,7 +100,11 @@ describe('SQLite connections with reads on the event loop', () => {
   }
 
   it('runs a read on the event loop by default, and in the worker when sqlite_inline_read_ms is 0', async () => {
-    await withConnections(1, 1, async (c) => expect((await c.query(WHERE, [], o)).rows).toEqual([{ inline: 1 }]));
+    await withConnections(1, 1, async (c) => {
+      expect((await c.query(WHERE, [], o)).rows).toEqual([{ inline: 1 }]);
+      // Too large a value for the event loop: answered by the worker all the same.
+      expect((await c.query('SELECT length(zeroblob(?)) AS n', [2_000_000], o)).rows).toEqual([{ n: 2_000_000 }]);
+    });
     await withConnections(0, 1, async (c) => expect((await c.query(WHERE, [], o)).rows).toEqual([{ inline: 0 }]));
   });
 
