@@ -20,7 +20,7 @@ import { cacheIdOf } from './cache/endpoint-cache.js';
 import { ResponseCache } from './cache/response-cache.js';
 import { addressUrl, SharedServer, type MountedApp } from './http/shared-server.js';
 import { getLogger, isLevelEnabled, setLogLevel } from './log/index.js';
-import { bindCacheMetrics, bindResourceMetrics, initCacheChildren, initChildren, recordConfigReload, recordQuery, requestObserver } from './metrics/bind.js';
+import { bindCacheMetrics, bindResourceMetrics, connectorHooks, initCacheChildren, initChildren, recordConfigReload, recordQuery, requestObserver } from './metrics/bind.js';
 import { createMetrics, type Metrics } from './metrics/catalogue.js';
 import { metricsPlugin } from './metrics/plugin.js';
 import { startProcessMetrics } from './metrics/process.js';
@@ -140,7 +140,7 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   await prepareResources(cfg);
 
   const metrics = createMetrics();
-  const resources = new ResourceManager({ connectorFor: (rid) => createConnector(rid, settings().secure[rid]), settings });
+  const resources = new ResourceManager({ connectorFor: (rid) => createConnector(rid, settings().secure[rid], connectorHooks(metrics, rid)), settings });
   const unbind = bindResourceMetrics(metrics, resources, [...cfg.resource_ids]);
   // One per process, shared by every app an endpoint switch builds: counts survive a switch.
   const rateLimits = createRateLimitStore(settings, { redis: true, cluster: opts.clusterRateLimits });

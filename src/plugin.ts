@@ -16,7 +16,7 @@ import { checkEndpointStatements } from './endpoints/startup-check.js';
 import { packageVersion, prepareResources } from './gateway.js';
 import { createRateLimitStore } from './limits/rate-limit-store.js';
 import { getLogger, setLogLevel } from './log/index.js';
-import { bindCacheMetrics, bindResourceMetrics, initCacheChildren, initChildren, recordQuery, requestObserver } from './metrics/bind.js';
+import { bindCacheMetrics, bindResourceMetrics, connectorHooks, initCacheChildren, initChildren, recordQuery, requestObserver } from './metrics/bind.js';
 import { ResponseCache } from './cache/response-cache.js';
 import { createMetrics, type Metrics } from './metrics/catalogue.js';
 import { metricsPlugin } from './metrics/plugin.js';
@@ -81,7 +81,7 @@ async function watchtowerPlugin(app: FastifyInstance, opts: WatchtowerOptions): 
   const rowColumns = opts.endpoints === false ? undefined : await checkEndpointStatements(cfg, loadEndpoints(cfg), { plan: true });
 
   const metrics = createMetrics();
-  const resources = new ResourceManager({ connectorFor: (rid) => createConnector(rid, settings().secure[rid]), settings });
+  const resources = new ResourceManager({ connectorFor: (rid) => createConnector(rid, settings().secure[rid], connectorHooks(metrics, rid)), settings });
   const unbind = bindResourceMetrics(metrics, resources, [...cfg.resource_ids]);
   const rateLimits = createRateLimitStore(settings, { redis: true });
   const responseCache = new ResponseCache(settings, { redis: true });

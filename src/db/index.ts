@@ -1,7 +1,7 @@
 /** The driver entry point: a connector for a resource, chosen by its db_type. */
 import type { DbType, SecureResourceSettings } from '../config/schema.js';
 import { sqliteConnector } from './sqlite.js';
-import type { ConnectorFactory, DbConnector } from './types.js';
+import type { ConnectorFactory, ConnectorHooks, DbConnector } from './types.js';
 
 /**
  * A connector whose driver module is loaded on its first connect: a gateway that serves SQLite
@@ -18,10 +18,10 @@ function loadedOnFirstConnect(dbType: DbType, load: () => Promise<DbConnector>):
   };
 }
 
-export const createConnector: ConnectorFactory = (resourceId: string, target: SecureResourceSettings): DbConnector => {
+export const createConnector: ConnectorFactory = (resourceId: string, target: SecureResourceSettings, hooks: ConnectorHooks = {}): DbConnector => {
   switch (target.db_type) {
     case 'sqlite':
-      return sqliteConnector(resourceId, target);
+      return sqliteConnector(resourceId, target, hooks);
     case 'postgres':
       return loadedOnFirstConnect('postgres', async () => (await import('./postgres.js')).postgresConnector(resourceId, target));
     case 'mysql':

@@ -50,10 +50,13 @@ export class InlineReads {
   /** Statements stopped at the budget, since open (for tests and diagnostics). */
   overruns = 0;
 
-  private constructor(private readonly db: Database.Database) {}
+  private constructor(
+    private readonly db: Database.Database,
+    private readonly onOverrun: () => void,
+  ) {}
 
-  /** A read connection to `path` whose statements are interrupted past `budgetMs`. */
-  static open(path: string, extensionPath: string, budgetMs: number): InlineReads {
+  /** A read connection to `path` whose statements are interrupted past `budgetMs` (each calls `onOverrun`). */
+  static open(path: string, extensionPath: string, budgetMs: number, onOverrun: () => void = () => undefined): InlineReads {
     const db = new Database(path, { fileMustExist: true, timeout: 0 });
     try {
       // As every worker's connection does. Switching a file into WAL takes it exclusively: done by a
@@ -63,7 +66,7 @@ export class InlineReads {
       db.pragma('query_only = 1');
       loadExtensionEntry(db, extensionPath, 'sqlite3_wtwatchdog_init');
       db.prepare('SELECT wt_watchdog_budget(?)').get(Math.max(1, Math.round(budgetMs * 1000)));
-      return new InlineReads(db);
+      return new InlineReads(db, onOverrun);
     } catch (err) {
       db.close();
       throw err;
@@ -89,6 +92,7 @@ export class InlineReads {
       if ((err as { code?: unknown }).code === 'SQLITE_INTERRUPT') {
         this.overruns++;
         entry.backoff = OVERRUN_BACKOFF;
+        this.onOverrun();
       }
       return undefined;
     }
@@ -133,11 +137,12 @@ export class SharedInlineReads {
     private readonly path: string,
     private readonly extensionPath: string,
     readonly budgetMs: number,
+    private readonly onOverrun?: () => void,
   ) {}
 
   /** The shared connection, opened by its first user; release() once for each acquire(). */
   acquire(): InlineReads {
-    this.reads ??= InlineReads.open(this.path, this.extensionPath, this.budgetMs);
+    this.reads ??= InlineReads.open(this.path, this.extensionPath, this.budgetMs, this.onOverrun);
     this.users++;
     return this.reads;
   }

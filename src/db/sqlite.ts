@@ -20,7 +20,7 @@ import { leavesConnectionState, SharedInlineReads, type InlineReads } from './sq
 import { workerKind, type Interrupter, type WorkerKind } from './sqlite-interrupt.js';
 import type { WorkerParam, WorkerReply, WorkerRequest } from './sqlite-protocol.js';
 import { awaitCommit, Deadline, HOUSEKEEPING_MS, runStoppable, settledWithin, timeoutError, toMs, withTimeout } from './timeout.js';
-import { DbDriverError, EncodedRows, type DbConnector, type LineEncoding, type QueryResult, type ResultColumn, type Row, type SqlParam, type Statement } from './types.js';
+import { DbDriverError, EncodedRows, type ConnectorHooks, type DbConnector, type LineEncoding, type QueryResult, type ResultColumn, type Row, type SqlParam, type Statement } from './types.js';
 
 const BATCH_SIZE = 500;
 /**
@@ -507,12 +507,12 @@ function startThread(): Worker {
   return new Worker(sqliteWorkerPath(), { execArgv: [], resourceLimits: THREAD_LIMITS, stdout: true });
 }
 
-export function sqliteConnector(resourceId: string, target: SecureResourceSettings): DbConnector {
+export function sqliteConnector(resourceId: string, target: SecureResourceSettings, hooks: ConnectorHooks = {}): DbConnector {
   const workers = workerKind(target.sqlite_workers);
   // An in-memory database is each connection's own: another connection would read another database.
   const shared = target.db_path !== '' && target.db_path !== ':memory:';
   const inline =
-    workers.kind === 'threads' && shared && target.sqlite_inline_read_ms > 0 ? new SharedInlineReads(target.db_path, workers.interrupter.path, target.sqlite_inline_read_ms) : undefined;
+    workers.kind === 'threads' && shared && target.sqlite_inline_read_ms > 0 ? new SharedInlineReads(target.db_path, workers.interrupter.path, target.sqlite_inline_read_ms, hooks.sqliteInlineOverrun) : undefined;
   return {
     dbType: 'sqlite',
     connect: (connId, timeoutSeconds) => SqliteConnection.open(resourceId, connId, target.db_path, workers, toMs(timeoutSeconds), inline),

@@ -153,7 +153,13 @@ export interface DbConnector {
   connect(connId: number, timeoutSeconds: number): Promise<DbConnection>;
 }
 
-export type ConnectorFactory = (resourceId: string, target: SecureResourceSettings) => DbConnector;
+/** What a driver reports that only it can see, for metrics (every hook optional). */
+export interface ConnectorHooks {
+  /** A SQLite read stopped on the event loop at sqlite_inline_read_ms, to run again in its worker. */
+  sqliteInlineOverrun?: () => void;
+}
+
+export type ConnectorFactory = (resourceId: string, target: SecureResourceSettings, hooks?: ConnectorHooks) => DbConnector;
 
 /**
  * How a driver failure is classified (one table per driver, in ./classify.ts):

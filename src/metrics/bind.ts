@@ -8,6 +8,7 @@ import { RETRY_REASONS, type QueryEvent, type ResourceEventMap } from '../resour
 import type { GlobalLiveStats, LiveStats, Metrics } from './catalogue.js';
 import { initClientChildren, recordClientRequest, recordRefusal } from './clients.js';
 import type { CacheObserver } from '../cache/response-cache.js';
+import type { ConnectorHooks } from '../db/types.js';
 
 /** The endpoint label of every request that matched no route, so 404 scans cannot grow the label set. */
 export const UNMATCHED_ENDPOINT = 'unmatched';
@@ -215,7 +216,7 @@ export function initChildren(metrics: Metrics, endpoints: string[], resourceIds:
   }
   for (const rid of resourceIds) {
     const r = { resource_id: rid };
-    for (const c of [m.resourceRequestsTotal, m.createdConnectionsTotal, m.closedConnectionsTotal, m.poolEmptyTotal, m.poolExhaustedTotal, m.connAcquireErrorsTotal, m.queriesTotal, m.streamStallsTotal]) {
+    for (const c of [m.resourceRequestsTotal, m.createdConnectionsTotal, m.closedConnectionsTotal, m.poolEmptyTotal, m.poolExhaustedTotal, m.connAcquireErrorsTotal, m.queriesTotal, m.streamStallsTotal, m.sqliteInlineOverrunsTotal]) {
       c.inc(r, 0);
     }
     for (const h of [m.requestSlotAcquireDuration, m.acquireConnectionDuration, m.connectionUsageDuration, m.queryDuration, m.queryRows]) h.zero(r);
@@ -264,4 +265,10 @@ export function initCacheChildren(metrics: Metrics, endpoints: readonly string[]
     metrics.cacheBytes.set(labels, 0);
   }
   metrics.cacheRedisErrorsTotal.inc({}, 0);
+}
+
+/** What the drivers report, counted per resource (see ConnectorHooks). */
+export function connectorHooks(metrics: Metrics, resourceId: string): ConnectorHooks {
+  const r = { resource_id: resourceId };
+  return { sqliteInlineOverrun: () => metrics.sqliteInlineOverrunsTotal.inc(r) };
 }

@@ -80,6 +80,7 @@ export interface Metrics {
   readonly queryDuration: Histogram<R>;
   readonly queryRows: Histogram<R>;
   readonly streamStallsTotal: Counter<R>;
+  readonly sqliteInlineOverrunsTotal: Counter<R>;
   readonly queryRetriesTotal: Counter<'resource_id' | 'reason'>;
   // Limits shared by every replica (max_active_requests_global)
   readonly globalLeases: Gauge<R>;
@@ -230,6 +231,11 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
     queriesTotal: counter('wt_queries_total', 'Queries run, per resource.', R_LABELS),
     queryErrorsTotal: counter('wt_query_errors_total', 'Failed queries, per resource and error type (timeout; constraint: a duplicate key or other violation, the client\'s mistake; other).', RE_LABELS),
     queryDuration: histogram('wt_query_duration_seconds', 'Query durations, failures included.', R_LABELS, QUERY_DURATION_BUCKETS),
+    sqliteInlineOverrunsTotal: counter(
+      'wt_sqlite_inline_overruns_total',
+      'SQLite reads stopped on the event loop at sqlite_inline_read_ms and run again in their connection\'s worker thread, per resource.',
+      R_LABELS,
+    ),
     streamStallsTotal: counter('wt_stream_stalls_total', 'Streamed responses ended because the client read nothing for stream_stall_timeout, per resource.', R_LABELS),
     queryRetriesTotal: counter(
       'wt_query_retries_total',

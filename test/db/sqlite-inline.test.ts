@@ -3,7 +3,7 @@
  * what runs there, that a statement past its budget is stopped there and answered by the worker,
  * and that a connection's own state (a TEMP table) is never read past.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -12,6 +12,7 @@ import { createConnector, targetFromUrl } from '../../src/db/index.js';
 import { InlineReads } from '../../src/db/sqlite-inline.js';
 import { interruptExtensionPath } from '../../src/db/sqlite-interrupt.js';
 import type { DbConnection } from '../../src/db/types.js';
+import { startGateway } from '../helpers/gateway-process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'wt-sqlite-inline-'));
 const path = join(dir, 'inline.db');
@@ -176,12 +177,46 @@ describe('SQLite connections with reads on the event loop', () => {
     });
   });
 
-  it('stops a runaway read at its timeout, in the worker, while the event loop keeps turning', async () => {
-    await withConnections(1, 1, async (c) => {
+  it('stops a runaway read at its timeout, in the worker, while the event loop keeps turning; the stop on the event loop is reported', async () => {
+    let overruns = 0;
+    const c = await createConnector('sqlite_inline', targetFromUrl(`sqlite:${path}`, { sqlite_workers: 'threads' }), { sqliteInlineOverrun: () => overruns++ }).connect(1, 5);
+    try {
       const stall = await longestStall(() => expect(c.query(RUNAWAY, [], { timeoutSeconds: 0.5 })).rejects.toMatchObject({ kind: 'timeout', connectionUsable: true }));
       // Without the watchdog the read would never leave the event loop; 400 ms leaves room for a busy machine.
       expect(stall).toBeLessThan(400);
+      expect(overruns).toBe(1);
       expect((await c.query('SELECT 5 AS n', [], o)).rows).toEqual([{ n: 5 }]);
-    });
+    } finally {
+      await c.close();
+    }
   });
+});
+
+describe('a gateway with reads on the event loop', () => {
+  it('answers a short read, counts a read stopped at the budget in wt_sqlite_inline_overruns_total, and answers it from the worker', async () => {
+    const endpoints = join(dir, 'inline-endpoints.yaml');
+    writeFileSync(
+      endpoints,
+      [
+        'endpoints:',
+        '  - { method: GET, path: /short, resources: [lite], statements: [{ sql: "SELECT n FROM t" }], result: rows }',
+        // Long enough to pass 1 ms of CPU on any machine, short enough to end in its worker.
+        '  - { method: GET, path: /long, resources: [lite], statements: [{ sql: "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT count(*) AS n FROM c" }], result: one }',
+        '',
+      ].join('\n'),
+    );
+    const gw = await startGateway({
+      config: { log_level: 'INFO', resource_ids: ['lite'], secure: { lite: { db_type: 'sqlite', db_path: path } }, endpoints: [endpoints] },
+    });
+    try {
+      const overruns = async () => /wt_sqlite_inline_overruns_total\{resource_id="lite"\} (\d+)/.exec(await (await fetch(`${gw.url}/metrics`)).text())?.[1];
+      expect(await overruns()).toBe('0');
+      expect(await (await fetch(`${gw.url}/short`)).json()).toEqual([{ n: 1 }]);
+      expect(await overruns()).toBe('0');
+      expect(await (await fetch(`${gw.url}/long`)).json()).toEqual({ n: 3000000 });
+      expect(await overruns()).toBe('1');
+    } finally {
+      expect(await gw.stop()).toBe(0);
+    }
+  }, 60_000);
 });

@@ -49,6 +49,7 @@ const CATALOGUE: Entry[] = [
   { name: 'wt_query_duration_seconds', type: 'histogram', labels: R, buckets: [0.001, 0.05, 0.1, 0.5, 1, 5, 10, 20] },
   { name: 'wt_query_rows', type: 'histogram', labels: R, buckets: [1, 10, 100, 500, 1000, 5000, 10000, 100000] },
   { name: 'wt_stream_stalls_total', type: 'counter', labels: R },
+  { name: 'wt_sqlite_inline_overruns_total', type: 'counter', labels: R },
   // New: limits shared by every replica (max_active_requests_global).
   { name: 'wt_global_leases', type: 'gauge', labels: R },
   { name: 'wt_global_limit_fallback', type: 'gauge', labels: R },
