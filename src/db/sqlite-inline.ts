@@ -36,6 +36,15 @@ function bindable(p: SqlParam): unknown {
   return p;
 }
 
+/** Whether a row read with doubles holds a number past 2^53, which an integer may have lost digits to. */
+function hasUnsafeNumber(row: Row): boolean {
+  for (const key in row) {
+    const v = row[key];
+    if (typeof v === 'number' && !(v <= Number.MAX_SAFE_INTEGER && v >= -Number.MAX_SAFE_INTEGER)) return true;
+  }
+  return false;
+}
+
 /** Integers are read as bigints so none loses precision; exact ones become numbers, as in the worker. */
 function exactRow(row: Row): Row {
   for (const key in row) {
@@ -86,7 +95,11 @@ export class InlineReads {
       return undefined;
     }
     try {
-      const rows = (entry.stmt.all(...params.map(bindable)) as Row[]).map(exactRow);
+      const args = params.map(bindable);
+      // Doubles first: a BigInt for every integer cost more than the rest of a short read. An
+      // integer past 2^53 reads as a double past it too; then the read runs again with BigInts.
+      let rows = entry.stmt.safeIntegers(false).all(...args) as Row[];
+      if (rows.some(hasUnsafeNumber)) rows = (entry.stmt.safeIntegers(true).all(...args) as Row[]).map(exactRow);
       return { rows, rowCount: rows.length };
     } catch (err) {
       if ((err as { code?: unknown }).code === 'SQLITE_INTERRUPT') {
@@ -115,8 +128,7 @@ export class InlineReads {
         // A table this connection cannot see (a worker's TEMP table, say) may exist later: not cached.
         return undefined;
       }
-      if (stmt.reader && stmt.readonly) stmt.safeIntegers(true);
-      else stmt = undefined;
+      if (!stmt.reader || !stmt.readonly) stmt = undefined;
     }
     const entry: Entry = { stmt, backoff: 0 };
     this.statements.set(sql, entry);

@@ -132,7 +132,7 @@ describe('SQLite connections with reads on the event loop', () => {
   }, 15_000);
 
   it('answers with the same rows as the worker, for every kind of value', async () => {
-    const sql = "SELECT ? AS big, ? AS small, x'00ff10' AS blob, 9e999 AS inf, -9e999 AS ninf, 'a\nb' AS text, 1.5 AS real, NULL AS empty, ? AS flag, ? AS at, n, big AS stored FROM t";
+    const sql = "SELECT ? AS big, ? AS small, x'00ff10' AS blob, 9e999 AS inf, -9e999 AS ninf, 'a\nb' AS text, 1.5 AS real, NULL AS empty, ? AS flag, ? AS at, n, big AS stored, 9007199254740992 AS edge, -9007199254740991 AS lowest, 1e300 AS huge FROM t";
     const params = [9007199254740993n, 42n, false, new Date(86_400_000)];
     const inline = await withConnections(1, 1, async (c) => {
       expect((await c.query(WHERE, [], o)).rows).toEqual([{ inline: 1 }]);
@@ -140,7 +140,15 @@ describe('SQLite connections with reads on the event loop', () => {
     });
     const worker = await withConnections(0, 1, async (c) => (await c.query(sql, params, o)).rows);
     expect(inline).toEqual(worker);
-    expect(inline[0]).toMatchObject({ big: '9007199254740993', small: 42, blob: Buffer.from([0, 255, 16]), inf: Infinity, flag: 0, stored: '9007199254740993' });
+    expect(inline[0]).toMatchObject({ edge: '9007199254740992', lowest: -9007199254740991, huge: 1e300, big: '9007199254740993', small: 42, blob: Buffer.from([0, 255, 16]), inf: Infinity, flag: 0, stored: '9007199254740993' });
+  });
+
+  it('reads integers past 2^53 exactly also where nothing else in the answer needs it', async () => {
+    await withConnections(1, 1, async (c) => {
+      expect((await c.query(WHERE, [], o)).rows).toEqual([{ inline: 1 }]);
+      expect((await c.query('SELECT 9007199254740992 AS edge, 9007199254740991 AS safe', [], o)).rows).toEqual([{ edge: '9007199254740992', safe: 9007199254740991 }]);
+      expect((await c.query('SELECT big FROM t', [], o)).rows).toEqual([{ big: '9007199254740993' }]);
+    });
   });
 
   it("reads a connection's own TEMP table, which shadows the shared one, in its worker; other connections read the shared one", async () => {
