@@ -102,11 +102,45 @@ export class InlineReads {
       if (rows.some(hasUnsafeNumber)) rows = (entry.stmt.safeIntegers(true).all(...args) as Row[]).map(exactRow);
       return { rows, rowCount: rows.length };
     } catch (err) {
-      if ((err as { code?: unknown }).code === 'SQLITE_INTERRUPT') {
-        this.overruns++;
-        entry.backoff = OVERRUN_BACKOFF;
-        this.onOverrun();
+      this.failed(entry, err);
+      return undefined;
+    }
+  }
+
+  /** A statement stopped at the budget is counted and goes to the worker for a while; other errors are the worker's to report. */
+  private failed(entry: Entry, err: unknown): void {
+    if ((err as { code?: unknown }).code !== 'SQLITE_INTERRUPT') return;
+    this.overruns++;
+    entry.backoff = OVERRUN_BACKOFF;
+    this.onOverrun();
+  }
+
+  /**
+   * Every row of a read that ends within `most` rows (or, `cut`, its first `most` rows: the stream
+   * ends there anyway), read as the worker's stream would give them; undefined when it must stream
+   * from the worker: more rows than that, or any reason query() gives. A stream that went on past
+   * `most` goes to the worker for its next 100 runs, as an overrun does.
+   */
+  streamRows(sql: string, params: SqlParam[], most: number, cut: boolean): Row[] | undefined {
+    const entry = this.entry(sql);
+    if (entry?.stmt === undefined) return undefined;
+    if (entry.backoff > 0) {
+      entry.backoff--;
+      return undefined;
+    }
+    const rows: Row[] = [];
+    try {
+      for (const row of entry.stmt.safeIntegers(true).iterate(...params.map(bindable)) as IterableIterator<Row>) {
+        if (rows.length === most) {
+          if (cut) break;
+          entry.backoff = OVERRUN_BACKOFF; // leaving the loop closes the cursor
+          return undefined;
+        }
+        rows.push(exactRow(row));
       }
+      return rows;
+    } catch (err) {
+      this.failed(entry, err);
       return undefined;
     }
   }

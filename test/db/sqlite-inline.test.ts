@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createConnector, targetFromUrl } from '../../src/db/index.js';
 import { InlineReads } from '../../src/db/sqlite-inline.js';
 import { interruptExtensionPath } from '../../src/db/sqlite-interrupt.js';
-import type { DbConnection } from '../../src/db/types.js';
+import type { DbConnection, LineEncoding } from '../../src/db/types.js';
 import { startGateway } from '../helpers/gateway-process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'wt-sqlite-inline-'));
@@ -27,6 +27,24 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const RUNAWAY = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) AS n FROM c';
 const o = { timeoutSeconds: 5 };
+
+/** Ids of this process's Node worker threads (Node names their threads WorkerThread; its helpers libuv-worker, V8Worker...). */
+function workerThreadIds(): Set<string> {
+  return new Set(
+    readdirSync('/proc/self/task').filter((t) => {
+      try {
+        return readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() === 'WorkerThread';
+      } catch {
+        return false; // ended meanwhile
+      }
+    }),
+  );
+}
+
+/** Worker threads started since `before`, by id: an earlier test's thread still ending cannot move the count. */
+function startedSince(before: Set<string>): number {
+  return [...workerThreadIds()].filter((t) => !before.has(t)).length;
+}
 
 /** The longest the event loop went without running a 5 ms timer while `work` ran. */
 async function longestStall(work: () => Promise<unknown>): Promise<number> {
@@ -111,17 +129,8 @@ describe('SQLite connections with reads on the event loop', () => {
 
   it('starts no worker thread for a connection that only reads; its first write starts one', async () => {
     // Node names a worker's thread WorkerThread (its helpers are libuv-worker, V8Worker...).
-    // Counted as new thread ids: an earlier test's thread may still be ending.
-    const workerThreads = () =>
-      readdirSync('/proc/self/task').filter((t) => {
-        try {
-          return readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() === 'WorkerThread';
-        } catch {
-          return false; // ended meanwhile
-        }
-      });
-    const before = new Set(workerThreads());
-    const started = () => workerThreads().filter((t) => !before.has(t)).length;
+    const before = workerThreadIds();
+    const started = () => startedSince(before);
     await withConnections(1, 3, async (a, b, c) => {
       for (let i = 0; i < 20; i++) for (const conn of [a, b, c]) expect((await conn.query('SELECT n FROM t', [], o)).rows).toEqual([{ n: 1 }]);
       await a.ping(5);
@@ -148,6 +157,31 @@ describe('SQLite connections with reads on the event loop', () => {
       expect((await c.query(WHERE, [], o)).rows).toEqual([{ inline: 1 }]);
       expect((await c.query('SELECT 9007199254740992 AS edge, 9007199254740991 AS safe', [], o)).rows).toEqual([{ edge: '9007199254740992', safe: 9007199254740991 }]);
       expect((await c.query('SELECT big FROM t', [], o)).rows).toEqual([{ big: '9007199254740993' }]);
+    });
+  });
+
+  it('reads a stream of at most 100 rows on the event loop, the same rows as the worker; a longer one streams from the worker', async () => {
+    const collect = async (c: DbConnection, sql: string, lines?: LineEncoding) => {
+      const items: unknown[] = [];
+      for await (const item of c.stream(sql, [], { ...o, lines })) items.push(item);
+      return items;
+    };
+    const small = 'SELECT n, big, x\'0a\' AS blob, 9e999 AS inf FROM t';
+    const worker = await withConnections(0, 1, (c) => collect(c, small));
+    const before = workerThreadIds();
+    const started = () => startedSince(before);
+    const count = (n: number) => `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ${n}) SELECT x FROM c`;
+    await withConnections(1, 1, async (c) => {
+      expect(await collect(c, WHERE)).toEqual([{ inline: 1 }]);
+      expect(await collect(c, small)).toEqual(worker);
+      // Cut at max_rows, at most 100: read here, only those rows.
+      expect(await collect(c, count(2000), { format: 'psv', eol: '\n', separator: '\n', maxRows: 3 })).toEqual([{ x: 1 }, { x: 2 }, { x: 3 }]);
+      expect(started()).toBe(0);
+      // Past 100 rows: the worker streams all of it, in order.
+      const long = (await collect(c, count(150))) as { x: number }[];
+      expect(long.length).toBe(150);
+      expect(long.every((r, i) => r.x === i + 1)).toBe(true);
+      expect(started()).toBe(1);
     });
   });
 

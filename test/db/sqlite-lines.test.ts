@@ -44,7 +44,8 @@ describe.each(['threads', 'processes'] as const)('SQLite streams encoded in the 
   let conn: DbConnection;
   const o = { timeoutSeconds: 10 };
   beforeAll(async () => {
-    conn = await createConnector('sqlite_lines', targetFromUrl(`sqlite:${path}`, { sqlite_workers: workers })).connect(1, 10);
+    // Every stream in the worker, small ones too (sqlite_inline_read_ms 0): its encoding is what is tested.
+    conn = await createConnector('sqlite_lines', targetFromUrl(`sqlite:${path}`, { sqlite_workers: workers, sqlite_inline_read_ms: 0 })).connect(1, 10);
   });
   afterAll(async () => {
     await conn?.close();
