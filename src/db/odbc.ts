@@ -155,7 +155,8 @@ function serverTimeout(ms: number): number {
   return Math.ceil(ms / 1000) + 1;
 }
 
-class OdbcDbConnection extends BaseConnection {
+/** Exported for tests (a fake driver connection); the gateway gets it through odbcConnector. */
+export class OdbcDbConnection extends BaseConnection {
   /** Driver calls that have not returned yet (see doClose). */
   private readonly inDriver = new Set<Promise<unknown>>();
   private readonly rowAtATime: boolean;
@@ -187,8 +188,21 @@ class OdbcDbConnection extends BaseConnection {
     return this.sessionId !== undefined ? killQuery(this.target, this.sessionId) : this.conn.cancel();
   }
 
+  /**
+   * Settles once the driver has returned from every call on this connection. The package runs each
+   * call in a thread of its own, and two at once on one connection (a cursor's close and the proof's
+   * SELECT 1, say) race inside the driver: the gateway crashed so, rarely, under clients leaving.
+   */
+  private driverIdle(): Promise<unknown> {
+    return Promise.allSettled([...this.inDriver]);
+  }
+
   private async stop(running: Promise<unknown> | undefined): Promise<boolean> {
-    const clean = await stopAndProve(running, () => this.cancelOnServer(), () => this.call(this.conn.query('SELECT 1', [], {})));
+    const prove = async () => {
+      await this.driverIdle();
+      return this.call(this.conn.query('SELECT 1', [], {}));
+    };
+    const clean = await stopAndProve(running, () => this.cancelOnServer(), prove);
     if (!clean) this.markUnusable();
     return clean;
   }
@@ -268,10 +282,15 @@ class OdbcDbConnection extends BaseConnection {
     let cursor: OdbcCursor | undefined;
     let pending: Promise<unknown> | undefined;
     let ended = false;
-    const closeCursor = async (): Promise<boolean> => {
+    /** The cursor's close, once begun: a second caller (next() failing, stop() after it) waits for the same one. */
+    let closing: Promise<boolean> = Promise.resolve(true);
+    const closeCursor = (): Promise<boolean> => {
       const c = cursor;
-      cursor = undefined;
-      return !c || (await settledWithin(this.call(c.close()), HOUSEKEEPING_MS));
+      if (c !== undefined) {
+        cursor = undefined;
+        closing = settledWithin(this.call(c.close()), HOUSEKEEPING_MS);
+      }
+      return closing;
     };
     return {
       next: async () => {
