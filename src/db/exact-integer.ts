@@ -8,3 +8,12 @@ export function exactInteger(v: bigint | string): number | string {
   const n = Number(v);
   return Number.isSafeInteger(n) ? n : v;
 }
+
+/** A row's bigints made exact (see exactInteger), in place; drivers that read integers as bigints call it on each row. */
+export function exactIntegers<R extends Record<string, unknown>>(row: R): R {
+  for (const key in row) {
+    const v = row[key];
+    if (typeof v === 'bigint') (row as Record<string, unknown>)[key] = exactInteger(v);
+  }
+  return row;
+}

@@ -27,7 +27,7 @@
 import type { SecureResourceSettings } from '../config/schema.js';
 import { BaseConnection } from './base.js';
 import { connectError } from './classify.js';
-import { exactInteger } from './exact-integer.js';
+import { exactInteger, exactIntegers } from './exact-integer.js';
 import { killQuery } from './mysql.js';
 import { noRowsQuery, odbcColumn, type OdbcColumn } from './result-columns.js';
 import type { BatchSource } from './row-stream.js';
@@ -137,12 +137,7 @@ function toOdbcParam(p: SqlParam): OdbcParam {
 
 /** bigint → number when exact, else its decimal text (JSON cannot carry a bigint). */
 function normalize(rows: Row[]): Row[] {
-  for (const row of rows) {
-    for (const key in row) {
-      const v = row[key];
-      if (typeof v === 'bigint') row[key] = exactInteger(v);
-    }
-  }
+  for (const row of rows) exactIntegers(row);
   return rows;
 }
 

@@ -10,7 +10,7 @@
  * (query_only) and that never waits for a lock (no busy timeout).
  */
 import Database from 'better-sqlite3';
-import { exactInteger } from './exact-integer.js';
+import { exactIntegers } from './exact-integer.js';
 import { statementKind } from './result-columns.js';
 import { loadExtensionEntry } from './sqlite-interrupt.js';
 import type { QueryResult, Row, SqlParam } from './types.js';
@@ -29,8 +29,8 @@ interface Entry {
   backoff: number;
 }
 
-/** Values as the worker binds them (see sqlite.ts toWorkerParam): booleans as 0/1, dates as ISO text. */
-function bindable(p: SqlParam): unknown {
+/** A parameter as SQLite binds it, here and in the worker (sqlite.ts toWorkerParam): booleans as 0/1, dates as ISO text. */
+export function sqliteBindable(p: SqlParam): Exclude<SqlParam, boolean | Date> {
   if (typeof p === 'boolean') return p ? 1 : 0;
   if (p instanceof Date) return p.toISOString();
   return p;
@@ -45,14 +45,6 @@ function hasUnsafeNumber(row: Row): boolean {
   return false;
 }
 
-/** Integers are read as bigints so none loses precision; exact ones become numbers, as in the worker. */
-function exactRow(row: Row): Row {
-  for (const key in row) {
-    const v = row[key];
-    if (typeof v === 'bigint') row[key] = exactInteger(v);
-  }
-  return row;
-}
 
 export class InlineReads {
   private readonly statements = new Map<string, Entry>();
@@ -88,23 +80,30 @@ export class InlineReads {
    * caller its own answer or error).
    */
   query(sql: string, params: SqlParam[]): QueryResult | undefined {
+    const entry = this.runnable(sql);
+    if (entry === undefined) return undefined;
+    try {
+      const args = params.map(sqliteBindable);
+      // Doubles first: a BigInt for every integer cost more than the rest of a short read. An
+      // integer past 2^53 reads as a double past it too; then the read runs again with BigInts.
+      let rows = entry.stmt.safeIntegers(false).all(...args) as Row[];
+      if (rows.some(hasUnsafeNumber)) rows = (entry.stmt.safeIntegers(true).all(...args) as Row[]).map(exactIntegers);
+      return { rows, rowCount: rows.length };
+    } catch (err) {
+      this.failed(entry, err);
+      return undefined;
+    }
+  }
+
+  /** The entry of `sql` when it may run here now: a plain read, not in its backoff (which this run counts down). */
+  private runnable(sql: string): (Entry & { stmt: Database.Statement }) | undefined {
     const entry = this.entry(sql);
     if (entry?.stmt === undefined) return undefined;
     if (entry.backoff > 0) {
       entry.backoff--;
       return undefined;
     }
-    try {
-      const args = params.map(bindable);
-      // Doubles first: a BigInt for every integer cost more than the rest of a short read. An
-      // integer past 2^53 reads as a double past it too; then the read runs again with BigInts.
-      let rows = entry.stmt.safeIntegers(false).all(...args) as Row[];
-      if (rows.some(hasUnsafeNumber)) rows = (entry.stmt.safeIntegers(true).all(...args) as Row[]).map(exactRow);
-      return { rows, rowCount: rows.length };
-    } catch (err) {
-      this.failed(entry, err);
-      return undefined;
-    }
+    return entry as Entry & { stmt: Database.Statement };
   }
 
   /** A statement stopped at the budget is counted and goes to the worker for a while; other errors are the worker's to report. */
@@ -122,21 +121,17 @@ export class InlineReads {
    * `most` goes to the worker for its next 100 runs, as an overrun does.
    */
   streamRows(sql: string, params: SqlParam[], most: number, cut: boolean): Row[] | undefined {
-    const entry = this.entry(sql);
-    if (entry?.stmt === undefined) return undefined;
-    if (entry.backoff > 0) {
-      entry.backoff--;
-      return undefined;
-    }
+    const entry = this.runnable(sql);
+    if (entry === undefined) return undefined;
     const rows: Row[] = [];
     try {
-      for (const row of entry.stmt.safeIntegers(true).iterate(...params.map(bindable)) as IterableIterator<Row>) {
+      for (const row of entry.stmt.safeIntegers(true).iterate(...params.map(sqliteBindable)) as IterableIterator<Row>) {
         if (rows.length === most) {
           if (cut) break;
           entry.backoff = OVERRUN_BACKOFF; // leaving the loop closes the cursor
           return undefined;
         }
-        rows.push(exactRow(row));
+        rows.push(exactIntegers(row));
       }
       return rows;
     } catch (err) {

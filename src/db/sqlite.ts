@@ -16,7 +16,7 @@ import { BaseConnection } from './base.js';
 import { connectError } from './classify.js';
 import { mayAddNulls, sqliteColumn } from './result-columns.js';
 import type { BatchSource } from './row-stream.js';
-import { leavesConnectionState, SharedInlineReads, type InlineReads } from './sqlite-inline.js';
+import { leavesConnectionState, SharedInlineReads, sqliteBindable, type InlineReads } from './sqlite-inline.js';
 import { workerKind, type Interrupter, type WorkerKind } from './sqlite-interrupt.js';
 import type { WorkerParam, WorkerReply, WorkerRequest } from './sqlite-protocol.js';
 import { awaitCommit, Deadline, HOUSEKEEPING_MS, runStoppable, settledWithin, timeoutError, toMs, withTimeout } from './timeout.js';
@@ -102,11 +102,10 @@ export function sqliteWorkerPath(): string {
   throw new Error(`SQLite worker not found at ${sibling} or ${built}: run "npm run build"`);
 }
 
+/** As SQLite binds it (sqliteBindable), a bigint tagged: JSON cannot carry one. */
 function toWorkerParam(p: SqlParam): WorkerParam {
-  if (typeof p === 'boolean') return p ? 1 : 0;
-  if (p instanceof Date) return p.toISOString();
-  if (typeof p === 'bigint') return { $bigint: p.toString() };
-  return p;
+  const v = sqliteBindable(p);
+  return typeof v === 'bigint' ? { $bigint: v.toString() } : v;
 }
 
 /** Turns the tagged values of a reply's rows (see sqlite-protocol) back into Buffers and numbers. */
@@ -361,8 +360,13 @@ class SqliteConnection extends BaseConnection {
     });
   }
 
+  /** Notes a statement sent to the worker that leaves state the inline connection cannot see (checked only while reads may run inline). */
+  private noteState(sql: string): void {
+    if (this.inline !== undefined && !this.stateful && leavesConnectionState(sql)) this.stateful = true;
+  }
+
   private async runInWorker(sql: string, params: SqlParam[], ms: number): Promise<QueryResult> {
-    if (leavesConnectionState(sql)) this.stateful = true;
+    this.noteState(sql);
     const running = this.request({ type: 'query', id: this.nextId++, sql, params: params.map(toWorkerParam) });
     const reply = await this.stoppable(running, ms, () => this.stopStatement(running), 'query');
     if (reply.type !== 'result') throw new Error(`unexpected worker reply ${reply.type}`);
@@ -395,7 +399,7 @@ class SqliteConnection extends BaseConnection {
    */
   protected async runTransaction(statements: Statement[], ms: number): Promise<number[]> {
     const deadline = new Deadline(ms);
-    if (statements.some((s) => leavesConnectionState(s.sql))) this.stateful = true;
+    for (const s of statements) this.noteState(s.sql);
     const msg: WorkerRequest & { id: number } = {
       type: 'tx',
       id: this.nextId++,
@@ -428,7 +432,7 @@ class SqliteConnection extends BaseConnection {
       const rows = this.inline.reads.streamRows(sql, params, cut ? (lines?.maxRows ?? INLINE_STREAM_ROWS) : INLINE_STREAM_ROWS, cut);
       if (rows !== undefined) return onlyBatch(rows);
     }
-    if (leavesConnectionState(sql)) this.stateful = true;
+    this.noteState(sql);
     const id = this.nextId++;
     let state: 'new' | 'open' | 'ended' = 'new';
     let inFlight: Promise<WorkerReply> | undefined;

@@ -61,6 +61,15 @@ describe('config', () => {
     expect(e.file).toBe('o.yaml');
   });
 
+  it('refuses an inline read budget that is not a number of milliseconds from 0 to 100', () => {
+    const withBudget = (v: unknown) => buildSettings({ ...main, secure: { ...main.secure, sqlite_traffic: { ...main.secure.sqlite_traffic, sqlite_inline_read_ms: v } } }, {}, { env: {} });
+    for (const value of [-1, 101, Number.POSITIVE_INFINITY, Number.NaN, '1', '1ms', null, true]) {
+      expect(refused(() => withBudget(value)).keys, String(value)).toContain('secure.sqlite_traffic.sqlite_inline_read_ms');
+    }
+    expect(withBudget(0).secure.sqlite_traffic.sqlite_inline_read_ms).toBe(0);
+    expect(withBudget(2.5).secure.sqlite_traffic.sqlite_inline_read_ms).toBe(2.5);
+  });
+
   it('refuses a switch that is not true or false instead of reading any text as true', () => {
     for (const value of ['x', 'no', 0, 'false']) {
       expect(refused(() => buildSettings({ ...main, docs_enabled: value }, {}, { env: {} })).keys, String(value)).toContain('docs_enabled');

@@ -4,7 +4,7 @@
  * driver connection counts the calls in flight on it while a stream is stopped mid-fetch: never
  * more than one, besides the cancel, which is meant to run beside a statement.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { OdbcDbConnection } from '../../src/db/odbc.js';
 import { targetFromUrl } from '../../src/db/target.js';
 
@@ -51,7 +51,7 @@ function fakeDriver() {
     close: () => call(1, () => undefined),
     createStatement: () => Promise.reject(new Error('not used')),
   };
-  return { conn, most: () => most, inFlight: () => inFlight };
+  return { conn, most: () => most, inFlight: () => inFlight, cancellable: () => cancels.length };
 }
 
 describe('ODBC calls on one connection', () => {
@@ -64,7 +64,7 @@ describe('ODBC calls on one connection', () => {
     for (const n of [1, 2, 3]) expect((await it.next()).value).toEqual({ n });
     // The consumer asks for more, and the next fetch runs until cancelled; then it leaves.
     const more = it.next().catch((err: unknown) => err);
-    await new Promise((r) => setTimeout(r, 20));
+    await vi.waitFor(() => expect(driver.cancellable()).toBe(1));
     await rows.cancel();
     await more;
     expect(conn.usable).toBe(true);

@@ -6,6 +6,7 @@ import { blackholeServer, odbcAvailable, odbcTarget, requireOrSkip, tcpRelay } f
 import { waitFor } from '../helpers/wait.js';
 import { driverSuite } from './driver-suite.js';
 import { admin, mariadbDialect } from './mariadb-dialect.js';
+import { loopStallWhile } from '../helpers/loop-stall.js';
 
 const skip = requireOrSkip('ODBC (MariaDB)', await odbcAvailable());
 const connector = (port?: number) => createConnector('odbc_test', odbcTarget(port ? { db_port: port } : {}));
@@ -24,25 +25,6 @@ describe('odbc connection string', () => {
 });
 
 const T = { timeoutSeconds: 10 };
-
-/** The longest the event loop went without running a timer while `fn` ran, and what `fn` threw. */
-async function loopStallWhile(fn: () => Promise<unknown>): Promise<{ stallMs: number; error: unknown }> {
-  let last = Date.now();
-  let stallMs = 0;
-  const tick = setInterval(() => {
-    const now = Date.now();
-    stallMs = Math.max(stallMs, now - last);
-    last = now;
-  }, 20);
-  try {
-    await fn();
-    return { stallMs, error: undefined };
-  } catch (error) {
-    return { stallMs, error };
-  } finally {
-    clearInterval(tick);
-  }
-}
 
 /** Milliseconds to open a fresh connection to the test server, run one query and close it. */
 async function freshRoundTripMs(connId: number): Promise<number> {

@@ -13,6 +13,7 @@ import { InlineReads } from '../../src/db/sqlite-inline.js';
 import { interruptExtensionPath } from '../../src/db/sqlite-interrupt.js';
 import type { DbConnection, LineEncoding } from '../../src/db/types.js';
 import { startGateway } from '../helpers/gateway-process.js';
+import { loopStallWhile } from '../helpers/loop-stall.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'wt-sqlite-inline-'));
 const path = join(dir, 'inline.db');
@@ -44,23 +45,6 @@ function workerThreadIds(): Set<string> {
 /** Worker threads started since `before`, by id: an earlier test's thread still ending cannot move the count. */
 function startedSince(before: Set<string>): number {
   return [...workerThreadIds()].filter((t) => !before.has(t)).length;
-}
-
-/** The longest the event loop went without running a 5 ms timer while `work` ran. */
-async function longestStall(work: () => Promise<unknown>): Promise<number> {
-  let last = performance.now();
-  let longest = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    longest = Math.max(longest, now - last);
-    last = now;
-  }, 5);
-  try {
-    await work();
-  } finally {
-    clearInterval(timer);
-  }
-  return Math.max(longest, performance.now() - last);
 }
 
 describe('InlineReads: reads on the event loop within a budget', () => {
@@ -223,7 +207,8 @@ describe('SQLite connections with reads on the event loop', () => {
     let overruns = 0;
     const c = await createConnector('sqlite_inline', targetFromUrl(`sqlite:${path}`, { sqlite_workers: 'threads' }), { sqliteInlineOverrun: () => overruns++ }).connect(1, 5);
     try {
-      const stall = await longestStall(() => expect(c.query(RUNAWAY, [], { timeoutSeconds: 0.5 })).rejects.toMatchObject({ kind: 'timeout', connectionUsable: true }));
+      const { stallMs: stall, error } = await loopStallWhile(() => c.query(RUNAWAY, [], { timeoutSeconds: 0.5 }), 5);
+      expect(error).toMatchObject({ kind: 'timeout', connectionUsable: true });
       // Without the watchdog the read would never leave the event loop; 400 ms leaves room for a busy machine.
       expect(stall).toBeLessThan(400);
       expect(overruns).toBe(1);
