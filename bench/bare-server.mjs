@@ -8,10 +8,15 @@
 //   raw    the database's own client the usual way: better-sqlite3 in-process and synchronous,
 //          pg.Pool, mysql2 pool; for information only (and, for SQLite, the limit the gateway's
 //          embedded database is measured against: bench/sqlite-limit.mjs)
-// With raw SQLite, GET /sqlite-psv?limit=N also streams the rows as the gateway's psv does (one
-// `a|b|c` line per row, no header) from better-sqlite3's iterator, in batches of 500 rows.
+// With raw SQLite, both routes run the statements of the gateway's own sample endpoints
+// (config/endpoints/traffic-sqlite.yaml, their optional filters bound to NULL as the gateway binds
+// them), so the limit is measured on the same query; GET /sqlite-psv?limit=N also streams the rows
+// as the gateway's psv does (one `a|b|c` line per row, no header) from better-sqlite3's iterator,
+// in batches of 500 rows.
 // env BARE_DB: JSON { resourceId, dialect, target } (see lib/databases.mjs); HOST, PORT.
+import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
+import { parse } from 'yaml';
 import Fastify from 'fastify';
 import { createConnector, toPgPlaceholders } from '../dist/db/index.js';
 import { selectTraffic } from '../dist/routes/traffic-sql.js';
@@ -55,25 +60,25 @@ async function layerDriver() {
   };
 }
 
+/** The SQLite statement of a sample endpoint, as the gateway's declared route runs it. */
+function sampleSql(path) {
+  const file = new URL('../config/endpoints/traffic-sqlite.yaml', import.meta.url);
+  const endpoint = parse(readFileSync(file, 'utf8')).endpoints.find((e) => e.path === path);
+  return endpoint.statements[0].sql.sqlite;
+}
+
 async function rawDriver() {
   const t = db.target;
   if (t.db_type === 'sqlite') {
     const { default: Database } = await import('better-sqlite3');
     const sqlite = new Database(t.db_path, { readonly: true });
-    const statements = new Map();
-    const rawStatements = new Map();
+    // The optional filters unset: bound as NULL, as the gateway binds a parameter not given.
+    const json = sqlite.prepare(sampleSql('/sqlite-json'));
+    // Rows as arrays for the lines (its own statement: raw rows would change the JSON route's).
+    const psv = sqlite.prepare(sampleSql('/sqlite-psv')).raw(true);
     return {
-      rows: async (sql, params) => {
-        let stmt = statements.get(sql);
-        if (!stmt) statements.set(sql, (stmt = sqlite.prepare(sql)));
-        return stmt.all(...params);
-      },
-      // Its own statements: raw(true) (rows as arrays) would change the JSON route's.
-      iterate: (sql, params) => {
-        let stmt = rawStatements.get(sql);
-        if (!stmt) rawStatements.set(sql, (stmt = sqlite.prepare(sql).raw(true)));
-        return stmt.iterate(...params);
-      },
+      sampleRows: (limit) => json.all({ port: null, from: null, to: null, limit }),
+      iterate: (limit) => psv.iterate({ port: null, from: null, to: null, limit }),
       close: async () => sqlite.close(),
     };
   }
@@ -96,14 +101,14 @@ const prefix = { sqlite: 'sqlite', postgres: 'pg', mysql: 'mysql' }[db.dialect];
 
 app.get(`/${prefix}-json`, async (req) => {
   const limit = req.query.limit === undefined ? 10 : Number(req.query.limit);
+  if (driver.sampleRows) return driver.sampleRows(limit);
   const { sql, params } = selectTraffic(db.dialect, { limit });
   return driver.rows(sql, params);
 });
 if (driver.iterate) {
-  const PSV_SQL = 'SELECT date_hour, port, flows, pkts, bytes FROM tcp_hourly ORDER BY tcp_hourly.date_hour, tcp_hourly.port LIMIT ?';
   app.get(`/${prefix}-psv`, (req, reply) => {
     const limit = req.query.limit === undefined ? 10 : Number(req.query.limit);
-    const rows = driver.iterate(PSV_SQL, [limit]);
+    const rows = driver.iterate(limit);
     // Batches of lines, so a large limit does not build the whole body (as the gateway streams).
     const body = Readable.from(
       (function* () {
