@@ -135,12 +135,13 @@ describeWith('Grafana provisioning and dashboards', [], () => {
     expect(dashboards.sort()).toEqual(['watchtower-by-client.json', 'watchtower-by-endpoint.json', 'watchtower-by-resource.json', 'watchtower-main.json']);
     expect(count('watchtower-main.json').total).toBe(19);
     expect(load('watchtower-main.json').panels.find((p: any) => p.type === 'row').title).toBe('Process metrics');
-    // The original's 34, the circuit breaker, and the limit shared by every replica (leases, fallback, wait, errors).
-    expect(count('watchtower-by-resource.json')).toMatchObject({ panels: 39, rows: 6 });
+    // The original's 34, the circuit breaker, SQLite reads stopped on the event loop, and the limit
+    // shared by every replica (leases, fallback, wait, errors).
+    expect(count('watchtower-by-resource.json')).toMatchObject({ panels: 40, rows: 6 });
     const titles = load('watchtower-by-resource.json').panels.filter((p: any) => p.type === 'row').map((p: any) => p.title);
     expect(titles).toEqual(['Requests', 'Request slots', 'Database pools and connections', 'DB connection usage durations', 'Queries', 'Limits shared by every replica']);
     const exprsOf = (f: string) => (load(f).panels as any[]).flatMap((p) => (p.targets ?? []).map((t: any) => t.expr as string)).join('\n');
-    for (const m of ['wt_global_leases', 'wt_global_limit_fallback', 'wt_global_lease_wait_seconds_bucket', 'wt_global_lease_errors_total', 'wt_max_active_requests', 'wt_max_connections']) {
+    for (const m of ['wt_global_leases', 'wt_global_limit_fallback', 'wt_global_lease_wait_seconds_bucket', 'wt_global_lease_errors_total', 'wt_max_active_requests', 'wt_max_connections', 'wt_sqlite_inline_overruns_total']) {
       expect(exprsOf('watchtower-by-resource.json'), m).toContain(m);
     }
     for (const m of ['wt_cache_hits_total', 'wt_cache_misses_total', 'wt_cache_bytes', 'wt_cache_evictions_total', 'wt_cache_redis_errors_total']) {
