@@ -36,15 +36,22 @@ export function sqliteBindable(p: SqlParam): Exclude<SqlParam, boolean | Date> {
   return p;
 }
 
-/** Whether a row read with doubles holds a number past 2^53, which an integer may have lost digits to. */
-function hasUnsafeNumber(row: Row): boolean {
-  for (const key in row) {
-    const v = row[key];
-    if (typeof v === 'number' && !(v <= Number.MAX_SAFE_INTEGER && v >= -Number.MAX_SAFE_INTEGER)) return true;
+/**
+ * Whether rows read with doubles hold a number past 2^53, which an integer may have lost digits to.
+ * Every row of a statement has the same columns: their names are read once, not enumerated per row
+ * (a `for...in` over each row made about 1 KB of garbage per 10-row read).
+ */
+function hasUnsafeNumber(rows: Row[]): boolean {
+  if (rows.length === 0) return false;
+  const keys = Object.keys(rows[0]);
+  for (const row of rows) {
+    for (let i = 0; i < keys.length; i++) {
+      const v = row[keys[i]];
+      if (typeof v === 'number' && !(v <= Number.MAX_SAFE_INTEGER && v >= -Number.MAX_SAFE_INTEGER)) return true;
+    }
   }
   return false;
 }
-
 
 export class InlineReads {
   private readonly statements = new Map<string, Entry>();
@@ -87,7 +94,7 @@ export class InlineReads {
       // Doubles first: a BigInt for every integer cost more than the rest of a short read. An
       // integer past 2^53 reads as a double past it too; then the read runs again with BigInts.
       let rows = entry.stmt.safeIntegers(false).all(...args) as Row[];
-      if (rows.some(hasUnsafeNumber)) rows = (entry.stmt.safeIntegers(true).all(...args) as Row[]).map(exactIntegers);
+      if (hasUnsafeNumber(rows)) rows = (entry.stmt.safeIntegers(true).all(...args) as Row[]).map(exactIntegers);
       return { rows, rowCount: rows.length };
     } catch (err) {
       this.failed(entry, err);
