@@ -63,8 +63,9 @@ async function layerDriver() {
 /** The SQLite statement of a sample endpoint, as the gateway's declared route runs it. */
 function sampleSql(path) {
   const file = new URL('../config/endpoints/traffic-sqlite.yaml', import.meta.url);
-  const endpoint = parse(readFileSync(file, 'utf8')).endpoints.find((e) => e.path === path);
-  return endpoint.statements[0].sql.sqlite;
+  const sql = parse(readFileSync(file, 'utf8')).endpoints.find((e) => e.path === path)?.statements[0].sql.sqlite;
+  if (typeof sql !== 'string') throw new Error(`${file.pathname}: no SQLite statement for ${path}`);
+  return sql;
 }
 
 async function rawDriver() {

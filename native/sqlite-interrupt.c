@@ -136,11 +136,12 @@ int sqlite3_wtinterruptctl_init(sqlite3 *db, char **errmsg, const sqlite3_api_ro
 /*
  * The watchdog. SQLite's progress handler would be the natural way to bound a statement from its
  * own thread, but better-sqlite3 builds SQLite without it (SQLITE_OMIT_PROGRESS_CALLBACK); so a
- * second thread watches the CPU time the statement's thread has used since it started. The connection's trace hooks tell it when a statement starts
- * (SQLITE_TRACE_STMT, at its first step) and ends (SQLITE_TRACE_PROFILE, when it is done, fails or
- * is reset). The statement's own thread never waits on the watchdog: it takes an uncontended lock
- * and signals only when the watchdog sleeps with nothing to watch, so under load the watchdog wakes
- * about once per budget, not once per statement.
+ * second thread watches the CPU time the statement's thread has used since it started. The
+ * connection's trace hooks tell it when a statement starts (SQLITE_TRACE_STMT, at its first step)
+ * and ends (SQLITE_TRACE_PROFILE, when it is done, fails or is reset). The statement's own thread
+ * never waits on the watchdog: the watchdog holds the lock only between its waits and never across
+ * a system call, and the statement's thread signals only when the watchdog sleeps with nothing to
+ * watch, so under load the watchdog wakes about once per budget, not once per statement.
  */
 typedef struct Watchdog {
   sqlite3 *db;
@@ -190,12 +191,26 @@ static void *watch(void *arg) {
       continue;
     }
     sqlite3_int64 generation = w->generation;
+    clockid_t cpu_clock = w->cpu_clock;
+    /* Reading another thread's CPU clock is a system call: not under the lock, which the statement's
+     * thread takes at each start and end. */
+    pthread_mutex_unlock(&w->lock);
+    sqlite3_int64 cpu_ns = clock_ns(cpu_clock);
+    pthread_mutex_lock(&w->lock);
+    if (w->stop || !w->running) continue;
+    if (w->generation != generation) {
+      /* Another thread's statement: read its own clock. */
+      if (w->cpu_clock != cpu_clock) continue;
+      /* One began meanwhile on the same thread: timed from this reading, a little early (never late,
+       * and without looping while short statements keep starting). */
+      generation = w->generation;
+    }
     sqlite3_int64 left = w->budget_ns;
     if (w->watched != generation) {
       w->watched = generation;
-      w->watched_cpu_ns = clock_ns(w->cpu_clock);
+      w->watched_cpu_ns = cpu_ns;
     } else {
-      left -= clock_ns(w->cpu_clock) - w->watched_cpu_ns;
+      left -= cpu_ns - w->watched_cpu_ns;
     }
     if (left <= 0) {
       sqlite3_interrupt(w->db);

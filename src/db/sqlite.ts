@@ -344,32 +344,25 @@ class SqliteConnection extends BaseConnection {
   /**
    * A read the event loop may run is done before this returns: it skips the claim and the async
    * steps a statement that waits goes through (a few promise turns and about 1 KB of garbage per
-   * read). Anything else, or a read that must go to the worker after all, takes the usual way.
+   * read). Anything else takes the usual way (a busy or closed connection is refused there).
    */
   override query(sql: string, params: SqlParam[], opts: QueryOptions): Promise<QueryResult> {
-    if ((opts.setup === undefined || opts.setup.length === 0) && this.usable && !this.busy) {
-      const ms = toMs(opts.timeoutSeconds);
-      if (this.mayReadInline(ms)) {
-        const done = this.inline?.reads.query(sql, params);
-        if (done !== undefined) return Promise.resolve(done);
-        // Tried once here already: the worker runs it.
-        return this.exclusive(() => this.runInWorker(sql, params, ms), opts.signal);
-      }
-    }
-    return super.query(sql, params, opts);
+    const ms = toMs(opts.timeoutSeconds);
+    const reads = (opts.setup?.length ?? 0) === 0 && this.usable && !this.busy ? this.inlineFor(ms) : undefined;
+    if (reads === undefined) return super.query(sql, params, opts);
+    const done = reads.query(sql, params);
+    // Not a plain read, stopped at the budget, or failed: the worker runs it, with its whole timeout.
+    return done !== undefined ? Promise.resolve(done) : this.exclusive(() => this.runInWorker(sql, params, ms), opts.signal);
   }
 
-  protected async runQuery(sql: string, params: SqlParam[], ms: number): Promise<QueryResult> {
-    if (this.mayReadInline(ms)) {
-      const done = this.inline?.reads.query(sql, params);
-      if (done !== undefined) return done;
-    }
+  /** Statements query() did not read on the event loop, and EXPLAIN plans. */
+  protected runQuery(sql: string, params: SqlParam[], ms: number): Promise<QueryResult> {
     return this.runInWorker(sql, params, ms);
   }
 
-  /** Whether a read with `ms` to run may first try the event loop (see InlineReads). */
-  private mayReadInline(ms: number): boolean {
-    return this.inline !== undefined && !this.stateful && ms > this.inline.share.budgetMs;
+  /** The reads a statement with `ms` to run may first try on the event loop (see InlineReads), if any. */
+  private inlineFor(ms: number): InlineReads | undefined {
+    return this.inline !== undefined && !this.stateful && ms > this.inline.share.budgetMs ? this.inline.reads : undefined;
   }
 
   /**
@@ -450,9 +443,11 @@ class SqliteConnection extends BaseConnection {
    * rows go out as rows, encoded on the main thread to the same bytes as the worker's.
    */
   protected openStream(sql: string, params: SqlParam[], ms: number, lines?: LineEncoding): BatchSource<Row | EncodedRows> {
-    if (this.mayReadInline(ms)) {
-      const cut = lines?.maxRows !== undefined && lines.maxRows <= INLINE_STREAM_ROWS;
-      const rows = this.inline?.reads.streamRows(sql, params, cut ? (lines?.maxRows ?? INLINE_STREAM_ROWS) : INLINE_STREAM_ROWS, cut);
+    const reads = this.inlineFor(ms);
+    if (reads !== undefined) {
+      // A stream cut at a max_rows this small ends there anyway.
+      const cutAt = lines?.maxRows !== undefined && lines.maxRows <= INLINE_STREAM_ROWS ? lines.maxRows : undefined;
+      const rows = reads.streamRows(sql, params, cutAt ?? INLINE_STREAM_ROWS, cutAt !== undefined);
       if (rows !== undefined) return onlyBatch(rows);
     }
     this.noteState(sql);
