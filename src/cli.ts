@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4 --heap-growing-percent=50
+#!/usr/bin/env -S node --max-semi-space-size=2 --heap-growing-percent=50
 /**
  * The `watchtower` command: `start` runs the gateway (dist/main.js), `check` validates the config,
  * the endpoint files and every declared statement against its database (as start-up does),

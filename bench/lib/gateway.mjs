@@ -18,7 +18,7 @@ const ENDPOINT_FILE = { sqlite_traffic: 'traffic-sqlite.yaml', pg_traffic: 'traf
  * Node options the gateway is launched with (package.json "start", the Dockerfile, the `watchtower`
  * bin): the benchmarks run it as users do. A test keeps the four in step.
  */
-export const GATEWAY_NODE_ARGS = ['--max-semi-space-size=4', '--heap-growing-percent=50'];
+export const GATEWAY_NODE_ARGS = ['--max-semi-space-size=2', '--heap-growing-percent=50'];
 
 /** Connections per pool, min = max so every connection is open before the load starts (env BENCH_POOL). */
 export const POOL = Number(process.env.BENCH_POOL ?? 4);

@@ -13,7 +13,7 @@ import { GATEWAY_NODE_ARGS } from '../../bench/lib/gateway.mjs';
 
 const root = new URL('../../', import.meta.url);
 const read = (file: string) => readFileSync(new URL(file, root), 'utf8');
-const EXPECTED = ['--max-semi-space-size=4', '--heap-growing-percent=50'];
+const EXPECTED = ['--max-semi-space-size=2', '--heap-growing-percent=50'];
 
 /** The options between `node` and the script in a command line. */
 function optionsOf(words: string[], script: string): string[] {
