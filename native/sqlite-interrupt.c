@@ -196,9 +196,6 @@ static void wait_budget(Watchdog *w, sqlite3_int64 ns) {
 
 static void *watch(void *arg) {
   Watchdog *w = arg;
-#if defined(__linux__)
-  pthread_setname_np(pthread_self(), "wt-watchdog"); /* as top -H and /proc name it (tests count its wake-ups) */
-#endif
   pthread_mutex_lock(&w->lock);
   while (!w->stop) {
     if (!w->running) {
@@ -326,6 +323,10 @@ int sqlite3_wtwatchdog_init(sqlite3 *db, char **errmsg, const sqlite3_api_routin
     free(w);
     return SQLITE_ERROR;
   }
+#if defined(__linux__)
+  /* Named before the connection is handed out, as top -H and /proc show it (tests count its wake-ups). */
+  pthread_setname_np(w->thread, "wt-watchdog");
+#endif
   /* One operation on one huge value (zeroblob(1e9), a replace() over a long text) runs inside a
    * single step, where no interrupt lands: values past a megabyte fail here (SQLITE_TOOBIG), and
    * the statement runs in a worker instead, where SQLite's own limit applies. */
