@@ -253,7 +253,7 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
     ioReadBytesTotal: counter('wt_io_read_bytes_total', 'Bytes the process read through system calls (files, sockets, pipes; rchar).', PID),
     ioWriteBytesTotal: counter('wt_io_write_bytes_total', 'Bytes the process wrote through system calls (files, sockets, pipes; wchar).', PID),
 
-    globalLeases: globalGauge('wt_global_leases', 'Leases of max_active_requests_global this process holds (in Redis, or counted locally while Redis is unreachable), per resource; summed over workers.', (g) => g.leases),
+    globalLeases: globalGauge('wt_global_leases', 'Leases of max_active_requests_global this process holds (in Redis, or counted locally while Redis is unreachable; spares kept for its next request included), per resource; summed over workers.', (g) => g.leases),
     globalLimitFallback: globalGauge(
       'wt_global_limit_fallback',
       'Processes (1 for a single process; workers in cluster mode) admitting at most global_local_share of the resource because the Redis of global_limits_redis is unreachable.',

@@ -20,6 +20,13 @@
  * and any the outage cost (Redis restarted empty), are written into the set before new ones are
  * asked for, so the global count includes everything this process runs.
  *
+ * Spare leases: a round trip to Redis to take a lease and one to give it back cost a request more
+ * than its statement (bench/README.md, "A limit shared by every replica"). So while the limit has
+ * room - Redis counted at most half of it, this lease included, when it granted it - a lease given back goes to
+ * this process's next request instead, at once or within SPARE_LINGER_MS, and back to Redis after
+ * that or once it is REUSE_MS old, whichever comes first. It stays in the set meanwhile, so the
+ * global count never leaves it out; near the limit every lease goes back to Redis at once, as before.
+ *
  * redis-semaphore's own refresh timer is not used: a refresh that fails (Redis down) would be an
  * unhandled rejection there (swarthy/redis-semaphore#199); this module refreshes instead, through
  * the library's acquiredExternally form of the same lease.
@@ -39,6 +46,10 @@ const log = getLogger('global-limiter.ts');
 
 /** How often the head of a full queue asks Redis again (redis-semaphore's own default retry interval). */
 export const RETRY_MS = 10;
+/** A spare lease no request of this process took within this time goes back to Redis. */
+export const SPARE_LINGER_MS = 20;
+/** A lease is used again only this long after Redis granted it: the count Redis gave then is trusted no longer. */
+export const REUSE_MS = 100;
 
 /** The name redis-semaphore is given for a resource's set; it stores the set under `semaphore:<name>`. */
 export function semaphoreName(rid: string): string {
@@ -72,6 +83,16 @@ interface Lease {
   released: boolean;
   /** Given back by shutdown rather than by its request: the request's own release is then expected, not a bug. */
   forced: boolean;
+  /** nowMs() when Redis granted the lease (kept when it passes to another request). */
+  readonly grantedAt: number;
+  /** Redis counted at most half the limit when it granted it: it may pass to this process's next request. */
+  readonly roomy: boolean;
+}
+
+/** A lease nobody holds, kept for this process's next request (see the top). */
+interface Spare {
+  readonly lease: Lease;
+  readonly parkedAt: number;
 }
 
 interface Waiter {
@@ -101,7 +122,11 @@ export interface GlobalLimiterStats {
 export class GlobalLimiter {
   /** A Set iterates in insertion order (FIFO) and removes a timed-out or aborted waiter in O(1). */
   private readonly waiters = new Set<Waiter>();
+  /** Leases of this process in Redis (or counted locally): those of its requests and its spares. */
   private readonly held = new Set<Lease>();
+  /** Oldest first. */
+  private spares: Spare[] = [];
+  private spareTimer: NodeJS.Timeout | undefined;
   /** Acquisition commands sent and not answered yet. */
   private inFlight = 0;
   /** The last answer was "limit reached": only the head asks again, on a timer or a release. */
@@ -143,6 +168,11 @@ export class GlobalLimiter {
   acquire(signal: CancelSignal, waitedSeconds: number): Promise<GlobalLease> {
     if (this.closedWith) return Promise.reject(this.closedWith);
     if (signal.aborted) return Promise.reject(abortReason(signal));
+    // A spare, nobody ahead: no waiter, timer or listener to set up and take down again.
+    if (this.waiters.size === 0 && this.spares.length > 0 && this.enabled()) {
+      const spare = this.takeSpare();
+      if (spare !== undefined) return Promise.resolve(this.grantNow(spare));
+    }
     const timeoutSeconds = this.settings().request_slot_timeout;
     const leftMs = Math.max(0, (timeoutSeconds - waitedSeconds) * 1000);
     return new Promise<GlobalLease>((resolve, reject) => {
@@ -162,6 +192,8 @@ export class GlobalLimiter {
   /** After a reload: a limit switched off lets every waiter go, a raised share admits at once. */
   admitWaiting(): void {
     this.full = false;
+    // The limit may have changed: spares were kept under the old one.
+    this.dropSpares();
     this.pump();
   }
 
@@ -175,6 +207,7 @@ export class GlobalLimiter {
     this.waiters.clear();
     if (this.pollTimer !== undefined) clearTimeout(this.pollTimer);
     this.pollTimer = undefined;
+    this.dropSpares();
   }
 
   /**
@@ -182,6 +215,7 @@ export class GlobalLimiter {
    * shutdown_timeout), so none waits for its expiry; their requests' own releases later do nothing.
    */
   releaseAll(): void {
+    this.dropSpares();
     for (const lease of [...this.held]) {
       lease.forced = true;
       this.giveBack(lease);
@@ -203,9 +237,14 @@ export class GlobalLimiter {
         this.settle(head, NO_LEASE, false);
         continue;
       }
+      const spare = this.takeSpare();
+      if (spare !== undefined) {
+        this.grant(head, spare, !this.redis.up);
+        continue;
+      }
       if (this.redis.up) break;
       if (this.held.size >= rc.global_local_share) return;
-      this.grant(head, { id: newLeaseId(), registered: false, released: false, forced: false }, true);
+      this.grant(head, { id: newLeaseId(), registered: false, released: false, forced: false, grantedAt: nowMs(), roomy: false }, true);
     }
     if (this.waiters.size === 0) return;
     if (this.full) {
@@ -232,12 +271,17 @@ export class GlobalLimiter {
     const id = newLeaseId();
     const sem = this.semaphore(rc, { identifier: id, acquireAttemptsLimit: 1, retryInterval: 0 });
     this.inFlight++;
-    sem.tryAcquire().then(
-      (ok) => {
+    const acquired = sem.tryAcquire();
+    // In the same write (auto-pipelining), after the acquisition: the library sends its command
+    // before its first await. (Once per Redis, whose script cache is empty, it sends the script
+    // again after an answer: then this count leaves out the lease it grants.)
+    const counted = this.redis.client.zcard(leaseKey(this.resourceId)).catch(() => Infinity);
+    Promise.all([acquired, counted]).then(
+      ([ok, count]) => {
         this.inFlight--;
         if (ok) {
           this.full = false;
-          this.assign({ id, registered: true, released: false, forced: false });
+          this.assign({ id, registered: true, released: false, forced: false, grantedAt: nowMs(), roomy: count <= rc.max_active_requests_global / 2 });
         } else this.full = true;
         this.pump();
       },
@@ -249,17 +293,25 @@ export class GlobalLimiter {
     );
   }
 
-  /** A lease Redis granted: to the head of the queue, or back to Redis when nobody waits any more. */
+  /** A lease Redis granted: to the head of the queue, or a spare or back to Redis when nobody waits any more. */
   private assign(lease: Lease): void {
     const head = this.closedWith ? undefined : (this.waiters.values().next().value as Waiter | undefined);
-    if (head === undefined) this.unregister(lease);
-    else this.grant(head, lease, false);
+    if (head !== undefined) this.grant(head, lease, false);
+    else if (this.spareable(lease)) this.park(lease);
+    else this.unregister(lease);
   }
 
   private grant(w: Waiter, lease: Lease, fallback: boolean): void {
     this.held.add(lease);
     this.startRefresh();
     this.settle(w, this.handleOf(lease, secondsSince(w.start)), fallback);
+  }
+
+  /** A spare to a request that did not wait. */
+  private grantNow(spare: Lease): GlobalLease {
+    const granted = this.handleOf(spare, 0);
+    emitSafely(this.events, 'global-lease-acquired', { resourceId: this.resourceId, waitSeconds: 0, fallback: false });
+    return granted;
   }
 
   private settle(w: Waiter, granted: GlobalLease, fallback: boolean): void {
@@ -301,6 +353,14 @@ export class GlobalLimiter {
           }
           return;
         }
+        if (this.spareable(lease)) {
+          // The next request of this process takes it, a waiting one at once.
+          lease.released = true;
+          this.held.delete(lease);
+          this.park(lease);
+          this.pump();
+          return;
+        }
         this.giveBack(lease);
         // Counted here only (Redis unreachable): the next waiter may have it now.
         if (!this.redis.up) this.pump();
@@ -325,6 +385,58 @@ export class GlobalLimiter {
     const sem = this.semaphore(rc, { identifier: lease.id, acquiredExternally: true });
     // Failing (Redis gone): the lease expires by itself within global_lease_seconds.
     sem.release().catch((err: unknown) => this.redisFailed(err));
+  }
+
+  // --- spares ---
+
+  /** Whether `lease`, given back, may pass to another request of this process (see the top). */
+  private spareable(lease: Lease): boolean {
+    return lease.roomy && lease.registered && this.redis.up && this.closedWith === undefined && nowMs() - lease.grantedAt < REUSE_MS && this.enabled();
+  }
+
+  /** Keeps a given-back lease (in Redis all along) as a spare: a new lease object, as its old handle stays released. */
+  private park(lease: Lease): void {
+    const spare: Lease = { id: lease.id, registered: true, released: false, forced: false, grantedAt: lease.grantedAt, roomy: true };
+    this.held.add(spare);
+    this.startRefresh();
+    this.spares.push({ lease: spare, parkedAt: nowMs() });
+    this.spareTimer ??= unrefTimeout(() => this.sweepSpares(), SPARE_LINGER_MS);
+  }
+
+  /** The newest spare young enough to use (older ones go back to Redis), out of the spares. */
+  private takeSpare(): Lease | undefined {
+    while (this.spares.length > 0) {
+      const { lease } = this.spares.pop() as Spare;
+      if (nowMs() - lease.grantedAt < REUSE_MS && this.redis.up) return lease;
+      this.retireSpare(lease);
+    }
+    return undefined;
+  }
+
+  /** Gives back the spares no request took within SPARE_LINGER_MS, or past REUSE_MS; looks again while some remain. */
+  private sweepSpares(): void {
+    this.spareTimer = undefined;
+    const now = nowMs();
+    const keep: Spare[] = [];
+    for (const s of this.spares) {
+      if (now - s.parkedAt < SPARE_LINGER_MS && now - s.lease.grantedAt < REUSE_MS) keep.push(s);
+      else this.retireSpare(s.lease);
+    }
+    this.spares = keep;
+    if (keep.length > 0) this.spareTimer = unrefTimeout(() => this.sweepSpares(), SPARE_LINGER_MS);
+  }
+
+  private dropSpares(): void {
+    for (const s of this.spares) this.retireSpare(s.lease);
+    this.spares = [];
+    if (this.spareTimer !== undefined) clearTimeout(this.spareTimer);
+    this.spareTimer = undefined;
+  }
+
+  /** A spare back to Redis; with Redis unreachable it is only forgotten here (it expires there by itself). */
+  private retireSpare(lease: Lease): void {
+    if (!this.redis.up) lease.registered = false;
+    this.giveBack(lease);
   }
 
   // --- refresh ---

@@ -14,7 +14,7 @@ import { config, resourceSettingsOf, type ResourceSettings } from '../../src/con
 import { AppTimeoutError, ClientClosedError } from '../../src/errors.js';
 import { setLogDestination } from '../../src/log/index.js';
 import type { ResourceEventMap } from '../../src/resources/events.js';
-import { GlobalLimiter, leaseKey, semaphoreName } from '../../src/resources/global-limiter.js';
+import { GlobalLimiter, leaseKey, REUSE_MS, semaphoreName } from '../../src/resources/global-limiter.js';
 import { GlobalRedis } from '../../src/resources/global-redis.js';
 import { RequestResources } from '../../src/resources/request-resources.js';
 import { ResourceManager } from '../../src/resources/resource-manager.js';
@@ -114,6 +114,59 @@ describe('GlobalLimiter', () => {
     t.release();
     t.release();
     expect(a.stats()).toMatchObject({ leases: 0, waiting: 0, doubleReleases: 2 });
+    await waitFor('the set empty', async () => (await inspector.zcard(leaseKey(rid))) === 0);
+  });
+
+  it('while the limit has room, passes a lease given back to the next request of the process, without Redis; gives it back to Redis soon after', async () => {
+    const rid = newRid();
+    configure(rid, { max_active_requests_global: 10 });
+    const a = limiterOf(rid, await link());
+    const first = await a.acquire(never(), 0);
+    const [id] = await inspector.zrange(leaseKey(rid), 0, -1);
+    first.release();
+    // Still in the set (the global count never leaves it out), and the next request takes that one.
+    expect(await inspector.zrange(leaseKey(rid), 0, -1)).toEqual([id]);
+    expect(a.stats().leases).toBe(1);
+    const second = await a.acquire(never(), 0);
+    expect(await inspector.zrange(leaseKey(rid), 0, -1)).toEqual([id]);
+    // Its first handle, released again, is a second release: it does not give the other request's lease away.
+    first.release();
+    expect(a.stats()).toMatchObject({ leases: 1, doubleReleases: 1 });
+    expect(await inspector.zcard(leaseKey(rid))).toBe(1);
+    second.release();
+    // Nobody takes it: back to Redis within SPARE_LINGER_MS.
+    await waitFor('the set empty', async () => (await inspector.zcard(leaseKey(rid))) === 0, { interval: 5 });
+    expect(a.stats().leases).toBe(0);
+    // Past REUSE_MS after Redis granted it, a lease goes straight back: the next one is another.
+    const old = await a.acquire(never(), 0);
+    const [oldId] = await inspector.zrange(leaseKey(rid), 0, -1);
+    await new Promise((r) => setTimeout(r, REUSE_MS + 20));
+    old.release();
+    expect(a.stats().leases).toBe(0);
+    const fresh = await a.acquire(never(), 0);
+    expect(await inspector.zrange(leaseKey(rid), 0, -1)).not.toContain(oldId);
+    fresh.release();
+    // Shutdown gives back a spare at once.
+    a.releaseAll();
+    expect(a.stats().leases).toBe(0);
+    await waitFor('the set empty', async () => (await inspector.zcard(leaseKey(rid))) === 0);
+  });
+
+  it('near the limit (more than half of it counted), gives every lease back to Redis at once, for any process to take', async () => {
+    const rid = newRid();
+    configure(rid, { max_active_requests_global: 3 });
+    const other = limiterOf(rid, await link());
+    const theirs = await other.acquire(never(), 0);
+    const a = limiterOf(rid, await link());
+    const mine = await a.acquire(never(), 0); // counted with theirs: 2 of 3
+    const [x, y] = await inspector.zrange(leaseKey(rid), 0, -1);
+    mine.release();
+    expect(a.stats().leases).toBe(0);
+    await waitFor('only theirs left', async () => (await inspector.zcard(leaseKey(rid))) === 1);
+    const again = await a.acquire(never(), 0);
+    expect((await inspector.zrange(leaseKey(rid), 0, -1)).filter((m) => m !== x && m !== y)).toHaveLength(1);
+    again.release();
+    theirs.release();
     await waitFor('the set empty', async () => (await inspector.zcard(leaseKey(rid))) === 0);
   });
 
@@ -219,7 +272,9 @@ describe('ResourceManager with max_active_requests_global', () => {
     const err = await outcome(m.acquire([rid]));
     expect(err).toMatchObject({ statusCode: 503 });
     expect(connector.attempts).toBeGreaterThan(0); // it got as far as the connection: the lease was taken
-    expect(m.globalStats(rid)).toMatchObject({ leases: 0, doubleReleases: 0 });
+    expect(m.globalStats(rid)?.doubleReleases).toBe(0);
+    // Given back once: kept as a spare for SPARE_LINGER_MS (1 of 2 in use leaves room), then back to Redis.
+    await waitFor('no lease held', () => m.globalStats(rid)?.leases === 0);
     expect(m.stats(rid)).toMatchObject({ active: 0 });
     await waitFor('the set empty', async () => (await inspector.zcard(leaseKey(rid))) === 0);
   });
