@@ -274,8 +274,9 @@ export class GlobalLimiter {
     const acquired = sem.tryAcquire();
     // In the same write (auto-pipelining), after the acquisition: the library sends its command
     // before its first await. (Once per Redis, whose script cache is empty, it sends the script
-    // again after an answer: then this count leaves out the lease it grants.)
-    const counted = this.redis.client.zcard(leaseKey(this.resourceId)).catch(() => Infinity);
+    // again after an answer: then this count leaves out the lease it grants.) Under a limit of 1
+    // no lease is ever roomy: nothing to count.
+    const counted = rc.max_active_requests_global >= 2 ? this.redis.client.zcard(leaseKey(this.resourceId)).catch(() => Infinity) : Infinity;
     Promise.all([acquired, counted]).then(
       ([ok, count]) => {
         this.inFlight--;
@@ -310,15 +311,19 @@ export class GlobalLimiter {
   /** A spare to a request that did not wait. */
   private grantNow(spare: Lease): GlobalLease {
     const granted = this.handleOf(spare, 0);
-    emitSafely(this.events, 'global-lease-acquired', { resourceId: this.resourceId, waitSeconds: 0, fallback: false });
+    this.acquired(granted, false);
     return granted;
   }
 
   private settle(w: Waiter, granted: GlobalLease, fallback: boolean): void {
     this.waiters.delete(w);
     this.detach(w);
-    if (granted !== NO_LEASE) emitSafely(this.events, 'global-lease-acquired', { resourceId: this.resourceId, waitSeconds: granted.waitSeconds, fallback });
+    if (granted !== NO_LEASE) this.acquired(granted, fallback);
     w.resolve(granted);
+  }
+
+  private acquired(granted: GlobalLease, fallback: boolean): void {
+    emitSafely(this.events, 'global-lease-acquired', { resourceId: this.resourceId, waitSeconds: granted.waitSeconds, fallback });
   }
 
   private expire(w: Waiter): void {

@@ -60,6 +60,11 @@ function configure(rid: string, over: Partial<ResourceSettings>, global: Record<
 
 const never = (): AbortSignal => new AbortController().signal;
 
+/** Waits until `rid`'s lease set in `redis` is empty. */
+async function setEmpty(rid: string, redis: Redis = inspector, interval?: number): Promise<void> {
+  await waitFor('the set empty', async () => (await redis.zcard(leaseKey(rid))) === 0, interval === undefined ? {} : { interval });
+}
+
 describe('GlobalLimiter', () => {
   it('refreshes a lease while its request runs: another process stays out past the lease time, then gets it once released', async () => {
     const rid = newRid();
@@ -85,7 +90,7 @@ describe('GlobalLimiter', () => {
     expect(a.stats().leases).toBe(0);
     expect(b.stats().leases).toBe(1);
     (await next).release();
-    await waitFor('the set empty', async () => (await inspector.zcard(leaseKey(rid))) === 0);
+    await setEmpty(rid);
   });
 
   it('gives each lease back exactly once: a second release is ignored and counted, the next waiter in line gets the one freed', async () => {
@@ -114,7 +119,7 @@ describe('GlobalLimiter', () => {
     t.release();
     t.release();
     expect(a.stats()).toMatchObject({ leases: 0, waiting: 0, doubleReleases: 2 });
-    await waitFor('the set empty', async () => (await inspector.zcard(leaseKey(rid))) === 0);
+    await setEmpty(rid);
   });
 
   it('while the limit has room, passes a lease given back to the next request of the process, without Redis; gives it back to Redis soon after', async () => {
@@ -135,7 +140,7 @@ describe('GlobalLimiter', () => {
     expect(await inspector.zcard(leaseKey(rid))).toBe(1);
     second.release();
     // Nobody takes it: back to Redis within SPARE_LINGER_MS.
-    await waitFor('the set empty', async () => (await inspector.zcard(leaseKey(rid))) === 0, { interval: 5 });
+    await setEmpty(rid, inspector, 5);
     expect(a.stats().leases).toBe(0);
     // Past REUSE_MS after Redis granted it, a lease goes straight back: the next one is another.
     const old = await a.acquire(never(), 0);
@@ -149,7 +154,7 @@ describe('GlobalLimiter', () => {
     // Shutdown gives back a spare at once.
     a.releaseAll();
     expect(a.stats().leases).toBe(0);
-    await waitFor('the set empty', async () => (await inspector.zcard(leaseKey(rid))) === 0);
+    await setEmpty(rid);
   });
 
   it('near the limit (more than half of it counted), gives every lease back to Redis at once, for any process to take', async () => {
@@ -167,7 +172,7 @@ describe('GlobalLimiter', () => {
     expect((await inspector.zrange(leaseKey(rid), 0, -1)).filter((m) => m !== x && m !== y)).toHaveLength(1);
     again.release();
     theirs.release();
-    await waitFor('the set empty', async () => (await inspector.zcard(leaseKey(rid))) === 0);
+    await setEmpty(rid);
   });
 
   it('falls back to global_local_share while Redis is gone, says so once, and writes what it ran meanwhile into Redis when it is back', async () => {
@@ -215,7 +220,7 @@ describe('GlobalLimiter', () => {
       const other = new Semaphore(probe, semaphoreName(rid), 1, { lockTimeout: 1000, acquireAttemptsLimit: 1, refreshInterval: 0 });
       expect(await other.tryAcquire()).toBe(false);
       localLease.release();
-      await waitFor('the set empty', async () => (await probe.zcard(leaseKey(rid))) === 0);
+      await setEmpty(rid, probe);
     } finally {
       probe.disconnect();
     }
@@ -260,7 +265,7 @@ describe('ResourceManager with max_active_requests_global', () => {
     await holder.release();
     expect(m.globalStats(rid)).toMatchObject({ leases: 0, doubleReleases: 0 });
     expect(m.stats(rid)).toMatchObject({ active: 0, inUse: 0 });
-    await waitFor('the set empty', async () => (await inspector.zcard(leaseKey(rid))) === 0);
+    await setEmpty(rid);
   });
 
   it('gives the lease back when the connection after it cannot be had', async () => {
@@ -276,7 +281,7 @@ describe('ResourceManager with max_active_requests_global', () => {
     // Given back once: kept as a spare for SPARE_LINGER_MS (1 of 2 in use leaves room), then back to Redis.
     await waitFor('no lease held', () => m.globalStats(rid)?.leases === 0);
     expect(m.stats(rid)).toMatchObject({ active: 0 });
-    await waitFor('the set empty', async () => (await inspector.zcard(leaseKey(rid))) === 0);
+    await setEmpty(rid);
   });
 
   it('shutdown gives back the leases of requests that outlive it; their own release afterwards is no second release', async () => {
