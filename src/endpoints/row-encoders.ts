@@ -12,7 +12,6 @@
  * string that needs no escaping or quoting, and in SQLite's worker an integer still a bigint) and
  * falls back to the general encoding otherwise.
  */
-import { exactInteger } from '../db/exact-integer.js';
 import type { Row } from '../db/types.js';
 
 export type RowEncoder = (row: Row) => string;
@@ -29,13 +28,17 @@ export function text(v: unknown): string {
   return String(v);
 }
 
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
 /**
  * An integer read as a bigint (SQLite's worker encodes its rows as they come) as JSON: a number
  * when exact as one, else its decimal text as a string, as exactInteger gives it everywhere else.
+ * Compared with bigint bounds and written by the bigint itself (the same digits as the number
+ * would write): a comparison with a number and a conversion to one each took a runtime call.
  */
 export function jsonInteger(v: bigint): string {
-  const exact = exactInteger(v);
-  return typeof exact === 'number' ? `${exact}` : `"${exact}"`;
+  return v >= MIN_SAFE && v <= MAX_SAFE ? `${v}` : `"${v}"`;
 }
 
 const CSV_SPECIAL = /[",\r\n]/;
