@@ -90,7 +90,7 @@ export class Lead {
   }
 
   /** Sends a streamed answer as it comes, keeping a copy while it stays within cache_max_entry_bytes. */
-  sendStream(req: FastifyRequest, reply: FastifyReply, chunks: AsyncIterable<string>, contentType: string): FastifyReply {
+  sendStream(req: FastifyRequest, reply: FastifyReply, chunks: AsyncIterable<string | Buffer>, contentType: string): FastifyReply {
     const max = this.cache.maxEntryBytes;
     const status = reply.statusCode;
     // Fresh for the ttl whether or not it is kept: the answer is as of now.
@@ -103,7 +103,7 @@ export class Lead {
       let ended = false;
       try {
         for await (const chunk of chunks) {
-          const bytes = Buffer.from(chunk);
+          const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
           if (keep) {
             size += bytes.length;
             if (size > max) {

@@ -52,7 +52,10 @@ export type WorkerReply =
   | { type: 'counts'; id: number; counts: number[] }
   | { type: 'rolled-back'; id: number }
   | { type: 'batch'; id: number; rows: Row[]; done: boolean; tagged?: true }
-  /** A batch of a stream asked for lines: `rows` lines in `text`; `columns` of the rows. */
-  | { type: 'lines'; id: number; text: string; rows: number; columns: string[]; done: boolean }
+  /**
+   * A batch of a stream asked for lines: `rows` lines in `text` (from a thread, as UTF-8 bytes whose
+   * buffer is transferred; from a process, as a string); `columns` of the rows.
+   */
+  | { type: 'lines'; id: number; text: string | Uint8Array; rows: number; columns: string[]; done: boolean }
   | { type: 'cancelled'; id: number }
   | { type: 'error'; id: number; error: WorkerErrorInfo };

@@ -466,7 +466,9 @@ class SqliteConnection extends BaseConnection {
           const reply = await request;
           if (reply.type === 'lines') {
             if (reply.done) state = 'ended';
-            return reply.rows === 0 ? null : [new EncodedRows(reply.text, reply.rows, reply.columns)];
+            if (reply.rows === 0) return null;
+            const { text } = reply;
+            return [new EncodedRows(typeof text === 'string' ? text : Buffer.from(text.buffer, text.byteOffset, text.byteLength), reply.rows, reply.columns)];
           }
           if (reply.type !== 'batch') throw new Error(`unexpected worker reply ${reply.type}`);
           if (reply.done) state = 'ended';

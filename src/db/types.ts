@@ -68,10 +68,13 @@ export interface LineEncoding {
   maxRows?: number;
 }
 
-/** `rows` lines of a LineEncoding in `text`, joined by its separator; `columns`: the rows' columns. */
+/**
+ * `rows` lines of a LineEncoding in `text` (a string, or its UTF-8 bytes), joined by its separator;
+ * `columns`: the rows' columns.
+ */
 export class EncodedRows {
   constructor(
-    readonly text: string,
+    readonly text: string | Buffer,
     readonly rows: number,
     readonly columns: readonly string[],
   ) {}

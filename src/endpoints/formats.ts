@@ -162,7 +162,7 @@ export function linesOf(format: Format, maxRows?: number): LineEncoding {
  * Streams rows as `format`, at most `maxRows` of them (leaving the loop early stops the statement).
  * Rows may come already encoded by the driver (EncodedRows, asked for with linesOf(format, maxRows)).
  */
-export async function* encodeRows(rows: AsyncIterable<Row | EncodedRows>, format: Format, maxRows = Infinity): AsyncGenerator<string> {
+export async function* encodeRows(rows: AsyncIterable<Row | EncodedRows>, format: Format, maxRows = Infinity): AsyncGenerator<string | Buffer> {
   const enc = FRAMING[format];
   let line: RowEncoder | undefined;
   let chunk = '';
@@ -187,7 +187,14 @@ export async function* encodeRows(rows: AsyncIterable<Row | EncodedRows>, format
       const row = next.value;
       if (row instanceof EncodedRows) {
         if (n === 0) chunk += enc.start(row.columns);
-        chunk += enc.prefix(n === 0) + row.text;
+        chunk += enc.prefix(n === 0);
+        if (typeof row.text === 'string') chunk += row.text;
+        else {
+          // Bytes go out as they are, after the framing before them.
+          if (chunk.length > 0) yield chunk;
+          chunk = '';
+          yield row.text;
+        }
         n += row.rows;
       } else {
         if (line === undefined) {

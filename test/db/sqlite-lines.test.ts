@@ -34,10 +34,11 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function text(chunks: AsyncIterable<string>): Promise<string> {
-  let out = '';
-  for await (const c of chunks) out += c;
-  return out;
+/** The answer's bytes as text (a thread's batches come as UTF-8 bytes, the framing as strings). */
+async function text(chunks: AsyncIterable<string | Buffer>): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const c of chunks) parts.push(typeof c === 'string' ? Buffer.from(c) : c);
+  return Buffer.concat(parts).toString('utf8');
 }
 
 describe.each(['threads', 'processes'] as const)('SQLite streams encoded in the worker (%s)', (workers) => {
@@ -96,6 +97,8 @@ describe.each(['threads', 'processes'] as const)('SQLite streams encoded in the 
     const items: (Row | EncodedRows)[] = [];
     for await (const item of conn.stream(SQL, [], { ...o, lines: linesOf('psv') })) items.push(item);
     expect(items.every((i) => i instanceof EncodedRows)).toBe(true);
+    // A thread hands over UTF-8 bytes (its buffer transferred: nothing to copy or convert here); a process, text.
+    expect(items.every((i) => (workers === 'threads' ? Buffer.isBuffer((i as EncodedRows).text) : typeof (i as EncodedRows).text === 'string'))).toBe(true);
     expect(items.map((i) => (i as EncodedRows).rows)).toEqual([500, 500, ROWS - 1000]);
     expect((items[0] as EncodedRows).columns).toEqual(['id', 'big', 'r', 's', 'b', 'n']);
   });

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { encodeAll, encodeRows, negotiate, NotAcceptableError } from '../../src/endpoints/formats.js';
 
-async function collect(gen: AsyncIterable<string>): Promise<string> {
+/** Rows encoded here come as strings (only a SQLite thread's batches come as bytes). */
+async function collect(gen: AsyncIterable<string | Buffer>): Promise<string> {
   let out = '';
-  for await (const c of gen) out += c;
+  for await (const c of gen) out += typeof c === 'string' ? c : c.toString('utf8');
   return out;
 }
 
