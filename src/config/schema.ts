@@ -484,7 +484,7 @@ export const resourceSchema: { [K in keyof ResourceSettings]: Node<ResourceSetti
     reloadable: true,
   },
   sql_comment: {
-    doc: "Every statement carries a trailing sqlcommenter comment naming its request, /*cid='...',endpoint='...'*/, shown by pg_stat_activity and the MySQL process list. On MySQL each such statement is prepared for its request and closed after it.",
+    doc: "Every statement carries a trailing sqlcommenter comment naming its request, /*cid='...',endpoint='...'*/, shown by pg_stat_activity and the MySQL process list. On MySQL such a statement runs on the text protocol with its values inlined as exact literals, or, where it cannot, is prepared for its request and closed after it.",
     format: strictBoolean,
     default: false,
     reloadable: true,
