@@ -104,8 +104,8 @@ export abstract class BaseConnection implements DbConnection, StatementInspector
 
   query(sql: string, params: SqlParam[], opts: QueryOptions): Promise<QueryResult> {
     const setup = opts.setup;
-    if (setup !== undefined && setup.length > 0) return this.exclusive(() => this.runQueryAfter(setup, sql, params, toMs(opts.timeoutSeconds)), opts.signal);
-    return this.exclusive(() => this.runQuery(sql, params, toMs(opts.timeoutSeconds)), opts.signal);
+    if (setup !== undefined && setup.length > 0) return this.exclusive(() => this.runQueryAfter(setup, sql, params, toMs(opts.timeoutSeconds), opts.comment), opts.signal);
+    return this.exclusive(() => this.runQuery(sql, params, toMs(opts.timeoutSeconds), opts.comment), opts.signal);
   }
 
   transaction(statements: Statement[], opts: QueryOptions): Promise<number[]> {
@@ -124,7 +124,7 @@ export abstract class BaseConnection implements DbConnection, StatementInspector
     this.enter();
     let source: BatchSource<Row | EncodedRows>;
     try {
-      source = this.openStream(sql, params, toMs(opts.timeoutSeconds), opts.lines);
+      source = this.openStream(sql, params, toMs(opts.timeoutSeconds), opts.lines, opts.comment);
     } catch (err) {
       this.running = false;
       throw this.fail(err);
@@ -153,17 +153,20 @@ export abstract class BaseConnection implements DbConnection, StatementInspector
     return this.closing;
   }
 
-  /** Runs one statement within `ms`, really stopping it on the server past that. */
-  protected abstract runQuery(sql: string, params: SqlParam[], ms: number): Promise<QueryResult>;
+  /**
+   * Runs one statement within `ms`, really stopping it on the server past that; `comment`: sent after
+   * it (see sql-comment.ts `commented`). Likewise each Statement's comment in the others.
+   */
+  protected abstract runQuery(sql: string, params: SqlParam[], ms: number, comment?: string): Promise<QueryResult>;
   /** Runs statements all-or-nothing within `ms` in total. */
   protected abstract runTransaction(statements: Statement[], ms: number): Promise<number[]>;
   /** Runs `setup`, then the statement, in one transaction within `ms`; only drivers that implement it. */
-  protected runQueryAfter(_setup: Statement[], _sql: string, _params: SqlParam[], _ms: number): Promise<QueryResult> {
+  protected runQueryAfter(_setup: Statement[], _sql: string, _params: SqlParam[], _ms: number, _comment?: string): Promise<QueryResult> {
     return Promise.reject(new DbDriverError(`a statement with setup statements is not available on ${this.dbType}`, { kind: 'query', connectionUsable: true, driverCode: 'WT_UNSUPPORTED' }));
   }
   /** Prepares a row source; nothing is sent before its first next(). */
   /** `lines`: the rows may be yielded encoded (EncodedRows); a driver that cannot, ignores it. */
-  protected abstract openStream(sql: string, params: SqlParam[], ms: number, lines?: LineEncoding): BatchSource<Row | EncodedRows>;
+  protected abstract openStream(sql: string, params: SqlParam[], ms: number, lines?: LineEncoding, comment?: string): BatchSource<Row | EncodedRows>;
   /** EXPLAIN plans without executing on PostgreSQL, MySQL/MariaDB and SQLite; other kinds are not checked. */
   protected async runPlan(sql: string, params: SqlParam[], ms: number): Promise<boolean> {
     if (!EXPLAINABLE.has(statementKind(sql))) return false;

@@ -11,7 +11,6 @@
  * differently.
  */
 import type { FieldPacket } from 'mysql2';
-import { splitRequestComment } from '../query/sql-comment.js';
 
 export type InlineValue = string | number | boolean | null | Date | Buffer;
 
@@ -87,8 +86,8 @@ function literal(v: InlineValue): string | undefined {
 }
 
 /**
- * Placeholder positions by SQL text (the part before a request's comment, which repeats): routes
- * run a few texts over and over. Bounded in count and, by skipping long texts, in memory.
+ * Placeholder positions by SQL text (as written, without the request's comment, which the driver
+ * adds after inlining): routes run a few texts over and over. Bounded in count and, by skipping long texts, in memory.
  */
 const scanned = new Map<string, number[] | undefined>();
 const SCANNED_MAX = 512;
@@ -101,18 +100,6 @@ function placeholdersOf(sql: string): number[] | undefined {
   const at = placeholders(sql);
   scanned.set(sql, at);
   return at;
-}
-
-/**
- * A statement ending in its request's comment (see sql-comment.ts) with its values inlined, or
- * undefined when it has no such comment or its values cannot be inlined with certainty. The comment
- * holds no placeholder: only the text before it is scanned (and remembered, as it repeats).
- */
-export function inlineCommented(sql: string, values: readonly InlineValue[]): string | undefined {
-  const commented = splitRequestComment(sql);
-  if (commented === undefined) return undefined;
-  const body = inlineValues(commented.body, values);
-  return body === undefined ? undefined : body + commented.comment;
 }
 
 /** `sql` with every `?` replaced by its value's literal, or undefined when that cannot be done with certainty. */

@@ -12,12 +12,12 @@ import mysql, { type FieldPacket } from 'mysql2';
 import type { SecureResourceSettings } from '../config/schema.js';
 import { BaseConnection } from './base.js';
 import { connectError } from './classify.js';
-import { hasRequestComment } from '../query/sql-comment.js';
-import { asBinaryProtocol, inlineCommented } from './mysql-inline.js';
+import { commented } from '../query/sql-comment.js';
+import { asBinaryProtocol, inlineValues } from './mysql-inline.js';
 import { mysqlColumn, noRowsQuery, type MysqlField } from './result-columns.js';
 import { readableBatches, type BatchSource } from './row-stream.js';
 import { awaitCommit, Deadline, HOUSEKEEPING_MS, runStoppable, settledWithin, stopAndProve, timeoutError, toMs, withTimeout } from './timeout.js';
-import { DbDriverError, type DbConnector, type QueryResult, type ResultColumn, type Row, type SqlParam, type Statement } from './types.js';
+import { DbDriverError, type DbConnector, type LineEncoding, type QueryResult, type ResultColumn, type Row, type SqlParam, type Statement } from './types.js';
 
 const BATCH_SIZE = 500;
 /** Prepared statements cached per connection (mysql2's default of 16000 would hold server memory). */
@@ -77,11 +77,11 @@ function openConnection(options: mysql.ConnectionOptions, ms: number): Promise<m
  * run: kept, a pool's connections would soon exceed the server's max_prepared_stmt_count (16382
  * for all sessions) and crowd out the statements worth keeping. It costs a prepare per statement.
  */
-function forget(conn: mysql.Connection, sql: string): void {
-  if (hasRequestComment(sql)) conn.unprepare(sql);
+function forget(conn: mysql.Connection, sql: string, comment: string | undefined): void {
+  if (comment !== undefined) conn.unprepare(sql);
 }
 
-function run(conn: mysql.Connection, sql: string, values: MysqlParam[]): Promise<QueryResult> {
+function run(conn: mysql.Connection, sql: string, values: MysqlParam[], comment: string | undefined): Promise<QueryResult> {
   return new Promise((resolve, reject) => {
     const done = (err: mysql.QueryError | null, result: unknown) => {
       if (err) return reject(err);
@@ -90,16 +90,17 @@ function run(conn: mysql.Connection, sql: string, values: MysqlParam[]): Promise
     };
     // A commented statement is new text each time: one round trip with its values inlined, where
     // they can be written exactly (see mysql-inline.ts), instead of a PREPARE of its own.
-    const inlined = inlineCommented(sql, values);
+    const inlined = comment === undefined ? undefined : inlineValues(sql, values);
     if (inlined !== undefined) {
-      conn.query({ sql: inlined }, (err, result, fields) => {
+      conn.query({ sql: commented(inlined, comment) }, (err, result, fields) => {
         if (!err && Array.isArray(result)) asBinaryProtocol(result as Row[], fields as FieldPacket[] | undefined);
         done(err, result);
       });
       return;
     }
-    conn.execute({ sql, values }, (err, result) => {
-      forget(conn, sql);
+    const text = commented(sql, comment);
+    conn.execute({ sql: text, values }, (err, result) => {
+      forget(conn, text, comment);
       done(err, result);
     });
   });
@@ -141,18 +142,18 @@ class MysqlConnection extends BaseConnection {
   }
 
   private async stop(running: Promise<unknown> | undefined): Promise<boolean> {
-    const clean = await stopAndProve(running, () => killQuery(this.target, Number(this.conn.threadId)), () => run(this.conn, 'SELECT 1', []));
+    const clean = await stopAndProve(running, () => killQuery(this.target, Number(this.conn.threadId)), () => run(this.conn, 'SELECT 1', [], undefined));
     if (!clean) this.markUnusable();
     return clean;
   }
 
-  private execute(sql: string, params: SqlParam[], ms: number): Promise<QueryResult> {
-    const running = run(this.conn, sql, params.map(toMysqlParam));
+  private execute(sql: string, params: SqlParam[], ms: number, comment?: string): Promise<QueryResult> {
+    const running = run(this.conn, sql, params.map(toMysqlParam), comment);
     return this.stoppable(running, ms, () => this.stop(running), 'query');
   }
 
-  protected runQuery(sql: string, params: SqlParam[], ms: number): Promise<QueryResult> {
-    return this.execute(sql, params, ms);
+  protected runQuery(sql: string, params: SqlParam[], ms: number, comment?: string): Promise<QueryResult> {
+    return this.execute(sql, params, ms, comment);
   }
 
   /** The wrapped statement's column definitions: types and nullability as the server computes them for the result. */
@@ -173,7 +174,7 @@ class MysqlConnection extends BaseConnection {
     await this.simple('START TRANSACTION', deadline.remaining());
     const counts: number[] = [];
     try {
-      for (const s of statements) counts.push((await this.execute(s.sql, s.params, deadline.remaining())).rowCount);
+      for (const s of statements) counts.push((await this.execute(s.sql, s.params, deadline.remaining(), s.comment)).rowCount);
       if (deadline.expired()) throw timeoutError('transaction', ms / 1000, true);
     } catch (err) {
       if (this.usable) {
@@ -201,16 +202,17 @@ class MysqlConnection extends BaseConnection {
     return cancellable ? this.stoppable(running, ms, stop, 'query') : runStoppable(running, ms, stop, 'query');
   }
 
-  protected openStream(sql: string, params: SqlParam[]): BatchSource {
+  protected openStream(sql: string, params: SqlParam[], _ms?: number, _lines?: LineEncoding, comment?: string): BatchSource {
+    const text = commented(sql, comment);
     let stream: ReturnType<ReturnType<mysql.Connection['execute']>['stream']> | undefined;
     let read: (() => Promise<Row[] | null>) | undefined;
     let ended = false;
     return {
       next: async () => {
         if (!stream) {
-          stream = this.conn.execute({ sql, values: params.map(toMysqlParam) }).stream({ highWaterMark: BATCH_SIZE });
+          stream = this.conn.execute({ sql: text, values: params.map(toMysqlParam) }).stream({ highWaterMark: BATCH_SIZE });
           const conn = this.conn;
-          stream.once('end', () => forget(conn, sql)).once('error', () => forget(conn, sql));
+          stream.once('end', () => forget(conn, text, comment)).once('error', () => forget(conn, text, comment));
           read = readableBatches(stream, BATCH_SIZE);
         }
         try {

@@ -25,6 +25,7 @@
  * and the exact decimal string otherwise, as with the other drivers.
  */
 import type { SecureResourceSettings } from '../config/schema.js';
+import { commented } from '../query/sql-comment.js';
 import { BaseConnection } from './base.js';
 import { connectError } from './classify.js';
 import { exactInteger, exactIntegers } from './exact-integer.js';
@@ -32,7 +33,7 @@ import { killQuery } from './mysql.js';
 import { noRowsQuery, odbcColumn, type OdbcColumn } from './result-columns.js';
 import type { BatchSource } from './row-stream.js';
 import { awaitCommit, Deadline, HOUSEKEEPING_MS, settledWithin, stopAndProve, timeoutError, toMs, withTimeout } from './timeout.js';
-import { DbDriverError, type DbConnector, type QueryResult, type ResultColumn, type Row, type SqlParam, type Statement } from './types.js';
+import { DbDriverError, type DbConnector, type LineEncoding, type QueryResult, type ResultColumn, type Row, type SqlParam, type Statement } from './types.js';
 
 const BATCH_SIZE = 500;
 export const ODBC_INSTALL_HINT = 'npm install odbc (it builds against unixODBC: apt-get install unixodbc-dev)';
@@ -210,8 +211,8 @@ export class OdbcDbConnection extends BaseConnection {
     return { rows, rowCount: rows.length > 0 ? rows.length : Math.max(0, res.count ?? 0) };
   }
 
-  protected runQuery(sql: string, params: SqlParam[], ms: number): Promise<QueryResult> {
-    return this.execute(sql, params, ms);
+  protected runQuery(sql: string, params: SqlParam[], ms: number, comment?: string): Promise<QueryResult> {
+    return this.execute(commented(sql, comment), params, ms);
   }
 
   /**
@@ -257,7 +258,7 @@ export class OdbcDbConnection extends BaseConnection {
     await this.bounded(this.call(this.conn.beginTransaction()), deadline.remaining());
     const counts: number[] = [];
     try {
-      for (const s of statements) counts.push((await this.execute(s.sql, s.params, deadline.remaining())).rowCount);
+      for (const s of statements) counts.push((await this.execute(commented(s.sql, s.comment), s.params, deadline.remaining())).rowCount);
       if (deadline.expired()) throw timeoutError('transaction', ms / 1000, true);
     } catch (err) {
       if (this.usable) {
@@ -273,7 +274,8 @@ export class OdbcDbConnection extends BaseConnection {
     return counts;
   }
 
-  protected openStream(sql: string, params: SqlParam[], ms: number): BatchSource {
+  protected openStream(sql: string, params: SqlParam[], ms: number, _lines?: LineEncoding, comment?: string): BatchSource {
+    sql = commented(sql, comment);
     let cursor: OdbcCursor | undefined;
     let pending: Promise<unknown> | undefined;
     let ended = false;

@@ -4,13 +4,7 @@
  * Hand-written because the rewrite must match exactly what our other drivers bind, and no small
  * library does just this. A jsonb `?` operator cannot be told from a placeholder: use jsonb_exists().
  */
-import { splitRequestComment } from '../query/sql-comment.js';
-
 export function toPgPlaceholders(sql: string): string {
-  // A request's sqlcommenter comment holds no placeholder and makes every text new: rewrite (and
-  // remember) the part before it.
-  const commented = splitRequestComment(sql);
-  if (commented !== undefined) return toPgPlaceholders(commented.body) + commented.comment;
   if (sql.length > REMEMBERED_MAX_CHARS) return rewrite(sql);
   let out = rewritten.get(sql);
   if (out === undefined) {

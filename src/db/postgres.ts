@@ -10,6 +10,7 @@
  */
 import pg from 'pg';
 import type { SecureResourceSettings } from '../config/schema.js';
+import { commented } from '../query/sql-comment.js';
 import { BaseConnection } from './base.js';
 import { connectError } from './classify.js';
 import { exactInteger } from './exact-integer.js';
@@ -18,7 +19,7 @@ import { PortalStream } from './pg-portal-stream.js';
 import { mayAddNulls, noRowsQuery, pgColumn } from './result-columns.js';
 import { readableBatches, type BatchSource } from './row-stream.js';
 import { awaitCommit, Deadline, HOUSEKEEPING_MS, settledWithin, stopAndProve, timeoutError, toMs, withTimeout } from './timeout.js';
-import { DbDriverError, type DbConnector, type QueryResult, type ResultColumn, type Row, type SqlParam, type Statement } from './types.js';
+import { DbDriverError, type DbConnector, type LineEncoding, type QueryResult, type ResultColumn, type Row, type SqlParam, type Statement } from './types.js';
 
 const BATCH_SIZE = 500;
 /** statement_timeout exceeds our own timer by this much, so our cancel (which proves the connection clean) runs first. */
@@ -156,17 +157,17 @@ class PgConnection extends BaseConnection {
     this.statementTimeoutMs = wanted;
   }
 
-  private async execute(sql: string, params: SqlParam[], ms: number): Promise<QueryResult> {
-    const running = this.client.query<Row>({ text: toPgPlaceholders(sql), values: params.map(toPgParam) });
+  private async execute(sql: string, params: SqlParam[], ms: number, comment?: string): Promise<QueryResult> {
+    const running = this.client.query<Row>({ text: commented(toPgPlaceholders(sql), comment), values: params.map(toPgParam) });
     const res = await this.stoppable(running, ms, () => this.stop(running), 'query');
     const rows = res.rows;
     return { rows, rowCount: rows.length > 0 ? rows.length : (res.rowCount ?? 0) };
   }
 
-  protected async runQuery(sql: string, params: SqlParam[], ms: number): Promise<QueryResult> {
+  protected async runQuery(sql: string, params: SqlParam[], ms: number, comment?: string): Promise<QueryResult> {
     const deadline = new Deadline(ms);
     await this.ensureStatementTimeout(ms);
-    return this.execute(sql, params, deadline.remaining());
+    return this.execute(sql, params, deadline.remaining(), comment);
   }
 
   /** The wrapped statement's RowDescription: each column's type, and NOT NULL where its table says so. */
@@ -203,7 +204,7 @@ class PgConnection extends BaseConnection {
     await this.execute('BEGIN', [], deadline.remaining());
     const counts: number[] = [];
     try {
-      for (const s of statements) counts.push((await this.execute(s.sql, s.params, deadline.remaining())).rowCount);
+      for (const s of statements) counts.push((await this.execute(s.sql, s.params, deadline.remaining(), s.comment)).rowCount);
       if (deadline.expired()) throw timeoutError('transaction', ms / 1000, true);
     } catch (err) {
       await this.rollback();
@@ -218,14 +219,14 @@ class PgConnection extends BaseConnection {
    * what SET LOCAL and set_config(..., true) set ends with it, so the connection goes back to the
    * pool as the gateway's own user. Bounded and committed as runTransaction is.
    */
-  protected override async runQueryAfter(setup: Statement[], sql: string, params: SqlParam[], ms: number): Promise<QueryResult> {
+  protected override async runQueryAfter(setup: Statement[], sql: string, params: SqlParam[], ms: number, comment?: string): Promise<QueryResult> {
     const deadline = new Deadline(ms);
     await this.ensureStatementTimeout(ms);
     await this.execute('BEGIN', [], deadline.remaining());
     let result: QueryResult;
     try {
       for (const s of setup) await this.execute(s.sql, s.params, deadline.remaining());
-      result = await this.execute(sql, params, deadline.remaining());
+      result = await this.execute(sql, params, deadline.remaining(), comment);
       if (deadline.expired()) throw timeoutError('transaction', ms / 1000, true);
     } catch (err) {
       await this.rollback();
@@ -245,7 +246,7 @@ class PgConnection extends BaseConnection {
     }
   }
 
-  protected openStream(sql: string, params: SqlParam[], ms: number): BatchSource {
+  protected openStream(sql: string, params: SqlParam[], ms: number, _lines?: LineEncoding, comment?: string): BatchSource {
     let stream: PortalStream | undefined;
     let read: (() => Promise<Row[] | null>) | undefined;
     let pending: Promise<Row[] | null> | undefined;
@@ -278,7 +279,7 @@ class PgConnection extends BaseConnection {
           // each wait for a batch is bounded by our own timer and its server-side cancel instead.
           await this.ensureStatementTimeout(ms, 0);
           if (ended) return null; // stopped while setting up: never start the statement
-          stream = new PortalStream(toPgPlaceholders(sql), params.map(toPgParam), { batchSize: BATCH_SIZE, highWaterMark: BATCH_SIZE, types });
+          stream = new PortalStream(commented(toPgPlaceholders(sql), comment), params.map(toPgParam), { batchSize: BATCH_SIZE, highWaterMark: BATCH_SIZE, types });
           this.client.query(stream);
           read = readableBatches(stream, BATCH_SIZE);
         }

@@ -12,6 +12,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { SecureResourceSettings } from '../config/schema.js';
+import { commented } from '../query/sql-comment.js';
 import { BaseConnection } from './base.js';
 import { connectError } from './classify.js';
 import { mayAddNulls, sqliteColumn } from './result-columns.js';
@@ -350,14 +351,15 @@ class SqliteConnection extends BaseConnection {
     const ms = toMs(opts.timeoutSeconds);
     const reads = (opts.setup?.length ?? 0) === 0 && this.usable && !this.busy ? this.inlineFor(ms) : undefined;
     if (reads === undefined) return super.query(sql, params, opts);
-    const done = reads.query(sql, params);
+    const text = commented(sql, opts.comment);
+    const done = reads.query(text, params);
     // Not a plain read, stopped at the budget, or failed: the worker runs it, with its whole timeout.
-    return done !== undefined ? Promise.resolve(done) : this.exclusive(() => this.runInWorker(sql, params, ms), opts.signal);
+    return done !== undefined ? Promise.resolve(done) : this.exclusive(() => this.runInWorker(text, params, ms), opts.signal);
   }
 
   /** Statements query() did not read on the event loop, and EXPLAIN plans. */
-  protected runQuery(sql: string, params: SqlParam[], ms: number): Promise<QueryResult> {
-    return this.runInWorker(sql, params, ms);
+  protected runQuery(sql: string, params: SqlParam[], ms: number, comment?: string): Promise<QueryResult> {
+    return this.runInWorker(commented(sql, comment), params, ms);
   }
 
   /** The reads a statement with `ms` to run may first try on the event loop (see InlineReads), if any. */
@@ -419,7 +421,7 @@ class SqliteConnection extends BaseConnection {
     const msg: WorkerRequest & { id: number } = {
       type: 'tx',
       id: this.nextId++,
-      statements: statements.map((s) => ({ sql: s.sql, params: s.params.map(toWorkerParam) })),
+      statements: statements.map((s) => ({ sql: commented(s.sql, s.comment), params: s.params.map(toWorkerParam) })),
     };
     const preparing = this.request(msg);
     // An interrupted statement ends the transaction in the worker, but one interrupted just after its
@@ -442,7 +444,8 @@ class SqliteConnection extends BaseConnection {
    * of at most INLINE_STREAM_ROWS rows is read on the event loop instead, where reads may run: its
    * rows go out as rows, encoded on the main thread to the same bytes as the worker's.
    */
-  protected openStream(sql: string, params: SqlParam[], ms: number, lines?: LineEncoding): BatchSource<Row | EncodedRows> {
+  protected openStream(sql: string, params: SqlParam[], ms: number, lines?: LineEncoding, comment?: string): BatchSource<Row | EncodedRows> {
+    sql = commented(sql, comment);
     const reads = this.inlineFor(ms);
     if (reads !== undefined) {
       // A stream cut at a max_rows this small ends there anyway.

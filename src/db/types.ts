@@ -27,6 +27,12 @@ export interface QueryOptions {
   /** stream() only: rows may come encoded as these lines (see EncodedRows). */
   lines?: LineEncoding;
   /**
+   * query() and stream(): the request's sqlcommenter comment (sql_comment), sent after the SQL but
+   * not after setup statements; kept apart from the SQL so drivers do their per-text work on the
+   * text as written, which repeats (transaction(): each Statement carries its own).
+   */
+  comment?: string;
+  /**
    * query() and transaction() only: statements run first in the same transaction, their results
    * dropped (a session role and settings that end with it). A query with setup runs in a
    * transaction of its own, committed when it succeeded; drivers without it refuse.
@@ -43,6 +49,8 @@ export interface QueryResult {
 export interface Statement {
   sql: string;
   params: SqlParam[];
+  /** The request's sqlcommenter comment (sql_comment), sent after the SQL (see sql-comment.ts). */
+  comment?: string;
 }
 
 /**

@@ -11,7 +11,7 @@ import { CommitOutcomeUnknown } from '../db/timeout.js';
 import { DbDriverError, EncodedRows, type DbConnection, type LineEncoding, type QueryResult, type Row, type RowStream, type SqlParam, type Statement, type StreamItem } from '../db/types.js';
 import { AppError, AppTimeoutError, BadRequestError, ClientClosedError, ConflictError, DatabaseError, OutcomeUnknownError } from '../errors.js';
 import { getLogger } from '../log/index.js';
-import { requestComment, withComment } from './sql-comment.js';
+import { requestComment } from './sql-comment.js';
 import { StallWatch } from './stall-watch.js';
 import { failures } from '../log/summarise.js';
 import type { QueryEvent, RetryReason } from '../resources/events.js';
@@ -162,12 +162,13 @@ export class RequestQueries {
   }
 
   /**
-   * The SQL as sent: with the request's sqlcommenter comment when the resource's sql_comment is on.
-   * Records keep the SQL as written (the comment would make every query-stats record differ).
+   * The request's sqlcommenter comment when the resource's sql_comment is on, which the driver sends
+   * after each statement. Records keep the SQL as written (the comment would make every query-stats
+   * record differ).
    */
-  private sent(resourceId: string, sql: string): string {
-    if (!resourceSettingsOf(this.settings(), resourceId).sql_comment) return sql;
-    return withComment(sql, requestComment(this.state.cid, this.state.endpoint));
+  private comment(resourceId: string): string | undefined {
+    if (!resourceSettingsOf(this.settings(), resourceId).sql_comment) return undefined;
+    return requestComment(this.state.cid, this.state.endpoint);
   }
 
   /** What the request holds (a route that declares no resources has nothing to run on). */
@@ -220,12 +221,13 @@ export class RequestQueries {
     if (held.aborted) throw new ClientClosedError();
     held.statementStarted();
     let result: QueryResult;
+    const comment = this.comment(resourceId);
     let on = conn;
     let retries: RetryReason[] | undefined;
     for (;;) {
       const left = timeoutSeconds - (performance.now() - started) / 1000;
       try {
-        result = await on.query(this.sent(resourceId, sql), params, { timeoutSeconds: retries === undefined ? timeoutSeconds : left, setup: opts?.setup, signal: held });
+        result = await on.query(sql, params, { timeoutSeconds: retries === undefined ? timeoutSeconds : left, setup: opts?.setup, signal: held, comment });
         break;
       } catch (err) {
         // A read whose connection was lost runs once more, on a fresh connection, within its own time.
@@ -272,10 +274,10 @@ export class RequestQueries {
     const conn = held.connection(resourceId);
     const timeoutSeconds = this.timeoutFor(resourceId, opts);
     const started = performance.now();
-    const sentSql = this.sent(resourceId, sql);
+    const comment = this.comment(resourceId);
     // Rows, or with opts.lines also EncodedRows (counted by their rows below).
     const lines = opts?.lines;
-    let rowStream: RowStream<Row | EncodedRows> = conn.stream(sentSql, params, { timeoutSeconds, lines });
+    let rowStream: RowStream<Row | EncodedRows> = conn.stream(sql, params, { timeoutSeconds, lines, comment });
     let iterator = rowStream[Symbol.asyncIterator]();
     const record: QueryRecord = { resourceId, connId: conn.connId, sql, params, seconds: 0, startedAt: started, rowCount: 'streamed' };
     // The outcome is recorded once, by whichever side ends the stream first: the rows running out,
@@ -320,7 +322,7 @@ export class RequestQueries {
         retries = ['connection'];
         record.connId = fresh.connId;
         record.retries = 1;
-        rowStream = fresh.stream(sentSql, params, { timeoutSeconds: left, lines });
+        rowStream = fresh.stream(sql, params, { timeoutSeconds: left, lines, comment });
         iterator = rowStream[Symbol.asyncIterator]();
       }
     }
@@ -407,7 +409,8 @@ export class RequestQueries {
     if (held.aborted) throw new ClientClosedError();
     const maxRetries = opts?.txRetries ?? resourceSettingsOf(this.settings(), resourceId).tx_retries;
     held.statementStarted();
-    const sent = statements.map((s) => ({ ...s, sql: this.sent(resourceId, s.sql) }));
+    const comment = this.comment(resourceId);
+    const sent = comment === undefined ? statements : statements.map((s) => ({ ...s, comment }));
     let counts: number[];
     let retries: RetryReason[] | undefined;
     for (;;) {

@@ -23,27 +23,13 @@ export function withComment(sql: string, comment: string): string {
   return `${body}${sep}${comment}`;
 }
 
-/** Where the comment this module added begins in `sql` (-1: none). Its text changes per request. */
-function requestCommentStart(sql: string): number {
-  if (!sql.endsWith('*/')) return -1;
-  const at = sql.lastIndexOf("/*cid='");
-  return at !== -1 && sql.indexOf('*/', at) === sql.length - 2 ? at : -1;
-}
-
-/** Whether `sql` ends in a comment this module added (its text changes per request). */
-export function hasRequestComment(sql: string): boolean {
-  return requestCommentStart(sql) !== -1;
-}
-
 /**
- * `sql` split before the comment this module added (and the space or newline before it), or
- * undefined when it has none: drivers that remember work per SQL text do it for the part that
- * repeats, then append the comment.
+ * `sql` as sent with the request's `comment` (Statement.comment, QueryOptions.comment), or as it is
+ * without one. Drivers that remember work per SQL text (a placeholder rewrite or scan) do it on the
+ * text as written, which repeats, and call this on their result: the comment is new every request.
  */
-export function splitRequestComment(sql: string): { body: string; comment: string } | undefined {
-  const at = requestCommentStart(sql);
-  if (at <= 0) return undefined;
-  return { body: sql.slice(0, at - 1), comment: sql.slice(at - 1) };
+export function commented(sql: string, comment: string | undefined): string {
+  return comment === undefined ? sql : withComment(sql, comment);
 }
 
 /** Characters encodeURIComponent leaves as they are, and the spec's escaping too. */

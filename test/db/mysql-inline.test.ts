@@ -7,7 +7,7 @@
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConnector } from '../../src/db/index.js';
-import { asBinaryProtocol, inlineCommented, inlineValues, type InlineValue } from '../../src/db/mysql-inline.js';
+import { asBinaryProtocol, inlineValues, type InlineValue } from '../../src/db/mysql-inline.js';
 import type { DbConnection } from '../../src/db/types.js';
 import { requestComment, withComment } from '../../src/query/sql-comment.js';
 import { mysqlAvailable, mysqlTarget, requireOrSkip } from '../helpers/databases.js';
@@ -30,11 +30,8 @@ describe('inlineValues', () => {
     expect(inlineValues('SELECT ?, ?', ["O'Brien; DROP TABLE t; --", Buffer.from([0, 255])])).toBe("SELECT 'O''Brien; DROP TABLE t; --', X'00ff'");
   });
 
-  it('leaves the request comment alone, also one holding an escaped quote', () => {
-    const sql = withComment("SELECT ?, '?'", requestComment("it's", '/t'));
-    expect(inlineCommented(sql, ['a'])).toBe("SELECT 'a', '?' /*cid='it\\'s',endpoint='%2Ft'*/");
-    // Without its request's comment a statement is not inlined: it stays prepared.
-    expect(inlineCommented("SELECT ?, '?'", ['a'])).toBeUndefined();
+  it('inlines before the request comment goes on, which then stays as it was', () => {
+    expect(withComment(inlineValues("SELECT ?, '?'", ['a'])!, requestComment("it's", '/t'))).toBe("SELECT 'a', '?' /*cid='it\\'s',endpoint='%2Ft'*/");
   });
 
   it('refuses what it cannot write or read for sure, so the prepared path runs instead', () => {
@@ -76,7 +73,8 @@ describe.skipIf(skip)('inlined statements on MariaDB', () => {
     await raw?.end();
   });
 
-  const commented = (sql: string) => withComment(sql, requestComment('inline-test', '/t'));
+  /** A statement sent with its request's comment (sql_comment). */
+  const C = { ...T, comment: requestComment('inline-test', '/t') };
 
   it('answers what the prepared path answers, for every column type and injection-shaped values', async () => {
     const sql = `SELECT *, ? AS p1, ? AS p2, ? AS p3, ? AS p4, ? AS p5 FROM ${table} WHERE i = ? AND s = ?`;
@@ -96,15 +94,15 @@ describe.skipIf(skip)('inlined statements on MariaDB', () => {
     const prepares = async () => Number(((await conn.query("SHOW SESSION STATUS LIKE 'Com_stmt_prepare'", [], T)).rows[0] as { Value: string }).Value);
     const before = await prepares();
     for (let k = 0; k < 5; k++) {
-      const { rows } = await conn.query(commented(`SELECT i, s FROM ${table} WHERE s = ? AND i > ?`), ["x'y", -10 - k], T);
+      const { rows } = await conn.query(`SELECT i, s FROM ${table} WHERE s = ? AND i > ?`, ["x'y", -10 - k], C);
       expect(rows).toEqual([{ i: -5, s: "x'y" }]);
     }
     // The status query itself is plain and prepared once; none of the five commented ones was.
     expect((await prepares()) - before).toBeLessThanOrEqual(1);
     // FLOAT reads as on the prepared path, through the driver too.
-    expect((await conn.query(commented(`SELECT f FROM ${table} WHERE i = ?`), [-5], T)).rows).toEqual((await conn.query(`SELECT f FROM ${table} WHERE i = ?`, [-5], T)).rows);
+    expect((await conn.query(`SELECT f FROM ${table} WHERE i = ?`, [-5], C)).rows).toEqual((await conn.query(`SELECT f FROM ${table} WHERE i = ?`, [-5], T)).rows);
     // A value the inliner refuses still runs, on the prepared path.
-    const { rows } = await conn.query(commented('SELECT ? AS v'), ['back\\slash'], T);
+    const { rows } = await conn.query('SELECT ? AS v', ['back\\slash'], C);
     expect(rows).toEqual([{ v: 'back\\slash' }]);
   });
 });

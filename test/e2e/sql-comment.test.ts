@@ -16,12 +16,14 @@ import { fileTarget } from '../helpers/test-data.js';
 const skip = requireOrSkip('PostgreSQL', await pgAvailable()) || requireOrSkip('MariaDB', await mysqlAvailable());
 
 function endpoints(): unknown[] {
-  const ep = (path: string, rid: string, sql: string) => ({ method: 'GET', path, resources: [rid], public: true, statements: [{ sql }], result: 'one' });
+  const ep = (path: string, rid: string, sql: string, result = 'one', method = 'GET') => ({ method, path, resources: [rid], public: true, statements: [{ sql }], result });
   return [
     ep('/pg/sleep', 'pgc', 'SELECT 1 AS n FROM pg_sleep(1.5)'),
     ep('/pg/plain', 'pgn', 'SELECT 2 AS n FROM pg_sleep(1.5)'),
     ep('/my/sleep', 'myc', 'SELECT SLEEP(1.5) AS n'),
     ep('/my/fast', 'myc', 'SELECT 1 AS n'),
+    ep('/pg/stream', 'pgc', 'SELECT 3 AS n FROM pg_sleep(1.5)', 'stream'),
+    ep('/pg/tx', 'pgc', 'SELECT 4 AS n FROM pg_sleep(1.5)', 'transaction', 'POST'),
   ];
 }
 
@@ -81,6 +83,18 @@ describe.skipIf(skip)('sql_comment', () => {
     expect((await plain).status).toBe(200);
     expect(seen).toBe(`SELECT 1 AS n FROM pg_sleep(1.5) /*cid='${cid}',endpoint='%2Fpg%2Fsleep'*/`);
     expect(seenPlain).toBe('SELECT 2 AS n FROM pg_sleep(1.5)');
+  });
+
+  it('names the request in pg_stat_activity from a stream and from a transaction too', async () => {
+    const cid = `sqlc-pgs-${Date.now()}`;
+    const stream = fetch(`${gw.url}/pg/stream`, { headers: { 'x-correlation-id': cid } });
+    const tx = fetch(`${gw.url}/pg/tx`, { method: 'POST', headers: { 'x-correlation-id': `${cid}-tx` } });
+    const seenStream = await whileRunning(pgActivity('SELECT 3 AS n FROM pg_sleep(1.5)%'));
+    const seenTx = await whileRunning(pgActivity('SELECT 4 AS n FROM pg_sleep(1.5)%'));
+    expect((await stream).status).toBe(200);
+    expect((await tx).status).toBe(200);
+    expect(seenStream).toBe(`SELECT 3 AS n FROM pg_sleep(1.5) /*cid='${cid}',endpoint='%2Fpg%2Fstream'*/`);
+    expect(seenTx).toBe(`SELECT 4 AS n FROM pg_sleep(1.5) /*cid='${cid}-tx',endpoint='%2Fpg%2Ftx'*/`);
   });
 
   it('names the request in the MariaDB process list', async () => {

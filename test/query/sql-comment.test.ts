@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { toPgPlaceholders } from '../../src/db/pg-placeholders.js';
-import { hasRequestComment, requestComment, splitRequestComment, withComment } from '../../src/query/sql-comment.js';
+import { commented, requestComment, withComment } from '../../src/query/sql-comment.js';
 
 /** The spec's encoding, written out plainly: URL-encode, then escape the quotes that leaves. */
 const specValue = (s: string) => encodeURIComponent(s).replaceAll("'", "\\'");
@@ -16,8 +16,8 @@ describe('sqlcommenter comment', () => {
   it('appends before a trailing semicolon, on its own line after a line comment', () => {
     expect(withComment('SELECT 1;  ', "/*cid='x'*/")).toBe("SELECT 1 /*cid='x'*/");
     expect(withComment('SELECT 1 -- one', "/*cid='x'*/")).toBe("SELECT 1 -- one\n/*cid='x'*/");
-    expect(hasRequestComment(withComment('SELECT 1', requestComment('x', undefined)))).toBe(true);
-    expect(hasRequestComment('SELECT 1 /* mine */')).toBe(false);
+    expect(commented('SELECT 1;', "/*cid='x'*/")).toBe("SELECT 1 /*cid='x'*/");
+    expect(commented('SELECT 1;', undefined)).toBe('SELECT 1;');
   });
 
   it('encodes as the spec does, for ids and endpoints that need encoding and those that do not', () => {
@@ -31,12 +31,9 @@ describe('sqlcommenter comment', () => {
     }
   });
 
-  it('splits a statement before its request comment, and PostgreSQL placeholders are the same either way', () => {
+  it('goes after the placeholder rewrite, on a line of its own after a line comment', () => {
     const sql = "SELECT ? AS a, '?' AS b -- ?";
-    const commented = withComment(sql, requestComment("it's", '/x'));
-    expect(splitRequestComment(commented)).toEqual({ body: sql, comment: "\n/*cid='it\\'s',endpoint='%2Fx'*/" });
-    expect(splitRequestComment('SELECT 1 /* mine */')).toBeUndefined();
-    expect(toPgPlaceholders(commented)).toBe(`${toPgPlaceholders(sql)}\n/*cid='it\\'s',endpoint='%2Fx'*/`);
-    expect(toPgPlaceholders(withComment('SELECT ?, ?', requestComment('c', '/y')))).toBe("SELECT $1, $2 /*cid='c',endpoint='%2Fy'*/");
+    expect(commented(toPgPlaceholders(sql), requestComment("it's", '/x'))).toBe("SELECT $1 AS a, '?' AS b -- ?\n/*cid='it\\'s',endpoint='%2Fx'*/");
+    expect(commented(toPgPlaceholders('SELECT ?, ?'), requestComment('c', '/y'))).toBe("SELECT $1, $2 /*cid='c',endpoint='%2Fy'*/");
   });
 });
