@@ -16,7 +16,13 @@
  * - A connection is closed only once the driver has returned from every call on it: its disconnect
  *   would wait for a running statement while holding the lock.
  *
- * Streams use an ODBC cursor
+ * Streams use an ODBC cursor of a statement of their own (createStatement, prepare, bind, execute):
+ * a cursor from connection.query owns its statement, and the package frees that statement when the
+ * cursor closes on a worker thread, deleting a JavaScript reference there (odbc 2.6.0,
+ * ODBCCursor::Free), which races with the main thread on V8's handle table: the gateway aborted
+ * so, once, under clients leaving ("Check failed: node->IsInUse()"). A statement's cursor leaves
+ * the statement alone, and closing the statement touches no JavaScript reference. Its SQLCancel is
+ * the statement's own (connection.cancel reaches only connection.query's statements). The cursor is
  * fetched `BATCH_SIZE` rows at a time, except with the MariaDB/MySQL ODBC drivers: their block
  * fetch (row array size > 1) silently loses rows after the first block (seen with MariaDB
  * Connector/ODBC 3.1), so there the cursor fetches one row per call, which is correct but slower.
@@ -47,6 +53,10 @@ interface OdbcResult extends Array<Row> {
 }
 interface OdbcStatement {
   prepare(sql: string): Promise<void>;
+  bind(params: OdbcParam[]): Promise<void>;
+  execute(options: OdbcQueryOptions): Promise<OdbcResult | OdbcCursor>;
+  /** SQLCancel on this statement, on the main thread. */
+  cancel(): Promise<void>;
   close(): Promise<void>;
 }
 interface OdbcCursor {
@@ -96,9 +106,12 @@ export async function requireOdbc(): Promise<void> {
   await odbcModule;
 }
 
-/** ODBC attribute value, braced so `;`, `=` and spaces are taken literally. */
+/**
+ * ODBC attribute value, braced when it holds `;`, `=`, a brace or a space, so they are taken
+ * literally; otherwise as it is: psqlODBC reads a braced PORT={5432} as an invalid integer.
+ */
 function braced(v: string): string {
-  return `{${v.replace(/}/g, '}}')}}`;
+  return /[;={}\s]/.test(v) ? `{${v.replace(/}/g, '}}')}}` : v;
 }
 
 /** MariaDB/MySQL drivers: CONN_TIMEOUT, KILL QUERY, row-at-a-time cursors (see the top of this file). */
@@ -193,12 +206,13 @@ export class OdbcDbConnection extends BaseConnection {
     return Promise.allSettled([...this.inDriver]);
   }
 
-  private async stop(running: Promise<unknown> | undefined): Promise<boolean> {
+  /** `cancel`: how to stop the running statement where SQLCancel is used (a stream's is its statement's). */
+  private async stop(running: Promise<unknown> | undefined, cancel: () => Promise<unknown> = () => this.cancelOnServer()): Promise<boolean> {
     const prove = async () => {
       await this.driverIdle();
       return this.call(this.conn.query('SELECT 1', [], {}));
     };
-    const clean = await stopAndProve(running, () => this.cancelOnServer(), prove);
+    const clean = await stopAndProve(running, this.sessionId !== undefined ? () => this.cancelOnServer() : cancel, prove);
     if (!clean) this.markUnusable();
     return clean;
   }
@@ -276,30 +290,48 @@ export class OdbcDbConnection extends BaseConnection {
 
   protected openStream(sql: string, params: SqlParam[], ms: number, _lines?: LineEncoding, comment?: string): BatchSource {
     sql = commented(sql, comment);
+    /** The stream's own statement (see the module's comment), from its creation until closed. */
+    let statement: OdbcStatement | undefined;
     let cursor: OdbcCursor | undefined;
     let pending: Promise<unknown> | undefined;
     let ended = false;
-    /** The cursor's close, once begun: a second caller (next() failing, stop() after it) waits for the same one. */
+    const open = async (): Promise<OdbcCursor> => {
+      const created = await this.conn.createStatement();
+      statement = created;
+      await created.prepare(sql);
+      if (params.length > 0) await created.bind(params.map(toOdbcParam));
+      const res = await created.execute({ cursor: true, fetchSize: this.rowAtATime ? 1 : BATCH_SIZE, timeout: serverTimeout(ms) });
+      if (!isCursor(res)) throw new Error('the ODBC driver did not return a cursor');
+      return res;
+    };
+    /** The close of the cursor, then of its statement, once begun: a second caller (next() failing, stop() after it) waits for the same one. */
     let closing: Promise<boolean> = Promise.resolve(true);
     const closeCursor = (): Promise<boolean> => {
       const c = cursor;
-      if (c !== undefined) {
+      const st = statement;
+      if (c !== undefined || st !== undefined) {
         cursor = undefined;
-        closing = settledWithin(this.call(c.close()), HOUSEKEEPING_MS);
+        statement = undefined;
+        const close = async () => {
+          try {
+            await c?.close();
+          } finally {
+            await st?.close();
+          }
+        };
+        closing = settledWithin(this.call(close()), HOUSEKEEPING_MS);
       }
       return closing;
     };
+    const cancel = (): Promise<unknown> => statement?.cancel() ?? Promise.resolve();
     return {
       next: async () => {
         if (ended) return null;
         try {
           if (!cursor) {
-            const fetchSize = this.rowAtATime ? 1 : BATCH_SIZE;
-            const opened = this.call(this.conn.query(sql, params.map(toOdbcParam), { cursor: true, fetchSize, timeout: serverTimeout(ms) }));
+            const opened = this.call(open());
             pending = opened;
-            const res = await opened;
-            if (!isCursor(res)) throw new Error('the ODBC driver did not return a cursor');
-            cursor = res;
+            cursor = await opened;
             if (ended) return null; // stopped while opening: stop() closes the cursor once this returns
           }
           const rows: Row[] = [];
@@ -330,7 +362,10 @@ export class OdbcDbConnection extends BaseConnection {
         ended = true;
         if (pending) {
           const running = pending;
-          return this.stop(running.finally(() => closeCursor()));
+          return this.stop(
+            running.finally(() => closeCursor()),
+            cancel,
+          );
         }
         if (await closeCursor()) return true;
         this.markUnusable();

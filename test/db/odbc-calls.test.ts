@@ -2,7 +2,8 @@
  * The odbc package runs each call in a thread of its own; two calls at once on one connection race
  * inside the driver (the gateway crashed so, rarely, while clients left ODBC streams). A fake
  * driver connection counts the calls in flight on it while a stream is stopped mid-fetch: never
- * more than one, besides the cancel, which is meant to run beside a statement.
+ * more than one, besides the cancel, which is meant to run beside a statement; the stream's cursor
+ * comes from a statement of its own, cancelled and closed after it.
  */
 import { describe, expect, it, vi } from 'vitest';
 import { OdbcDbConnection } from '../../src/db/odbc.js';
@@ -33,25 +34,36 @@ function fakeDriver() {
     });
   const rows = (): Rows => Object.assign([{ n: 1 }, { n: 2 }, { n: 3 }], { count: 3 });
   let fetches = 0;
+  /** What was closed, in order. */
+  const closed: string[] = [];
   const cursor = {
     noData: false,
     // The first fetch answers at once; the next one runs until cancelled.
     fetch: () => (fetches++ === 0 ? call(1, rows) : call(10_000, rows, true)),
-    close: () => call(30, () => undefined),
+    close: () => call(30, () => void closed.push('cursor')),
   };
-  const conn = {
-    query: (_sql: string, _params: unknown[], opts: { cursor?: boolean }) => (opts.cursor ? call(1, () => cursor) : call(5, () => Object.assign([{ one: 1 }], { count: 1 }))),
-    beginTransaction: () => call(1, () => undefined),
-    commit: () => call(1, () => undefined),
-    rollback: () => call(1, () => undefined),
+  // A stream's cursor comes from a statement of its own (see src/db/odbc.ts), which it cancels.
+  const statement = {
+    prepare: () => call(1, () => undefined),
+    bind: () => call(1, () => undefined),
+    execute: (opts: { cursor?: boolean }) => call(1, () => (opts.cursor ? cursor : Object.assign([], { count: 0 }))),
     // SQLCancel is called beside the running statement, by design: not counted.
     cancel: async () => {
       for (const c of cancels.splice(0)) setTimeout(c, 1);
     },
-    close: () => call(1, () => undefined),
-    createStatement: () => Promise.reject(new Error('not used')),
+    close: () => call(1, () => void closed.push('statement')),
   };
-  return { conn, most: () => most, inFlight: () => inFlight, cancellable: () => cancels.length };
+  const conn = {
+    query: (_sql: string, _params: unknown[], opts: { cursor?: boolean }) => (opts.cursor ? Promise.reject(new Error('a stream takes a statement of its own')) : call(5, () => Object.assign([{ one: 1 }], { count: 1 }))),
+    beginTransaction: () => call(1, () => undefined),
+    commit: () => call(1, () => undefined),
+    rollback: () => call(1, () => undefined),
+    // connection.cancel reaches only connection.query's statements, none of a stream's.
+    cancel: async () => undefined,
+    close: () => call(1, () => undefined),
+    createStatement: () => call(1, () => statement),
+  };
+  return { conn, most: () => most, inFlight: () => inFlight, cancellable: () => cancels.length, closed };
 }
 
 describe('ODBC calls on one connection', () => {
@@ -70,6 +82,8 @@ describe('ODBC calls on one connection', () => {
     expect(conn.usable).toBe(true);
     expect(driver.inFlight()).toBe(0);
     expect(driver.most()).toBe(1);
+    // The cursor first, then the statement it came from.
+    expect(driver.closed).toEqual(['cursor', 'statement']);
     await conn.close();
   });
 });
