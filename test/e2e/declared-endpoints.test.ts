@@ -362,13 +362,15 @@ describe.skipIf(skipPg)('a large stream', () => {
     const pid = gw.child.pid!;
     const n = 400_000;
     const before = rssMb(pid);
-    let peak = before;
+    /** RSS samples of the paused second half: what the gateway keeps holding, not a collection's passing peak. */
+    const held: number[] = [];
     const body = await new Promise<{ bytes: number; lines: number; last: string }>((resolve, reject) => {
       const req = httpGet(`${gw.url}/pg/big?n=${n}&format=${format}`, (res) => {
         expect(res.statusCode).toBe(200);
         res.pause();
         // About 45 MB to send; a gateway that did not wait for its client would hold it all by now.
-        const sampler = setInterval(() => (peak = Math.max(peak, rssMb(pid))), 100);
+        const pausedAt = Date.now();
+        const sampler = setInterval(() => Date.now() - pausedAt >= 1500 && held.push(rssMb(pid)), 100);
         setTimeout(() => {
           clearInterval(sampler);
           let bytes = 0;
@@ -389,8 +391,12 @@ describe.skipIf(skipPg)('a large stream', () => {
     expect(body.bytes).toBeGreaterThan(n * 100);
     expect(body.lines).toBe(format === 'csv' ? n + 1 : n);
     expect(body.last).toBe(format === 'csv' ? `${n},${'x'.repeat(100)}` : JSON.stringify({ id: n, pad: 'x'.repeat(100) }));
-    // Below the 45 MB body a gateway that did not wait would hold; on Node 24 in CI the csv run once grew 26 MB.
-    expect(peak - before, `RSS ${before.toFixed(0)} MB -> ${peak.toFixed(0)} MB`).toBeLessThan(35);
+    // Below the 45 MB body a gateway that did not wait would hold until its client reads. The least of
+    // the last second's samples: a garbage collection under a loaded CI machine passes through higher
+    // (peaks of 26 and 42 MB were seen), which held body bytes could not.
+    const least = Math.min(...held);
+    expect(held.length).toBeGreaterThan(5);
+    expect(least - before, `RSS ${before.toFixed(0)} MB -> ${least.toFixed(0)} MB held`).toBeLessThan(35);
   }, 60_000);
 });
 
