@@ -3,37 +3,17 @@ import { createConnector } from '../../src/db/index.js';
 import type { DbConnection } from '../../src/db/types.js';
 import { pgAvailable, pgTarget, requireOrSkip } from '../helpers/databases.js';
 import { driverSuite } from './driver-suite.js';
+import { admin, postgresDialect } from './postgres-dialect.js';
 
 const skip = requireOrSkip('PostgreSQL', await pgAvailable());
 const connector = (port?: number) => createConnector('pg_test', pgTarget(port ? { db_port: port } : {}));
-
-/** An inspection connection of our own, opened per call (tests are short). */
-async function admin<T>(sql: string, params: (string | number)[]): Promise<T[]> {
-  const c = await connector().connect(900, 5);
-  try {
-    return (await c.query(sql, params, { timeoutSeconds: 5 })).rows as T[];
-  } finally {
-    await c.close();
-  }
-}
 
 describe.skipIf(skip)('postgres', () => {
   driverSuite({
     name: 'postgres',
     connector: () => connector(),
     connectorAtPort: (port) => connector(port),
-    sleepSql: 'SELECT pg_sleep(5)',
-    manyRowsSql: (n) => `SELECT n FROM generate_series(1, ${n}) AS n`,
-    textType: 'VARCHAR(100)',
-    keepsConnectionAfterTimeout: true,
-    sessionId: async (c) => Number((await c.query('SELECT pg_backend_pid() AS pid', [], { timeoutSeconds: 5 })).rows[0].pid),
-    isBusy: async (pid) => (await admin(`SELECT 1 FROM pg_stat_activity WHERE pid = ? AND state = 'active'`, [pid])).length > 0,
-    kill: async (pid) => {
-      await admin('SELECT pg_terminate_backend(?)', [pid]);
-    },
-    dropTable: async (c, table) => {
-      await c.query(`DROP TABLE IF EXISTS ${table}`, [], { timeoutSeconds: 5 });
-    },
+    ...postgresDialect,
   });
 
   describe('postgres types', () => {

@@ -52,10 +52,16 @@ export function mysqlAvailable(): Promise<Availability> {
   return reachable(mysqlTarget());
 }
 
+/** Whether unixODBC lists `driver` (odbcinst -q -d). */
+export async function odbcDriverRegistered(driver: string): Promise<Availability> {
+  const drivers = await new Promise<string>((resolve) => execFile('odbcinst', ['-q', '-d'], (err, out) => resolve(err ? '' : out)));
+  return drivers.includes(`[${driver}]`) ? { ok: true } : { ok: false, reason: `ODBC driver "${driver}" not registered (odbcinst -q -d)` };
+}
+
 /** The odbc package loads, unixODBC lists the driver, and it reaches the MySQL test server. */
 export async function odbcAvailable(): Promise<Availability> {
-  const drivers = await new Promise<string>((resolve) => execFile('odbcinst', ['-q', '-d'], (err, out) => resolve(err ? '' : out)));
-  if (!drivers.includes(`[${TEST_ODBC_DRIVER}]`)) return { ok: false, reason: `ODBC driver "${TEST_ODBC_DRIVER}" not registered (odbcinst -q -d)` };
+  const registered = await odbcDriverRegistered(TEST_ODBC_DRIVER);
+  if (!registered.ok) return registered;
   const my = await mysqlAvailable();
   if (!my.ok) return my;
   return reachable(odbcTarget());
