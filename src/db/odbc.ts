@@ -193,8 +193,12 @@ export class OdbcDbConnection extends BaseConnection {
     return op;
   }
 
-  private cancelOnServer(): Promise<unknown> {
-    return this.sessionId !== undefined ? killQuery(this.target, this.sessionId) : this.conn.cancel();
+  /**
+   * KILL QUERY where the session can be named (MariaDB/MySQL drivers), else SQLCancel: `sqlCancel`,
+   * the connection's by default (it reaches connection.query's statements; a stream's is its statement's).
+   */
+  private cancelOnServer(sqlCancel: () => Promise<unknown> = () => this.conn.cancel()): Promise<unknown> {
+    return this.sessionId !== undefined ? killQuery(this.target, this.sessionId) : sqlCancel();
   }
 
   /**
@@ -206,13 +210,13 @@ export class OdbcDbConnection extends BaseConnection {
     return Promise.allSettled([...this.inDriver]);
   }
 
-  /** `cancel`: how to stop the running statement where SQLCancel is used (a stream's is its statement's). */
-  private async stop(running: Promise<unknown> | undefined, cancel: () => Promise<unknown> = () => this.cancelOnServer()): Promise<boolean> {
+  /** `sqlCancel`: see cancelOnServer. */
+  private async stop(running: Promise<unknown> | undefined, sqlCancel?: () => Promise<unknown>): Promise<boolean> {
     const prove = async () => {
       await this.driverIdle();
       return this.call(this.conn.query('SELECT 1', [], {}));
     };
-    const clean = await stopAndProve(running, this.sessionId !== undefined ? () => this.cancelOnServer() : cancel, prove);
+    const clean = await stopAndProve(running, () => this.cancelOnServer(sqlCancel), prove);
     if (!clean) this.markUnusable();
     return clean;
   }
@@ -323,7 +327,8 @@ export class OdbcDbConnection extends BaseConnection {
       }
       return closing;
     };
-    const cancel = (): Promise<unknown> => statement?.cancel() ?? Promise.resolve();
+    /** SQLCancel on the stream's own statement (connection.cancel does not reach it). */
+    const sqlCancel = (): Promise<unknown> => statement?.cancel() ?? Promise.resolve();
     return {
       next: async () => {
         if (ended) return null;
@@ -362,10 +367,7 @@ export class OdbcDbConnection extends BaseConnection {
         ended = true;
         if (pending) {
           const running = pending;
-          return this.stop(
-            running.finally(() => closeCursor()),
-            cancel,
-          );
+          return this.stop(running.finally(() => closeCursor()), sqlCancel);
         }
         if (await closeCursor()) return true;
         this.markUnusable();
