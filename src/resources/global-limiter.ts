@@ -89,6 +89,11 @@ interface Lease {
   readonly roomy: boolean;
 }
 
+/** Whether Redis granted `lease` recently enough for the count it gave then to be trusted (REUSE_MS). */
+function young(lease: Lease, now: number): boolean {
+  return now - lease.grantedAt < REUSE_MS;
+}
+
 /** A lease nobody holds, kept for this process's next request (see the top). */
 interface Spare {
   readonly lease: Lease;
@@ -396,7 +401,7 @@ export class GlobalLimiter {
 
   /** Whether `lease`, given back, may pass to another request of this process (see the top). */
   private spareable(lease: Lease): boolean {
-    return lease.roomy && lease.registered && this.redis.up && this.closedWith === undefined && nowMs() - lease.grantedAt < REUSE_MS && this.enabled();
+    return lease.roomy && lease.registered && this.redis.up && this.closedWith === undefined && young(lease, nowMs()) && this.enabled();
   }
 
   /** Keeps a given-back lease (in Redis all along) as a spare: a new lease object, as its old handle stays released. */
@@ -412,7 +417,7 @@ export class GlobalLimiter {
   private takeSpare(): Lease | undefined {
     while (this.spares.length > 0) {
       const { lease } = this.spares.pop() as Spare;
-      if (nowMs() - lease.grantedAt < REUSE_MS && this.redis.up) return lease;
+      if (young(lease, nowMs()) && this.redis.up) return lease;
       this.retireSpare(lease);
     }
     return undefined;
@@ -424,7 +429,7 @@ export class GlobalLimiter {
     const now = nowMs();
     const keep: Spare[] = [];
     for (const s of this.spares) {
-      if (now - s.parkedAt < SPARE_LINGER_MS && now - s.lease.grantedAt < REUSE_MS) keep.push(s);
+      if (now - s.parkedAt < SPARE_LINGER_MS && young(s.lease, now)) keep.push(s);
       else this.retireSpare(s.lease);
     }
     this.spares = keep;
