@@ -4,6 +4,7 @@
  */
 import type { DbType } from '../config/schema.js';
 import { classifyError } from './classify.js';
+import { encodedBatches } from './encoded-batches.js';
 import { createRowStream, type BatchSource } from './row-stream.js';
 import { statementKind } from './result-columns.js';
 import {
@@ -125,11 +126,12 @@ export abstract class BaseConnection implements DbConnection, StatementInspector
     let source: BatchSource<Row | EncodedRows>;
     try {
       source = this.openStream(sql, params, toMs(opts.timeoutSeconds), opts.lines, opts.comment);
+      if (opts.lines !== undefined) source = encodedBatches(source, opts.lines);
     } catch (err) {
       this.running = false;
       throw this.fail(err);
     }
-    // Only a driver asked for lines yields EncodedRows (see openStream), so the items are StreamItem<O>.
+    // Only a stream asked for lines yields EncodedRows (see encodedBatches), so the items are StreamItem<O>.
     return createRowStream(source as BatchSource<StreamItem<O>>, {
       timeoutMs: toMs(opts.timeoutSeconds),
       classify: (err) => this.fail(err),

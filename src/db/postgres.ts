@@ -279,9 +279,9 @@ class PgConnection extends BaseConnection {
           // each wait for a batch is bounded by our own timer and its server-side cancel instead.
           await this.ensureStatementTimeout(ms, 0);
           if (ended) return null; // stopped while setting up: never start the statement
-          stream = new PortalStream(commented(toPgPlaceholders(sql), comment), params.map(toPgParam), { batchSize: BATCH_SIZE, highWaterMark: BATCH_SIZE, types });
+          stream = new PortalStream(commented(toPgPlaceholders(sql), comment), params.map(toPgParam), BATCH_SIZE, { types });
           this.client.query(stream);
-          read = readableBatches(stream, BATCH_SIZE);
+          read = readableBatches(stream, BATCH_SIZE, true);
         }
         pending = this.unlessLost(read!());
         try {

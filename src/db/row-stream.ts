@@ -95,11 +95,12 @@ export function createRowStream<T>(source: BatchSource<T>, opts: StreamOptions):
 }
 
 /**
- * Pulls up to `max` objects at a time from an object-mode Readable (pg-query-stream, mysql2's
- * query stream). The Readable's own highWaterMark provides the backpressure: nothing more is
- * fetched from the server while its buffer is full.
+ * Pulls up to `max` objects at a time from an object-mode Readable (mysql2's query stream), or with
+ * `pushesBatches` one item that is itself a batch of rows (PortalStream). The Readable's own
+ * highWaterMark provides the backpressure: nothing more is fetched from the server while its
+ * buffer is full.
  */
-export function readableBatches(stream: Readable, max: number): () => Promise<Row[] | null> {
+export function readableBatches(stream: Readable, max: number, pushesBatches = false): () => Promise<Row[] | null> {
   let ended = false;
   let failure: unknown;
   let wake: (() => void) | undefined;
@@ -122,10 +123,15 @@ export function readableBatches(stream: Readable, max: number): () => Promise<Ro
   return async () => {
     for (;;) {
       if (failure !== undefined) throw failure;
-      const rows: Row[] = [];
-      let row: unknown;
-      while (rows.length < max && (row = stream.read()) !== null) rows.push(row as Row);
-      if (rows.length > 0) return rows;
+      if (pushesBatches) {
+        const batch = stream.read() as Row[] | null;
+        if (batch !== null) return batch;
+      } else {
+        const rows: Row[] = [];
+        let row: unknown;
+        while (rows.length < max && (row = stream.read()) !== null) rows.push(row as Row);
+        if (rows.length > 0) return rows;
+      }
       if (ended) return null;
       if (stream.destroyed) throw new Error('row stream closed before its end');
       await new Promise<void>((resolve) => (wake = resolve));

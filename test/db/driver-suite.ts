@@ -4,8 +4,10 @@
  * driverSuite(); driver-specific checks live in that file.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Format } from '../../src/endpoints/declaration.js';
+import { encodeRows, linesOf } from '../../src/endpoints/formats.js';
 import type { DbConnection, DbConnector } from '../../src/db/types.js';
-import { DbDriverError } from '../../src/db/types.js';
+import { DbDriverError, EncodedRows } from '../../src/db/types.js';
 import { blackholeServer, closedPort, uniqueName } from '../helpers/databases.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -96,6 +98,39 @@ export function driverSuite(d: Dialect): void {
         if (++seen === 10) break;
       }
       expect(seen).toBe(10);
+      expect(conn.usable).toBe(true);
+      expect((await conn.query('SELECT 3 AS three', [], T)).rows).toEqual([{ three: 3 }]);
+    });
+
+    /** A stream's answer as `format`, the rows asked for as lines (encoded batch by batch) or not. */
+    const answer = async (sql: string, format: Format, asLines: boolean) => {
+      const rows = conn.stream(sql, [], asLines ? { ...T, lines: linesOf(format) } : T);
+      let text = '';
+      for await (const chunk of encodeRows(rows, format)) text += chunk.toString();
+      return text;
+    };
+
+    it('yields a stream asked for lines as one EncodedRows per batch, the same answer as its rows give', async () => {
+      const sql = d.manyRowsSql(1200);
+      const items: unknown[] = [];
+      for await (const item of conn.stream(sql, [], { ...T, lines: linesOf('ndjson') })) items.push(item);
+      expect(items.every((i) => i instanceof EncodedRows)).toBe(true);
+      expect(items.length).toBeLessThan(12);
+      expect((items as EncodedRows[]).reduce((n, i) => n + i.rows, 0)).toBe(1200);
+      for (const format of ['json', 'csv', 'psv'] as const) expect(await answer(sql, format, true)).toBe(await answer(sql, format, false));
+      expect(conn.usable).toBe(true);
+    });
+
+    it('cuts a stream of lines at max_rows inside a batch and stops the statement, leaving the connection clean', async () => {
+      // As encodeRows reads them, leaving at max_rows; here the leaving is awaited, as a request's end awaits it.
+      let text = '';
+      let rows = 0;
+      for await (const item of conn.stream(d.manyRowsSql(100_000), [], { ...T, lines: linesOf('psv', 700) })) {
+        const lines = item as EncodedRows;
+        text += lines.text.toString();
+        if ((rows += lines.rows) >= 700) break;
+      }
+      expect(text.split('\n').slice(0, -1).map(Number)).toEqual(Array.from({ length: 700 }, (_, i) => i + 1));
       expect(conn.usable).toBe(true);
       expect((await conn.query('SELECT 3 AS three', [], T)).rows).toEqual([{ three: 3 }]);
     });

@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createConnector, targetFromUrl } from '../../src/db/index.js';
 import { InlineReads } from '../../src/db/sqlite-inline.js';
 import { interruptExtensionPath } from '../../src/db/sqlite-interrupt.js';
-import type { DbConnection, LineEncoding } from '../../src/db/types.js';
+import { EncodedRows, type DbConnection, type LineEncoding } from '../../src/db/types.js';
 import { startGateway } from '../helpers/gateway-process.js';
 import { loopStallWhile } from '../helpers/loop-stall.js';
 
@@ -206,8 +206,8 @@ describe('SQLite connections with reads on the event loop', () => {
     await withConnections(1, 1, async (c) => {
       expect(await collect(c, WHERE)).toEqual([{ inline: 1 }]);
       expect(await collect(c, small)).toEqual(worker);
-      // Cut at max_rows, at most 100: read here, only those rows.
-      expect(await collect(c, count(2000), { format: 'psv', eol: '\n', separator: '\n', maxRows: 3 })).toEqual([{ x: 1 }, { x: 2 }, { x: 3 }]);
+      // Cut at max_rows, at most 100: read here, only those rows, as one batch of lines.
+      expect(await collect(c, count(2000), { format: 'psv', eol: '\n', separator: '', maxRows: 3 })).toEqual([new EncodedRows('1\n2\n3\n', 3, ['x'])]);
       expect(started()).toBe(0);
       // Past 100 rows: the worker streams all of it, in order.
       const long = (await collect(c, count(150))) as { x: number }[];

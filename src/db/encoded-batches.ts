@@ -1,0 +1,51 @@
+/**
+ * A stream asked for lines (QueryOptions.lines) whose driver returns rows: each batch is encoded
+ * here, as the batch arrives, into one EncodedRows. Every layer above (the row stream, the query
+ * runner's stream, the response's encoder, the Readable) then passes one item per batch instead of
+ * one per row, and each of those layers costs an awaited promise per item: for PostgreSQL's
+ * 500-row batches that was most of the main thread's time per row outside the driver
+ * (bench/README.md, "Declared endpoints"). The lines are the ones encodeRows writes for the same
+ * rows: the same encoders, chosen by the first row's columns.
+ */
+import { rowEncoder, type RowEncoder } from '../endpoints/row-encoders.js';
+import type { BatchSource } from './row-stream.js';
+import { EncodedRows, type LineEncoding, type Row } from './types.js';
+
+/**
+ * `source`'s batches as EncodedRows, at most `lines.maxRows` rows in all. A batch that already is
+ * EncodedRows (SQLite's worker encodes where the statement runs) passes as it is.
+ *
+ * The consumer stops the stream once it has maxRows rows (encodeRows does); a batch asked for after
+ * that stops the statement here and ends the stream.
+ */
+export function encodedBatches(source: BatchSource<Row | EncodedRows>, lines: LineEncoding): BatchSource<Row | EncodedRows> {
+  const limit = lines.maxRows ?? Infinity;
+  let sent = 0;
+  let columns: string[] | undefined;
+  let encode: RowEncoder | undefined;
+  return {
+    next: async () => {
+      if (sent >= limit) {
+        await source.stop();
+        return null;
+      }
+      const batch = await source.next();
+      if (batch === null || batch.length === 0) return batch;
+      if (batch[0] instanceof EncodedRows) {
+        for (const item of batch) sent += (item as EncodedRows).rows;
+        return batch;
+      }
+      const rows = batch as Row[];
+      const n = Math.min(rows.length, limit - sent);
+      if (encode === undefined || columns === undefined) {
+        columns = Object.keys(rows[0]);
+        encode = rowEncoder(lines.format, columns, lines.eol);
+      }
+      let text = encode(rows[0]);
+      for (let i = 1; i < n; i++) text += lines.separator + encode(rows[i]);
+      sent += n;
+      return [new EncodedRows(text, n, columns)];
+    },
+    stop: (overran) => source.stop(overran),
+  };
+}
