@@ -2,10 +2,10 @@
  * A stream asked for lines (QueryOptions.lines) whose driver returns rows: each batch is encoded
  * here, as the batch arrives, into one EncodedRows. Every layer above (the row stream, the query
  * runner's stream, the response's encoder, the Readable) then passes one item per batch instead of
- * one per row, and each of those layers costs an awaited promise per item: for PostgreSQL's
- * 500-row batches that was most of the main thread's time per row outside the driver
- * (bench/README.md, "Declared endpoints"). The lines are the ones encodeRows writes for the same
- * rows: the same encoders, chosen by the first row's columns.
+ * one per row, and each of those layers costs an awaited promise per item: on PostgreSQL about a
+ * quarter of the main thread's time per streamed row (bench/README.md, "Every driver's stream
+ * encoded a batch at a time"). The lines are the ones encodeRows writes for the same rows: the same
+ * encoders, chosen by the first row's columns.
  */
 import { rowEncoder, type RowEncoder } from '../endpoints/row-encoders.js';
 import type { BatchSource } from './row-stream.js';

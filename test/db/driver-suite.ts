@@ -115,7 +115,8 @@ export function driverSuite(d: Dialect): void {
       const items: unknown[] = [];
       for await (const item of conn.stream(sql, [], { ...T, lines: linesOf('ndjson') })) items.push(item);
       expect(items.every((i) => i instanceof EncodedRows)).toBe(true);
-      expect(items.length).toBeLessThan(12);
+      // A batch holds what the driver had fetched (up to its batch size): far fewer items than rows.
+      expect(items.length).toBeLessThan(120);
       expect((items as EncodedRows[]).reduce((n, i) => n + i.rows, 0)).toBe(1200);
       for (const format of ['json', 'csv', 'psv'] as const) expect(await answer(sql, format, true)).toBe(await answer(sql, format, false));
       expect(conn.usable).toBe(true);
