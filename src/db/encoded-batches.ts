@@ -7,12 +7,13 @@
  * encoded a batch at a time"). The lines are the ones encodeRows writes for the same rows: the same
  * encoders, chosen by the first row's columns.
  */
-import { rowEncoder, type RowEncoder } from '../endpoints/row-encoders.js';
+import { CHUNK_CHARS, rowEncoder, type RowEncoder } from '../endpoints/row-encoders.js';
 import type { BatchSource } from './row-stream.js';
 import { EncodedRows, type LineEncoding, type Row } from './types.js';
 
 /**
- * `source`'s batches as EncodedRows, at most `lines.maxRows` rows in all. A batch that already is
+ * `source`'s batches as EncodedRows of about CHUNK_CHARS characters each (what encodeRows would
+ * write at a time), at most `lines.maxRows` rows in all. A batch that already is
  * EncodedRows (SQLite's worker encodes where the statement runs) passes as it is.
  *
  * The consumer stops the stream once it has maxRows rows (encodeRows does); a batch asked for after
@@ -41,10 +42,22 @@ export function encodedBatches(source: BatchSource<Row | EncodedRows>, lines: Li
         columns = Object.keys(rows[0]);
         encode = rowEncoder(lines.format, columns, lines.eol);
       }
-      let text = encode(rows[0]);
-      for (let i = 1; i < n; i++) text += lines.separator + encode(rows[i]);
+      // A batch of wide rows makes several chunks, each the size encodeRows writes at a time.
+      const items: EncodedRows[] = [];
+      let text = '';
+      let inText = 0;
+      for (let i = 0; i < n; i++) {
+        text += inText === 0 ? encode(rows[i]) : lines.separator + encode(rows[i]);
+        inText++;
+        if (text.length >= CHUNK_CHARS) {
+          items.push(new EncodedRows(text, inText, columns));
+          text = '';
+          inText = 0;
+        }
+      }
+      if (inText > 0) items.push(new EncodedRows(text, inText, columns));
       sent += n;
-      return [new EncodedRows(text, n, columns)];
+      return items;
     },
     stop: (overran) => source.stop(overran),
   };

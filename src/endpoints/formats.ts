@@ -7,7 +7,7 @@
 import { AppError } from '../errors.js';
 import { EncodedRows, type LineEncoding, type Row } from '../db/types.js';
 import type { Format } from './declaration.js';
-import { csvField, rowEncoder, type LineFormat, type RowEncoder } from './row-encoders.js';
+import { CHUNK_CHARS, csvField, rowEncoder, type LineFormat, type RowEncoder } from './row-encoders.js';
 
 export const MEDIA_TYPES: Record<Format, string> = {
   json: 'application/json',
@@ -146,8 +146,6 @@ const FRAMING: Record<Format, Framing> = {
   // As the -psv routes: no header, no quoting, one row per line.
   psv: { line: 'psv', eol: '\n', start: none, prefix: none, end: none },
 };
-
-const CHUNK_CHARS = 16_384;
 
 /**
  * A format's rows as lines a driver may encode where the statement runs (QueryOptions.lines):

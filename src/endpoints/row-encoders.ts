@@ -16,6 +16,9 @@ import type { Row } from '../db/types.js';
 
 export type RowEncoder = (row: Row) => string;
 
+/** Characters of encoded lines a streamed answer gathers into one chunk (about 16 KB): not a write per row. */
+export const CHUNK_CHARS = 16_384;
+
 /** A value as text in csv and psv: NULL is empty, dates ISO 8601, binary base64, structures JSON. */
 export function text(v: unknown): string {
   // Strings and numbers first: nearly every field is one of them.
