@@ -1,11 +1,11 @@
 /**
  * A stream asked for lines (QueryOptions.lines) whose driver returns rows: each batch is encoded
- * here, as the batch arrives, into one EncodedRows. Every layer above (the row stream, the query
- * runner's stream, the response's encoder, the Readable) then passes one item per batch instead of
- * one per row, and each of those layers costs an awaited promise per item: on PostgreSQL about a
- * quarter of the main thread's time per streamed row (bench/README.md, "Every driver's stream
- * encoded a batch at a time"). The lines are the ones encodeRows writes for the same rows: the same
- * encoders, chosen by the first row's columns.
+ * here, as the batch arrives, into EncodedRows. Every layer above (the row stream, the query
+ * runner's stream, the response's encoder, the Readable) then passes an item per batch (or per
+ * chunk of a batch of wide rows) instead of one per row, and each of those layers costs an awaited
+ * promise per item: on PostgreSQL about a quarter of the main thread's time per streamed row
+ * (bench/README.md, "Every driver's stream encoded a batch at a time"). The lines are the ones
+ * encodeRows writes for the same rows: the same encoders, chosen by the first row's columns.
  */
 import { CHUNK_CHARS, rowEncoder, type RowEncoder } from '../endpoints/row-encoders.js';
 import type { BatchSource } from './row-stream.js';

@@ -110,7 +110,7 @@ export function driverSuite(d: Dialect): void {
       return text;
     };
 
-    it('yields a stream asked for lines as one EncodedRows per batch, the same answer as its rows give', async () => {
+    it('yields a stream asked for lines as EncodedRows, a batch at a time, the same answer as its rows give', async () => {
       const sql = d.manyRowsSql(1200);
       const items: unknown[] = [];
       for await (const item of conn.stream(sql, [], { ...T, lines: linesOf('ndjson') })) items.push(item);
