@@ -22,8 +22,8 @@ import { EncodedRows, type LineEncoding, type Row } from './types.js';
 export function encodedBatches(source: BatchSource<Row | EncodedRows>, lines: LineEncoding): BatchSource<Row | EncodedRows> {
   const limit = lines.maxRows ?? Infinity;
   let sent = 0;
-  let columns: string[] | undefined;
-  let encode: RowEncoder | undefined;
+  /** Fixed by the first row: its columns and their encoder. */
+  let lineOf: { columns: string[]; encode: RowEncoder } | undefined;
   return {
     next: async () => {
       if (sent >= limit) {
@@ -38,10 +38,11 @@ export function encodedBatches(source: BatchSource<Row | EncodedRows>, lines: Li
       }
       const rows = batch as Row[];
       const n = Math.min(rows.length, limit - sent);
-      if (encode === undefined || columns === undefined) {
-        columns = Object.keys(rows[0]);
-        encode = rowEncoder(lines.format, columns, lines.eol);
+      if (lineOf === undefined) {
+        const columns = Object.keys(rows[0]);
+        lineOf = { columns, encode: rowEncoder(lines.format, columns, lines.eol) };
       }
+      const { columns, encode } = lineOf;
       // A batch of wide rows makes several chunks, each the size encodeRows writes at a time.
       const items: EncodedRows[] = [];
       let text = '';

@@ -24,7 +24,7 @@ export interface QueryOptions {
   timeoutSeconds: number;
   /** query() and transaction(): on abort the statement is stopped on the server and the call fails with kind 'cancelled'. */
   signal?: StatementSignal;
-  /** stream() only: rows may come encoded as these lines (see EncodedRows). */
+  /** stream() only: the rows come encoded as these lines (see EncodedRows). */
   lines?: LineEncoding;
   /**
    * query() and stream(): the request's sqlcommenter comment (sql_comment), sent after the SQL but
@@ -63,8 +63,9 @@ export interface RowStream<T = Row> extends AsyncIterable<T> {
 }
 
 /**
- * A stream's rows may come as text (QueryOptions.lines): a driver that can encode where the
- * statement runs (SQLite's worker thread) yields EncodedRows; any other yields rows as usual.
+ * A stream's rows as text (QueryOptions.lines): such a stream yields EncodedRows, encoded where the
+ * statement runs by a driver that can (SQLite's worker thread), else batch by batch on the main
+ * thread as the driver's rows arrive (encoded-batches.ts).
  */
 export interface LineEncoding {
   format: LineFormat;

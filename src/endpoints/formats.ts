@@ -158,7 +158,8 @@ export function linesOf(format: Format, maxRows?: number): LineEncoding {
 
 /**
  * Streams rows as `format`, at most `maxRows` of them (leaving the loop early stops the statement).
- * Rows may come already encoded by the driver (EncodedRows, asked for with linesOf(format, maxRows)).
+ * Rows may come already encoded (EncodedRows: a stream asked for linesOf(format, maxRows), as the
+ * declared routes ask); rows as objects are encoded here, the same bytes.
  */
 export async function* encodeRows(rows: AsyncIterable<Row | EncodedRows>, format: Format, maxRows = Infinity): AsyncGenerator<string | Buffer> {
   const enc = FRAMING[format];

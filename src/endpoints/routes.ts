@@ -159,7 +159,7 @@ function handlerOf(ep: Endpoint, deps: QueryDeps, cache: EndpointCacheHooks | un
         }
         case 'stream': {
           const { sql, params } = statements[0];
-          // Encoded where the statement runs when the driver can (SQLite's worker thread).
+          // Encoded where the statement runs when the driver can (SQLite's worker thread), else a batch at a time.
           const rows = await q.stream(rid, sql, params, { ...options(), lines: linesOf(format, ep.maxRows) });
           if (lead) return lead.sendStream(req, reply, encodeRows(rows, format, ep.maxRows), CONTENT_TYPES[format]);
           reply.type(CONTENT_TYPES[format]);
