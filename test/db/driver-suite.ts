@@ -136,6 +136,14 @@ export function driverSuite(d: Dialect): void {
       expect((await conn.query('SELECT 3 AS three', [], T)).rows).toEqual([{ three: 3 }]);
     });
 
+    it('ends a stream of lines at max_rows by itself when its reader reads on, leaving the connection clean', async () => {
+      let rows = 0;
+      for await (const item of conn.stream(d.manyRowsSql(100_000), [], { ...T, lines: linesOf('psv', 700) })) rows += (item as EncodedRows).rows;
+      expect(rows).toBe(700);
+      expect(conn.usable).toBe(true);
+      expect((await conn.query('SELECT 3 AS three', [], T)).rows).toEqual([{ three: 3 }]);
+    });
+
     it('classifies a syntax error as query, connection still usable', async () => {
       const err = await driverError(() => conn.query('SELEC nonsense FROM', [], T));
       expect(err.kind).toBe('query');
