@@ -16,14 +16,15 @@
  * cache_max_entry_bytes (its own response has no ETag: its headers go before its bytes are known).
  */
 import { Readable } from 'node:stream';
-import type { FastifyReply, FastifyRequest, onErrorHookHandler, preHandlerHookHandler } from 'fastify';
+import type { FastifyReply, FastifyRequest, onErrorHookHandler, preHandlerHookHandler, preParsingHookHandler } from 'fastify';
 import { resourceSettingsOf, type SettingsReader } from '../config/index.js';
 import type { Endpoint, Format } from '../endpoints/declaration.js';
 import { ClientClosedError } from '../errors.js';
 import { negotiate } from '../endpoints/formats.js';
 import { cacheIdOf } from './endpoint-cache.js';
 import { etagOf, notModified, type CacheEntry } from './entry.js';
-import { keyFunction } from './key.js';
+import { endpointKeys } from './key.js';
+import { ParamsMemo } from './params-memo.js';
 import type { Flight, Lookup, ResponseCache } from './response-cache.js';
 
 type Obj = Record<string, unknown>;
@@ -136,6 +137,12 @@ interface CachedEndpoint {
 }
 
 export interface EndpointCacheHooks {
+  /**
+   * Answers a hit early (cached reads whose params come from the path and query only): after the
+   * request hooks (records, network rules, authentication, rate limits), before Fastify parses and
+   * validates a request whose URL and Accept passed validation before.
+   */
+  preParsing?: preParsingHookHandler;
   /** Lookup, single flight (cached reads). */
   preHandler?: preHandlerHookHandler;
   /** Hands a leader's failure to its waiters (cached reads). */
@@ -161,7 +168,14 @@ function waitBoundMs(settings: SettingsReader, ep: Endpoint): number {
  * The hooks of `ep`, or undefined when it neither caches nor invalidates. `invalidates`: the cache
  * ids its `invalidates` names (src/cache/endpoint-cache.ts invalidationTargets).
  */
-export function endpointCacheHooks(ep: Endpoint, cache: ResponseCache, settings: SettingsReader, invalidates: readonly string[] | undefined): EndpointCacheHooks | undefined {
+export function endpointCacheHooks(
+  ep: Endpoint,
+  cache: ResponseCache,
+  settings: SettingsReader,
+  invalidates: readonly string[] | undefined,
+  /** Whether a request's URL and Accept alone decide its format and the params of its key (see ParamsMemo). */
+  urlDecidesKey: boolean,
+): EndpointCacheHooks | undefined {
   if (ep.cache === undefined) {
     if (invalidates === undefined || invalidates.length === 0) return undefined;
     return { lead: () => undefined, afterWrite: () => cache.invalidate(invalidates) };
@@ -175,7 +189,8 @@ export function endpointCacheHooks(ep: Endpoint, cache: ResponseCache, settings:
     ttlSeconds: Math.ceil(ep.cache.ttl),
     vary: ep.formats.length > 1,
   };
-  const keyOf = keyFunction(ep, id);
+  const keys = endpointKeys(ep, id);
+  const memo = urlDecidesKey ? new ParamsMemo() : undefined;
   const leads = new WeakMap<FastifyRequest, Lead>();
   const endpoint = ep.path;
 
@@ -189,6 +204,24 @@ export function endpointCacheHooks(ep: Endpoint, cache: ResponseCache, settings:
     cache.observer.miss(endpoint);
   };
 
+  const hit = (req: FastifyRequest, reply: FastifyReply, entry: CacheEntry) => {
+    cache.observer.hit(endpoint);
+    // Answered without resources: the request's end has nothing to give back or cancel (ending an
+    // unused RequestResources builds a ClientClosedError for waits that never began, about 6 µs).
+    req.wt.resources = undefined;
+    sendEntry(req, reply, entry, spec.vary);
+  };
+
+  // Only a hit in memory with no query under way for its key; anything else goes the whole way.
+  const preParsing: preParsingHookHandler = (req, reply, payload, done) => {
+    const learnt = memo!.get(req.url, req.headers.accept);
+    if (learnt === undefined) return done(null, payload);
+    const key = learnt.anonymousKey !== undefined && req.wt.caller === undefined ? learnt.anonymousKey : keys.withParams(req, learnt.format, learnt.params);
+    const entry = cache.flight(key) === undefined ? cache.memoryEntry(key) : undefined;
+    if (entry === undefined) return done(null, payload);
+    hit(req, reply, entry);
+  };
+
   const preHandler: preHandlerHookHandler = (req, reply, done) => {
     let format: Format;
     try {
@@ -196,16 +229,11 @@ export function endpointCacheHooks(ep: Endpoint, cache: ResponseCache, settings:
     } catch (err) {
       return done(err as Error);
     }
-    const key = keyOf(req, format);
+    const params = keys.paramsPart(req);
+    const key = keys.withParams(req, format, params);
+    memo?.set(req.url, req.headers.accept, { format, params, anonymousKey: keys.anonymousShared && req.wt.caller === undefined ? key : undefined });
     let rounds = 0;
     let answered = false;
-    const hit = (entry: CacheEntry) => {
-      cache.observer.hit(endpoint);
-      // Answered without resources: the request's end has nothing to give back or cancel (ending an
-      // unused RequestResources builds a ClientClosedError for waits that never began, about 6 µs).
-      req.wt.resources = undefined;
-      sendEntry(req, reply, entry, spec.vary);
-    };
 
     const wait = (flight: Flight) => {
       const timer = setTimeout(() => {
@@ -220,7 +248,7 @@ export function endpointCacheHooks(ep: Endpoint, cache: ResponseCache, settings:
           if (answered) return;
           if (entry !== undefined) {
             answered = true;
-            hit(entry);
+            hit(req, reply, entry);
           } else if (++rounds < MAX_ROUNDS) attempt();
           else {
             answered = true;
@@ -241,7 +269,7 @@ export function endpointCacheHooks(ep: Endpoint, cache: ResponseCache, settings:
       if (running !== undefined) return wait(running);
       const found = cache.lookup(id, key);
       if (!(found instanceof Promise)) {
-        if (found.entry !== undefined) return hit(found.entry);
+        if (found.entry !== undefined) return hit(req, reply, found.entry);
         lead(req, reply, key, found, cache.startFlight(key));
         return done();
       }
@@ -251,7 +279,7 @@ export function endpointCacheHooks(ep: Endpoint, cache: ResponseCache, settings:
         if (r.entry !== undefined) {
           cache.endFlight(key, flight);
           flight.resolve(r.entry);
-          return hit(r.entry);
+          return hit(req, reply, r.entry);
         }
         lead(req, reply, key, r, flight);
         done();
@@ -269,6 +297,7 @@ export function endpointCacheHooks(ep: Endpoint, cache: ResponseCache, settings:
   };
 
   return {
+    ...(memo !== undefined ? { preParsing } : {}),
     preHandler,
     onError,
     lead: (req) => leads.get(req),

@@ -13,21 +13,39 @@ type Obj = Record<string, unknown>;
 /** Separates the id from the rest, so every key of an endpoint starts with `<id>\0`. */
 export const SEP = '\u0000';
 
-export type KeyOf = (req: FastifyRequest, format: string) => string;
+/**
+ * The keys of one endpoint. `paramsPart` depends only on the request's params, so a request whose
+ * URL and Accept repeat an earlier one's can reuse it (src/cache/params-memo.ts); `withParams` adds
+ * the rest, which depends on the caller.
+ */
+export interface EndpointKeys {
+  /** The key of a request whose params are validated and final. */
+  of(req: FastifyRequest, format: string): string;
+  /** The params part of its key. */
+  paramsPart(req: FastifyRequest): string;
+  /** The key of `req` with a params part computed before (for a request with the same params). */
+  withParams(req: FastifyRequest, format: string, params: string): string;
+  /** Whether every request without a caller has the same key for the same format and params (no identity param binds the address). */
+  anonymousShared: boolean;
+}
 
 function valueOf(req: FastifyRequest, p: ParamDecl): unknown {
   const from = p.in === 'query' ? req.query : p.in === 'path' ? req.params : p.in === 'header' ? req.headers : req.body;
   return (from as Obj | undefined)?.[p.in === 'header' ? (p.header ?? p.name) : p.name] ?? null;
 }
 
-export function keyFunction(ep: Endpoint, id: string): KeyOf {
+export function endpointKeys(ep: Endpoint, id: string): EndpointKeys {
   const names = ep.statements.flatMap((s) => s.names);
   const claims = claimParams(names);
   // The identity params the SQL binds (`_client` too: the answer may depend on the address).
   const identity = [...new Set(names.filter((n) => n === '_caller' || n === '_roles' || n === '_client' || n.startsWith('_claim_')))];
   const params = ep.params;
   const roleClaim = ep.pgRoleClaim !== undefined;
-  return (req, format) => {
+  const paramsPart = (req: FastifyRequest): string => {
+    if (params.length === 1) return JSON.stringify(valueOf(req, params[0]));
+    return params.length > 0 ? JSON.stringify(params.map((p) => valueOf(req, p))) : '';
+  };
+  const withParams = (req: FastifyRequest, format: string, paramsText: string): string => {
     const caller = req.wt.caller;
     const roles = caller === undefined ? '-' : caller.roles.length === 1 ? caller.roles[0] : [...caller.roles].sort().join(',');
     let key = `${id}${SEP}${format}${SEP}${roles}${SEP}`;
@@ -38,9 +56,7 @@ export function keyFunction(ep: Endpoint, id: string): KeyOf {
     }
     // A database role and request.jwt.claims: row-level security may read any claim.
     if (roleClaim) key += JSON.stringify([caller?.id ?? null, caller?.claims ?? null]);
-    key += SEP;
-    if (params.length === 1) return key + JSON.stringify(valueOf(req, params[0]));
-    if (params.length > 0) key += JSON.stringify(params.map((p) => valueOf(req, p)));
-    return key;
+    return key + SEP + paramsText;
   };
+  return { of: (req, format) => withParams(req, format, paramsPart(req)), paramsPart, withParams, anonymousShared: identity.length === 0 && !roleClaim };
 }

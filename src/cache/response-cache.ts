@@ -148,6 +148,11 @@ export class ResponseCache {
     );
   }
 
+  /** The entry of `key` when entries live in this process's memory only (no Redis); no promise, no lookup object. */
+  memoryEntry(key: string): CacheEntry | undefined {
+    return this.redis === undefined ? this.memory.get(key) : undefined;
+  }
+
   /** Keeps `entry` unless it is too large or its endpoint was invalidated since `lookup`; never rejects. */
   store(key: string, entry: CacheEntry, lookup: Lookup): void {
     if (entry.body.length > this.maxEntryBytes) return;

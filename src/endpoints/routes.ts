@@ -204,12 +204,21 @@ export function registerEndpoint(app: FastifyInstance, ep: Endpoint, deps: Query
     config: { resources: ep.resources, ...limitsConfig(ep), ...(ep.auth ? { auth: ep.auth } : {}), ...(ep.public ? { public: true } : {}) },
     serializerCompiler: nativeJsonSerializer,
     schema: schemaOf(ep),
+    ...(cache?.preParsing ? { preParsing: cache.preParsing } : {}),
     preValidation: [...(data ? [negotiation] : []), ...(integers ? [integers] : [])],
     // The cache's lookup after the param values are final, and before the acquire hook (added last, in onRoute).
     ...(values || cache?.preHandler ? { preHandler: [...(values ? [values] : []), ...(cache?.preHandler ? [cache.preHandler] : [])] } : {}),
     ...(cache?.onError ? { onError: cache.onError } : {}),
     handler: handlerOf(ep, deps, cache),
   });
+}
+
+/**
+ * Whether a request's URL and Accept alone decide what validation and the param hooks make of it
+ * (its format and param values): a GET whose params all come from the path and query string.
+ */
+function urlDecidesKey(ep: Endpoint): boolean {
+  return ep.method === 'GET' && ep.params.every((p) => p.in === 'query' || p.in === 'path');
 }
 
 /**
@@ -225,7 +234,7 @@ export function endpointRoutes(app: FastifyInstance, deps: QueryDeps, rowColumns
   if (taken.length > 0) throw new ConfigError(`endpoint files refused, ${taken.length} problem(s): ${taken.join('; ')}`, { keys: ['endpoints'] });
   const targets = cache === undefined ? undefined : invalidationTargets(endpoints);
   for (const ep of endpoints) {
-    const hooks = cache === undefined ? undefined : endpointCacheHooks(ep, cache, deps.settings, targets?.get(`${ep.method} ${ep.path}`));
+    const hooks = cache === undefined ? undefined : endpointCacheHooks(ep, cache, deps.settings, targets?.get(`${ep.method} ${ep.path}`), urlDecidesKey(ep));
     registerEndpoint(app, ep.columns || !rowColumns ? ep : { ...ep, columns: rowColumns(ep) }, deps, hooks);
   }
 }

@@ -1,0 +1,43 @@
+/**
+ * What a cached endpoint's validation made of a request, by its raw URL and Accept header: the
+ * format negotiated and the params part of the cache key. It is learnt from requests that passed
+ * validation and the param hooks (timestamps, not_before); a later request with the same URL and
+ * Accept would come out of them with the same values (the endpoints it serves take their params
+ * from the path and query string only), so its hit can be answered before they run again.
+ *
+ * Bounded: URLs longer than MAX_URL are not kept, and the memo is emptied when it holds MAX_ENTRIES
+ * (most traffic repeats a few URLs; an odd one costs a validation, never a wrong answer).
+ */
+
+export interface Learnt {
+  format: string;
+  params: string;
+  /** The whole key of a request without a caller, when every such request has the same (made and hashed once). */
+  anonymousKey: string | undefined;
+}
+
+const MAX_ENTRIES = 2000;
+const MAX_URL = 512;
+const MAX_ACCEPT = 256;
+
+export class ParamsMemo {
+  /** By Accept (few distinct values), then by URL: no key is built per request. */
+  private readonly byAccept = new Map<string, Map<string, Learnt>>();
+  private size = 0;
+
+  get(url: string, accept: string | undefined): Learnt | undefined {
+    return this.byAccept.get(accept ?? '')?.get(url);
+  }
+
+  set(url: string, accept: string | undefined, learnt: Learnt): void {
+    if (url.length > MAX_URL || (accept !== undefined && accept.length > MAX_ACCEPT)) return;
+    if (this.size >= MAX_ENTRIES) {
+      this.byAccept.clear();
+      this.size = 0;
+    }
+    let byUrl = this.byAccept.get(accept ?? '');
+    if (byUrl === undefined) this.byAccept.set(accept ?? '', (byUrl = new Map()));
+    if (!byUrl.has(url)) this.size++;
+    byUrl.set(url, learnt);
+  }
+}
