@@ -49,6 +49,13 @@ describe('logfmt values', () => {
     expect(logfmtValue(NaN)).toBe('"NaN"');
     expect(logfmtValue(-Infinity)).toBe('"-Infinity"');
   });
+  it('leaves text above ASCII bare unless it holds a space of another script, and quotes DEL', () => {
+    expect(logfmtValue('café')).toBe('café');
+    expect(logfmtValue('a\u00a0b')).toBe('"a\u00a0b"');
+    expect(logfmtValue('a\u3000b')).toBe('"a\u3000b"');
+    expect(logfmtValue('a\u007fb')).toBe('"a\\u007fb"');
+    expect(logfmtValue('~!#$%&()*+,-./:;<>?@[]^_`{|}')).toBe('~!#$%&()*+,-./:;<>?@[]^_`{|}');
+  });
   it('never lets a newline through', () => {
     expect(logfmtValue('a\nb\r\tc')).toBe('"a\\nb\\r\\tc"');
     const tb = oneLineTraceback(new Error('boom'));
@@ -69,6 +76,29 @@ describe('logger', () => {
     expect(lines[0]).toBe(`[${process.pid}] INFO test.ts tag=request msg="GET /sqlite-json" client=127.0.0.1 n=3 note="two words" cid=abc123`);
     const parsed = parseLogLine(lines[1]);
     expect(parsed).toMatchObject({ pid: String(process.pid), level: 'WARNING', source: 'test.ts', fields: { tag: 'odd', msg: 'with "quotes"\nand newline' } });
+  });
+
+  it('writes a record of fixed fields as the level\'s method writes the same fields', () => {
+    const lines = capture();
+    setLogLevel('INFO');
+    const log = getLogger('test.ts');
+    const stats = log.record('info', 'request-stats', ['client', 'queries', 'note', 'aborted']);
+    const values: unknown[][] = [
+      ['127.0.0.1', 0, 'two words', undefined],
+      ['::1', 12, 'a"b', true],
+    ];
+    for (const [i, v] of values.entries()) {
+      stats(`GET /x${i}`, v, i === 0 ? 'abc123' : undefined);
+      log.info('request-stats', `GET /x${i}`, { client: v[0], queries: v[1], note: v[2], aborted: v[3], ...(i === 0 ? { cid: 'abc123' } : {}) });
+    }
+    expect(lines).toHaveLength(4);
+    expect(lines[0]).toBe(`[${process.pid}] INFO test.ts tag=request-stats msg="GET /x0" client=127.0.0.1 queries=0 note="two words" cid=abc123`);
+    expect(lines[2]).toBe(`[${process.pid}] INFO test.ts tag=request-stats msg="GET /x1" client=::1 queries=12 note="a\\"b" aborted=true`);
+    expect([lines[0], lines[2]]).toEqual([lines[1], lines[3]]);
+    setLogLevel('WARNING');
+    stats('GET /hidden', ['x', 1, 'y', undefined], 'c');
+    expect(lines).toHaveLength(4);
+    setLogLevel('INFO');
   });
 
   it('filters by level and follows level changes', () => {
