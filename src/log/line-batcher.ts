@@ -4,6 +4,9 @@
  * destination (pino's SonicBoom, in buffer mode) still does the I/O, with its handling of partial
  * writes, EAGAIN and closed pipes.
  *
+ * A line may also be written in parts straight into the chunk (begin ... endLine): the records every
+ * request writes are, without building a string of each (src/log/index.ts Log.record).
+ *
  * Hand-written because SonicBoom's string mode measures the UTF-8 length of every write and, once
  * written, encodes the whole chunk a second time only to count the bytes written (its own buffering,
  * minLength, also measures its whole pending string on every write). Here each line is encoded once,
@@ -56,6 +59,59 @@ export class LineBatcher {
     this.used += this.chunk.write(line, this.used);
     if (this.used === this.maxBytes) this.flush();
     return true;
+  }
+
+  /**
+   * Starts a line written in parts (bytes, ascii, bare, text, then endLine), of at most `maxBytes`
+   * bytes: what is pending goes first when the line might not fit. False when no chunk can hold
+   * it: the caller then writes it as one string instead.
+   */
+  begin(maxBytes: number): boolean {
+    if (maxBytes > this.maxBytes) return false;
+    if (this.used + maxBytes > this.maxBytes) this.flush();
+    return true;
+  }
+
+  /** Appends bytes (a piece encoded once). */
+  bytes(b: Uint8Array): void {
+    this.chunk.set(b, this.used);
+    this.used += b.length;
+  }
+
+  /** Appends text of ASCII characters only (numbers, ready-made logfmt values). */
+  ascii(s: string): void {
+    const c = this.chunk;
+    let u = this.used;
+    for (let i = 0; i < s.length; i++) c[u++] = s.charCodeAt(i);
+    this.used = u;
+  }
+
+  /**
+   * Appends `s` when it is a logfmt value that needs no quotes and has only ASCII characters (most
+   * values of a request's records), checking while copying; otherwise appends nothing and answers false.
+   */
+  bare(s: string): boolean {
+    const c = this.chunk;
+    let u = this.used;
+    if (s.length === 0) return false;
+    for (let i = 0; i < s.length; i++) {
+      const ch = s.charCodeAt(i);
+      if (ch <= 0x20 || ch >= 0x7f || ch === 0x22 || ch === 0x3d || ch === 0x5c) return false;
+      c[u++] = ch;
+    }
+    this.used = u;
+    return true;
+  }
+
+  /** Appends any text as UTF-8. */
+  text(s: string): void {
+    this.used += this.chunk.write(s, this.used);
+  }
+
+  /** Ends a line begun with begin(). */
+  endLine(): void {
+    this.chunk[this.used++] = 0x0a;
+    if (this.used === this.maxBytes) this.flush();
   }
 
   /** Hands everything collected so far to the sink, as one chunk; calls `done` after. */

@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { getLogger, setLogDestination, setLogLevel } from '../../src/log/index.js';
+import { LineBatcher } from '../../src/log/line-batcher.js';
 import { logfmtValue, oneLineTraceback } from '../../src/log/logfmt.js';
 import { parseLogLine } from '../helpers/logfmt-parse.js';
 
@@ -99,6 +100,33 @@ describe('logger', () => {
     stats('GET /hidden', ['x', 1, 'y', undefined], 'c');
     expect(lines).toHaveLength(4);
     setLogLevel('INFO');
+  });
+
+  it('writes the same bytes into a line batcher, part by part, as the string of the line', () => {
+    const log = getLogger('test.ts');
+    const stats = log.record('info', 'request-stats', ['client', 'client_id', 'n', 'note', 'ok']);
+    const values: [string, unknown[], string | undefined][] = [
+      ['GET /a', ['127.0.0.1', 'anonymous', 0, 'two words', undefined], 'abc123'],
+      ['GET /a', ['::1', 'ann', 1023, 'a"b\\c=d', true], undefined],
+      ['GET /é ü', ['café', 'a\u00a0b', 1024, 'tab\there\nnew', false], 'x.y_z-1'],
+      ['GET /b', ['', null, -2.5, '\u0001\u007f€😀', undefined], ''],
+      ['GET /c', ['x'.repeat(300), 'y', NaN, { a: 1 }, undefined], 'c'],
+      ['GET /d', ['k=v', 'sp ace', 7, 'back\\slash', undefined], 'q"q'],
+      ['GET /long', ['z'.repeat(3000), 'y', 1e21, 'w', undefined], 'd'],
+    ];
+    setLogLevel('INFO');
+    const strings = capture();
+    for (const [msg, v, cid] of values) stats(msg, v, cid);
+    const chunks: Buffer[] = [];
+    // Small chunks: lines are written across flushes, and the longest alone.
+    const batcher = new LineBatcher({ write: (c: Buffer) => chunks.push(Buffer.from(c)) }, 1024, 60_000);
+    setLogDestination(batcher);
+    for (let round = 0; round < 3; round++) for (const [msg, v, cid] of values) stats(msg, v, cid);
+    batcher.close();
+    const parts = Buffer.concat(chunks).toString('utf8').split('\n').filter(Boolean);
+    expect(parts).toEqual([...strings, ...strings, ...strings]);
+    expect(chunks.every((c) => c.length <= 1024 || !c.subarray(0, -1).includes(10))).toBe(true);
+    expect(strings[2]).toBe(`[${process.pid}] INFO test.ts tag=request-stats msg="GET /é ü" client=café client_id="a\u00a0b" n=1024 note="tab\\there\\nnew" ok=false cid=x.y_z-1`);
   });
 
   it('filters by level and follows level changes', () => {
