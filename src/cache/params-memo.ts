@@ -16,8 +16,8 @@ export interface Learnt {
   anonymousKey: string | undefined;
 }
 
-const MAX_ENTRIES = 2000;
-const MAX_URL = 512;
+const MAX_ENTRIES = 1000;
+const MAX_URL = 256;
 const MAX_ACCEPT = 256;
 
 export class ParamsMemo {

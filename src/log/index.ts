@@ -65,8 +65,9 @@ function formatLine(head: string, tag: string, msg: string, f: Fields | undefine
   return f.cid === undefined ? line + '\n' : line + ' cid=' + logfmtValue(f.cid) + '\n';
 }
 
-/** Heads kept per record writer (one per msg, so per URL). */
+/** Heads kept per record writer (one per msg, so per URL), and the longest msg kept. */
 const MAX_RECORD_HEADS = 1000;
+const MAX_KEPT_MSG = 300;
 const CID_PREFIX = Buffer.from(' cid=');
 /** The most UTF-8 bytes an encoded value takes per UTF-16 unit of its text: an escape (\u00XX). */
 const MAX_VALUE_BYTES_PER_UNIT = 6;
@@ -198,8 +199,11 @@ export function getLogger(source: string): Log {
       let head = heads.get(msg);
       if (head === undefined) {
         head = Buffer.from(start + logfmtValue(msg));
-        if (heads.size >= MAX_RECORD_HEADS) heads.clear();
-        heads.set(msg, head);
+        // A long msg (an odd URL) is not kept: its head is made for its record alone.
+        if (msg.length <= MAX_KEPT_MSG) {
+          if (heads.size >= MAX_RECORD_HEADS) heads.clear();
+          heads.set(msg, head);
+        }
       }
       let bound = head.length + 1 + (cid === undefined ? 0 : CID_PREFIX.length + cid.length * MAX_VALUE_BYTES_PER_UNIT + 2);
       for (let i = 0; i < prefixBytes.length; i++) {

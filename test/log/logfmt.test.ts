@@ -113,6 +113,7 @@ describe('logger', () => {
       ['GET /c', ['x'.repeat(300), 'y', NaN, { a: 1 }, undefined], 'c'],
       ['GET /d', ['k=v', 'sp ace', 7, 'back\\slash', undefined], 'q"q'],
       ['GET /long', ['z'.repeat(3000), 'y', 1e21, 'w', undefined], 'd'],
+      [`GET /${'m'.repeat(400)}`, ['127.0.0.1', 'y', 2, 'w', undefined], 'e'],
     ];
     setLogLevel('INFO');
     const strings = capture();
