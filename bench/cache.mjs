@@ -7,7 +7,8 @@
 //   (two records per request), metrics on, every request hook registered.
 // - information: a plain Fastify route on the gateway's own app answering the same bytes
 //   (bench/cache-server.mjs), which passes the same hooks, records and metrics as the hit: the
-//   cache's own cost; and the same endpoint without a cache: what a hit saves.
+//   cache's own cost; the same endpoint without a cache: what a hit saves; and the bare process
+//   sending the hit's other headers too (correlation id, cache headers, process time).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,18 +66,23 @@ export async function run() {
     bare = await spawnServer(BARE, { label: 'bare Fastify (same bytes)', env: { BENCH_CACHE_BODY: bodyFile, BENCH_CACHE_TYPE: first.headers.get('content-type') } });
     const bareBody = Buffer.from(await (await fetch(`${bare.url}/rows`)).arrayBuffer());
     if (!bareBody.equals(body)) throw new Error('the bare server answers other bytes');
+    const withHeaders = await fetch(`${bare.url}/rows-with-headers`);
+    if (!Buffer.from(await withHeaders.arrayBuffer()).equals(body)) throw new Error('the bare server\'s route with headers answers other bytes');
+    const names = (res) => [...res.headers.keys()].filter((k) => !['date', 'connection', 'keep-alive'].includes(k)).sort().join(' ');
+    if (names(withHeaders) !== names(hit)) throw new Error(`the bare route with headers sends ${names(withHeaders)}, a hit ${names(hit)}`);
 
     const cases = [
       { name: 'gateway, cache hit GET /cached/rows', server: gateway, path: '/cached/rows' },
       { name: 'bare Fastify process, same bytes GET /rows', server: bare, path: '/rows' },
       { name: 'Fastify route on the gateway app, same bytes (info)', server: gateway, path: '/bare/rows' },
       { name: 'gateway, same endpoint without cache (info)', server: gateway, path: '/uncached/rows' },
+      { name: 'bare Fastify process, same bytes and the hit\'s other headers (info)', server: bare, path: '/rows-with-headers' },
     ];
     for (const c of cases) await cpuPhase(c.server, c.path, WARMUP, HEADERS);
     const phases = cases.map(() => []);
     for (let r = 0; r < ROUNDS; r++) {
       // The hit and the bare process of the target back to back, which goes first alternating; the others after.
-      for (const i of r % 2 === 0 ? [0, 1, 2, 3] : [1, 0, 2, 3]) phases[i].push(await cpuPhase(cases[i].server, cases[i].path, DURATION, HEADERS));
+      for (const i of r % 2 === 0 ? [0, 1, 2, 3, 4] : [1, 0, 2, 3, 4]) phases[i].push(await cpuPhase(cases[i].server, cases[i].path, DURATION, HEADERS));
     }
     const rows = cases.map((c, i) => ({
       server: c.name,
@@ -93,6 +99,7 @@ export async function run() {
     const hitOverProcess = paired(0, 1);
     const hitOverRoute = paired(0, 2);
     const hitOverUncached = paired(0, 3);
+    const hitOverHeaders = paired(0, 4);
     // CPU per request moves less with other work on the machine than req/s does.
     const processCpuOverHit = paired(1, 0, (p) => p.mainUsPerReq);
     return {
@@ -113,6 +120,7 @@ export async function run() {
         'bare process / cache hit main-thread CPU per request (median of rounds)': processCpuOverHit.median,
         'cache hit / Fastify route on the gateway app req/s (median of rounds, info)': hitOverRoute.median,
         'cache hit / uncached req/s (median of rounds, info)': hitOverUncached.median,
+        'cache hit / bare process sending the hit\'s headers too req/s (median of rounds, info)': hitOverHeaders.median,
       },
       target: { 'hit/bare process >=': TARGET, 'hit/bare process': hitOverProcess.median, met: hitOverProcess.median >= TARGET },
     };
