@@ -126,6 +126,20 @@ describe('a cache hit answered before validation', () => {
     expect([count('/items'), count('/items?min_id=0')]).toEqual([1, 1]);
   });
 
+  it('answers HEAD and If-None-Match from the early hit as after validation', async () => {
+    const first = await get('/items?min_id=5');
+    const head = await fetch(`${url}/items?min_id=5`, { method: 'HEAD', signal: AbortSignal.timeout(10_000) });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('etag')).toBe(first.etag);
+    expect(head.headers.get('content-length')).toBe(String(Buffer.byteLength(first.body)));
+    expect(await head.text()).toBe('');
+    const conditional = await fetch(`${url}/items?min_id=5`, { headers: { 'if-none-match': first.etag! }, signal: AbortSignal.timeout(10_000) });
+    expect(conditional.status).toBe(304);
+    expect(await conditional.text()).toBe('');
+    // The GET was the only one validated; HEAD and the conditional GET were answered early.
+    expect(count('/items?min_id=5')).toBe(1);
+  });
+
   it('keeps the format of each Accept apart', async () => {
     const json = await get('/items?min_id=4', { accept: 'application/json' });
     const csv = await get('/items?min_id=4', { accept: 'text/csv' });
