@@ -31,13 +31,19 @@ export class ParamsMemo {
 
   set(url: string, accept: string | undefined, learnt: Learnt): void {
     if (url.length > MAX_URL || (accept !== undefined && accept.length > MAX_ACCEPT)) return;
+    const known = this.byAccept.get(accept ?? '');
+    // A URL kept already is replaced in place: only a new one can fill the memo.
+    if (known?.has(url)) {
+      known.set(url, learnt);
+      return;
+    }
     if (this.size >= MAX_ENTRIES) {
       this.byAccept.clear();
       this.size = 0;
     }
     let byUrl = this.byAccept.get(accept ?? '');
     if (byUrl === undefined) this.byAccept.set(accept ?? '', (byUrl = new Map()));
-    if (!byUrl.has(url)) this.size++;
     byUrl.set(url, learnt);
+    this.size++;
   }
 }
