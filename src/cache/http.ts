@@ -138,7 +138,8 @@ interface CachedEndpoint {
 
 export interface EndpointCacheHooks {
   /**
-   * Answers a hit early (cached reads whose params come from the path and query only): after the
+   * Answers a hit early (cached reads whose params come from the path and query only, kept in this
+   * process's memory): after the
    * request hooks (records, network rules, authentication, rate limits), before Fastify parses and
    * validates a request whose URL and Accept passed validation before.
    */
@@ -151,6 +152,14 @@ export interface EndpointCacheHooks {
   lead(req: FastifyRequest): Lead | undefined;
   /** Removes the entries of the endpoints this write invalidates (writes with `invalidates`). */
   afterWrite?(): Promise<void>;
+}
+
+/**
+ * Whether a request's URL and Accept alone decide what validation and the param hooks make of it
+ * (its format and param values): a GET whose params all come from the path and query string.
+ */
+function urlDecidesKey(ep: Endpoint): boolean {
+  return ep.method === 'GET' && ep.params.every((p) => p.in === 'query' || p.in === 'path');
 }
 
 /** The longest a waiter waits for its leader: the leader's own waits (slot, connection, query) for every resource, plus a second. */
@@ -168,14 +177,7 @@ function waitBoundMs(settings: SettingsReader, ep: Endpoint): number {
  * The hooks of `ep`, or undefined when it neither caches nor invalidates. `invalidates`: the cache
  * ids its `invalidates` names (src/cache/endpoint-cache.ts invalidationTargets).
  */
-export function endpointCacheHooks(
-  ep: Endpoint,
-  cache: ResponseCache,
-  settings: SettingsReader,
-  invalidates: readonly string[] | undefined,
-  /** Whether a request's URL and Accept alone decide its format and the params of its key (see ParamsMemo). */
-  urlDecidesKey: boolean,
-): EndpointCacheHooks | undefined {
+export function endpointCacheHooks(ep: Endpoint, cache: ResponseCache, settings: SettingsReader, invalidates: readonly string[] | undefined): EndpointCacheHooks | undefined {
   if (ep.cache === undefined) {
     if (invalidates === undefined || invalidates.length === 0) return undefined;
     return { lead: () => undefined, afterWrite: () => cache.invalidate(invalidates) };
@@ -190,7 +192,9 @@ export function endpointCacheHooks(
     vary: ep.formats.length > 1,
   };
   const keys = endpointKeys(ep, id);
-  const memo = urlDecidesKey ? new ParamsMemo() : undefined;
+  // Only where the early hit can answer: entries in this process's memory (not Redis), and the
+  // request's URL and Accept alone deciding its format and param values.
+  const memo = !cache.shared && urlDecidesKey(ep) ? new ParamsMemo() : undefined;
   const leads = new WeakMap<FastifyRequest, Lead>();
   const endpoint = ep.path;
 

@@ -19,9 +19,7 @@ export const SEP = '\u0000';
  * the rest, which depends on the caller.
  */
 export interface EndpointKeys {
-  /** The key of a request whose params are validated and final. */
-  of(req: FastifyRequest, format: string): string;
-  /** The params part of its key. */
+  /** The params part of the key of a request whose params are validated and final. */
   paramsPart(req: FastifyRequest): string;
   /** The key of `req` with a params part computed before (for a request with the same params). */
   withParams(req: FastifyRequest, format: string, params: string): string;
@@ -58,5 +56,5 @@ export function endpointKeys(ep: Endpoint, id: string): EndpointKeys {
     if (roleClaim) key += JSON.stringify([caller?.id ?? null, caller?.claims ?? null]);
     return key + SEP + paramsText;
   };
-  return { of: (req, format) => withParams(req, format, paramsPart(req)), paramsPart, withParams, anonymousShared: identity.length === 0 && !roleClaim };
+  return { paramsPart, withParams, anonymousShared: identity.length === 0 && !roleClaim };
 }

@@ -148,9 +148,9 @@ export class ResponseCache {
     );
   }
 
-  /** The entry of `key` when entries live in this process's memory only (no Redis); no promise, no lookup object. */
+  /** The entry of `key` in this process's memory, at once: no promise, no lookup object (the early hit of a cache without Redis). */
   memoryEntry(key: string): CacheEntry | undefined {
-    return this.redis === undefined ? this.memory.get(key) : undefined;
+    return this.memory.get(key);
   }
 
   /** Keeps `entry` unless it is too large or its endpoint was invalidated since `lookup`; never rejects. */

@@ -214,14 +214,6 @@ export function registerEndpoint(app: FastifyInstance, ep: Endpoint, deps: Query
 }
 
 /**
- * Whether a request's URL and Accept alone decide what validation and the param hooks make of it
- * (its format and param values): a GET whose params all come from the path and query string.
- */
-function urlDecidesKey(ep: Endpoint): boolean {
-  return ep.method === 'GET' && ep.params.every((p) => p.in === 'query' || p.in === 'path');
-}
-
-/**
  * Registers every endpoint of the files named by the `endpoints` key; throws ConfigError listing
  * every problem. `rowColumns`: the row types read from the database for endpoints without `columns`.
  */
@@ -234,7 +226,7 @@ export function endpointRoutes(app: FastifyInstance, deps: QueryDeps, rowColumns
   if (taken.length > 0) throw new ConfigError(`endpoint files refused, ${taken.length} problem(s): ${taken.join('; ')}`, { keys: ['endpoints'] });
   const targets = cache === undefined ? undefined : invalidationTargets(endpoints);
   for (const ep of endpoints) {
-    const hooks = cache === undefined ? undefined : endpointCacheHooks(ep, cache, deps.settings, targets?.get(`${ep.method} ${ep.path}`), urlDecidesKey(ep));
+    const hooks = cache === undefined ? undefined : endpointCacheHooks(ep, cache, deps.settings, targets?.get(`${ep.method} ${ep.path}`));
     registerEndpoint(app, ep.columns || !rowColumns ? ep : { ...ep, columns: rowColumns(ep) }, deps, hooks);
   }
 }
