@@ -21,7 +21,7 @@
 import cluster from 'node:cluster';
 import pino from 'pino';
 import { LineBatcher, type LineSink } from './line-batcher.js';
-import { logfmtValue } from './logfmt.js';
+import { bareAsciiCode, logfmtValue } from './logfmt.js';
 
 export { oneLineTraceback } from './logfmt.js';
 
@@ -89,7 +89,8 @@ function valueBound(v: unknown): number | undefined {
 /** Appends the logfmt value of `v` (a string, number, boolean or null) to a line begun on `out`. */
 function appendValue(out: LineBatcher, v: unknown): void {
   if (typeof v !== 'string') out.ascii(logfmtValue(v));
-  else if (!out.bare(v)) out.text(logfmtValue(v));
+  // A value that needs no quotes is copied as it is checked.
+  else if (!out.asciiIfAll(v, bareAsciiCode)) out.text(logfmtValue(v));
 }
 
 /** Longest time a line waits in the buffer. */
@@ -179,33 +180,32 @@ export function getLogger(source: string): Log {
   };
   const record = (level: Level, tag: string, names: readonly string[]): RecordWriter => {
     const val = LEVELS[level];
-    const start = headOf(val) + logfmtValue(tag) + ' msg=';
-    const prefixes = names.map(keyPrefix);
-    const prefixBytes = prefixes.map((p) => Buffer.from(p));
+    const head = headOf(val);
+    const start = head + logfmtValue(tag) + ' msg=';
+    const prefixBytes = names.map((n) => Buffer.from(keyPrefix(n)));
     /** The line up to its first field, as bytes, per msg (a request's records repeat its URL's). */
     const heads = new Map<string, Buffer>();
+    // Any other destination, and a line no chunk can hold: the level's own line, from the fields as an object.
     const asString: RecordWriter = (msg, values, cid) => {
-      let line = start + logfmtValue(msg);
-      for (let i = 0; i < prefixes.length; i++) {
-        const v = values[i];
-        if (v !== undefined) line = line + prefixes[i] + logfmtValue(v);
-      }
-      destination.write(cid === undefined ? line + '\n' : line + ' cid=' + logfmtValue(cid) + '\n');
+      const fields: Fields = {};
+      for (let i = 0; i < names.length; i++) fields[names[i]] = values[i];
+      fields.cid = cid;
+      destination.write(formatLine(head, tag, msg, fields));
     };
     return (msg, values, cid) => {
       if (val < minLevel) return;
       const out = destination;
       if (!(out instanceof LineBatcher)) return asString(msg, values, cid);
-      let head = heads.get(msg);
-      if (head === undefined) {
-        head = Buffer.from(start + logfmtValue(msg));
+      let lineHead = heads.get(msg);
+      if (lineHead === undefined) {
+        lineHead = Buffer.from(start + logfmtValue(msg));
         // A long msg (an odd URL) is not kept: its head is made for its record alone.
         if (msg.length <= MAX_KEPT_MSG) {
           if (heads.size >= MAX_RECORD_HEADS) heads.clear();
-          heads.set(msg, head);
+          heads.set(msg, lineHead);
         }
       }
-      let bound = head.length + 1 + (cid === undefined ? 0 : CID_PREFIX.length + cid.length * MAX_VALUE_BYTES_PER_UNIT + 2);
+      let bound = lineHead.length + 1 + (cid === undefined ? 0 : CID_PREFIX.length + cid.length * MAX_VALUE_BYTES_PER_UNIT + 2);
       for (let i = 0; i < prefixBytes.length; i++) {
         const v = values[i];
         if (v === undefined) continue;
@@ -214,7 +214,7 @@ export function getLogger(source: string): Log {
         bound += prefixBytes[i].length + b;
       }
       if (!out.begin(bound)) return asString(msg, values, cid);
-      out.bytes(head);
+      out.bytes(lineHead);
       for (let i = 0; i < prefixBytes.length; i++) {
         const v = values[i];
         if (v === undefined) continue;

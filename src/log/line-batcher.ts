@@ -62,7 +62,7 @@ export class LineBatcher {
   }
 
   /**
-   * Starts a line written in parts (bytes, ascii, bare, text, then endLine), of at most `maxBytes`
+   * Starts a line written in parts (bytes, ascii, asciiIfAll, text, then endLine), of at most `maxBytes`
    * bytes: what is pending goes first when the line might not fit. False when no chunk can hold
    * it: the caller then writes it as one string instead.
    */
@@ -87,16 +87,17 @@ export class LineBatcher {
   }
 
   /**
-   * Appends `s` when it is a logfmt value that needs no quotes and has only ASCII characters (most
-   * values of a request's records), checking while copying; otherwise appends nothing and answers false.
+   * Appends `s` when it is not empty and `allowed` holds for each of its characters (ASCII ones
+   * only: the caller's rule must refuse the rest), checking while copying; otherwise appends
+   * nothing and answers false.
    */
-  bare(s: string): boolean {
+  asciiIfAll(s: string, allowed: (code: number) => boolean): boolean {
+    if (s.length === 0) return false;
     const c = this.chunk;
     let u = this.used;
-    if (s.length === 0) return false;
     for (let i = 0; i < s.length; i++) {
       const ch = s.charCodeAt(i);
-      if (ch <= 0x20 || ch >= 0x7f || ch === 0x22 || ch === 0x3d || ch === 0x5c) return false;
+      if (!allowed(ch)) return false;
       c[u++] = ch;
     }
     this.used = u;

@@ -30,6 +30,14 @@ function escapeChar(c: string): string {
 }
 
 /**
+ * BARE's rule for one character, for ASCII only (below 0x7f; anything above is refused): no space
+ * or control character, no `"`, `=` or `\`. A value of such characters alone is written as it is.
+ */
+export function bareAsciiCode(c: number): boolean {
+  return c > 0x20 && c < 0x7f && c !== 0x22 && c !== 0x3d && c !== 0x5c;
+}
+
+/**
  * BARE's test, as a loop for text without characters above 0x7e (nearly every value): the regex
  * call cost several times the loop on the short values of a request's records.
  */
@@ -38,7 +46,7 @@ function isBare(v: string): boolean {
   for (let i = 0; i < v.length; i++) {
     const c = v.charCodeAt(i);
     if (c > 0x7e) return BARE.test(v);
-    if (c <= 0x20 || c === 0x22 || c === 0x3d || c === 0x5c) return false;
+    if (!bareAsciiCode(c)) return false;
   }
   return true;
 }
