@@ -14,14 +14,15 @@
  * /health is always open; /metrics and /docs require the roles of auth.metrics_roles and
  * auth.docs_roles when those are set (the metrics allow-list and basic auth apply besides).
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { SettingsReader } from '../config/index.js';
 import { AppError, ForbiddenError, UnauthorizedError } from '../errors.js';
 import { getLogger } from '../log/index.js';
 import { failures } from '../log/summarise.js';
-import { AuthFailure, authenticatorFor, MISSING, readCredential, REALM } from './authenticator.js';
+import { AuthFailure, authenticatorFor, MISSING, readCredential, REALM, type Authenticator, type Credential } from './authenticator.js';
 import type { Caller } from './caller.js';
-import { ROLE_NAME } from './settings.js';
+import { ROLE_NAME, type AuthSettings } from './settings.js';
 
 const log = getLogger('auth.ts');
 
@@ -66,7 +67,7 @@ export function routeAuthProblem(config: { auth?: unknown; public?: unknown } | 
   return undefined;
 }
 
-function ruleOf(config: { url?: string; auth?: { roles: readonly string[] }; public?: boolean }): Rule {
+function ruleOf(config: RouteConfig): Rule {
   const url = config.url ?? '';
   if (url === '/metrics') return { kind: 'metrics' };
   if (url === '/docs' || url.startsWith('/docs/')) return { kind: 'docs' };
@@ -104,36 +105,69 @@ function forbidden(req: FastifyRequest, reply: FastifyReply, caller: Caller): Ap
   return new ForbiddenError(`the caller's roles do not allow ${req.method} ${req.routeOptions.config.url ?? ''}`);
 }
 
+/** Rules per route config object (one per route, kept by Fastify for the app's life). */
+const rules = new WeakMap<object, Rule>();
+
+function ruleFor(config: RouteConfig): Rule {
+  let rule = rules.get(config);
+  if (rule === undefined) {
+    rule = ruleOf(config);
+    rules.set(config, rule);
+  }
+  return rule;
+}
+
+type RouteConfig = { url?: string; auth?: { roles: readonly string[] }; public?: boolean };
+const ADMIT = 'admit';
+const REFUSE = 'refuse';
+/** A credential to check, and the roles the route asks for (none: any valid caller). */
+interface Check {
+  authenticator: Authenticator;
+  credential: Credential;
+  roles: readonly string[] | undefined;
+}
+
+/**
+ * The hook's decision before any credential is checked: let the request through with no caller,
+ * refuse it for a missing credential, or check the credential it brings.
+ */
+function firstStep(config: RouteConfig, auth: AuthSettings | undefined, headers: IncomingHttpHeaders): typeof ADMIT | typeof REFUSE | Check {
+  const rule = ruleFor(config);
+  if (rule.kind === 'open') return ADMIT;
+  const roles = rule.kind === 'roles' ? rule.roles : rule.kind === 'metrics' ? auth?.metrics_roles : rule.kind === 'docs' ? auth?.docs_roles : undefined;
+  // /metrics and /docs without roles: as before, guarded by their own rules only.
+  if ((rule.kind === 'metrics' || rule.kind === 'docs') && (roles === undefined || roles.length === 0)) return ADMIT;
+  const authenticator = auth === undefined ? undefined : authenticatorFor(auth);
+  if (authenticator === undefined || authenticator.sources.length === 0) {
+    // Nobody can be authenticated: a route naming roles refuses everyone rather than open up.
+    return roles !== undefined && roles.length > 0 ? REFUSE : ADMIT;
+  }
+  const credential = readCredential(headers);
+  if (credential === undefined) return rule.kind === 'public' ? ADMIT : REFUSE;
+  return { authenticator, credential, roles };
+}
+
+/**
+ * Whether the hook lets a request with `headers` to the route of `config` through with no caller,
+ * adding nothing to its answer (the express lane answers only such requests: src/http/express-lane.ts).
+ */
+export function admitsWithoutCaller(config: RouteConfig, auth: AuthSettings | undefined, headers: IncomingHttpHeaders): boolean {
+  return firstStep(config, auth, headers) === ADMIT;
+}
+
 export function registerAuth(app: FastifyInstance, settings: SettingsReader): void {
   app.addHook('onRoute', (route) => {
     const problem = routeAuthProblem(route.config);
     if (problem !== undefined) throw new Error(`route ${String(route.method)} ${route.url}: config.${problem}`);
   });
 
-  /** Per route config object (one per route, kept by Fastify for the app's life). */
-  const rules = new WeakMap<object, Rule>();
-
   app.addHook('onRequest', (req, reply, done) => {
     // No route: the 404 says nothing a caller could misuse.
     if (req.is404) return done();
-    const config = req.routeOptions.config;
-    let rule = rules.get(config);
-    if (rule === undefined) {
-      rule = ruleOf(config);
-      rules.set(config, rule);
-    }
-    if (rule.kind === 'open') return done();
-    const auth = settings().auth;
-    const roles = rule.kind === 'roles' ? rule.roles : rule.kind === 'metrics' ? auth?.metrics_roles : rule.kind === 'docs' ? auth?.docs_roles : undefined;
-    // /metrics and /docs without roles: as before, guarded by their own rules only.
-    if ((rule.kind === 'metrics' || rule.kind === 'docs') && (roles === undefined || roles.length === 0)) return done();
-    const authenticator = auth === undefined ? undefined : authenticatorFor(auth);
-    if (authenticator === undefined || authenticator.sources.length === 0) {
-      // Nobody can be authenticated: a route naming roles refuses everyone rather than open up.
-      return done(roles !== undefined && roles.length > 0 ? refused(req, reply, MISSING) : undefined);
-    }
-    const credential = readCredential(req.headers);
-    if (credential === undefined) return done(rule.kind === 'public' ? undefined : refused(req, reply, MISSING));
+    const step = firstStep(req.routeOptions.config, settings().auth, req.headers);
+    if (step === ADMIT) return done();
+    if (step === REFUSE) return done(refused(req, reply, MISSING));
+    const { authenticator, credential, roles } = step;
     const admit = (caller: Caller) => {
       // Known from here on, whatever follows: records, metrics and rate limits name the caller.
       req.wt.caller = caller;

@@ -11,7 +11,7 @@
  */
 import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { SettingsReader } from '../config/index.js';
+import type { Settings, SettingsReader } from '../config/index.js';
 import { AccessDeniedError } from '../errors.js';
 import { getLogger } from '../log/index.js';
 import { addressListProblem, inAddressList } from '../net/address-list.js';
@@ -43,6 +43,14 @@ function refusedBy(ip: string | undefined, allow: readonly string[] | undefined,
   if (deny !== undefined && deny.length > 0 && (ip === undefined || isIP(ip) === 0 || inAddressList(deny, ip))) return 'deny';
   if (allow !== undefined && allow.length > 0 && (ip === undefined || !inAddressList(allow, ip))) return 'allow';
   return undefined;
+}
+
+/**
+ * Whether the global rules of `cfg` and the route's own let `ip` through (the express lane answers
+ * only such requests: src/http/express-lane.ts).
+ */
+export function networkRulesPass(ip: string | undefined, cfg: Pick<Settings, 'allow' | 'deny'>, route: { allow?: readonly string[]; deny?: readonly string[] }): boolean {
+  return refusedBy(ip, cfg.allow, cfg.deny) === undefined && refusedBy(ip, route.allow, route.deny) === undefined;
 }
 
 function refuse(req: FastifyRequest, rule: 'deny' | 'allow', scope: 'global' | 'endpoint'): AccessDeniedError {

@@ -12,7 +12,7 @@
  * never holds a slot, and the slots' own 429 (overload) stays a separate matter.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
-import type { SettingsReader } from '../config/index.js';
+import type { Settings, SettingsReader } from '../config/index.js';
 import { RateLimitedError } from '../errors.js';
 import { isQuiet } from '../http/lifecycle.js';
 import { effectiveRules, rateLimitProblem, type EffectiveRule, type RateLimitRule } from './rate-limit-rules.js';
@@ -76,6 +76,15 @@ function answer(reply: FastifyReply, rules: EffectiveRule[], outcomes: Outcome[]
   reply.header('RateLimit-Policy', [...new Set(rules.map(policyOf))].join(', '));
   if (refused === undefined) return undefined;
   return new RateLimitedError(`rate limit reached: ${describe(rules[refused])}; retry in ${seconds} s`, { retryAfterSeconds: seconds });
+}
+
+/**
+ * Whether a rule could count a request to the route of `config`: a global rule, or one of the
+ * route's own (the express lane answers no such request: src/http/express-lane.ts).
+ */
+export function rateLimitsMayApply(cfg: Pick<Settings, 'rate_limit'>, config: { rate_limit?: RateLimitRule | readonly RateLimitRule[] }): boolean {
+  const own = config.rate_limit;
+  return cfg.rate_limit.length > 0 || (own !== undefined && (!Array.isArray(own) || own.length > 0));
 }
 
 export function registerRateLimits(app: FastifyInstance, settings: SettingsReader, store: RateLimitStore): void {
