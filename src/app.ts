@@ -28,6 +28,8 @@ import { trafficCompareRoute } from './routes/traffic-compare.js';
 import { endpointRoutes } from './endpoints/routes.js';
 import type { RowColumns } from './endpoints/startup-check.js';
 import { ResponseCache } from './cache/response-cache.js';
+import { ParamsMemo } from './cache/params-memo.js';
+import { expressLane, type ExpressLane } from './http/express-lane.js';
 import type { RequestTracer } from './tracing/tracer.js';
 
 export interface AppParts {
@@ -63,6 +65,11 @@ export interface AppParts {
   responseCache?: ResponseCache;
   /** Traces the requests (`otel_traces`); one per process, kept across endpoint switches and shut down by its owner. */
   tracer?: RequestTracer;
+  /**
+   * Given the app's express lane (src/http/express-lane.ts), for a server the caller owns to ask
+   * before the app; not called when no request could take it (traces on, or the cache in Redis).
+   */
+  onExpressLane?: (lane: ExpressLane) => void;
 }
 
 /** What the HTTP layer serves besides what every app gets (the request hooks, error replies, input rules). */
@@ -108,7 +115,11 @@ export const gatewayHttp = fp(
         const own = (cache = new ResponseCache(settings));
         app.addHook('onClose', async () => own.close());
       }
-      endpointRoutes(app, queryDeps, parts.rowColumns, cache);
+      const memo = new ParamsMemo();
+      endpointRoutes(app, queryDeps, parts.rowColumns, cache, memo);
+      if (parts.onExpressLane !== undefined && parts.tracer === undefined && !cache.shared) {
+        parts.onExpressLane(expressLane({ settings, memo, acquirer: parts.acquirer, observer: parts.observer, isShuttingDown: parts.isShuttingDown }));
+      }
     }
   },
   { fastify: '5.x', name: 'watchtower-http' },

@@ -19,6 +19,7 @@ import { createRateLimitStore } from './limits/rate-limit-store.js';
 import { cacheIdOf } from './cache/endpoint-cache.js';
 import { ResponseCache } from './cache/response-cache.js';
 import { addressUrl, SharedServer, type MountedApp } from './http/shared-server.js';
+import type { ExpressLane } from './http/express-lane.js';
 import { getLogger, isLevelEnabled, setLogLevel } from './log/index.js';
 import { bindCacheMetrics, bindResourceMetrics, connectorHooks, initCacheChildren, initChildren, recordConfigReload, recordQuery, requestObserver } from './metrics/bind.js';
 import { createMetrics, type Metrics } from './metrics/catalogue.js';
@@ -158,8 +159,9 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
   let rowColumns = opts.rowColumns;
 
   /** Builds an app over the shared server serving `endpoints`, with metric children for its routes. */
-  const mountApp = () =>
-    server.mount(async (serverFactory) => {
+  const mountApp = async () => {
+    let express: ExpressLane | undefined;
+    const mounted = await server.mount(async (serverFactory) => {
       const routeUrls: string[] = [];
       const app = await buildApp({
         settings,
@@ -179,12 +181,16 @@ export async function createGateway(opts: GatewayOptions = {}): Promise<Gateway>
         rateLimits,
         responseCache,
         tracer,
+        onExpressLane: (lane) => (express = lane),
       });
       await app.ready();
       initChildren(metrics, [...new Set(routeUrls)], [...settings().resource_ids], settings().client_metrics);
       initCacheChildren(metrics, [...responseCache.endpoints]);
       return app;
     });
+    mounted.express = express;
+    return mounted;
+  };
 
   let served: Endpoint[] = loadEndpoints(cfg);
   const first = await mountApp();

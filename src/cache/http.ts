@@ -24,7 +24,8 @@ import { negotiate } from '../endpoints/formats.js';
 import { cacheIdOf } from './endpoint-cache.js';
 import { etagOf, notModified, type CacheEntry } from './entry.js';
 import { endpointKeys } from './key.js';
-import { ParamsMemo } from './params-memo.js';
+import type { ParamsMemo } from './params-memo.js';
+import type { ExpressRoute } from '../http/express-lane.js';
 import type { Flight, Lookup, ResponseCache } from './response-cache.js';
 
 type Obj = Record<string, unknown>;
@@ -32,10 +33,20 @@ type Obj = Record<string, unknown>;
 /** Times a waiter whose leader had nothing to share looks again before running its own query uncached. */
 const MAX_ROUNDS = 3;
 
-function sendEntry(req: FastifyRequest, reply: FastifyReply, entry: CacheEntry, vary: boolean): FastifyReply {
-  // Whole seconds left, rounded up: a fresh answer says its full ttl.
+/** `max-age=<n>` for a day of seconds, made once each: a hit's header without a string join per request. */
+const MAX_AGES: string[] = [];
+const MAX_AGES_KEPT = 86_400;
+
+/** Cache-Control of a hit: the whole seconds left, rounded up (a fresh answer says its full ttl); `private` for a known caller. */
+export function cacheControlOf(entry: CacheEntry, caller: boolean): string {
   const left = Math.max(0, Math.ceil((entry.expiresAt - Date.now()) / 1000));
-  reply.header('cache-control', req.wt.caller === undefined ? `max-age=${left}` : `private, max-age=${left}`);
+  if (caller) return `private, max-age=${left}`;
+  if (left >= MAX_AGES_KEPT) return `max-age=${left}`;
+  return (MAX_AGES[left] ??= `max-age=${left}`);
+}
+
+function sendEntry(req: FastifyRequest, reply: FastifyReply, entry: CacheEntry, vary: boolean): FastifyReply {
+  reply.header('cache-control', cacheControlOf(entry, req.wt.caller !== undefined));
   reply.header('etag', entry.etag);
   if (vary) reply.header('vary', 'Accept');
   if (notModified(req.headers['if-none-match'], entry.etag)) return reply.code(304).send();
@@ -177,7 +188,13 @@ function waitBoundMs(settings: SettingsReader, ep: Endpoint): number {
  * The hooks of `ep`, or undefined when it neither caches nor invalidates. `invalidates`: the cache
  * ids its `invalidates` names (src/cache/endpoint-cache.ts invalidationTargets).
  */
-export function endpointCacheHooks(ep: Endpoint, cache: ResponseCache, settings: SettingsReader, invalidates: readonly string[] | undefined): EndpointCacheHooks | undefined {
+export function endpointCacheHooks(
+  ep: Endpoint,
+  cache: ResponseCache,
+  settings: SettingsReader,
+  invalidates: readonly string[] | undefined,
+  appMemo: ParamsMemo,
+): EndpointCacheHooks | undefined {
   if (ep.cache === undefined) {
     if (invalidates === undefined || invalidates.length === 0) return undefined;
     return { lead: () => undefined, afterWrite: () => cache.invalidate(invalidates) };
@@ -192,9 +209,9 @@ export function endpointCacheHooks(ep: Endpoint, cache: ResponseCache, settings:
     vary: ep.formats.length > 1,
   };
   const keys = endpointKeys(ep, id);
-  // Only where the early hit can answer: entries in this process's memory (not Redis), and the
-  // request's URL and Accept alone deciding its format and param values.
-  const memo = !cache.shared && urlDecidesKey(ep) ? new ParamsMemo() : undefined;
+  // Only where an early hit (preParsing, or the express lane) can answer: entries in this process's
+  // memory (not Redis), and the request's URL and Accept alone deciding its format and param values.
+  const memo = !cache.shared && urlDecidesKey(ep) ? appMemo : undefined;
   const leads = new WeakMap<FastifyRequest, Lead>();
   const endpoint = ep.path;
 
@@ -216,12 +233,26 @@ export function endpointCacheHooks(ep: Endpoint, cache: ResponseCache, settings:
     sendEntry(req, reply, entry, spec.vary);
   };
 
-  // Only a hit in memory with no query under way for its key; anything else goes the whole way.
+  /** Only an entry in memory with no query under way for its key; anything else goes the whole way. */
+  const earlyEntry = (key: string): CacheEntry | undefined => (cache.flight(key) === undefined ? cache.memoryEntry(key) : undefined);
+
+  // What the express lane needs of this endpoint (src/http/express-lane.ts).
+  const route: ExpressRoute = {
+    endpoint,
+    resources: ep.resources,
+    vary: spec.vary,
+    hit: (key) => {
+      const entry = earlyEntry(key);
+      if (entry !== undefined) cache.observer.hit(endpoint);
+      return entry;
+    },
+  };
+
   const preParsing: preParsingHookHandler = (req, reply, payload, done) => {
     const learnt = memo!.get(req.url, req.headers.accept);
     if (learnt === undefined) return done(null, payload);
     const key = learnt.anonymousKey !== undefined && req.wt.caller === undefined ? learnt.anonymousKey : keys.withParams(req, learnt.format, learnt.params);
-    const entry = cache.flight(key) === undefined ? cache.memoryEntry(key) : undefined;
+    const entry = earlyEntry(key);
     if (entry === undefined) return done(null, payload);
     hit(req, reply, entry);
   };
@@ -235,7 +266,14 @@ export function endpointCacheHooks(ep: Endpoint, cache: ResponseCache, settings:
     }
     const params = keys.paramsPart(req);
     const key = keys.withParams(req, format, params);
-    memo?.set(req.url, req.headers.accept, { format, params, anonymousKey: keys.anonymousShared && req.wt.caller === undefined ? key : undefined });
+    memo?.set(req.url, req.headers.accept, {
+      format,
+      params,
+      anonymousKey: keys.anonymous(format, params),
+      route,
+      config: req.routeOptions.config,
+      recorded: req.wt.logged,
+    });
     let rounds = 0;
     let answered = false;
 

@@ -23,8 +23,11 @@ export interface EndpointKeys {
   paramsPart(req: FastifyRequest): string;
   /** The key of `req` with a params part computed before (for a request with the same params). */
   withParams(req: FastifyRequest, format: string, params: string): string;
-  /** Whether every request without a caller has the same key for the same format and params (no identity param binds the address). */
-  anonymousShared: boolean;
+  /**
+   * The key of every request without a caller for `format` and `params`, when they all have the
+   * same one (no identity param binds the address); undefined otherwise.
+   */
+  anonymous(format: string, params: string): string | undefined;
 }
 
 function valueOf(req: FastifyRequest, p: ParamDecl): unknown {
@@ -43,18 +46,21 @@ export function endpointKeys(ep: Endpoint, id: string): EndpointKeys {
     if (params.length === 1) return JSON.stringify(valueOf(req, params[0]));
     return params.length > 0 ? JSON.stringify(params.map((p) => valueOf(req, p))) : '';
   };
+  const keyOf = (format: string, roles: string, identityPart: string, paramsText: string) => `${id}${SEP}${format}${SEP}${roles}${SEP}${identityPart}${SEP}${paramsText}`;
   const withParams = (req: FastifyRequest, format: string, paramsText: string): string => {
     const caller = req.wt.caller;
     const roles = caller === undefined ? '-' : caller.roles.length === 1 ? caller.roles[0] : [...caller.roles].sort().join(',');
-    let key = `${id}${SEP}${format}${SEP}${roles}${SEP}`;
+    let identityPart = '';
     if (identity.length > 0) {
       const values: Obj = { _client: req.wt.client };
       addIdentity(values, caller, claims);
-      key += JSON.stringify(identity.map((n) => values[n] ?? null));
+      identityPart = JSON.stringify(identity.map((n) => values[n] ?? null));
     }
     // A database role and request.jwt.claims: row-level security may read any claim.
-    if (roleClaim) key += JSON.stringify([caller?.id ?? null, caller?.claims ?? null]);
-    return key + SEP + paramsText;
+    if (roleClaim) identityPart += JSON.stringify([caller?.id ?? null, caller?.claims ?? null]);
+    return keyOf(format, roles, identityPart, paramsText);
   };
-  return { paramsPart, withParams, anonymousShared: identity.length === 0 && !roleClaim };
+  const anonymousShared = identity.length === 0 && !roleClaim;
+  const anonymous = (format: string, paramsText: string) => (anonymousShared ? keyOf(format, '-', '', paramsText) : undefined);
+  return { paramsPart, withParams, anonymous };
 }

@@ -22,6 +22,7 @@ import { pgRoleSetup } from '../auth/sql-identity.js';
 import { invalidationTargets } from '../cache/endpoint-cache.js';
 import { endpointCacheHooks, type EndpointCacheHooks } from '../cache/http.js';
 import type { ResponseCache } from '../cache/response-cache.js';
+import { ParamsMemo } from '../cache/params-memo.js';
 
 type Obj = Record<string, unknown>;
 
@@ -215,9 +216,16 @@ export function registerEndpoint(app: FastifyInstance, ep: Endpoint, deps: Query
 
 /**
  * Registers every endpoint of the files named by the `endpoints` key; throws ConfigError listing
- * every problem. `rowColumns`: the row types read from the database for endpoints without `columns`.
+ * every problem. `rowColumns`: the row types read from the database for endpoints without `columns`;
+ * `memo`: what the app's cached endpoints learn of their URLs (src/cache/params-memo.ts).
  */
-export function endpointRoutes(app: FastifyInstance, deps: QueryDeps, rowColumns?: (ep: Endpoint) => Endpoint['columns'], cache?: ResponseCache): void {
+export function endpointRoutes(
+  app: FastifyInstance,
+  deps: QueryDeps,
+  rowColumns?: (ep: Endpoint) => Endpoint['columns'],
+  cache?: ResponseCache,
+  memo: ParamsMemo = new ParamsMemo(),
+): void {
   const endpoints = loadEndpoints(deps.settings());
   // A built-in route of the same method and path: named here with the others' form, not by Fastify's throw.
   const taken = endpoints
@@ -226,7 +234,7 @@ export function endpointRoutes(app: FastifyInstance, deps: QueryDeps, rowColumns
   if (taken.length > 0) throw new ConfigError(`endpoint files refused, ${taken.length} problem(s): ${taken.join('; ')}`, { keys: ['endpoints'] });
   const targets = cache === undefined ? undefined : invalidationTargets(endpoints);
   for (const ep of endpoints) {
-    const hooks = cache === undefined ? undefined : endpointCacheHooks(ep, cache, deps.settings, targets?.get(`${ep.method} ${ep.path}`));
+    const hooks = cache === undefined ? undefined : endpointCacheHooks(ep, cache, deps.settings, targets?.get(`${ep.method} ${ep.path}`), memo);
     registerEndpoint(app, ep.columns || !rowColumns ? ep : { ...ep, columns: rowColumns(ep) }, deps, hooks);
   }
 }

@@ -4,9 +4,10 @@
  * records, metrics, and the release of every resource the request held (also when the client went
  * away mid-response). Every record names the caller (`client_id`) beside the address.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { callerId } from '../auth/caller.js';
+import { ANONYMOUS, callerId } from '../auth/caller.js';
 import type { SettingsReader } from '../config/index.js';
 import { AppError, ShuttingDownError } from '../errors.js';
 import { getLogger } from '../log/index.js';
@@ -49,7 +50,7 @@ export function isQuiet(url: string): boolean {
 }
 
 /** The `msg` of a request's three records. */
-interface RecordMessages {
+export interface RecordMessages {
   request: string;
   queryStats: string;
   results: string;
@@ -108,6 +109,41 @@ function announce(req: FastifyRequest, state: RequestState): void {
   if (!state.logged || state.announced) return;
   state.announced = true;
   requestRecord(messagesFor(req.method, req.url).request, [state.client, callerId(state)], state.cid);
+}
+
+/**
+ * The records and metrics of a request the express lane answered without Fastify
+ * (src/http/express-lane.ts): the same ones these hooks write for an anonymous request that ran no
+ * query. `arrived` writes its request record; `ended`, when its response closed, its request-stats
+ * record and metrics.
+ */
+export interface ExpressRecords {
+  /** Returns the messages of its records, for ended(). */
+  arrived(method: string, url: string, client: string, cid: string): RecordMessages;
+  /** `length`: the Content-Length sent, if any. */
+  ended(messages: RecordMessages, endpoint: string, client: string, cid: string, req: IncomingMessage, res: ServerResponse, start: number, length: string | undefined): void;
+}
+
+export function expressRecords(observer: RequestObserver): ExpressRecords {
+  return {
+    arrived: (method, url, client, cid) => {
+      const messages = messagesFor(method, url);
+      requestRecord(messages.request, [client, ANONYMOUS], cid);
+      return messages;
+    },
+    ended: (messages, endpoint, client, cid, req, res, start, length) => {
+      const duration = (performance.now() - start) / 1000;
+      const statusCode = res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST;
+      observer.requestDone(endpoint, statusCode, duration, undefined);
+      const aborted = req.aborted || !res.writableFinished;
+      requestStatsRecord(messages.results, [client, ANONYMOUS, 0, statusCode, length === undefined ? '-' : length, roundSeconds(duration), aborted || undefined], cid);
+    },
+  };
+}
+
+/** X-Process-Time of a response that leaves now, for a request that arrived at `start` (performance.now()). */
+export function processTimeSince(start: number): string {
+  return processTimeText((performance.now() - start) / 1000);
 }
 
 /**

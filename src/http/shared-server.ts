@@ -10,7 +10,11 @@ import type { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance, FastifyServerFactory } from 'fastify';
+import { getLogger } from '../log/index.js';
+import type { ExpressLane } from './express-lane.js';
 import { fastifyTimeouts, nodeServerTimeouts, type TimeoutSettings } from './server-timeouts.js';
+
+const log = getLogger('shared-server.ts');
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 type Listener = (...args: unknown[]) => void;
@@ -18,6 +22,8 @@ type Listeners = Array<[string | symbol, Listener]>;
 
 /** One app built over the shared server, with the requests it has in flight. */
 export class MountedApp {
+  /** Asked before the app (src/http/express-lane.ts): answers a repeated cache hit without Fastify. */
+  express: ExpressLane | undefined;
   private inFlight = 0;
   private idle: Array<() => void> = [];
   private closed: Promise<void> | undefined;
@@ -91,10 +97,24 @@ export class SharedServer {
       res.writeHead(503, { 'Retry-After': '1' }).end();
       return;
     }
+    // Answered at once and complete: not a request in flight inside the app.
+    if (mounted.express !== undefined && this.expressAnswered(mounted.express, req, res)) return;
     mounted.started();
     // 'close' comes once for every response: finished, or the client gone.
     res.once('close', () => mounted.ended());
     mounted.handler.call(this.server, req, res);
+  }
+
+  /** A fault of the lane leaves the request to the app, or (headers sent already) ends its connection; it never escapes the listener. */
+  private expressAnswered(lane: ExpressLane, req: IncomingMessage, res: ServerResponse): boolean {
+    try {
+      return lane(req, res);
+    } catch (err) {
+      log.error('express-lane-err', `express lane failed on ${req.method ?? ''} ${String(req.url).slice(0, 200)}`, { error: err as Error });
+      if (!res.headersSent) return false;
+      res.destroy();
+      return true;
+    }
   }
 
   /** The active app; throws before the first activate(). */

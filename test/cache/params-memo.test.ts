@@ -3,9 +3,10 @@
  * so a long one is not kept and many distinct ones empty it instead of growing it.
  */
 import { describe, expect, it } from 'vitest';
-import { ParamsMemo } from '../../src/cache/params-memo.js';
+import { ParamsMemo, type Learnt } from '../../src/cache/params-memo.js';
 
-const learnt = (params: string) => ({ format: 'json', params, anonymousKey: undefined });
+const route = { endpoint: '/x', resources: [], vary: false, hit: () => undefined };
+const learnt = (params: string): Learnt => ({ format: 'json', params, anonymousKey: undefined, route, config: {}, recorded: true });
 
 describe('ParamsMemo', () => {
   it('keeps a URL per Accept, an absent Accept as an empty one', () => {
@@ -29,17 +30,17 @@ describe('ParamsMemo', () => {
     expect(memo.get(`/x?a=${'1'.repeat(251)}`, undefined)?.params).toBe('256');
   });
 
-  it('empties itself at 1,000 URLs instead of growing, across every Accept', () => {
+  it('empties itself at 4,000 URLs instead of growing, across every Accept', () => {
     const memo = new ParamsMemo();
-    for (let i = 0; i < 1000; i++) memo.set(`/x?a=${i}`, i % 2 === 0 ? undefined : 'text/csv', learnt(String(i)));
+    for (let i = 0; i < 4000; i++) memo.set(`/x?a=${i}`, i % 2 === 0 ? undefined : 'text/csv', learnt(String(i)));
     expect(memo.get('/x?a=0', undefined)?.params).toBe('0');
-    expect(memo.get('/x?a=999', 'text/csv')?.params).toBe('999');
+    expect(memo.get('/x?a=3999', 'text/csv')?.params).toBe('3999');
     // Setting a URL already kept does not count twice.
     memo.set('/x?a=0', undefined, learnt('again'));
     expect(memo.get('/x?a=1', 'text/csv')?.params).toBe('1');
-    memo.set('/x?a=1000', undefined, learnt('1000'));
+    memo.set('/x?a=4000', undefined, learnt('4000'));
     expect(memo.get('/x?a=0', undefined)).toBeUndefined();
-    expect(memo.get('/x?a=999', 'text/csv')).toBeUndefined();
-    expect(memo.get('/x?a=1000', undefined)?.params).toBe('1000');
+    expect(memo.get('/x?a=3999', 'text/csv')).toBeUndefined();
+    expect(memo.get('/x?a=4000', undefined)?.params).toBe('4000');
   });
 });

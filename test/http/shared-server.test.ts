@@ -3,11 +3,15 @@
  * real HTTP: a switch sends the next request, also on a kept-alive connection, to the new app while
  * a request inside the old one finishes there; only the active app's server listeners are
  * attached, however many switches; drained() waits for the old app's last request; a build that
- * throws leaves the server as it was.
+ * throws leaves the server as it was; the active app's express lane is asked first, and a lane that
+ * throws leaves the request to the app (or, its headers sent, ends the connection) instead of
+ * taking the process down.
  */
-import { Agent, request } from 'node:http';
+import { Agent, request, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Writable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyServerFactory } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
+import { flushLogs, setLogDestination } from '../../src/log/index.js';
 import { SharedServer } from '../../src/http/shared-server.js';
 
 const TIMEOUTS = { http_headers_timeout: 10, http_request_timeout: 30, http_keep_alive_timeout: 5, http_idle_timeout: 0 };
@@ -111,5 +115,43 @@ describe('SharedServer', () => {
       }),
     ).rejects.toThrow('bad endpoint file');
     expect(counts()).toEqual([1, 1]);
+  });
+
+  it('asks the express lane first; a lane that throws leaves the request to the app or ends its connection', async () => {
+    shared = new SharedServer(TIMEOUTS);
+    const mounted = await shared.mount(async (f) => {
+      const app = appNamed('app', f);
+      await app.ready();
+      return app;
+    });
+    shared.activate(mounted);
+    const { port } = await shared.listen('127.0.0.1', 0);
+    const logged: string[] = [];
+    setLogDestination(new Writable({ write: (c: Buffer, _e, cb) => (logged.push(c.toString()), cb()) }));
+    const agent = new Agent({ keepAlive: false });
+    try {
+      mounted.express = (req: IncomingMessage, res: ServerResponse) => {
+        if (req.url === '/fast') {
+          res.writeHead(200, ['content-type', 'text/plain']).end('fast');
+          return true;
+        }
+        if (req.url === '/half') {
+          res.writeHead(200, ['content-length', '10']);
+          throw new Error('broken after the headers');
+        }
+        if (req.url === '/') throw new Error('broken before answering');
+        return false;
+      };
+      expect((await get(port, '/fast', agent)).body).toBe('fast');
+      expect(mounted.requestsInFlight).toBe(0);
+      expect(JSON.parse((await get(port, '/', agent)).body)).toEqual({ name: 'app' });
+      await expect(get(port, '/half', agent)).rejects.toThrow();
+      expect(shared.server.listening).toBe(true);
+      flushLogs();
+      expect(logged.join('')).toContain('tag=express-lane-err msg="express lane failed on GET /"');
+    } finally {
+      agent.destroy();
+      setLogDestination(process.stdout);
+    }
   });
 });
