@@ -10,6 +10,9 @@
  *   once the live settings add authentication, a deny rule or a rate limit, a caller with a
  *   credential goes through Fastify, a trusted proxy's client is recorded and checked as Fastify
  *   reads it, and a gateway whose cache is kept in Redis has no lane.
+ * - Under load with clients that leave mid-body and right after sending, and one that stops
+ *   reading a 4 MB answer: nothing is held, every answer has both records (the one that stopped
+ *   reading marked aborted), and the next run is answered without a 5xx.
  *
  * Which requests the lane answered is counted by wrapping expressLane (vi.mock).
  */
@@ -29,6 +32,8 @@ import type { ExpressLaneDeps } from '../../src/http/express-lane.js';
 import { parseExposition } from '../metrics/exposition.js';
 import { TEST_REDIS_URL } from '../helpers/redis-server.js';
 import { openRaw } from '../helpers/raw-http.js';
+import { fiveXx, runLoad } from '../helpers/load-client.js';
+import { connect } from 'node:net';
 
 /** URLs the lane answered, in order. */
 const answered = vi.hoisted(() => [] as string[]);
@@ -62,6 +67,8 @@ function baseSettings(extra: Record<string, unknown> = {}): Settings {
       docs_enabled: false,
       // A miss's answer then has exactly the headers of a hit.
       server_timing: false,
+      // The 4 MB answer of /wide is kept.
+      cache_max_entry_bytes: 8 * 1024 * 1024,
       resources: { [RID]: { db_min_conn_pool_size: 1, db_max_conn_pool_size: 2 } },
       secure: { [RID]: { db_type: 'sqlite', db_path: join(work, 'items.db') } },
       endpoints: [join(work, 'items.yaml')],
@@ -89,6 +96,8 @@ beforeAll(async () => {
   const db = new Database(join(work, 'items.db'));
   db.exec('CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL)');
   for (let i = 1; i <= 5; i++) db.prepare('INSERT INTO items VALUES (?, ?)').run(i, `n${i}`);
+  db.exec(`CREATE TABLE wide (id INTEGER PRIMARY KEY, pad TEXT NOT NULL);
+    WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 40000) INSERT INTO wide SELECT i, printf('%.80c', 'x') FROM g;`);
   db.close();
   writeFileSync(
     join(work, 'items.yaml'),
@@ -99,6 +108,11 @@ beforeAll(async () => {
           params: { min_id: { type: 'integer', minimum: 0, maximum: 1000, default: 0 } },
           statements: [{ sql: 'SELECT id, name FROM items WHERE id >= :min_id ORDER BY id' }],
           formats: ['json', 'csv'], cache: { ttl: 60 },
+        },
+        {
+          method: 'GET', path: '/wide', resources: [RID], public: true,
+          statements: [{ sql: 'SELECT id, pad FROM wide ORDER BY id' }],
+          cache: { ttl: 60 },
         },
         {
           method: 'GET', path: '/names', resources: [RID],
@@ -315,6 +329,55 @@ describe('the express lane', () => {
     });
     expect(withBody).toBeGreaterThanOrEqual(200);
     expect(answered).toHaveLength(count);
+  });
+});
+
+describe('the express lane under load, with clients that leave and clients that stop reading', () => {
+  /** Requests in progress or waiting, and connections lent out, of the resource. */
+  const held = async () => [
+    await metric('wt_in_progress_requests', { resource_id: RID }),
+    await metric('wt_pending_requests', { resource_id: RID }),
+    (await metric('wt_open_connections', { resource_id: RID })) - (await metric('wt_pooled_connections', { resource_id: RID })),
+  ];
+
+  it('leaves nothing held, records every answer, and the next run has no 5xx', async () => {
+    const paths = ['/wide', '/items?min_id=1', '/items?min_id=2'];
+    const loopback = `http://127.0.0.1:${new URL(base).port}`;
+    const before = answered.length;
+    for (let run = 0; run < 3; run++) {
+      const r = await runLoad({ url: loopback, paths, clients: 16, durationMs: 1000, kinds: ['reader', 'leave-mid-body', 'leave-early'], maxRequests: 5000 });
+      expect(r.errors, `run ${run}`).toEqual([]);
+      expect(fiveXx(r), `run ${run}: ${JSON.stringify(r.statuses)}`).toBe(0);
+      expect(r.dropped, `run ${run} dropped nothing: the test would prove nothing`).toBeGreaterThan(0);
+    }
+    expect(answered.length - before).toBeGreaterThan(100);
+    await expect.poll(held, { timeout: 10_000 }).toEqual([0, 0, 0]);
+    const after = await runLoad({ url: loopback, paths, clients: 8, durationMs: 15_000, maxRequests: 80 });
+    expect(after.errors).toEqual([]);
+    expect(after.statuses).toEqual({ 200: 80 });
+    expect(after.completed).toBe(80);
+    // runLoad sends no Accept: its first request of each URL taught the memo that one.
+    // Every request the lane answered wrote both records: one request-stats per request record.
+    await new Promise((r) => setTimeout(r, 100));
+    flushLogs();
+    const wide = (tag: string) => lines.filter((l) => l.includes(` tag=${tag} msg="GET /wide`)).length;
+    expect(wide('request')).toBeGreaterThan(0);
+    expect(wide('request-stats')).toBe(wide('request'));
+  }, 60_000);
+
+  it('records a client that stops reading a 4 MB hit as aborted once it goes, and holds nothing meanwhile', async () => {
+    await fetch(`${base}/wide`).then((r) => r.arrayBuffer());
+    const count = answered.length;
+    const socket = connect(Number(new URL(base).port), '127.0.0.1');
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    // Reads nothing: the answer fills the socket buffers and stays unfinished.
+    socket.pause();
+    socket.write('GET /wide HTTP/1.1\r\nHost: x\r\nAccept: */*\r\nX-Correlation-ID: stops-reading\r\n\r\n');
+    await expect.poll(() => answered.length).toBe(count + 1);
+    expect(await held()).toEqual([0, 0, 0]);
+    await new Promise((r) => setTimeout(r, 200));
+    socket.destroy();
+    await expect.poll(() => recordsOf('stops-reading').find((l) => l.includes('tag=request-stats')), { timeout: 5000 }).toMatch(/status_code=200 content_length=\d+ aborted=true$/);
   });
 });
 
