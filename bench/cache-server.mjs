@@ -1,8 +1,9 @@
 // The gateway (dist/) wired as src/gateway.ts wires it (resource manager, metrics, logs, response
-// cache, the app of src/app.ts with the endpoint files of its config), plus one hand-written route
-// on the same app answering fixed bytes without a database: the cached endpoint's own answer, read
-// from a file once the bench has fetched it. A cache hit and this route go through the same
-// request hooks, records and metrics, so the difference between them is the cache's own cost.
+// cache, the app of src/app.ts with the endpoint files of its config, on the shared server with the
+// app's express lane), plus one hand-written route on the same app answering fixed bytes without a
+// database: the cached endpoint's own answer, read from a file once the bench has fetched it. This
+// route goes through every request hook, record and metric; a repeated hit, from the express lane,
+// through the same records and metrics and none of the hooks.
 //
 // env WT_CONFIG: the config (one resource, `endpoints` naming the bench's endpoint file);
 // BENCH_CACHE_BODY: the file the route answers (read at its first request); HOST, PORT.

@@ -6,9 +6,10 @@
 //   the pair measured back to back). The gateway runs as in production: logs at INFO to /dev/null
 //   (two records per request), metrics on, every request hook registered.
 // - information: a plain Fastify route on the gateway's own app answering the same bytes
-//   (bench/cache-server.mjs), which passes the same hooks, records and metrics as the hit: the
-//   cache's own cost; the same endpoint without a cache: what a hit saves; and the bare process
-//   sending the hit's other headers too (correlation id, cache headers, process time).
+//   (bench/cache-server.mjs), which passes every request hook, record and metric (the hit, from the
+//   express lane, passes none of the hooks); the same endpoint without a cache: what a hit saves;
+//   and the bare process sending the hit's other headers too (correlation id, cache headers,
+//   process time).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -110,7 +111,7 @@ export async function run() {
       connections: CONNECTIONS,
       notes: [
         `a ${body.length}-byte answer (10 rows of the sample table as JSON); the gateway logs at INFO to /dev/null (request and request-stats records per request) and keeps its metrics, as in production`,
-        'a hit of a URL and Accept seen before is answered in preParsing, after the request hooks (records, network rules, authentication, rate limits), before validation; no slot or connection is taken',
+        'the gateway is served as src/gateway.ts serves it (its shared server): a hit of a URL and Accept seen before, anonymous with no rule, authentication or rate limit applying, is answered by the express lane before Fastify, with the same headers, records and metrics; no slot or connection is taken',
         'the target compares with a separate bare Fastify process, which leaves out all of the gateway\'s per-request work (records, metrics, hooks, the correlation id and cache headers); the route on the gateway\'s own app shows the cache\'s own cost',
       ],
       rows,

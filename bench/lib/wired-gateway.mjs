@@ -13,6 +13,7 @@ import { createMetrics } from '../../dist/metrics/catalogue.js';
 import { metricsPlugin } from '../../dist/metrics/plugin.js';
 import { startProcessMetrics } from '../../dist/metrics/process.js';
 import { ResourceManager } from '../../dist/resources/resource-manager.js';
+import { SharedServer } from '../../dist/http/shared-server.js';
 
 /**
  * Reads the config (env WT_CONFIG; one resource), builds the app, lets `addRoutes` add its routes,
@@ -32,30 +33,40 @@ export async function serveWiredGateway(opts) {
   const responseCache = opts.cache ? new ResponseCache(config) : undefined;
   if (responseCache) bindCacheMetrics(metrics, responseCache);
   const routeUrls = [];
-  const app = await buildApp({
-    acquirer: resources,
-    readiness: () => resources.readiness(),
-    observer: { requestDone: (endpoint, statusCode, seconds) => recordRequest(metrics, endpoint, statusCode, seconds) },
-    onQuery: (ev) => recordQuery(metrics, ev),
-    metricsPlugin: async (instance) => instance.register(metricsPlugin, { metrics }),
-    isShuttingDown: () => false,
-    docs: false,
-    version: 'bench',
-    routeUrls,
-    responseCache,
+  // Served as src/gateway.ts serves: the app over the shared server, which asks the app's express lane first.
+  const server = new SharedServer(settings);
+  let express;
+  const mounted = await server.mount(async (serverFactory) => {
+    const app = await buildApp({
+      acquirer: resources,
+      readiness: () => resources.readiness(),
+      observer: { requestDone: (endpoint, statusCode, seconds) => recordRequest(metrics, endpoint, statusCode, seconds) },
+      onQuery: (ev) => recordQuery(metrics, ev),
+      metricsPlugin: async (instance) => instance.register(metricsPlugin, { metrics }),
+      isShuttingDown: () => false,
+      docs: false,
+      version: 'bench',
+      routeUrls,
+      responseCache,
+      serverFactory,
+      onExpressLane: (lane) => (express = lane),
+    });
+    opts.addRoutes(app, { rid, target, metrics });
+    await app.ready();
+    return app;
   });
-  opts.addRoutes(app, { rid, target, metrics });
-
-  await app.ready();
+  mounted.express = express;
+  server.activate(mounted);
   initChildren(metrics, [...new Set(routeUrls)], [...settings.resource_ids]);
   if (responseCache) initCacheChildren(metrics, [...responseCache.endpoints]);
   const stopProcessMetrics = startProcessMetrics(metrics);
   resources.start();
   await resources.warm();
-  await app.listen({ host: settings.host, port: settings.port });
+  await server.listen(settings.host, settings.port);
 
   const shutdown = async () => {
-    await app.close();
+    await mounted.close();
+    await server.close();
     await resources.shutdown(1);
     responseCache?.close();
     stopProcessMetrics();
