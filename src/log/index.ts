@@ -12,7 +12,8 @@
  * can lose up to LOG_FLUSH_MS of lines.
  *
  * The records every request writes (Log.record) go straight into the batcher's chunk, part by part,
- * without a string of the line: building one cost allocations, joins and a copy per record.
+ * without a string of the line: building one cost allocations, joins and a copy per record. A writer
+ * copies the start of its last line when the next one's msg and first values repeat it.
  *
  * The logger itself is hand-written: a level check and a call to the formatter. A pino logger
  * added its generic write step (mixins, hooks, metadata, none of which we use) to each of the three
@@ -68,6 +69,8 @@ function formatLine(head: string, tag: string, msg: string, f: Fields | undefine
 /** Heads kept per record writer (one per msg, so per URL), and the longest msg kept. */
 const MAX_RECORD_HEADS = 1000;
 const MAX_KEPT_MSG = 300;
+/** The longest start of a line (head and fields) a record writer keeps to copy into its next line. */
+const MAX_REUSED_BYTES = 1024;
 const CID_PREFIX = Buffer.from(' cid=');
 /** The most UTF-8 bytes an encoded value takes per UTF-16 unit of its text: an escape (\u00XX). */
 const MAX_VALUE_BYTES_PER_UNIT = 6;
@@ -192,20 +195,39 @@ export function getLogger(source: string): Log {
       fields.cid = cid;
       destination.write(formatLine(head, tag, msg, fields));
     };
+    // The last line written into a chunk, up to the end of each field: its msg, its values, and
+    // ends[i], the length of the line before field i (ends[0]: its head). A record whose msg and
+    // first values are the last one's copies those bytes at once (a request's records repeat its
+    // URL, client and caller; the cid, the duration and the like change).
+    let lastMsg: string | undefined;
+    const lastValues: unknown[] = new Array<unknown>(names.length);
+    const ends = new Int32Array(names.length + 1);
+    const lastBytes = Buffer.allocUnsafeSlow(MAX_REUSED_BYTES);
     return (msg, values, cid) => {
       if (val < minLevel) return;
       const out = destination;
       if (!(out instanceof LineBatcher)) return asString(msg, values, cid);
-      let lineHead = heads.get(msg);
-      if (lineHead === undefined) {
-        lineHead = Buffer.from(start + logfmtValue(msg));
-        // A long msg (an odd URL) is not kept: its head is made for its record alone.
-        if (msg.length <= MAX_KEPT_MSG) {
-          if (heads.size >= MAX_RECORD_HEADS) heads.clear();
-          heads.set(msg, lineHead);
+      // Fields repeated from the last line; -1: another msg.
+      let same = -1;
+      let headLength: number;
+      let lineHead: Buffer | undefined;
+      if (msg === lastMsg) {
+        same = 0;
+        while (same < names.length && values[same] === lastValues[same]) same++;
+        headLength = ends[0];
+      } else {
+        lineHead = heads.get(msg);
+        if (lineHead === undefined) {
+          lineHead = Buffer.from(start + logfmtValue(msg));
+          // A long msg (an odd URL) is not kept: its head is made for its record alone.
+          if (msg.length <= MAX_KEPT_MSG) {
+            if (heads.size >= MAX_RECORD_HEADS) heads.clear();
+            heads.set(msg, lineHead);
+          }
         }
+        headLength = lineHead.length;
       }
-      let bound = lineHead.length + 1 + (cid === undefined ? 0 : CID_PREFIX.length + cid.length * MAX_VALUE_BYTES_PER_UNIT + 2);
+      let bound = headLength + 1 + (cid === undefined ? 0 : CID_PREFIX.length + cid.length * MAX_VALUE_BYTES_PER_UNIT + 2);
       for (let i = 0; i < prefixBytes.length; i++) {
         const v = values[i];
         if (v === undefined) continue;
@@ -214,13 +236,32 @@ export function getLogger(source: string): Log {
         bound += prefixBytes[i].length + b;
       }
       if (!out.begin(bound)) return asString(msg, values, cid);
-      out.bytes(lineHead);
-      for (let i = 0; i < prefixBytes.length; i++) {
-        const v = values[i];
-        if (v === undefined) continue;
-        out.bytes(prefixBytes[i]);
-        appendValue(out, v);
+      const lineStart = out.position;
+      let first: number;
+      if (lineHead === undefined) {
+        out.bytesUpTo(lastBytes, ends[same]);
+        first = same;
+      } else {
+        out.bytes(lineHead);
+        ends[0] = lineHead.length;
+        first = 0;
       }
+      for (let i = first; i < prefixBytes.length; i++) {
+        const v = values[i];
+        if (v !== undefined) {
+          out.bytes(prefixBytes[i]);
+          appendValue(out, v);
+        }
+        ends[i + 1] = out.position - lineStart;
+      }
+      // Keeps what changed, when the line so far fits; otherwise nothing is reused next time.
+      const kept = ends[prefixBytes.length];
+      if (kept <= lastBytes.length) {
+        const from = lineHead === undefined ? ends[first] : 0;
+        out.copyOut(lineStart + from, lineStart + kept, lastBytes, from);
+        for (let i = first; i < prefixBytes.length; i++) lastValues[i] = values[i];
+        lastMsg = msg;
+      } else lastMsg = undefined;
       if (cid !== undefined) {
         out.bytes(CID_PREFIX);
         appendValue(out, cid);

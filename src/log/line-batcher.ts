@@ -78,6 +78,22 @@ export class LineBatcher {
     this.used += b.length;
   }
 
+  /** Appends the first `n` bytes of `b`. */
+  bytesUpTo(b: Buffer, n: number): void {
+    this.chunk.set(b.subarray(0, n), this.used);
+    this.used += n;
+  }
+
+  /** Where the next byte of the chunk goes: stable from begin() to endLine(). */
+  get position(): number {
+    return this.used;
+  }
+
+  /** Copies bytes `from` to `to` (positions) of the chunk into `into` at `at`. */
+  copyOut(from: number, to: number, into: Buffer, at: number): void {
+    this.chunk.copy(into, at, from, to);
+  }
+
   /** Appends text of ASCII characters only (numbers, ready-made logfmt values). */
   ascii(s: string): void {
     const c = this.chunk;

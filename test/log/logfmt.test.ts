@@ -130,6 +130,50 @@ describe('logger', () => {
     expect(strings[2]).toBe(`[${process.pid}] INFO test.ts tag=request-stats msg="GET /é ü" client=café client_id="a\u00a0b" n=1024 note="tab\\there\\nnew" ok=false cid=x.y_z-1`);
   });
 
+  it('reuses the start of the last line only where the msg and the first values repeat', () => {
+    const log = getLogger('test.ts');
+    const stats = log.record('info', 'request-stats', ['client', 'client_id', 'n', 'note', 'ok']);
+    const base = ['127.0.0.1', 'anonymous', 0, 'two words', undefined];
+    const at = (i: number, v: unknown) => base.map((b, j) => (j === i ? v : b));
+    const values: [string, unknown[], string | undefined][] = [
+      ['GET /a', base, 'c1'],
+      ['GET /a', base, 'c2'],
+      // One value differs, at each position in turn, then the line as before.
+      ...base.map((_, i): [string, unknown[], string] => ['GET /a', at(i, i === 4 ? true : 'other value'), `d${i}`]),
+      ['GET /a', base, 'c3'],
+      // A field left out, then given, then the same number as another type.
+      ['GET /a', at(2, undefined), 'e1'],
+      ['GET /a', at(2, 5), 'e2'],
+      ['GET /a', at(2, '5'), 'e3'],
+      ['GET /a', at(2, NaN), 'e4'],
+      ['GET /a', at(2, NaN), 'e5'],
+      // Another msg, then back: each its own head.
+      ['GET /b', base, 'f1'],
+      ['GET /a', base, 'f2'],
+      // A start too long to keep (over 1 KB, within a chunk), then the same msg again.
+      ['GET /a', at(1, 'q'.repeat(1500)), 'g1'],
+      // Another writer's line between: the next line starts elsewhere in the chunk than this one did.
+      ['SHIFT', [], undefined],
+      ['GET /a', at(1, 'q'.repeat(1500)), 'g2'],
+      ['GET /a', base, undefined],
+      ['GET /a', at(3, { a: 1 }), 'h1'],
+      ['GET /a', base, 'h2'],
+    ];
+    const other = log.record('info', 'other', ['a']);
+    const write = ([msg, v, cid]: [string, unknown[], string | undefined]) => (msg === 'SHIFT' ? other('shift', ['x'.repeat(100)], 's') : stats(msg, v, cid));
+    setLogLevel('INFO');
+    const strings = capture();
+    values.forEach(write);
+    const chunks: Buffer[] = [];
+    const batcher = new LineBatcher({ write: (c: Buffer) => chunks.push(Buffer.from(c)) }, 16384, 60_000);
+    setLogDestination(batcher);
+    for (let round = 0; round < 2; round++) values.forEach(write);
+    batcher.close();
+    const parts = Buffer.concat(chunks).toString('utf8').split('\n').filter(Boolean);
+    expect(parts).toEqual([...strings, ...strings]);
+    expect(strings[2]).toBe(`[${process.pid}] INFO test.ts tag=request-stats msg="GET /a" client="other value" client_id=anonymous n=0 note="two words" cid=d0`);
+  });
+
   it('filters by level and follows level changes', () => {
     const lines = capture();
     const log = getLogger('test.ts');
