@@ -249,7 +249,7 @@ export function endpointCacheHooks(
   };
 
   const preParsing: preParsingHookHandler = (req, reply, payload, done) => {
-    const learnt = memo!.get(req.url, req.headers.accept);
+    const learnt = memo!.get(req.method, req.url, req.headers.accept);
     if (learnt === undefined) return done(null, payload);
     const key = learnt.anonymousKey !== undefined && req.wt.caller === undefined ? learnt.anonymousKey : keys.withParams(req, learnt.format, learnt.params);
     const entry = earlyEntry(key);
@@ -266,7 +266,7 @@ export function endpointCacheHooks(
     }
     const params = keys.paramsPart(req);
     const key = keys.withParams(req, format, params);
-    memo?.set(req.url, req.headers.accept, {
+    memo?.set(req.method, req.url, req.headers.accept, {
       format,
       params,
       anonymousKey: keys.anonymous(format, params),

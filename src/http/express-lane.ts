@@ -73,7 +73,7 @@ export function expressLane(deps: ExpressLaneDeps): ExpressLane {
     if (method !== 'GET' && method !== 'HEAD') return false;
     const url = req.url ?? '';
     const headers = req.headers;
-    const learnt = memo.get(url, headers.accept);
+    const learnt = memo.get(method, url, headers.accept);
     if (learnt === undefined || learnt.anonymousKey === undefined) return false;
     // The lifecycle would answer a trace context, and registerClientErrors a Host-less HTTP/1.1 request.
     if (headers.traceparent !== undefined || hasBody(req) || (headers.host === undefined && req.httpVersion !== '1.0')) return false;

@@ -128,6 +128,8 @@ describe('a cache hit answered before validation', () => {
 
   it('answers HEAD and If-None-Match from the early hit as after validation', async () => {
     const first = await get('/items?min_id=5');
+    // HEAD learns apart from GET: its first is validated, the next answered early.
+    await fetch(`${url}/items?min_id=5`, { method: 'HEAD', signal: AbortSignal.timeout(10_000) });
     const head = await fetch(`${url}/items?min_id=5`, { method: 'HEAD', signal: AbortSignal.timeout(10_000) });
     expect(head.status).toBe(200);
     expect(head.headers.get('etag')).toBe(first.etag);
@@ -136,8 +138,8 @@ describe('a cache hit answered before validation', () => {
     const conditional = await fetch(`${url}/items?min_id=5`, { headers: { 'if-none-match': first.etag! }, signal: AbortSignal.timeout(10_000) });
     expect(conditional.status).toBe(304);
     expect(await conditional.text()).toBe('');
-    // The GET was the only one validated; HEAD and the conditional GET were answered early.
-    expect(count('/items?min_id=5')).toBe(1);
+    // The GET and the first HEAD were the only ones validated; the second HEAD and the conditional GET were answered early.
+    expect(count('/items?min_id=5')).toBe(2);
   });
 
   it('keeps the format of each Accept apart', async () => {
