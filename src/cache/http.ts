@@ -33,15 +33,15 @@ type Obj = Record<string, unknown>;
 /** Times a waiter whose leader had nothing to share looks again before running its own query uncached. */
 const MAX_ROUNDS = 3;
 
-/** `max-age=<n>` for a day of seconds, made once each: a hit's header without a string join per request. */
+/** `max-age=<n>` up to an hour, made once each (at most 3,601 short strings): a hit's header without a string join per request. */
 const MAX_AGES: string[] = [];
-const MAX_AGES_KEPT = 86_400;
+const MAX_AGES_KEPT = 3600;
 
 /** Cache-Control of a hit: the whole seconds left, rounded up (a fresh answer says its full ttl); `private` for a known caller. */
 export function cacheControlOf(entry: CacheEntry, caller: boolean): string {
   const left = Math.max(0, Math.ceil((entry.expiresAt - Date.now()) / 1000));
   if (caller) return `private, max-age=${left}`;
-  if (left >= MAX_AGES_KEPT) return `max-age=${left}`;
+  if (left > MAX_AGES_KEPT) return `max-age=${left}`;
   return (MAX_AGES[left] ??= `max-age=${left}`);
 }
 
