@@ -150,9 +150,8 @@ interface CachedEndpoint {
 export interface EndpointCacheHooks {
   /**
    * Answers a hit early (cached reads whose params come from the path and query only, kept in this
-   * process's memory): after the
-   * request hooks (records, network rules, authentication, rate limits), before Fastify parses and
-   * validates a request whose URL and Accept passed validation before.
+   * process's memory): after the request hooks (records, network rules, authentication, rate
+   * limits), before Fastify parses and validates a request whose URL and Accept passed before.
    */
   preParsing?: preParsingHookHandler;
   /** Lookup, single flight (cached reads). */

@@ -133,9 +133,9 @@ export function expressRecords(observer: RequestObserver): ExpressRecords {
     },
     ended: (messages, endpoint, client, cid, req, res, start, length) => {
       const duration = (performance.now() - start) / 1000;
-      const statusCode = res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST;
+      const statusCode = recordedStatus(res);
       observer.requestDone(endpoint, statusCode, duration, undefined);
-      const aborted = req.aborted || !res.writableFinished;
+      const aborted = wasAborted(req, res);
       requestStatsRecord(messages.results, [client, ANONYMOUS, 0, statusCode, length === undefined ? '-' : length, roundSeconds(duration), aborted || undefined], cid);
     },
   };
@@ -250,17 +250,27 @@ function recordSafely(req: FastifyRequest, reply: FastifyReply, observer: Reques
  */
 export const CLIENT_CLOSED_REQUEST = 499;
 
+/** The status a closed response is recorded and counted with: the one sent, or 499 when none went out. */
+function recordedStatus(res: ServerResponse): number {
+  return res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST;
+}
+
+/** The client went away, or the response was not written to its end. */
+function wasAborted(req: IncomingMessage, res: ServerResponse): boolean {
+  return req.aborted || !res.writableFinished;
+}
+
 function recordRequestEnd(req: FastifyRequest, reply: FastifyReply, observer: RequestObserver, state: RequestState, settings: SettingsReader, tracer: RequestTracer | undefined): void {
   if (state.errorCode !== undefined) observer.requestFailed?.(state.errorCode, state.caller?.id);
   if (!state.logged) return;
   announce(req, state);
   const duration = seconds(state);
-  const statusCode = reply.raw.headersSent ? reply.statusCode : CLIENT_CLOSED_REQUEST;
+  const statusCode = recordedStatus(reply.raw);
   // Data routes set their template when acquiring; Fastify's routeOptions builds an object per read.
   const endpoint = state.endpoint ?? (req.is404 ? UNMATCHED_ENDPOINT : (req.routeOptions.url ?? UNMATCHED_ENDPOINT));
   observer.requestDone(endpoint, statusCode, duration, state.caller?.id);
   const cfg = settings();
-  const aborted = req.raw.aborted || !reply.raw.writableFinished;
+  const aborted = wasAborted(req.raw, reply.raw);
   const client_id = callerId(state);
   if (state.span !== undefined && tracer !== undefined) {
     const q = req.url.indexOf('?');
