@@ -18,6 +18,7 @@ import { buildSettings } from '../../src/config/index.js';
 import { createConnector } from '../../src/db/index.js';
 import { setLogDestination } from '../../src/log/index.js';
 import { ResourceManager } from '../../src/resources/resource-manager.js';
+import { closeInProcess, serveInProcess } from '../helpers/in-process.js';
 
 const RID = 'lite';
 const work = mkdtempSync(join(tmpdir(), 'wt-early-hit-'));
@@ -84,14 +85,11 @@ beforeAll(async () => {
     version: 'test',
     responseCache: cache,
   });
-  resources.start();
-  await resources.warm();
-  url = await app.listen({ host: '127.0.0.1', port: 0 });
+  url = await serveInProcess(app, resources);
 }, 60_000);
 
 afterAll(async () => {
-  await app?.close();
-  await resources?.shutdown(1);
+  await closeInProcess(app, resources);
   cache?.close();
   setLogDestination(process.stdout);
   rmSync(work, { recursive: true, force: true });

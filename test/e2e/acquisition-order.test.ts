@@ -14,6 +14,7 @@ import { buildSettings } from '../../src/config/index.js';
 import { createConnector } from '../../src/db/index.js';
 import { RequestQueries } from '../../src/query/query.js';
 import { ResourceManager } from '../../src/resources/resource-manager.js';
+import { closeInProcess, serveInProcess } from '../helpers/in-process.js';
 
 const A = 'order_a';
 const B = 'order_b';
@@ -70,14 +71,11 @@ beforeAll(async () => {
       return { seen };
     });
   }
-  resources.start();
-  await resources.warm();
-  url = await app.listen({ host: '127.0.0.1', port: 0 });
+  url = await serveInProcess(app, resources);
 }, 60_000);
 
 afterAll(async () => {
-  await app?.close();
-  await resources?.shutdown(1);
+  await closeInProcess(app, resources);
 });
 
 describe('multi-resource acquisition order', () => {

@@ -19,6 +19,7 @@ import { setLogDestination } from '../../src/log/index.js';
 import { RequestQueries } from '../../src/query/query.js';
 import { ResourceManager } from '../../src/resources/resource-manager.js';
 import { waitFor } from '../helpers/wait.js';
+import { closeInProcess, serveInProcess } from '../helpers/in-process.js';
 
 const RID = 'shared';
 const work = mkdtempSync(join(tmpdir(), 'wt-beside-'));
@@ -89,14 +90,11 @@ beforeAll(async () => {
       return rows;
     },
   );
-  resources.start();
-  await resources.warm();
-  url = await app.listen({ host: '127.0.0.1', port: 0 });
+  url = await serveInProcess(app, resources);
 }, 60_000);
 
 afterAll(async () => {
-  await app?.close();
-  await resources?.shutdown(1);
+  await closeInProcess(app, resources);
   setLogDestination(process.stdout);
   rmSync(work, { recursive: true, force: true });
 });
